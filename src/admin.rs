@@ -1,0 +1,68 @@
+//! The `admin` subcommand: an operator with a shell manages tenants and keys directly on the
+//! store, acting as the installation's system principal.
+
+use uuid::Uuid;
+
+use crate::config::AdminAction;
+use crate::domain::Result;
+use crate::domain::access::{self, NewKey};
+use crate::domain::principal::{Caller, Role, Roles};
+use crate::store::AnyStore;
+
+/// Runs one action and prints its result on stdout.
+pub async fn run(store: &AnyStore, action: AdminAction) -> Result<()> {
+    let operator = Caller {
+        tenant_id: Uuid::nil(),
+        key_id: "admin-cli".into(),
+        user_id: None,
+        roles: Roles::default().with(Role::System),
+    };
+    let now = chrono::Utc::now();
+    match action {
+        AdminAction::CreateTenant { name } => {
+            let t = access::create_tenant(store, &operator, &name, now).await?;
+            println!("{}\t{}", t.id, t.name.as_str());
+        }
+        AdminAction::ListTenants => {
+            for t in access::list_tenants(store, &operator).await? {
+                println!(
+                    "{}\t{}\t{}",
+                    t.id,
+                    t.name.as_str(),
+                    t.created_at.to_rfc3339()
+                );
+            }
+        }
+        AdminAction::CreateKey {
+            tenant,
+            roles,
+            user_id,
+            description,
+        } => {
+            let request = NewKey {
+                roles,
+                user_id,
+                description: Some(description),
+            };
+            let (key, secret) = access::create_key(store, &operator, tenant, request, now).await?;
+            println!("id\t{}\nsecret\t{}", key.id, secret.expose());
+        }
+        AdminAction::ListKeys { tenant } => {
+            for k in access::list_keys(store, &operator, tenant).await? {
+                let user = k.user_id.map(|u| u.to_string()).unwrap_or_default();
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    k.id,
+                    k.roles.to_stored(),
+                    user,
+                    k.description
+                );
+            }
+        }
+        AdminAction::RevokeKey { tenant, key_id } => {
+            access::revoke_key(store, &operator, tenant, &key_id).await?;
+            println!("revoked {key_id}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,141 @@
+//! The native API (`/v1/...`, probes, metrics, the OpenAPI document): snake_case JSON and
+//! problem+json errors (RFC 9457).
+
+mod health;
+mod tenants;
+
+use axum::Json;
+use axum::Router;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use serde::Serialize;
+
+use crate::app::AppState;
+use crate::domain::{Error, Field};
+use crate::http::error::{Envelope, ErrorContext, Failure};
+
+pub use health::*;
+pub use tenants::*;
+
+/// The native routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .route("/openapi.json", get(health::openapi))
+        .route("/v1/whoami", get(tenants::whoami))
+        .route(
+            "/v1/tenants",
+            post(tenants::create_tenant).get(tenants::list_tenants),
+        )
+        .route("/v1/tenants/{tenant_id}", get(tenants::get_tenant))
+        .route(
+            "/v1/tenants/{tenant_id}/api-keys",
+            post(tenants::create_key).get(tenants::list_keys),
+        )
+        .route(
+            "/v1/tenants/{tenant_id}/api-keys/{key_id}",
+            delete(tenants::revoke_key),
+        )
+}
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// Always `about:blank`: the status and `code` say what happened.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// The path that was called.
+    pub instance: String,
+    /// A stable machine-readable code, such as `not_found` or `invalid`.
+    pub code: &'static str,
+    pub request_id: String,
+    /// For invalid input: which field, and what is wrong with it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<ProblemField>,
+}
+
+/// One invalid field of a problem.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ProblemField {
+    /// A JSON pointer into the body, when the field is in the body.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pointer: Option<String>,
+    /// The name of the query parameter, path segment or header.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parameter: Option<String>,
+    pub detail: String,
+}
+
+/// The native envelope: `application/problem+json`.
+pub struct ProblemJson;
+
+impl ProblemJson {
+    fn code(failure: &Failure) -> &'static str {
+        match failure {
+            Failure::Domain(e) => match e {
+                Error::NotFound(_) => "not_found",
+                Error::AlreadyExists { .. } => "already_exists",
+                Error::Conflict { .. } => "conflict",
+                Error::Invalid { .. } => "invalid",
+                Error::QuotaExceeded { .. } => "quota_exceeded",
+                Error::Forbidden(_) => "forbidden",
+                Error::Unauthenticated(_) => "unauthenticated",
+                Error::RateLimited { .. } => "rate_limited",
+                Error::Unavailable(_) => "unavailable",
+                Error::Internal(_) => "internal",
+            },
+            Failure::NoRoute => "not_found",
+            Failure::MethodNotAllowed => "method_not_allowed",
+            Failure::PayloadTooLarge => "payload_too_large",
+            Failure::Timeout => "timeout",
+            Failure::Malformed(_) => "malformed",
+        }
+    }
+}
+
+impl Envelope for ProblemJson {
+    fn render(&self, failure: &Failure, ctx: &ErrorContext<'_>) -> Response {
+        let status = failure.status();
+        let errors = match failure {
+            Failure::Domain(Error::Invalid { field, message }) => vec![ProblemField {
+                pointer: matches!(field, Field::Body(_)).then(|| field.name().to_owned()),
+                parameter: (!matches!(field, Field::Body(_))).then(|| field.name().to_owned()),
+                detail: message.clone(),
+            }],
+            _ => Vec::new(),
+        };
+        let problem = Problem {
+            kind: "about:blank",
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail: failure.public_message(),
+            instance: ctx.path.to_owned(),
+            code: Self::code(failure),
+            request_id: ctx.request_id.to_owned(),
+            errors,
+        };
+        let mut response = (status, Json(problem)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if status == axum::http::StatusCode::UNAUTHORIZED {
+            headers.append(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"quotaplane\""),
+            );
+            headers.append(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"quotaplane\""),
+            );
+        }
+        response
+    }
+}

@@ -1,0 +1,50 @@
+//! The OpenAPI document, generated from the code. `openapi/openapi.json` is its committed copy;
+//! a test fails when the two drift apart.
+
+use std::sync::OnceLock;
+
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::native;
+
+/// The document's root.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "quotaplane", description = "A multi-tenant quota control plane."),
+    paths(
+        native::healthz, native::readyz, native::metrics, native::openapi,
+        native::whoami, native::create_tenant, native::list_tenants, native::get_tenant,
+        native::create_key, native::list_keys, native::revoke_key,
+    ),
+    components(schemas(native::Problem, native::ProblemField)),
+    modifiers(&Security),
+    security(("bearer" = []), ("basic" = []))
+)]
+pub struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+        components.add_security_scheme(
+            "basic",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)),
+        );
+    }
+}
+
+/// The document as pretty JSON, built once.
+pub fn document() -> &'static str {
+    static DOC: OnceLock<String> = OnceLock::new();
+    DOC.get_or_init(|| {
+        ApiDoc::openapi()
+            .to_pretty_json()
+            .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    })
+}

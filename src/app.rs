@@ -1,0 +1,177 @@
+//! The application: shared state, the router with its layers in DESIGN.md §3's order, and serving
+//! with graceful shutdown.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use tokio::net::TcpListener;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+use tracing::Instrument;
+
+use crate::api;
+use crate::domain::clock::{SharedClock, SystemClock};
+use crate::http::auth::{self, KeyCache};
+use crate::http::error::{self, ApiError, Failure};
+use crate::http::rate_limit::{self, KeyRateLimiter};
+use crate::http::request_id::{self, RequestId};
+use crate::store::AnyStore;
+
+/// Settings of a running server (the parts of the command line that shape requests).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Base URL for absolute links; `None`: from the request's Host.
+    pub public_url: Option<String>,
+    pub body_limit_bytes: usize,
+    pub request_timeout: Duration,
+    pub rate_limit_requests: u32,
+    pub rate_limit_window: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            public_url: None,
+            body_limit_bytes: 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            rate_limit_requests: 6000,
+            rate_limit_window: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What every handler and layer shares. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: AnyStore,
+    pub clock: SharedClock,
+    pub keys: Arc<KeyCache>,
+    pub rate_limiter: Arc<KeyRateLimiter>,
+    pub settings: Arc<Settings>,
+}
+
+impl AppState {
+    /// State over `store` with the system clock.
+    pub fn new(store: AnyStore, settings: Settings) -> Self {
+        Self::with_clock(store, settings, Arc::new(SystemClock))
+    }
+
+    /// State over `store` with an injected clock (tests move it instead of sleeping).
+    pub fn with_clock(store: AnyStore, settings: Settings, clock: SharedClock) -> Self {
+        Self {
+            store,
+            clock,
+            keys: Arc::new(KeyCache::default()),
+            rate_limiter: Arc::new(KeyRateLimiter::new(
+                settings.rate_limit_requests,
+                settings.rate_limit_window,
+            )),
+            settings: Arc::new(settings),
+        }
+    }
+}
+
+/// The whole HTTP application: every surface behind the shared layers.
+pub fn router(state: AppState) -> Router {
+    let settings = state.settings.clone();
+    Router::new()
+        .merge(api::native::router())
+        .fallback(no_route)
+        // Layers run from the last added (outermost) to the first (innermost).
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            rate_limit::limit_rate,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_caller,
+        ))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            settings.request_timeout,
+        ))
+        .layer(RequestBodyLimitLayer::new(settings.body_limit_bytes))
+        .layer(DefaultBodyLimit::disable())
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            error::render_errors,
+        ))
+        .layer(middleware::from_fn(trace))
+        .layer(middleware::from_fn(crate::http::metrics::track))
+        .layer(middleware::from_fn(request_id::request_id))
+        .with_state(state)
+}
+
+async fn no_route() -> ApiError {
+    ApiError(Failure::NoRoute)
+}
+
+/// One span per request, with its route, method, request id and (set by auth) tenant; one line
+/// when it ends, with status and latency.
+async fn trace(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_owned();
+    let request_id = request
+        .extensions()
+        .get::<RequestId>()
+        .map(|id| id.0.clone())
+        .unwrap_or_default();
+    let span = tracing::info_span!("request",
+        method = %request.method(), route, request_id, tenant = tracing::field::Empty);
+    async move {
+        let response = next.run(request).await;
+        tracing::info!(
+            status = response.status().as_u16(),
+            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "served"
+        );
+        response
+    }
+    .instrument(span)
+    .await
+}
+
+/// Serves `state` on `listener` until `shutdown` completes; requests in flight then finish.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Completes on ctrl-c or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

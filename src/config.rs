@@ -1,0 +1,130 @@
+//! The command line and its environment variables (`QUOTAPLANE_*`), with safe defaults.
+
+use std::net::SocketAddr;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// quotaplane: a multi-tenant quota control plane speaking Confluent, DataRobot, ZITADEL and
+/// Waldur quota APIs.
+#[derive(Debug, Parser)]
+#[command(name = "quotaplane", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Options of `serve`, also accepted without the subcommand (serving is the default).
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API (the default).
+    Serve(ServeArgs),
+    /// Apply the database migrations and exit.
+    Migrate(StoreArgs),
+    /// Manage tenants and keys from a shell.
+    Admin {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(subcommand)]
+        action: AdminAction,
+    },
+}
+
+/// Where the data lives.
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// `postgres://…` or `sqlite://path`; falls back to `DATABASE_URL`, then to an SQLite file
+    /// under ./data/.
+    #[arg(long, env = "QUOTAPLANE_DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+impl StoreArgs {
+    /// The default store: an SQLite file, created with its folder on first start.
+    pub const DEFAULT_URL: &str = "sqlite://data/quotaplane.db";
+
+    /// The URL to use: the flag or `QUOTAPLANE_DATABASE_URL`, else `DATABASE_URL`, else the default.
+    pub fn resolved_url(&self) -> String {
+        self.database_url
+            .clone()
+            .or_else(|| std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()))
+            .unwrap_or_else(|| Self::DEFAULT_URL.to_owned())
+    }
+}
+
+/// Options of the server.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "QUOTAPLANE_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Log lines as human text or JSON.
+    #[arg(long, env = "QUOTAPLANE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Requests each key may make per window.
+    #[arg(long, env = "QUOTAPLANE_RATE_LIMIT_REQUESTS", default_value_t = 6000)]
+    pub rate_limit_requests: u32,
+    /// Length of the rate-limit window, in seconds.
+    #[arg(
+        long,
+        env = "QUOTAPLANE_RATE_LIMIT_WINDOW_SECONDS",
+        default_value_t = 60
+    )]
+    pub rate_limit_window_seconds: u32,
+    /// Base URL for absolute links (`Location`, `self`); by default taken from the request's Host.
+    #[arg(long, env = "QUOTAPLANE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "QUOTAPLANE_BODY_LIMIT_BYTES", default_value_t = 1024 * 1024)]
+    pub body_limit_bytes: usize,
+    /// Longest a request may take, in seconds, before it is answered 503.
+    #[arg(long, env = "QUOTAPLANE_REQUEST_TIMEOUT_SECONDS", default_value_t = 30)]
+    pub request_timeout_seconds: u64,
+    /// The secret of a `system` key to ensure at start-up (never logged).
+    #[arg(long, env = "QUOTAPLANE_BOOTSTRAP_TOKEN", hide_env_values = true)]
+    pub bootstrap_token: Option<String>,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Operator actions on tenants and keys.
+#[derive(Debug, Subcommand)]
+pub enum AdminAction {
+    /// Create a tenant and print its id.
+    CreateTenant { name: String },
+    /// List tenants.
+    ListTenants,
+    /// Create a key and print its secret (shown once).
+    CreateKey {
+        #[arg(long)]
+        tenant: uuid::Uuid,
+        /// Comma-separated roles: system, admin, staff, support, user.
+        #[arg(long, value_delimiter = ',', default_value = "admin")]
+        roles: Vec<String>,
+        /// The principal the key acts as.
+        #[arg(long)]
+        user_id: Option<uuid::Uuid>,
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// List a tenant's keys (never their secrets).
+    ListKeys {
+        #[arg(long)]
+        tenant: uuid::Uuid,
+    },
+    /// Revoke a key.
+    RevokeKey {
+        #[arg(long)]
+        tenant: uuid::Uuid,
+        key_id: String,
+    },
+}

@@ -1,0 +1,149 @@
+//! Who may do what with tenants and keys: the domain services behind the native `/v1/tenants`
+//! API, the `admin` command and start-up bootstrap.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::principal::{ApiKey, Caller, Role, Roles, Secret};
+use super::tenant::{Tenant, TenantName};
+use super::{Error, Result};
+use crate::store::Store;
+
+/// The name of the tenant that holds the operators' `system` keys.
+pub const SYSTEM_TENANT: &str = "system";
+
+/// What a client asks for when creating a key.
+#[derive(Debug, Clone)]
+pub struct NewKey {
+    pub roles: Vec<String>,
+    pub user_id: Option<Uuid>,
+    pub description: Option<String>,
+}
+
+/// Creates a tenant (system keys only).
+pub async fn create_tenant(
+    store: &impl Store,
+    caller: &Caller,
+    name: &str,
+    now: DateTime<Utc>,
+) -> Result<Tenant> {
+    caller.require_system()?;
+    let tenant = Tenant::new(TenantName::parse(name)?, now);
+    store.insert_tenant(&tenant).await?;
+    Ok(tenant)
+}
+
+/// Every tenant (system keys only).
+pub async fn list_tenants(store: &impl Store, caller: &Caller) -> Result<Vec<Tenant>> {
+    caller.require_system()?;
+    store.tenants().await
+}
+
+/// One tenant, for a system key or that tenant's own admin; anyone else is told it is not there.
+pub async fn tenant(store: &impl Store, caller: &Caller, id: Uuid) -> Result<Tenant> {
+    if !caller.administers(id) {
+        return Err(Error::NotFound("tenant"));
+    }
+    store.tenant(id).await?.ok_or(Error::NotFound("tenant"))
+}
+
+/// Issues a key in a tenant. A system key may grant anything; a tenant's admin anything but
+/// `system`. Returns the key and its secret, to be shown once.
+pub async fn create_key(
+    store: &impl Store,
+    caller: &Caller,
+    tenant_id: Uuid,
+    request: NewKey,
+    now: DateTime<Utc>,
+) -> Result<(ApiKey, Secret)> {
+    let tenant = tenant(store, caller, tenant_id).await?;
+    let roles = Roles::parse(&request.roles)?;
+    if roles.contains(Role::System) && !caller.is_system() {
+        return Err(Error::Forbidden(
+            "only a system key may grant the system role".into(),
+        ));
+    }
+    let (key, secret) = ApiKey::issue(
+        tenant.id,
+        roles,
+        request.user_id,
+        request.description.unwrap_or_default(),
+        now,
+    )?;
+    store.insert_key(&key).await?;
+    Ok((key, secret))
+}
+
+/// A tenant's keys, for a system key or that tenant's admin.
+pub async fn list_keys(
+    store: &impl Store,
+    caller: &Caller,
+    tenant_id: Uuid,
+) -> Result<Vec<ApiKey>> {
+    tenant(store, caller, tenant_id).await?;
+    store.keys(tenant_id).await
+}
+
+/// Revokes a key; the caller must evict it from any cache (see `http::auth::KeyCache`).
+pub async fn revoke_key(
+    store: &impl Store,
+    caller: &Caller,
+    tenant_id: Uuid,
+    key_id: &str,
+) -> Result<()> {
+    tenant(store, caller, tenant_id).await?;
+    if store.delete_key(tenant_id, key_id).await? {
+        Ok(())
+    } else {
+        Err(Error::NotFound("api key"))
+    }
+}
+
+/// What bootstrap did, for the operator to read.
+pub enum Bootstrap {
+    /// Keys exist (or the given token's key already did): nothing to say.
+    Nothing,
+    /// The key for `QUOTAPLANE_BOOTSTRAP_TOKEN` was created.
+    EnsuredGivenToken,
+    /// The store had no key at all: a new system key, whose secret is shown once.
+    Created(ApiKey, Secret),
+}
+
+/// Makes sure an operator can get in: with a token, a system key with that secret exists; without
+/// one, an empty store gets a fresh system key.
+pub async fn bootstrap(
+    store: &impl Store,
+    token: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<Bootstrap> {
+    if token.is_none() && store.count_keys().await? > 0 {
+        return Ok(Bootstrap::Nothing);
+    }
+    let tenant = match store.tenant_named(SYSTEM_TENANT).await? {
+        Some(t) => t,
+        None => {
+            let t = Tenant::new(TenantName::parse(SYSTEM_TENANT)?, now);
+            store.insert_tenant(&t).await?;
+            t
+        }
+    };
+    let system = Roles::default().with(Role::System);
+    let description = "bootstrap".to_owned();
+    match token {
+        Some(token) => {
+            let secret = Secret::from_given(token);
+            if store.key_by_hash(&secret.hash()).await?.is_some() {
+                return Ok(Bootstrap::Nothing);
+            }
+            let (mut key, _) = ApiKey::issue(tenant.id, system, None, description, now)?;
+            key.secret_hash = secret.hash();
+            store.insert_key(&key).await?;
+            Ok(Bootstrap::EnsuredGivenToken)
+        }
+        None => {
+            let (key, secret) = ApiKey::issue(tenant.id, system, None, description, now)?;
+            store.insert_key(&key).await?;
+            Ok(Bootstrap::Created(key, secret))
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! The shared domain: tenants, principals, limits, windows and the usage engine. Pure rules; it
+//! never imports axum or sqlx, and every vendor surface is a translation of it.
+
+pub mod access;
+pub mod clock;
+pub mod error;
+pub mod principal;
+pub mod tenant;
+pub mod window;
+
+pub use error::{Error, Field, Result};

@@ -1,0 +1,167 @@
+//! Authentication: `Bearer <secret>`, `Token <secret>` or `Basic base64(<key id>:<secret>)` all
+//! find the same key; the caller goes into the request's extensions as a [`Caller`].
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Request, State};
+use axum::http::header::AUTHORIZATION;
+use axum::middleware::Next;
+use axum::response::Response;
+use base64::Engine;
+
+use crate::app::AppState;
+use crate::domain::principal::{ApiKey, Caller, SecretHash};
+use crate::domain::{Error, Result};
+use crate::http::error::ApiError;
+use crate::store::{AnyStore, Store};
+
+/// Paths anyone may call: probes, metrics and the API description.
+const PUBLIC_PATHS: &[&str] = &["/healthz", "/readyz", "/metrics", "/openapi.json"];
+
+/// A credential as presented.
+#[derive(Debug, PartialEq, Eq)]
+enum Credential<'a> {
+    /// Bearer or Token: the secret alone.
+    Secret(&'a str),
+    /// Basic: the key id and the secret.
+    Basic { key_id: String, secret: String },
+}
+
+fn parse(header: &str) -> Option<Credential<'_>> {
+    let (scheme, value) = header.trim().split_once(' ')?;
+    let value = value.trim();
+    if scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token") {
+        return (!value.is_empty()).then_some(Credential::Secret(value));
+    }
+    if scheme.eq_ignore_ascii_case("basic") {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(value)
+            .ok()?;
+        let decoded = String::from_utf8(decoded).ok()?;
+        let (key_id, secret) = decoded.split_once(':')?;
+        return Some(Credential::Basic {
+            key_id: key_id.to_owned(),
+            secret: secret.to_owned(),
+        });
+    }
+    None
+}
+
+/// Keys recently seen, by secret hash, so the hot path does not read the store on every request.
+/// A revoke on this server evicts at once; other replicas see it within [`KeyCache::TTL`].
+#[derive(Default)]
+pub struct KeyCache {
+    entries: RwLock<HashMap<SecretHash, (ApiKey, Instant)>>,
+}
+
+impl KeyCache {
+    /// How long a cached key is trusted before the store is asked again.
+    pub const TTL: Duration = Duration::from_secs(2);
+    const MAX_ENTRIES: usize = 100_000;
+
+    /// The key whose secret hashes to `hash`, from the cache or the store.
+    pub async fn find(&self, store: &AnyStore, hash: SecretHash) -> Result<Option<ApiKey>> {
+        if let Ok(entries) = self.entries.read() {
+            if let Some((key, at)) = entries.get(&hash) {
+                if at.elapsed() < Self::TTL {
+                    return Ok(Some(key.clone()));
+                }
+            }
+        }
+        let found = store.key_by_hash(&hash).await?;
+        if let Ok(mut entries) = self.entries.write() {
+            if entries.len() >= Self::MAX_ENTRIES {
+                entries.clear();
+            }
+            match &found {
+                Some(key) => entries.insert(hash, (key.clone(), Instant::now())),
+                None => entries.remove(&hash),
+            };
+        }
+        Ok(found)
+    }
+
+    /// Forgets a key, so its next use asks the store.
+    pub fn evict(&self, key_id: &str) {
+        if let Ok(mut entries) = self.entries.write() {
+            entries.retain(|_, (key, _)| key.id != key_id);
+        }
+    }
+}
+
+/// Resolves a presented `Authorization` header to its caller.
+pub async fn authenticate(state: &AppState, header: Option<&str>) -> Result<Caller> {
+    let header =
+        header.ok_or_else(|| Error::Unauthenticated("authentication is required".into()))?;
+    let invalid = || Error::Unauthenticated("the credentials are invalid".into());
+    let (key_id, secret) = match parse(header).ok_or_else(invalid)? {
+        Credential::Secret(secret) => (None, secret.to_owned()),
+        Credential::Basic { key_id, secret } => (Some(key_id), secret),
+    };
+    let presented = SecretHash::of(&secret);
+    let key = state
+        .keys
+        .find(&state.store, presented)
+        .await?
+        .filter(|key| key.secret_hash.matches(&presented))
+        .filter(|key| key_id.as_deref().is_none_or(|id| id == key.id))
+        .ok_or_else(invalid)?;
+    Ok(Caller::of(&key))
+}
+
+/// The layer: public paths pass; everything else needs a valid credential.
+pub async fn require_caller(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> std::result::Result<Response, ApiError> {
+    if PUBLIC_PATHS.contains(&request.uri().path()) {
+        return Ok(next.run(request).await);
+    }
+    let header = request
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let caller = authenticate(&state, header).await?;
+    tracing::Span::current().record("tenant", tracing::field::display(caller.tenant_id));
+    request.extensions_mut().insert(caller);
+    Ok(next.run(request).await)
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> std::result::Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .ok_or_else(|| Error::Unauthenticated("authentication is required".into()).into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_token_and_basic_are_read() {
+        assert_eq!(parse("Bearer abc"), Some(Credential::Secret("abc")));
+        assert_eq!(parse("token abc"), Some(Credential::Secret("abc")));
+        let basic = base64::engine::general_purpose::STANDARD.encode("KEY:s:e");
+        assert_eq!(
+            parse(&format!("Basic {basic}")),
+            Some(Credential::Basic {
+                key_id: "KEY".into(),
+                secret: "s:e".into()
+            })
+        );
+        assert_eq!(parse("Digest x"), None);
+        assert_eq!(parse("Bearer "), None);
+    }
+}

@@ -1,0 +1,156 @@
+//! Request bodies and query strings, read so that a bad one names the exact field.
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+
+use crate::domain::Error;
+use crate::http::error::{ApiError, Failure};
+
+/// A JSON body. Malformed JSON is a [`Failure::Malformed`]; JSON of the wrong shape is an
+/// [`Error::Invalid`] whose field is the JSON pointer of the offending value.
+pub struct Json<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError(Failure::PayloadTooLarge)
+            } else {
+                ApiError(Failure::Malformed(
+                    "the request body could not be read".into(),
+                ))
+            }
+        })?;
+        parse_json(&bytes).map(Json)
+    }
+}
+
+/// Parses `bytes` as `T`, naming the field that does not fit.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut de).map_err(|err| {
+        let inner = err.inner();
+        if inner.is_data() {
+            let message = inner.to_string();
+            let pointer = pointer_of(err.path(), &message);
+            ApiError(Failure::Domain(Error::invalid_body(
+                pointer,
+                clean(&message),
+            )))
+        } else {
+            ApiError(Failure::Malformed(format!("malformed JSON: {inner}")))
+        }
+    })
+}
+
+/// The JSON pointer of a serde path, with the missing field appended when serde names one.
+fn pointer_of(path: &serde_path_to_error::Path, message: &str) -> String {
+    use serde_path_to_error::Segment;
+    let mut pointer = String::new();
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => pointer.push_str(&format!("/{index}")),
+            Segment::Map { key } => pointer.push_str(&format!("/{}", escape(key))),
+            Segment::Enum { variant } => pointer.push_str(&format!("/{}", escape(variant))),
+            Segment::Unknown => {}
+        }
+    }
+    if let Some(field) = missing_field(message) {
+        pointer.push('/');
+        pointer.push_str(&escape(field));
+    }
+    pointer
+}
+
+fn missing_field(message: &str) -> Option<&str> {
+    message.strip_prefix("missing field `")?.split('`').next()
+}
+
+fn escape(token: &str) -> String {
+    token.replace('~', "~0").replace('/', "~1")
+}
+
+/// serde's message without its " at line 1 column 7" suffix.
+fn clean(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(at) => message[..at].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// A query string read into `T`; a bad one is an [`Error::Invalid`] on the query.
+pub struct Query<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(de)
+            .map(Query)
+            .map_err(|err| {
+                let name = err.path().to_string();
+                ApiError(Failure::Domain(Error::invalid_query(
+                    if name == "." { "query".into() } else { name },
+                    clean(&err.inner().to_string()),
+                )))
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Field;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Body {
+        spec: Spec,
+    }
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Spec {
+        display_name: String,
+        roles: Vec<u8>,
+    }
+
+    fn field_of(json: &str) -> Option<String> {
+        match parse_json::<Body>(json.as_bytes()) {
+            Err(ApiError(Failure::Domain(Error::Invalid {
+                field: Field::Body(p),
+                ..
+            }))) => Some(p),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_missing_field_is_pointed_at() {
+        assert_eq!(
+            field_of(r#"{"spec":{"roles":[]}}"#).as_deref(),
+            Some("/spec/display_name")
+        );
+    }
+
+    #[test]
+    fn a_wrong_type_is_pointed_at_with_its_index() {
+        assert_eq!(
+            field_of(r#"{"spec":{"display_name":"a","roles":[1,"x"]}}"#).as_deref(),
+            Some("/spec/roles/1")
+        );
+    }
+
+    #[test]
+    fn malformed_json_is_not_a_field_error() {
+        assert!(matches!(
+            parse_json::<Body>(b"{nope"),
+            Err(ApiError(Failure::Malformed(_)))
+        ));
+    }
+}

@@ -1,0 +1,9 @@
+//! The shared HTTP layers every surface runs behind (DESIGN.md §3), and the error rendering that
+//! writes each failure in the called surface's envelope.
+
+pub mod auth;
+pub mod error;
+pub mod json;
+pub mod metrics;
+pub mod rate_limit;
+pub mod request_id;

@@ -1,0 +1,19 @@
+//! quotaplane: a multi-tenant quota control plane. A tour of the code, in the order a request
+//! meets it:
+
+/// The `admin` subcommand: tenants and keys from a shell.
+pub mod admin;
+/// The surfaces: native and the vendor APIs, each a translation of the domain.
+pub mod api;
+/// Shared state, the router with its layers, serving with graceful shutdown.
+pub mod app;
+/// The command line and environment (`QUOTAPLANE_*`).
+pub mod config;
+/// The domain: tenants, principals, limits, windows, the usage engine. No axum, no sqlx.
+pub mod domain;
+/// Shared HTTP layers: request id, auth, rate limit, metrics, error rendering, JSON extraction.
+pub mod http;
+/// Storage: one trait, PostgreSQL and SQLite.
+pub mod store;
+/// Telemetry set-up: log format and filter.
+pub mod telemetry;

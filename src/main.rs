@@ -1,0 +1,77 @@
+//! The `quotaplane` binary: parse the command line, start telemetry, then serve, migrate or admin.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use quotaplane::app::{self, AppState, Settings};
+use quotaplane::config::{Cli, Command, LogFormat, ServeArgs};
+use quotaplane::domain::access::{self, Bootstrap};
+use quotaplane::store::AnyStore;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => serve(cli.serve).await,
+        Some(Command::Serve(args)) => serve(args).await,
+        Some(Command::Migrate(store)) => {
+            quotaplane::telemetry::init(LogFormat::Text);
+            AnyStore::connect(&store.resolved_url()).await.map(drop)
+        }
+        Some(Command::Admin { store, action }) => {
+            quotaplane::telemetry::init(LogFormat::Text);
+            match AnyStore::connect(&store.resolved_url()).await {
+                Ok(s) => quotaplane::admin::run(&s, action).await,
+                Err(e) => Err(e),
+            }
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("quotaplane: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> quotaplane::domain::Result<()> {
+    quotaplane::telemetry::init(args.log_format);
+    let store = AnyStore::connect(&args.store.resolved_url()).await?;
+    let now = chrono::Utc::now();
+    let listener = tokio::net::TcpListener::bind(args.bind)
+        .await
+        .map_err(|e| {
+            quotaplane::domain::Error::Unavailable(format!("cannot bind {}: {e}", args.bind))
+        })?;
+    let base = args
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", args.bind));
+    if let Bootstrap::Created(key, secret) =
+        access::bootstrap(&store, args.bootstrap_token.clone(), now).await?
+    {
+        eprintln!(
+            "\nquotaplane: created the first system key {} (its secret is shown only now):\n\n  \
+             {}\n\nTry it:\n\n  curl -H 'Authorization: Bearer {}' {}/v1/whoami\n",
+            key.id,
+            secret.expose(),
+            secret.expose(),
+            base
+        );
+    }
+    let settings = Settings {
+        public_url: args.public_url,
+        body_limit_bytes: args.body_limit_bytes,
+        request_timeout: std::time::Duration::from_secs(args.request_timeout_seconds),
+        rate_limit_requests: args.rate_limit_requests,
+        rate_limit_window: std::time::Duration::from_secs(u64::from(
+            args.rate_limit_window_seconds.max(1),
+        )),
+    };
+    tracing::info!(bind = %args.bind, store = store.backend(), "quotaplane serving");
+    let state = AppState::new(store, settings);
+    app::serve(listener, state, app::shutdown_signal())
+        .await
+        .map_err(|e| quotaplane::domain::Error::Internal(format!("server failed: {e}")))
+}

@@ -1,0 +1,150 @@
+//! Storage: one trait, a PostgreSQL and an SQLite implementation, chosen by the URL's scheme.
+//!
+//! Most SQL is the same text for both dialects (`$1` placeholders, `ON CONFLICT`, `RETURNING`), so
+//! it is written once in [`sql`] and expanded for each backend; what differs (connecting, taking the
+//! write lock for a batch) lives in the backend's own file.
+
+mod postgres;
+mod sql;
+mod sqlite;
+
+use std::future::Future;
+
+use uuid::Uuid;
+
+use crate::domain::principal::{ApiKey, SecretHash};
+use crate::domain::tenant::Tenant;
+use crate::domain::{Error, Result};
+
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+/// Everything the domain keeps. Every method but those on tenants themselves is scoped by tenant.
+pub trait Store: Send + Sync {
+    /// Whether the store answers.
+    fn ping(&self) -> impl Future<Output = Result<()>> + Send;
+
+    /// Adds a tenant.
+    fn insert_tenant(&self, tenant: &Tenant) -> impl Future<Output = Result<()>> + Send;
+    /// A tenant by id.
+    fn tenant(&self, id: Uuid) -> impl Future<Output = Result<Option<Tenant>>> + Send;
+    /// Every tenant, oldest first.
+    fn tenants(&self) -> impl Future<Output = Result<Vec<Tenant>>> + Send;
+    /// The tenant with this name, oldest first if several.
+    fn tenant_named(&self, name: &str) -> impl Future<Output = Result<Option<Tenant>>> + Send;
+
+    /// Adds a key.
+    fn insert_key(&self, key: &ApiKey) -> impl Future<Output = Result<()>> + Send;
+    /// The key whose secret hashes to `hash`.
+    fn key_by_hash(&self, hash: &SecretHash)
+    -> impl Future<Output = Result<Option<ApiKey>>> + Send;
+    /// A tenant's keys, oldest first.
+    fn keys(&self, tenant_id: Uuid) -> impl Future<Output = Result<Vec<ApiKey>>> + Send;
+    /// Deletes a tenant's key; false when it has none with that id.
+    fn delete_key(
+        &self,
+        tenant_id: Uuid,
+        key_id: &str,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    /// How many keys exist in the whole installation.
+    fn count_keys(&self) -> impl Future<Output = Result<i64>> + Send;
+}
+
+/// The store the server runs on: one of the two backends.
+#[derive(Clone)]
+pub enum AnyStore {
+    Postgres(PgStore),
+    Sqlite(SqliteStore),
+}
+
+impl AnyStore {
+    /// Connects to `url` (`postgres://…` or `sqlite://…`) and applies the migrations.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let store = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            AnyStore::Postgres(PgStore::connect(url).await?)
+        } else if url.starts_with("sqlite:") {
+            AnyStore::Sqlite(SqliteStore::connect(url).await?)
+        } else {
+            return Err(Error::Invalid {
+                field: crate::domain::Field::Header("database-url".into()),
+                message: "the database URL must start with postgres:// or sqlite:".into(),
+            });
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Applies the backend's migrations that have not run yet.
+    pub async fn migrate(&self) -> Result<()> {
+        match self {
+            AnyStore::Postgres(s) => s.migrate().await,
+            AnyStore::Sqlite(s) => s.migrate().await,
+        }
+    }
+
+    /// Which backend this is, for logs.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            AnyStore::Postgres(_) => "postgres",
+            AnyStore::Sqlite(_) => "sqlite",
+        }
+    }
+}
+
+/// Forwards a call to whichever backend the store is.
+macro_rules! dispatch {
+    ($self:ident, $s:ident => $call:expr) => {
+        match $self {
+            AnyStore::Postgres($s) => $call.await,
+            AnyStore::Sqlite($s) => $call.await,
+        }
+    };
+}
+
+impl Store for AnyStore {
+    async fn ping(&self) -> Result<()> {
+        dispatch!(self, s => s.ping())
+    }
+    async fn insert_tenant(&self, tenant: &Tenant) -> Result<()> {
+        dispatch!(self, s => s.insert_tenant(tenant))
+    }
+    async fn tenant(&self, id: Uuid) -> Result<Option<Tenant>> {
+        dispatch!(self, s => s.tenant(id))
+    }
+    async fn tenants(&self) -> Result<Vec<Tenant>> {
+        dispatch!(self, s => s.tenants())
+    }
+    async fn tenant_named(&self, name: &str) -> Result<Option<Tenant>> {
+        dispatch!(self, s => s.tenant_named(name))
+    }
+    async fn insert_key(&self, key: &ApiKey) -> Result<()> {
+        dispatch!(self, s => s.insert_key(key))
+    }
+    async fn key_by_hash(&self, hash: &SecretHash) -> Result<Option<ApiKey>> {
+        dispatch!(self, s => s.key_by_hash(hash))
+    }
+    async fn keys(&self, tenant_id: Uuid) -> Result<Vec<ApiKey>> {
+        dispatch!(self, s => s.keys(tenant_id))
+    }
+    async fn delete_key(&self, tenant_id: Uuid, key_id: &str) -> Result<bool> {
+        dispatch!(self, s => s.delete_key(tenant_id, key_id))
+    }
+    async fn count_keys(&self) -> Result<i64> {
+        dispatch!(self, s => s.count_keys())
+    }
+}
+
+/// Turns a driver error into the domain's: lost connections are `Unavailable`, unique violations
+/// `AlreadyExists`, the rest `Internal` (logged by the HTTP layer, never shown).
+pub(crate) fn db_error(err: sqlx::Error) -> Error {
+    match &err {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            Error::Unavailable("the store is unavailable".into())
+        }
+        sqlx::Error::Database(db) if db.is_unique_violation() => Error::AlreadyExists {
+            what: "resource",
+            existing: None,
+        },
+        _ => Error::Internal(err.to_string()),
+    }
+}
