@@ -79,6 +79,7 @@ impl AppState {
 
 /// The whole HTTP application: every surface behind the shared layers.
 pub fn router(state: AppState) -> Router {
+    crate::http::metrics::handle();
     let settings = state.settings.clone();
     Router::new()
         .merge(api::native::router())
@@ -147,10 +148,20 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(state);
-    axum::serve(listener, app)
+    let app = router(state.clone());
+    let upkeep = tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(10));
+        loop {
+            every.tick().await;
+            crate::http::metrics::handle().run_upkeep();
+            state.rate_limiter.forget_idle();
+        }
+    });
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    upkeep.abort();
+    served
 }
 
 /// Completes on ctrl-c or SIGTERM.

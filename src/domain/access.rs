@@ -39,9 +39,12 @@ pub async fn list_tenants(store: &impl Store, caller: &Caller) -> Result<Vec<Ten
     store.tenants().await
 }
 
-/// One tenant, for a system key or that tenant's own admin; anyone else is told it is not there.
+/// One tenant, for a system key or that tenant's own admin. Another tenant's caller is told it
+/// is not there; a non-admin of the tenant itself is told what role it lacks.
 pub async fn tenant(store: &impl Store, caller: &Caller, id: Uuid) -> Result<Tenant> {
-    if !caller.administers(id) {
+    if caller.tenant_id == id {
+        caller.require_any(&[Role::Admin])?;
+    } else if !caller.is_system() {
         return Err(Error::NotFound("tenant"));
     }
     store.tenant(id).await?.ok_or(Error::NotFound("tenant"))

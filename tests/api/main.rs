@@ -1,0 +1,7 @@
+//! The integration tests: one binary, real HTTP on 127.0.0.1:0, both storage backends.
+
+mod support;
+
+mod foundation;
+mod openapi;
+mod process;
