@@ -17,11 +17,12 @@ use tracing::Instrument;
 
 use crate::api;
 use crate::domain::clock::{SharedClock, SystemClock};
+use crate::domain::usage::Engine;
 use crate::http::auth::{self, KeyCache};
 use crate::http::error::{self, ApiError, Failure};
 use crate::http::rate_limit::{self, KeyRateLimiter};
 use crate::http::request_id::{self, RequestId};
-use crate::store::AnyStore;
+use crate::store::{AnyStore, Store};
 
 /// Settings of a running server (the parts of the command line that shape requests).
 #[derive(Debug, Clone)]
@@ -53,6 +54,7 @@ pub struct AppState {
     pub clock: SharedClock,
     pub keys: Arc<KeyCache>,
     pub rate_limiter: Arc<KeyRateLimiter>,
+    pub engine: Arc<Engine>,
     pub settings: Arc<Settings>,
 }
 
@@ -62,9 +64,11 @@ impl AppState {
         Self::with_clock(store, settings, Arc::new(SystemClock))
     }
 
-    /// State over `store` with an injected clock (tests move it instead of sleeping).
+    /// State over `store` with an injected clock (tests move it instead of sleeping). Starts the
+    /// usage engine, so it must be called inside a Tokio runtime.
     pub fn with_clock(store: AnyStore, settings: Settings, clock: SharedClock) -> Self {
         Self {
+            engine: Engine::start(store.clone(), clock.clone()),
             store,
             clock,
             keys: Arc::new(KeyCache::default()),
@@ -150,11 +154,20 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let app = router(state.clone());
     let upkeep = tokio::spawn(async move {
-        let mut every = tokio::time::interval(Duration::from_secs(10));
-        loop {
+        let mut every = tokio::time::interval(Duration::from_secs(1));
+        for tick in 0u64.. {
             every.tick().await;
-            crate::http::metrics::handle().run_upkeep();
-            state.rate_limiter.forget_idle();
+            if let Err(e) = state
+                .store
+                .sweep(state.clock.now().timestamp_millis())
+                .await
+            {
+                tracing::warn!(error = %e, "housekeeping failed");
+            }
+            if tick % 10 == 0 {
+                crate::http::metrics::handle().run_upkeep();
+                state.rate_limiter.forget_idle();
+            }
         }
     });
     let served = axum::serve(listener, app)

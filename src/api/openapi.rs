@@ -16,6 +16,8 @@ use super::native;
         native::healthz, native::readyz, native::metrics, native::openapi,
         native::whoami, native::create_tenant, native::list_tenants, native::get_tenant,
         native::create_key, native::list_keys, native::revoke_key,
+        native::check, native::consume, native::report, native::acquire, native::release,
+        native::put_limit, native::list_limits, native::get_limit, native::delete_limit,
     ),
     components(schemas(native::Problem, native::ProblemField)),
     modifiers(&Security),

@@ -4,8 +4,10 @@
 pub mod access;
 pub mod clock;
 pub mod error;
+pub mod limit;
 pub mod principal;
 pub mod tenant;
+pub mod usage;
 pub mod window;
 
 pub use error::{Error, Field, Result};

@@ -8,12 +8,15 @@ mod postgres;
 mod sql;
 mod sqlite;
 
+use std::collections::HashMap;
 use std::future::Future;
 
 use uuid::Uuid;
 
+use crate::domain::limit::Limit;
 use crate::domain::principal::{ApiKey, SecretHash};
 use crate::domain::tenant::Tenant;
+use crate::domain::usage::batch::{BatchReads, BatchState, BatchWrites, CounterKey};
 use crate::domain::{Error, Result};
 
 pub use postgres::PgStore;
@@ -48,6 +51,34 @@ pub trait Store: Send + Sync {
     ) -> impl Future<Output = Result<bool>> + Send;
     /// How many keys exist in the whole installation.
     fn count_keys(&self) -> impl Future<Output = Result<i64>> + Send;
+
+    /// Creates or replaces a limit; true when it was created.
+    fn put_limit(&self, limit: &Limit) -> impl Future<Output = Result<bool>> + Send;
+    /// A tenant's limit by id.
+    fn limit(
+        &self,
+        tenant_id: Uuid,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<Limit>>> + Send;
+    /// A tenant's limits, by id.
+    fn limits(&self, tenant_id: Uuid) -> impl Future<Output = Result<Vec<Limit>>> + Send;
+    /// Deletes a limit with its counters and leases; false when there was none.
+    fn delete_limit(&self, tenant_id: Uuid, id: &str) -> impl Future<Output = Result<bool>> + Send;
+    /// The usage of the counters that exist among `keys`.
+    fn counter_values(
+        &self,
+        keys: &[CounterKey],
+    ) -> impl Future<Output = Result<HashMap<CounterKey, i64>>> + Send;
+    /// One group-commit batch of the usage engine, in one transaction: frees expired and released
+    /// leases, locks and reads the counters and idempotency records of `reads`, lets `decide`
+    /// choose, writes what it chose, and commits.
+    fn run_batch(
+        &self,
+        reads: &BatchReads,
+        decide: &mut (dyn FnMut(&BatchState) -> BatchWrites + Send),
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Housekeeping: frees expired leases, forgets expired idempotency records and old counters.
+    fn sweep(&self, now_ms: i64) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// The store the server runs on: one of the two backends.
@@ -131,6 +162,31 @@ impl Store for AnyStore {
     }
     async fn count_keys(&self) -> Result<i64> {
         dispatch!(self, s => s.count_keys())
+    }
+    async fn put_limit(&self, limit: &Limit) -> Result<bool> {
+        dispatch!(self, s => s.put_limit(limit))
+    }
+    async fn limit(&self, tenant_id: Uuid, id: &str) -> Result<Option<Limit>> {
+        dispatch!(self, s => s.limit(tenant_id, id))
+    }
+    async fn limits(&self, tenant_id: Uuid) -> Result<Vec<Limit>> {
+        dispatch!(self, s => s.limits(tenant_id))
+    }
+    async fn delete_limit(&self, tenant_id: Uuid, id: &str) -> Result<bool> {
+        dispatch!(self, s => s.delete_limit(tenant_id, id))
+    }
+    async fn counter_values(&self, keys: &[CounterKey]) -> Result<HashMap<CounterKey, i64>> {
+        dispatch!(self, s => s.counter_values(keys))
+    }
+    async fn run_batch(
+        &self,
+        reads: &BatchReads,
+        decide: &mut (dyn FnMut(&BatchState) -> BatchWrites + Send),
+    ) -> Result<()> {
+        dispatch!(self, s => s.run_batch(reads, decide))
+    }
+    async fn sweep(&self, now_ms: i64) -> Result<()> {
+        dispatch!(self, s => s.sweep(now_ms))
     }
 }
 

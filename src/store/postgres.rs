@@ -3,12 +3,21 @@
 use std::time::Duration;
 
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
+use sqlx::{Postgres, Row, Transaction};
+use std::collections::HashMap;
+
 use uuid::Uuid;
 
 use super::db_error;
 use super::sql::shared_store;
+use crate::domain::limit::{Amount, Limit, Subject};
 use crate::domain::principal::{ApiKey, Roles, SecretHash};
 use crate::domain::tenant::{Tenant, TenantName};
+use crate::domain::usage::batch::{
+    BatchReads, BatchState, BatchWrites, CounterKey, CounterRow, IdempotencyKey, IdempotencyRecord,
+    LeaseRow,
+};
+use crate::domain::window::{Window, WindowSpec};
 use crate::domain::{Error, Result};
 
 /// A pool of PostgreSQL connections.
@@ -36,6 +45,101 @@ impl PgStore {
             .await
             .map_err(|e| Error::Internal(format!("migration failed: {e}")))
     }
+
+    /// A batch's transaction. Row locks (`FOR UPDATE`) on the counters keep replicas exact.
+    async fn begin_batch(pool: &PgPool) -> Result<Transaction<'static, Postgres>> {
+        pool.begin().await.map_err(db_error)
+    }
+
+    /// Makes sure every counter exists, then locks and reads them all in one round trip each, in
+    /// key order (so two replicas never wait on each other crosswise).
+    async fn lock_counters(
+        tx: &mut Transaction<'static, Postgres>,
+        keys: &[(CounterKey, i64)],
+        now_ms: i64,
+    ) -> Result<HashMap<CounterKey, CounterRow>> {
+        if keys.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let tenants: Vec<Uuid> = keys.iter().map(|(k, _)| k.tenant_id).collect();
+        let limits: Vec<&str> = keys.iter().map(|(k, _)| k.limit_id.as_str()).collect();
+        let starts: Vec<i64> = keys.iter().map(|(k, _)| k.period_start).collect();
+        let ends: Vec<i64> = keys.iter().map(|(_, end)| *end).collect();
+        sqlx::query(
+            "INSERT INTO counters (tenant_id, limit_id, period_start, period_end, used, updated_at) \
+             SELECT k.t, k.l, k.s, k.e, 0, $5 \
+             FROM UNNEST($1::uuid[], $2::text[], $3::int8[], $4::int8[]) AS k(t, l, s, e) \
+             WHERE EXISTS (SELECT 1 FROM limits WHERE tenant_id = k.t AND id = k.l) \
+             ORDER BY k.t, k.l, k.s ON CONFLICT DO NOTHING",
+        )
+        .bind(&tenants)
+        .bind(&limits)
+        .bind(&starts)
+        .bind(&ends)
+        .bind(now_ms)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_error)?;
+        let rows = sqlx::query(
+            "SELECT c.tenant_id, c.limit_id, c.period_start, c.used, l.amount, l.blocking \
+             FROM counters c JOIN limits l ON l.tenant_id = c.tenant_id AND l.id = c.limit_id \
+             WHERE (c.tenant_id, c.limit_id, c.period_start) IN \
+                   (SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::int8[])) \
+             ORDER BY c.tenant_id, c.limit_id, c.period_start FOR UPDATE OF c",
+        )
+        .bind(&tenants)
+        .bind(&limits)
+        .bind(&starts)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(db_error)?;
+        rows.iter()
+            .map(|r| {
+                let key = CounterKey {
+                    tenant_id: r.try_get("tenant_id").map_err(db_error)?,
+                    limit_id: r.try_get("limit_id").map_err(db_error)?,
+                    period_start: r.try_get("period_start").map_err(db_error)?,
+                };
+                let row = CounterRow {
+                    used: r.try_get("used").map_err(db_error)?,
+                    amount: Amount::from_stored(r.try_get("amount").map_err(db_error)?),
+                    blocking: r.try_get("blocking").map_err(db_error)?,
+                };
+                Ok((key, row))
+            })
+            .collect()
+    }
+
+    /// Writes each changed counter once, in one statement.
+    async fn write_counters(
+        tx: &mut Transaction<'static, Postgres>,
+        counters: &[(CounterKey, i64, i64)],
+        now_ms: i64,
+    ) -> Result<()> {
+        if counters.is_empty() {
+            return Ok(());
+        }
+        let tenants: Vec<Uuid> = counters.iter().map(|(k, ..)| k.tenant_id).collect();
+        let limits: Vec<&str> = counters.iter().map(|(k, ..)| k.limit_id.as_str()).collect();
+        let starts: Vec<i64> = counters.iter().map(|(k, ..)| k.period_start).collect();
+        let ends: Vec<i64> = counters.iter().map(|(_, end, _)| *end).collect();
+        let used: Vec<i64> = counters.iter().map(|(.., used)| *used).collect();
+        sqlx::query(
+            "UPDATE counters c SET used = k.u, updated_at = $6 \
+             FROM UNNEST($1::uuid[], $2::text[], $3::int8[], $4::int8[], $5::int8[]) AS k(t, l, s, e, u) \
+             WHERE c.tenant_id = k.t AND c.limit_id = k.l AND c.period_start = k.s",
+        )
+        .bind(&tenants)
+        .bind(&limits)
+        .bind(&starts)
+        .bind(&ends)
+        .bind(&used)
+        .bind(now_ms)
+        .execute(&mut **tx)
+        .await
+        .map(drop)
+        .map_err(db_error)
+    }
 }
 
-shared_store!(PgStore, PgRow);
+shared_store!(PgStore, Postgres, PgRow);

@@ -4,7 +4,7 @@
 /// be valid in both PostgreSQL and SQLite; the row types (`Uuid`, `DateTime<Utc>`) are mapped by
 /// sqlx to each dialect's columns (see the two migration folders).
 macro_rules! shared_store {
-    ($store:ty, $row:ty) => {
+    ($store:ty, $db:ty, $row:ty) => {
         impl $crate::store::Store for $store {
             async fn ping(&self) -> Result<()> {
                 sqlx::query("SELECT 1")
@@ -118,6 +118,155 @@ macro_rules! shared_store {
                     .await
                     .map_err(db_error)
             }
+
+            async fn put_limit(&self, l: &Limit) -> Result<bool> {
+                let selector = serde_json::to_string(l.selector.as_map())
+                    .map_err(|e| Error::Internal(e.to_string()))?;
+                let window = serde_json::to_string(&l.window.spec())
+                    .map_err(|e| Error::Internal(e.to_string()))?;
+                let inserted = sqlx::query(
+                    "INSERT INTO limits (tenant_id, id, selector, metric, amount, window_spec, \
+                     blocking, owner, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
+                )
+                .bind(l.tenant_id)
+                .bind(&l.id)
+                .bind(&selector)
+                .bind(&l.metric)
+                .bind(l.amount.to_stored())
+                .bind(&window)
+                .bind(l.blocking)
+                .bind(&l.owner)
+                .bind(l.created_at)
+                .bind(l.updated_at)
+                .execute(&self.pool)
+                .await
+                .map_err(db_error)?
+                .rows_affected();
+                if inserted > 0 {
+                    return Ok(true);
+                }
+                sqlx::query(
+                    "UPDATE limits SET selector = $3, metric = $4, amount = $5, window_spec = $6, \
+                     blocking = $7, owner = $8, updated_at = $9 WHERE tenant_id = $1 AND id = $2",
+                )
+                .bind(l.tenant_id)
+                .bind(&l.id)
+                .bind(&selector)
+                .bind(&l.metric)
+                .bind(l.amount.to_stored())
+                .bind(&window)
+                .bind(l.blocking)
+                .bind(&l.owner)
+                .bind(l.updated_at)
+                .execute(&self.pool)
+                .await
+                .map_err(db_error)?;
+                Ok(false)
+            }
+
+            async fn limit(&self, tenant_id: Uuid, id: &str) -> Result<Option<Limit>> {
+                sqlx::query(&format!("{LIMIT_COLUMNS} WHERE tenant_id = $1 AND id = $2"))
+                    .bind(tenant_id)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_error)?
+                    .map(|r| limit_from(&r))
+                    .transpose()
+            }
+
+            async fn limits(&self, tenant_id: Uuid) -> Result<Vec<Limit>> {
+                sqlx::query(&format!("{LIMIT_COLUMNS} WHERE tenant_id = $1 ORDER BY id"))
+                    .bind(tenant_id)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_error)?
+                    .iter()
+                    .map(limit_from)
+                    .collect()
+            }
+
+            async fn delete_limit(&self, tenant_id: Uuid, id: &str) -> Result<bool> {
+                sqlx::query("DELETE FROM limits WHERE tenant_id = $1 AND id = $2")
+                    .bind(tenant_id)
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await
+                    .map(|done| done.rows_affected() > 0)
+                    .map_err(db_error)
+            }
+
+            async fn counter_values(&self, keys: &[CounterKey]) -> Result<HashMap<CounterKey, i64>> {
+                let mut found = HashMap::with_capacity(keys.len());
+                for key in keys {
+                    let used: Option<i64> = sqlx::query_scalar(
+                        "SELECT used FROM counters \
+                         WHERE tenant_id = $1 AND limit_id = $2 AND period_start = $3",
+                    )
+                    .bind(key.tenant_id)
+                    .bind(&key.limit_id)
+                    .bind(key.period_start)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                    if let Some(used) = used {
+                        found.insert(key.clone(), used);
+                    }
+                }
+                Ok(found)
+            }
+
+            async fn run_batch(
+                &self,
+                reads: &BatchReads,
+                decide: &mut (dyn FnMut(&BatchState) -> BatchWrites + Send),
+            ) -> Result<()> {
+                let mut tx = Self::begin_batch(&self.pool).await?;
+                let mut state = BatchState::default();
+                if reads.expire_leases {
+                    batch_steps::expire_leases(&mut tx, reads.now_ms).await?;
+                }
+                for &(tenant_id, lease_id) in &reads.releases {
+                    if batch_steps::release_lease(&mut tx, tenant_id, lease_id).await? {
+                        state.released.insert((tenant_id, lease_id));
+                    }
+                }
+                state.counters = Self::lock_counters(&mut tx, &reads.counters, reads.now_ms).await?;
+                for key in &reads.idempotency {
+                    if let Some(record) =
+                        batch_steps::idempotency_record(&mut tx, key, reads.now_ms).await?
+                    {
+                        state.idempotency.insert(key.clone(), record);
+                    }
+                }
+                let writes = decide(&state);
+                Self::write_counters(&mut tx, &writes.counters, reads.now_ms).await?;
+                for lease in &writes.leases {
+                    batch_steps::insert_lease(&mut tx, lease).await?;
+                }
+                for (key, record, expires_at) in &writes.idempotency {
+                    batch_steps::remember(&mut tx, key, record, *expires_at).await?;
+                }
+                tx.commit().await.map_err(db_error)
+            }
+
+            async fn sweep(&self, now_ms: i64) -> Result<()> {
+                let mut tx = Self::begin_batch(&self.pool).await?;
+                batch_steps::expire_leases(&mut tx, now_ms).await?;
+                tx.commit().await.map_err(db_error)?;
+                sqlx::query("DELETE FROM idempotency WHERE expires_at <= $1")
+                    .bind(now_ms)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                sqlx::query("DELETE FROM counters WHERE period_end < $1")
+                    .bind(now_ms.saturating_sub(COUNTER_RETENTION_MS))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                Ok(())
+            }
         }
 
         const KEY_COLUMNS: &str = "SELECT id, tenant_id, roles, user_id, description, secret_hash, \
@@ -147,6 +296,148 @@ macro_rules! shared_store {
                     .ok_or_else(|| Error::Internal("a stored secret hash is malformed".into()))?,
                 created_at: r.try_get("created_at").map_err(db_error)?,
             })
+        }
+
+        const LIMIT_COLUMNS: &str = "SELECT tenant_id, id, selector, metric, amount, window_spec, \
+                                     blocking, owner, created_at, updated_at FROM limits";
+
+        /// How long counters of ended periods are kept (for reads just after a reset).
+        const COUNTER_RETENTION_MS: i64 = 7 * 24 * 3600 * 1000;
+
+        fn limit_from(r: &$row) -> Result<Limit> {
+            use sqlx::Row;
+            let corrupt = |what: &str| Error::Internal(format!("a stored limit has a bad {what}"));
+            let selector: String = r.try_get("selector").map_err(db_error)?;
+            let selector: std::collections::BTreeMap<String, String> =
+                serde_json::from_str(&selector).map_err(|_| corrupt("selector"))?;
+            let window: String = r.try_get("window_spec").map_err(db_error)?;
+            let window: WindowSpec = serde_json::from_str(&window).map_err(|_| corrupt("window"))?;
+            Ok(Limit {
+                tenant_id: r.try_get("tenant_id").map_err(db_error)?,
+                id: r.try_get("id").map_err(db_error)?,
+                selector: Subject::parse(selector, "/selector").map_err(|_| corrupt("selector"))?,
+                metric: r.try_get("metric").map_err(db_error)?,
+                amount: Amount::from_stored(r.try_get("amount").map_err(db_error)?),
+                window: Window::try_from(window).map_err(|_| corrupt("window"))?,
+                blocking: r.try_get("blocking").map_err(db_error)?,
+                owner: r.try_get("owner").map_err(db_error)?,
+                created_at: r.try_get("created_at").map_err(db_error)?,
+                updated_at: r.try_get("updated_at").map_err(db_error)?,
+            })
+        }
+
+        /// The steps of a batch that are the same SQL in both dialects.
+        mod batch_steps {
+            use super::*;
+
+            type Tx<'c> = sqlx::Transaction<'c, $db>;
+
+            /// Gives back the units of leases past their expiry.
+            pub async fn expire_leases(tx: &mut Tx<'_>, now_ms: i64) -> Result<()> {
+                let rows = sqlx::query(
+                    "DELETE FROM leases WHERE expires_at <= $1 \
+                     RETURNING tenant_id, limit_id, period_start, amount",
+                )
+                .bind(now_ms)
+                .fetch_all(&mut **tx)
+                .await
+                .map_err(db_error)?;
+                give_back(tx, &rows).await
+            }
+
+            /// Releases one lease; false when the tenant has no such lease.
+            pub async fn release_lease(tx: &mut Tx<'_>, tenant_id: Uuid, lease_id: Uuid) -> Result<bool> {
+                let rows = sqlx::query(
+                    "DELETE FROM leases WHERE tenant_id = $1 AND id = $2 \
+                     RETURNING tenant_id, limit_id, period_start, amount",
+                )
+                .bind(tenant_id)
+                .bind(lease_id)
+                .fetch_all(&mut **tx)
+                .await
+                .map_err(db_error)?;
+                give_back(tx, &rows).await?;
+                Ok(!rows.is_empty())
+            }
+
+            async fn give_back(tx: &mut Tx<'_>, rows: &[$row]) -> Result<()> {
+                use sqlx::Row;
+                for row in rows {
+                    sqlx::query(
+                        "UPDATE counters SET used = CASE WHEN used > $4 THEN used - $4 ELSE 0 END \
+                         WHERE tenant_id = $1 AND limit_id = $2 AND period_start = $3",
+                    )
+                    .bind(row.try_get::<Uuid, _>("tenant_id").map_err(db_error)?)
+                    .bind(row.try_get::<String, _>("limit_id").map_err(db_error)?)
+                    .bind(row.try_get::<i64, _>("period_start").map_err(db_error)?)
+                    .bind(row.try_get::<i64, _>("amount").map_err(db_error)?)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(db_error)?;
+                }
+                Ok(())
+            }
+
+            /// The first decision under a key, unless it has expired.
+            pub async fn idempotency_record(
+                tx: &mut Tx<'_>,
+                key: &IdempotencyKey,
+                now_ms: i64,
+            ) -> Result<Option<IdempotencyRecord>> {
+                let row: Option<(String, String)> = sqlx::query_as(
+                    "SELECT request_hash, decision FROM idempotency \
+                     WHERE tenant_id = $1 AND key = $2 AND expires_at > $3",
+                )
+                .bind(key.tenant_id)
+                .bind(&key.key)
+                .bind(now_ms)
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(db_error)?;
+                Ok(row.map(|(request_hash, decision)| IdempotencyRecord { request_hash, decision }))
+            }
+
+            /// Keeps a first decision (replacing an expired record under the same key).
+            pub async fn remember(
+                tx: &mut Tx<'_>,
+                key: &IdempotencyKey,
+                record: &IdempotencyRecord,
+                expires_at: i64,
+            ) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO idempotency (tenant_id, key, request_hash, decision, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, key) DO UPDATE SET \
+                     request_hash = excluded.request_hash, decision = excluded.decision, \
+                     expires_at = excluded.expires_at",
+                )
+                .bind(key.tenant_id)
+                .bind(&key.key)
+                .bind(&record.request_hash)
+                .bind(&record.decision)
+                .bind(expires_at)
+                .execute(&mut **tx)
+                .await
+                .map(drop)
+                .map_err(db_error)
+            }
+
+            /// Records what a lease holds of one counter.
+            pub async fn insert_lease(tx: &mut Tx<'_>, lease: &LeaseRow) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO leases (tenant_id, id, limit_id, period_start, amount, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(lease.tenant_id)
+                .bind(lease.lease_id)
+                .bind(&lease.counter.limit_id)
+                .bind(lease.counter.period_start)
+                .bind(lease.amount)
+                .bind(lease.expires_at_ms)
+                .execute(&mut **tx)
+                .await
+                .map(drop)
+                .map_err(db_error)
+            }
         }
     };
 }

@@ -7,12 +7,21 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
+use sqlx::{Row, Sqlite, Transaction};
+use std::collections::HashMap;
+
 use uuid::Uuid;
 
 use super::db_error;
 use super::sql::shared_store;
+use crate::domain::limit::{Amount, Limit, Subject};
 use crate::domain::principal::{ApiKey, Roles, SecretHash};
 use crate::domain::tenant::{Tenant, TenantName};
+use crate::domain::usage::batch::{
+    BatchReads, BatchState, BatchWrites, CounterKey, CounterRow, IdempotencyKey, IdempotencyRecord,
+    LeaseRow,
+};
+use crate::domain::window::{Window, WindowSpec};
 use crate::domain::{Error, Result};
 
 /// A pool of connections to one SQLite file, in WAL mode with full fsync on commit, so an
@@ -55,6 +64,71 @@ impl SqliteStore {
             .await
             .map_err(|e| Error::Internal(format!("migration failed: {e}")))
     }
+
+    /// A batch's transaction, holding SQLite's write lock from its first statement
+    /// (`BEGIN IMMEDIATE`), so nothing can change a counter between read and write.
+    async fn begin_batch(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>> {
+        pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)
+    }
+
+    /// Reads every counter with its limit's terms; a counter not yet written reads 0.
+    async fn lock_counters(
+        tx: &mut Transaction<'static, Sqlite>,
+        keys: &[(CounterKey, i64)],
+        _now_ms: i64,
+    ) -> Result<HashMap<CounterKey, CounterRow>> {
+        let mut found = HashMap::with_capacity(keys.len());
+        for (key, _) in keys {
+            let row = sqlx::query(
+                "SELECT l.amount, l.blocking, c.used FROM limits l LEFT JOIN counters c \
+                 ON c.tenant_id = l.tenant_id AND c.limit_id = l.id AND c.period_start = $3 \
+                 WHERE l.tenant_id = $1 AND l.id = $2",
+            )
+            .bind(key.tenant_id)
+            .bind(&key.limit_id)
+            .bind(key.period_start)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(db_error)?;
+            if let Some(r) = row {
+                let counter = CounterRow {
+                    used: r
+                        .try_get::<Option<i64>, _>("used")
+                        .map_err(db_error)?
+                        .unwrap_or(0),
+                    amount: Amount::from_stored(r.try_get("amount").map_err(db_error)?),
+                    blocking: r.try_get("blocking").map_err(db_error)?,
+                };
+                found.insert(key.clone(), counter);
+            }
+        }
+        Ok(found)
+    }
+
+    /// Writes each changed counter once.
+    async fn write_counters(
+        tx: &mut Transaction<'static, Sqlite>,
+        counters: &[(CounterKey, i64, i64)],
+        now_ms: i64,
+    ) -> Result<()> {
+        for (key, period_end, used) in counters {
+            sqlx::query(
+                "INSERT INTO counters (tenant_id, limit_id, period_start, period_end, used, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, limit_id, period_start) \
+                 DO UPDATE SET used = excluded.used, updated_at = excluded.updated_at",
+            )
+            .bind(key.tenant_id)
+            .bind(&key.limit_id)
+            .bind(key.period_start)
+            .bind(period_end)
+            .bind(used)
+            .bind(now_ms)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_error)?;
+        }
+        Ok(())
+    }
 }
 
-shared_store!(SqliteStore, SqliteRow);
+shared_store!(SqliteStore, Sqlite, SqliteRow);

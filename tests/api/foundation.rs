@@ -184,14 +184,22 @@ mod rate_limit {
         assert_eq!(first.status(), 200);
         assert_eq!(first.headers()["x-ratelimit-limit"], "3");
         assert_eq!(first.headers()["x-ratelimit-remaining"], "2");
-        let reset: u64 = first.headers()["x-ratelimit-reset"].to_str().unwrap_or("x").parse().expect("relative seconds");
+        let reset: u64 = first.headers()["x-ratelimit-reset"]
+            .to_str()
+            .unwrap_or("x")
+            .parse()
+            .expect("relative seconds");
         assert!((1..=60).contains(&reset));
         app.get("/v1/whoami", &admin).await;
         app.get("/v1/whoami", &admin).await;
         let refused = app.get("/v1/whoami", &admin).await;
         assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(refused.headers()["x-ratelimit-remaining"], "0");
-        let retry: u64 = refused.headers()["retry-after"].to_str().unwrap_or("x").parse().expect("seconds");
+        let retry: u64 = refused.headers()["retry-after"]
+            .to_str()
+            .unwrap_or("x")
+            .parse()
+            .expect("seconds");
         assert!((1..=20).contains(&retry), "{retry}");
         assert_eq!(body(refused).await["code"], "rate_limited");
         // Another key has its own budget.
@@ -199,12 +207,21 @@ mod rate_limit {
     }
 
     fn settings() -> Settings {
-        Settings { rate_limit_requests: 3, rate_limit_window: std::time::Duration::from_secs(60), ..Settings::default() }
+        Settings {
+            rate_limit_requests: 3,
+            rate_limit_window: std::time::Duration::from_secs(60),
+            ..Settings::default()
+        }
     }
 
     #[tokio::test]
     async fn a_key_past_its_rate_limit_gets_429_with_retry_after_on_sqlite() {
-        case(TestApp::spawn_with(Backend::Sqlite, settings()).await.expect("sqlite")).await;
+        case(
+            TestApp::spawn_with(Backend::Sqlite, settings())
+                .await
+                .expect("sqlite"),
+        )
+        .await;
     }
 
     #[tokio::test]

@@ -28,7 +28,13 @@ impl Server {
     pub async fn start(database_url: &str, env: &[(&str, &str)]) -> Server {
         let port = free_port();
         let mut child = Command::new(env!("CARGO_BIN_EXE_quotaplane"))
-            .args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--database-url", database_url])
+            .args([
+                "serve",
+                "--bind",
+                &format!("127.0.0.1:{port}"),
+                "--database-url",
+                database_url,
+            ])
             .envs(env.iter().copied())
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
@@ -42,7 +48,11 @@ impl Server {
         for _ in 0..200 {
             if let Ok(r) = client.get(format!("{base}/readyz")).send().await {
                 if r.status() == 200 {
-                    return Server { child, base, stderr };
+                    return Server {
+                        child,
+                        base,
+                        stderr,
+                    };
                 }
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -53,7 +63,11 @@ impl Server {
     /// Sends SIGTERM and waits for the exit status.
     pub async fn terminate(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().expect("running").to_string();
-        let sent = Command::new("kill").args(["-TERM", &pid]).status().await.expect("kill");
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .await
+            .expect("kill");
         assert!(sent.success());
         tokio::time::timeout(Duration::from_secs(10), self.child.wait())
             .await
@@ -80,7 +94,10 @@ async fn the_first_start_prints_a_curl_line_that_answers_from_whoami_and_sigterm
         .nth(1)
         .and_then(|rest| rest.split('\'').next())
         .expect("a bearer secret in the curl line");
-    assert!(curl_line.contains(&format!("{}/v1/whoami", server.base)), "{curl_line}");
+    assert!(
+        curl_line.contains(&format!("{}/v1/whoami", server.base)),
+        "{curl_line}"
+    );
     let me = reqwest::Client::new()
         .get(format!("{}/v1/whoami", server.base))
         .bearer_auth(secret)
@@ -96,7 +113,11 @@ async fn the_first_start_prints_a_curl_line_that_answers_from_whoami_and_sigterm
 async fn a_bootstrap_token_is_a_system_key_and_no_secret_is_printed() {
     let dir = TempDir::new();
     let url = format!("sqlite://{}/q.db", dir.0.display());
-    let server = Server::start(&url, &[("QUOTAPLANE_BOOTSTRAP_TOKEN", "operator-token-0123456789")]).await;
+    let server = Server::start(
+        &url,
+        &[("QUOTAPLANE_BOOTSTRAP_TOKEN", "operator-token-0123456789")],
+    )
+    .await;
     let me = reqwest::Client::new()
         .get(format!("{}/v1/whoami", server.base))
         .bearer_auth("operator-token-0123456789")
@@ -114,5 +135,8 @@ async fn a_bootstrap_token_is_a_system_key_and_no_secret_is_printed() {
     while let Ok(Some(line)) = server.stderr.next_line().await {
         printed.push_str(&line);
     }
-    assert!(!printed.contains("qps_"), "no generated secret when a token is given: {printed}");
+    assert!(
+        !printed.contains("qps_"),
+        "no generated secret when a token is given: {printed}"
+    );
 }

@@ -159,7 +159,11 @@ impl TestApp {
             system,
             clock,
             database_url: database_url.to_owned(),
-            backend: if database_url.starts_with("sqlite") { Backend::Sqlite } else { Backend::Postgres },
+            backend: if database_url.starts_with("sqlite") {
+                Backend::Sqlite
+            } else {
+                Backend::Postgres
+            },
             shutdown: Some(tx),
             server: Some(server),
             _dir: None,
@@ -191,7 +195,10 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str, secret: &str) -> Response {
-        self.request(Method::GET, path, secret).send().await.expect("GET")
+        self.request(Method::GET, path, secret)
+            .send()
+            .await
+            .expect("GET")
     }
 
     pub async fn post(&self, path: &str, secret: &str, body: &Value) -> Response {
@@ -219,7 +226,9 @@ impl TestApp {
 
     /// `POST /v1/tenants` as system; the new tenant's id.
     pub async fn create_tenant(&self, name: &str) -> String {
-        let response = self.post("/v1/tenants", &self.system, &json!({"name": name})).await;
+        let response = self
+            .post("/v1/tenants", &self.system, &json!({"name": name}))
+            .await;
         assert_eq!(response.status(), 201, "create tenant");
         body(response).await["id"].as_str().expect("id").to_owned()
     }
@@ -227,7 +236,11 @@ impl TestApp {
     /// `POST /v1/tenants/{id}/api-keys` as system; the whole answer.
     pub async fn create_key(&self, tenant_id: &str, key: &Value) -> Value {
         let response = self
-            .post(&format!("/v1/tenants/{tenant_id}/api-keys"), &self.system, key)
+            .post(
+                &format!("/v1/tenants/{tenant_id}/api-keys"),
+                &self.system,
+                key,
+            )
             .await;
         assert_eq!(response.status(), 201, "create key");
         body(response).await
@@ -298,6 +311,9 @@ mod tests {
             super::with_database("postgres://u@h:5432/postgres?sslmode=disable", "x"),
             "postgres://u@h:5432/x?sslmode=disable"
         );
-        assert_eq!(super::with_database("postgres://u@h", "x"), "postgres://u@h/x");
+        assert_eq!(
+            super::with_database("postgres://u@h", "x"),
+            "postgres://u@h/x"
+        );
     }
 }

@@ -2,13 +2,15 @@
 //! problem+json errors (RFC 9457).
 
 mod health;
+mod limits;
 mod tenants;
+mod usage;
 
 use axum::Json;
 use axum::Router;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use serde::Serialize;
 
 use crate::app::AppState;
@@ -16,7 +18,9 @@ use crate::domain::{Error, Field};
 use crate::http::error::{Envelope, ErrorContext, Failure};
 
 pub use health::*;
+pub use limits::*;
 pub use tenants::*;
+pub use usage::*;
 
 /// The native routes.
 pub fn router() -> Router<AppState> {
@@ -38,6 +42,18 @@ pub fn router() -> Router<AppState> {
         .route(
             "/v1/tenants/{tenant_id}/api-keys/{key_id}",
             delete(tenants::revoke_key),
+        )
+        .route("/v1/usage/check", post(usage::check))
+        .route("/v1/usage/consume", post(usage::consume))
+        .route("/v1/usage/report", post(usage::report))
+        .route("/v1/leases", post(usage::acquire))
+        .route("/v1/leases/{id}", delete(usage::release))
+        .route("/v1/limits", get(limits::list_limits))
+        .route(
+            "/v1/limits/{id}",
+            put(limits::put_limit)
+                .get(limits::get_limit)
+                .delete(limits::delete_limit),
         )
 }
 

@@ -1,0 +1,231 @@
+//! `/v1/limits`: native limits, defined by a tenant's admins, listed with their current usage.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::Problem;
+use super::usage::LimitUsage;
+use crate::app::AppState;
+use crate::domain::limit::{Amount, Limit, Subject, check_name};
+use crate::domain::principal::{Caller, Role};
+use crate::domain::window::{Window, WindowSpec};
+use crate::domain::{Error, Field};
+use crate::http::error::ApiError;
+use crate::http::json::Json;
+
+/// A window on the wire: `{"kind": ..., "from"?, "interval_seconds"?}`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct WindowBody {
+    /// `none`, `second`, `minute`, `hour`, `day`, `calendar_day`, `calendar_week`,
+    /// `calendar_month` or `anchored`.
+    pub kind: String,
+    /// Anchored windows: the start of the first period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<DateTime<Utc>>,
+    /// Anchored windows: the length of a period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_seconds: Option<i64>,
+}
+
+impl From<Window> for WindowBody {
+    fn from(w: Window) -> Self {
+        let spec = w.spec();
+        Self {
+            kind: spec.kind,
+            from: spec.from,
+            interval_seconds: spec.interval_seconds,
+        }
+    }
+}
+
+impl TryFrom<WindowBody> for Window {
+    type Error = Error;
+
+    fn try_from(body: WindowBody) -> Result<Self, Error> {
+        let spec = WindowSpec {
+            kind: body.kind,
+            from: body.from,
+            interval_seconds: body.interval_seconds,
+        };
+        Window::try_from(spec).map_err(|e| Error::Invalid {
+            field: Field::Body(format!("/{}", e.field().replace('.', "/"))),
+            message: e.to_string(),
+        })
+    }
+}
+
+/// An amount: a whole number of units, or `"unlimited"`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum AmountBody {
+    Units(i64),
+    Word(String),
+}
+
+impl AmountBody {
+    fn parse(self) -> Result<Amount, Error> {
+        match self {
+            AmountBody::Units(n) if n >= 0 => Ok(Amount::Limited(n)),
+            AmountBody::Word(w) if w == "unlimited" => Ok(Amount::Unlimited),
+            _ => Err(Error::invalid_body(
+                "/amount",
+                "must be a whole number of 0 or more, or \"unlimited\"",
+            )),
+        }
+    }
+}
+
+impl From<Amount> for AmountBody {
+    fn from(a: Amount) -> Self {
+        match a {
+            Amount::Limited(n) => AmountBody::Units(n),
+            Amount::Unlimited => AmountBody::Word("unlimited".into()),
+        }
+    }
+}
+
+/// What defines a limit.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LimitPut {
+    /// The pairs a subject must have for the limit to apply (empty: every subject).
+    #[serde(default)]
+    pub subject: BTreeMap<String, String>,
+    pub metric: String,
+    pub amount: AmountBody,
+    pub window: WindowBody,
+    /// Whether the limit refuses what would pass it (default) or only counts.
+    #[serde(default = "yes")]
+    pub blocking: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A limit, with where it stands now.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LimitResponse {
+    pub id: String,
+    pub subject: BTreeMap<String, String>,
+    pub metric: String,
+    pub amount: AmountBody,
+    pub window: WindowBody,
+    pub blocking: bool,
+    /// The surface resource that manages this limit; null for native limits.
+    pub owner: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub usage: LimitUsage,
+}
+
+fn response(limit: Limit, status: crate::domain::usage::LimitStatus) -> LimitResponse {
+    LimitResponse {
+        subject: limit.selector.as_map().clone(),
+        amount: limit.amount.into(),
+        window: limit.window.into(),
+        id: limit.id,
+        metric: limit.metric,
+        blocking: limit.blocking,
+        owner: limit.owner,
+        created_at: limit.created_at,
+        updated_at: limit.updated_at,
+        usage: status.into(),
+    }
+}
+
+/// Creates (201) or replaces (200) a native limit. `id` is the caller's choice.
+#[utoipa::path(put, path = "/v1/limits/{id}", tag = "limits", request_body = LimitPut,
+    params(("id" = String, Path)),
+    responses((status = 201, body = LimitResponse), (status = 200, body = LimitResponse),
+        (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn put_limit(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(body): Json<LimitPut>,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.require_any(&[Role::Admin])?;
+    check_name(&id, "/id").map_err(|_| Error::Invalid {
+        field: Field::Path("id".into()),
+        message: "must be 1 to 200 characters".into(),
+    })?;
+    check_name(&body.metric, "/metric")?;
+    let now = state.clock.now();
+    let limit = Limit {
+        id: id.clone(),
+        tenant_id: caller.tenant_id,
+        selector: Subject::parse(body.subject, "/subject")?,
+        metric: body.metric,
+        amount: body.amount.parse()?,
+        window: Window::try_from(body.window)?,
+        blocking: body.blocking,
+        owner: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let created = state.engine.put_limit(&limit).await?;
+    let (limit, status) = one(&state, &caller, &id).await?;
+    let code = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((code, axum::Json(response(limit, status))))
+}
+
+async fn one(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<(Limit, crate::domain::usage::LimitStatus), ApiError> {
+    let mut found = state.engine.limits(caller.tenant_id, Some(id)).await?;
+    found.pop().ok_or_else(|| Error::NotFound("limit").into())
+}
+
+/// The tenant's limits (native and those of every surface), with current usage.
+#[utoipa::path(get, path = "/v1/limits", tag = "limits",
+    responses((status = 200, body = [LimitResponse])))]
+pub async fn list_limits(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<axum::Json<Vec<LimitResponse>>, ApiError> {
+    let limits = state.engine.limits(caller.tenant_id, None).await?;
+    Ok(axum::Json(
+        limits.into_iter().map(|(l, s)| response(l, s)).collect(),
+    ))
+}
+
+/// One limit with current usage.
+#[utoipa::path(get, path = "/v1/limits/{id}", tag = "limits", params(("id" = String, Path)),
+    responses((status = 200, body = LimitResponse), (status = 404, body = Problem)))]
+pub async fn get_limit(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<axum::Json<LimitResponse>, ApiError> {
+    let (limit, status) = one(&state, &caller, &id).await?;
+    Ok(axum::Json(response(limit, status)))
+}
+
+/// Deletes a native limit and its usage.
+#[utoipa::path(delete, path = "/v1/limits/{id}", tag = "limits", params(("id" = String, Path)),
+    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem)))]
+pub async fn delete_limit(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.require_any(&[Role::Admin])?;
+    state
+        .engine
+        .delete_limit(caller.tenant_id, &id, None)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

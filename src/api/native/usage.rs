@@ -1,0 +1,239 @@
+//! `/v1/usage/{check,consume,report}` and `/v1/leases`: the usage engine over HTTP.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::Problem;
+use super::limits::WindowBody;
+use crate::app::AppState;
+use crate::domain::Error;
+use crate::domain::limit::Subject;
+use crate::domain::principal::Caller;
+use crate::domain::usage::{Decision, LimitStatus, Usage};
+use crate::http::error::{ApiError, Deliberate};
+use crate::http::json::Json;
+
+/// Who uses how much of what.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UsageRequest {
+    /// Key/value pairs naming the user of the metric; a limit applies when all its selector's
+    /// pairs are among them.
+    pub subject: BTreeMap<String, String>,
+    pub metric: String,
+    /// Units, 0 or more.
+    pub amount: i64,
+}
+
+/// A gauge's new level.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ReportRequest {
+    pub subject: BTreeMap<String, String>,
+    pub metric: String,
+    /// The level, 0 or more.
+    pub value: i64,
+}
+
+/// Units to hold until released or expired.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LeaseRequest {
+    pub subject: BTreeMap<String, String>,
+    pub metric: String,
+    pub amount: i64,
+    /// 1 to 604800.
+    pub ttl_seconds: i64,
+}
+
+/// Where one limit stands.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LimitUsage {
+    pub quota_id: String,
+    pub metric: String,
+    /// The ceiling; null when unlimited.
+    pub limit: Option<i64>,
+    pub used: i64,
+    /// What is left; null when unlimited.
+    pub remaining: Option<i64>,
+    /// When the period resets; null when it never does.
+    pub reset_at: Option<DateTime<Utc>>,
+    pub window: WindowBody,
+}
+
+impl From<LimitStatus> for LimitUsage {
+    fn from(s: LimitStatus) -> Self {
+        Self {
+            quota_id: s.quota_id,
+            metric: s.metric,
+            limit: s.limit,
+            used: s.used,
+            remaining: s.remaining,
+            reset_at: s.reset_at,
+            window: s.window.into(),
+        }
+    }
+}
+
+/// The engine's answer. Admitted: every limit that applies; refused: the limits that refused.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UsageDecision {
+    pub allowed: bool,
+    pub limits: Vec<LimitUsage>,
+}
+
+/// A lease granted.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LeaseCreated {
+    pub id: Uuid,
+    pub expires_at: DateTime<Utc>,
+    pub limits: Vec<LimitUsage>,
+}
+
+fn usage(
+    subject: BTreeMap<String, String>,
+    metric: String,
+    amount: i64,
+    field: &str,
+) -> Result<Usage, ApiError> {
+    let subject = Subject::parse(subject, "/subject")?;
+    Ok(Usage::new(subject, metric, amount, field)?)
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    headers
+        .get("idempotency-key")
+        .map(|v| {
+            v.to_str().map_err(|_| {
+                ApiError::from(Error::Invalid {
+                    field: crate::domain::Field::Header("Idempotency-Key".into()),
+                    message: "must be visible ASCII".into(),
+                })
+            })
+        })
+        .transpose()
+}
+
+/// 200 with the decision when admitted; 429 with it (and `Retry-After`) when refused.
+fn answer(decision: Decision, admitted: StatusCode) -> Response {
+    let status = if decision.allowed {
+        admitted
+    } else {
+        StatusCode::TOO_MANY_REQUESTS
+    };
+    let retry_after = decision.retry_after;
+    let replayed = decision.replayed;
+    let mut response = match decision.lease {
+        Some(lease) if decision.allowed => (
+            status,
+            axum::Json(LeaseCreated {
+                id: lease.id,
+                expires_at: lease.expires_at,
+                limits: decision.limits.into_iter().map(Into::into).collect(),
+            }),
+        )
+            .into_response(),
+        _ => (
+            status,
+            axum::Json(UsageDecision {
+                allowed: decision.allowed,
+                limits: decision.limits.into_iter().map(Into::into).collect(),
+            }),
+        )
+            .into_response(),
+    };
+    if let Some(seconds) = retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    if replayed {
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    response.extensions_mut().insert(Deliberate);
+    response
+}
+
+/// Whether `amount` more would be admitted now; changes nothing.
+#[utoipa::path(post, path = "/v1/usage/check", tag = "usage", request_body = UsageRequest,
+    responses((status = 200, body = UsageDecision), (status = 429, body = UsageDecision),
+        (status = 422, body = Problem)))]
+pub async fn check(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(body): Json<UsageRequest>,
+) -> Result<Response, ApiError> {
+    let usage = usage(body.subject, body.metric, body.amount, "amount")?;
+    let decision = state.engine.check(caller.tenant_id, &usage).await?;
+    Ok(answer(decision, StatusCode::OK))
+}
+
+/// Counts `amount` against every limit that applies, or nothing when a blocking one would pass.
+#[utoipa::path(post, path = "/v1/usage/consume", tag = "usage", request_body = UsageRequest,
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = "The same key and body within 24 hours returns the first decision")),
+    responses((status = 200, body = UsageDecision), (status = 429, body = UsageDecision),
+        (status = 422, body = Problem)))]
+pub async fn consume(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Json(body): Json<UsageRequest>,
+) -> Result<Response, ApiError> {
+    let usage = usage(body.subject, body.metric, body.amount, "amount")?;
+    let key = idempotency_key(&headers)?;
+    let decision = state.engine.consume(caller.tenant_id, &usage, key).await?;
+    Ok(answer(decision, StatusCode::OK))
+}
+
+/// Sets a gauge to `value` on every limit that applies; never refused.
+#[utoipa::path(post, path = "/v1/usage/report", tag = "usage", request_body = ReportRequest,
+    responses((status = 200, body = UsageDecision), (status = 422, body = Problem)))]
+pub async fn report(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(body): Json<ReportRequest>,
+) -> Result<Response, ApiError> {
+    let usage = usage(body.subject, body.metric, body.value, "value")?;
+    let decision = state.engine.report(caller.tenant_id, &usage).await?;
+    Ok(answer(decision, StatusCode::OK))
+}
+
+/// Holds units of a concurrency limit until released or `ttl_seconds` pass.
+#[utoipa::path(post, path = "/v1/leases", tag = "usage", request_body = LeaseRequest,
+    responses((status = 201, body = LeaseCreated), (status = 429, body = UsageDecision),
+        (status = 422, body = Problem)))]
+pub async fn acquire(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Json(body): Json<LeaseRequest>,
+) -> Result<Response, ApiError> {
+    let usage = usage(body.subject, body.metric, body.amount, "amount")?;
+    let ttl = TimeDelta::try_seconds(body.ttl_seconds).unwrap_or(TimeDelta::MAX);
+    let key = idempotency_key(&headers)?;
+    let decision = state
+        .engine
+        .acquire(caller.tenant_id, &usage, ttl, key)
+        .await?;
+    Ok(answer(decision, StatusCode::CREATED))
+}
+
+/// Gives a lease's units back.
+#[utoipa::path(delete, path = "/v1/leases/{id}", tag = "usage", params(("id" = Uuid, Path)),
+    responses((status = 204), (status = 404, body = Problem)))]
+pub async fn release(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = Uuid::parse_str(&id).map_err(|_| Error::NotFound("lease"))?;
+    state.engine.release(caller.tenant_id, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,188 @@
+//! Limits: on a subject, a metric, an amount, over a window, blocking or not.
+//!
+//! A subject is a set of key/value pairs describing who or what uses something (a tenant, a user,
+//! a deployment and consumer). A limit applies to a request when every pair of its selector is
+//! among the request's subject, so one consume can count against an organization-wide, an
+//! environment-wide and a cluster-wide limit at once.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::window::Window;
+use super::{Error, Result};
+
+/// Most pairs a subject or selector may have.
+pub const MAX_PAIRS: usize = 16;
+/// Longest key or value of a pair, and longest metric name or limit id.
+pub const MAX_NAME_CHARS: usize = 200;
+
+/// Key/value pairs naming what uses something, sorted by key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct Subject(BTreeMap<String, String>);
+
+impl Subject {
+    /// Checks pairs as given by a client; `pointer` names where they came from.
+    pub fn parse(pairs: BTreeMap<String, String>, pointer: &str) -> Result<Self> {
+        if pairs.len() > MAX_PAIRS {
+            return Err(Error::invalid_body(
+                pointer,
+                format!("at most {MAX_PAIRS} pairs are allowed"),
+            ));
+        }
+        for (k, v) in &pairs {
+            check_name(k, &format!("{pointer}/{k}"))?;
+            if v.chars().count() > MAX_NAME_CHARS {
+                return Err(Error::invalid_body(
+                    format!("{pointer}/{k}"),
+                    format!("values must be at most {MAX_NAME_CHARS} characters"),
+                ));
+            }
+        }
+        Ok(Subject(pairs))
+    }
+
+    /// Pairs built by a surface (trusted, already bounded).
+    pub fn of<const N: usize>(pairs: [(&str, &str); N]) -> Self {
+        Subject(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        )
+    }
+
+    /// Whether every pair of `self` (a selector) is among `subject`'s.
+    pub fn selects(&self, subject: &Subject) -> bool {
+        self.0.iter().all(|(k, v)| subject.0.get(k) == Some(v))
+    }
+
+    /// The pairs, sorted by key.
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// The value of `key`, if any.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str)
+    }
+
+    /// The pairs as a map (for JSON).
+    pub fn as_map(&self) -> &BTreeMap<String, String> {
+        &self.0
+    }
+}
+
+/// Checks a metric name, limit id or pair key: 1 to 200 printable characters.
+pub fn check_name(name: &str, pointer: &str) -> Result<()> {
+    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
+        return Err(Error::invalid_body(
+            pointer,
+            format!("must be 1 to {MAX_NAME_CHARS} characters"),
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(Error::invalid_body(
+            pointer,
+            "must not contain control characters",
+        ));
+    }
+    Ok(())
+}
+
+/// How much a limit allows per period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Amount {
+    /// At most this many units.
+    Limited(i64),
+    /// No ceiling: usage is counted, nothing is refused.
+    Unlimited,
+}
+
+impl Amount {
+    /// The stored form: the number, or -1 for unlimited.
+    pub fn to_stored(self) -> i64 {
+        match self {
+            Amount::Limited(n) => n,
+            Amount::Unlimited => -1,
+        }
+    }
+
+    /// Reads the stored form.
+    pub fn from_stored(n: i64) -> Self {
+        if n < 0 {
+            Amount::Unlimited
+        } else {
+            Amount::Limited(n)
+        }
+    }
+
+    /// Whether `used` units leave room for `more`.
+    pub fn admits(self, used: i64, more: i64) -> bool {
+        match self {
+            Amount::Limited(n) => used.saturating_add(more) <= n,
+            Amount::Unlimited => true,
+        }
+    }
+}
+
+/// A limit on what a subject may use of a metric.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limit {
+    /// Unique within the tenant; chosen by the caller (native) or by the surface that owns it.
+    pub id: String,
+    pub tenant_id: Uuid,
+    /// The pairs a subject must have for the limit to apply.
+    pub selector: Subject,
+    pub metric: String,
+    pub amount: Amount,
+    pub window: Window,
+    /// A blocking limit refuses what would pass it; a non-blocking one only counts.
+    pub blocking: bool,
+    /// The surface resource this limit belongs to (`None` for native limits).
+    pub owner: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Limit {
+    /// Whether the limit applies to `subject` using `metric`.
+    pub fn applies_to(&self, subject: &Subject, metric: &str) -> bool {
+        self.metric == metric && self.selector.selects(subject)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_selector_applies_when_all_its_pairs_are_in_the_subject() {
+        let subject = Subject::of([("org", "o1"), ("env", "e1"), ("cluster", "c1")]);
+        assert!(Subject::of([("org", "o1")]).selects(&subject));
+        assert!(Subject::of([("org", "o1"), ("cluster", "c1")]).selects(&subject));
+        assert!(Subject::default().selects(&subject));
+        assert!(!Subject::of([("org", "o2")]).selects(&subject));
+        assert!(!Subject::of([("org", "o1"), ("user", "u")]).selects(&subject));
+    }
+
+    #[test]
+    fn amounts_admit_up_to_their_ceiling() {
+        assert!(Amount::Limited(10).admits(9, 1));
+        assert!(!Amount::Limited(10).admits(10, 1));
+        assert!(Amount::Unlimited.admits(i64::MAX, 1));
+        assert_eq!(
+            Amount::from_stored(Amount::Unlimited.to_stored()),
+            Amount::Unlimited
+        );
+    }
+
+    #[test]
+    fn subjects_are_bounded() {
+        let many: BTreeMap<_, _> = (0..17).map(|i| (format!("k{i}"), "v".to_owned())).collect();
+        assert!(Subject::parse(many, "/subject").is_err());
+        let long = BTreeMap::from([("k".to_owned(), "v".repeat(201))]);
+        assert!(Subject::parse(long, "/subject").is_err());
+    }
+}

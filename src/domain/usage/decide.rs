@@ -1,0 +1,210 @@
+//! The decisions of one batch, in memory: each operation in arrival order against the counters
+//! as locked at the start of the batch, so one write per counter serves the whole batch.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::batch::{
+    BatchState, BatchWrites, CounterKey, CounterRow, IdempotencyKey, IdempotencyRecord, LeaseRow,
+};
+use super::{Decision, Job, LeaseGrant, LimitStatus, Operation};
+use crate::domain::limit::Amount;
+use crate::domain::{Error, Field, Result};
+
+/// How long an idempotency key remembers its first decision.
+pub const IDEMPOTENCY_TTL: TimeDelta = TimeDelta::hours(24);
+
+/// Decides every job of a batch; returns what to write and each job's answer, in order.
+pub(crate) fn decide(
+    jobs: &[Job],
+    state: &BatchState,
+    now: DateTime<Utc>,
+) -> (BatchWrites, Vec<Result<Decision>>) {
+    let mut counters: HashMap<&CounterKey, CounterRow> = HashMap::new();
+    let mut period_ends: HashMap<&CounterKey, i64> = HashMap::new();
+    let mut changed: HashSet<&CounterKey> = HashSet::new();
+    // First decisions taken in this batch under an idempotency key.
+    let mut first: HashMap<&IdempotencyKey, IdempotencyRecord> = HashMap::new();
+    let mut writes = BatchWrites::default();
+    let mut answers = Vec::with_capacity(jobs.len());
+
+    for job in jobs {
+        for m in &job.matched {
+            if let Some(row) = state.counters.get(&m.key) {
+                counters.entry(&m.key).or_insert(*row);
+                period_ends.insert(&m.key, m.period_end);
+            }
+        }
+        if let Some((key, hash)) = &job.idempotency {
+            if let Some(record) = state.idempotency.get(key).or_else(|| first.get(key)) {
+                answers.push(replay(record, hash));
+                continue;
+            }
+        }
+        let answer = match &job.operation {
+            Operation::Release { lease_id } => {
+                if state.released.contains(&(job.tenant_id, *lease_id)) {
+                    Ok(Decision::admitted(Vec::new()))
+                } else {
+                    Err(Error::NotFound("lease"))
+                }
+            }
+            Operation::Check => Ok(evaluate(job, &counters, now, false)),
+            Operation::Report => {
+                for m in &job.matched {
+                    if let Some(row) = counters.get_mut(&m.key) {
+                        row.used = job.amount;
+                        changed.insert(&m.key);
+                    }
+                }
+                Ok(Decision::admitted(statuses(job, &counters, |_| true)))
+            }
+            Operation::Consume | Operation::Acquire { .. } => {
+                let decision = evaluate(job, &counters, now, true);
+                if decision.allowed {
+                    for m in &job.matched {
+                        if let Some(row) = counters.get_mut(&m.key) {
+                            row.used = row.used.saturating_add(job.amount);
+                            changed.insert(&m.key);
+                        }
+                    }
+                }
+                Ok(grant_lease(job, decision, &counters, &mut writes))
+            }
+        };
+        if let (Some((key, hash)), Ok(decision)) = (&job.idempotency, &answer) {
+            let record = IdempotencyRecord {
+                request_hash: hash.clone(),
+                decision: serde_json::to_string(decision).unwrap_or_default(),
+            };
+            first.insert(key, record);
+        }
+        answers.push(answer);
+    }
+
+    let expires = (now + IDEMPOTENCY_TTL).timestamp_millis();
+    writes.idempotency = first
+        .into_iter()
+        .map(|(key, record)| (key.clone(), record, expires))
+        .collect();
+    writes.counters = changed
+        .into_iter()
+        .filter_map(|key| Some((key.clone(), *period_ends.get(key)?, counters.get(key)?.used)))
+        .collect();
+    writes.counters.sort_by(|a, b| a.0.cmp(&b.0));
+    (writes, answers)
+}
+
+/// The statuses of a job's limits as they stand, and whether `amount` more fits in all of the
+/// blocking ones. When it does not, only the refusing limits are reported.
+fn evaluate(
+    job: &Job,
+    counters: &HashMap<&CounterKey, CounterRow>,
+    now: DateTime<Utc>,
+    consuming: bool,
+) -> Decision {
+    let refuses = |row: &CounterRow| row.blocking && !row.amount.admits(row.used, job.amount);
+    let refusing = statuses(job, counters, |row| refuses(row));
+    if refusing.is_empty() {
+        let mut decision = Decision::admitted(statuses(job, counters, |_| true));
+        if consuming {
+            for status in &mut decision.limits {
+                status.used = status.used.saturating_add(job.amount);
+                status.remaining = status.remaining.map(|r| (r - job.amount).max(0));
+            }
+        }
+        return decision;
+    }
+    let retry_after = refusing
+        .iter()
+        .map(|s| s.reset_at.map(|at| seconds_until(now, at)))
+        .collect::<Option<Vec<u64>>>()
+        .and_then(|waits| waits.into_iter().max());
+    Decision {
+        allowed: false,
+        limits: refusing,
+        retry_after,
+        lease: None,
+        replayed: false,
+    }
+}
+
+fn statuses(
+    job: &Job,
+    counters: &HashMap<&CounterKey, CounterRow>,
+    keep: impl Fn(&CounterRow) -> bool,
+) -> Vec<LimitStatus> {
+    job.matched
+        .iter()
+        .filter_map(|m| {
+            let row = counters.get(&m.key)?;
+            keep(row).then(|| LimitStatus {
+                quota_id: m.limit.id.clone(),
+                metric: m.limit.metric.clone(),
+                limit: match row.amount {
+                    Amount::Limited(n) => Some(n),
+                    Amount::Unlimited => None,
+                },
+                used: row.used,
+                remaining: match row.amount {
+                    Amount::Limited(n) => Some((n - row.used).max(0)),
+                    Amount::Unlimited => None,
+                },
+                reset_at: m.reset_at,
+                window: m.limit.window,
+            })
+        })
+        .collect()
+}
+
+fn grant_lease(
+    job: &Job,
+    mut decision: Decision,
+    counters: &HashMap<&CounterKey, CounterRow>,
+    writes: &mut BatchWrites,
+) -> Decision {
+    let Operation::Acquire {
+        lease_id,
+        expires_at,
+    } = job.operation
+    else {
+        return decision;
+    };
+    if !decision.allowed {
+        return decision;
+    }
+    for m in job.matched.iter().filter(|m| counters.contains_key(&m.key)) {
+        writes.leases.push(LeaseRow {
+            tenant_id: job.tenant_id,
+            lease_id,
+            counter: m.key.clone(),
+            amount: job.amount,
+            expires_at_ms: expires_at.timestamp_millis(),
+        });
+    }
+    decision.lease = Some(LeaseGrant {
+        id: lease_id,
+        expires_at,
+    });
+    decision
+}
+
+fn replay(record: &IdempotencyRecord, hash: &str) -> Result<Decision> {
+    if record.request_hash != hash {
+        return Err(Error::Invalid {
+            field: Field::Header("Idempotency-Key".into()),
+            message: "this Idempotency-Key was used with a different request".into(),
+        });
+    }
+    let mut decision: Decision = serde_json::from_str(&record.decision)
+        .map_err(|e| Error::Internal(format!("a stored decision is unreadable: {e}")))?;
+    decision.replayed = true;
+    Ok(decision)
+}
+
+/// Whole seconds from `now` until `at`, rounded up, at least 1.
+pub fn seconds_until(now: DateTime<Utc>, at: DateTime<Utc>) -> u64 {
+    let millis = (at - now).num_milliseconds().max(0);
+    u64::try_from((millis + 999) / 1000).unwrap_or(0).max(1)
+}

@@ -1,0 +1,443 @@
+//! The usage engine: check, consume, report and lease against every limit that applies, all or
+//! nothing, exactly and durably.
+//!
+//! Requests are matched against cached limits, then queued to one batcher per process. The
+//! batcher takes whatever has queued while the previous batch committed (group commit), locks
+//! each counter the batch touches once, decides every operation in order in memory
+//! ([`decide`]), writes each counter once, commits, and only then answers. So a hot counter costs
+//! one row write per batch, not per request; an answer means the usage is on disk; and several
+//! replicas on one PostgreSQL stay exact, because each batch holds its counters' row locks.
+
+pub mod batch;
+mod batcher;
+mod cache;
+mod decide;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use self::batch::{CounterKey, IdempotencyKey, NEVER};
+use self::cache::LimitCache;
+use super::clock::SharedClock;
+use super::limit::{Limit, Subject, check_name};
+use super::window::Window;
+use super::{Error, Field, Result};
+use crate::store::{AnyStore, Store};
+
+pub use decide::{IDEMPOTENCY_TTL, seconds_until};
+
+/// Largest amount one operation may carry.
+pub const MAX_AMOUNT: i64 = 1_000_000_000_000_000;
+/// Longest lease.
+pub const MAX_LEASE_SECONDS: i64 = 7 * 24 * 3600;
+/// Longest idempotency key.
+pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
+
+/// Where one limit stands for a subject, after the operation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LimitStatus {
+    /// The limit's id.
+    pub quota_id: String,
+    pub metric: String,
+    /// The ceiling; `None` when unlimited.
+    pub limit: Option<i64>,
+    pub used: i64,
+    /// What is left; `None` when unlimited.
+    pub remaining: Option<i64>,
+    /// When the period resets; `None` for windows that never do.
+    pub reset_at: Option<DateTime<Utc>>,
+    pub window: Window,
+}
+
+/// A lease granted by an admitted acquire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseGrant {
+    pub id: Uuid,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The engine's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    pub allowed: bool,
+    /// Admitted: every limit that applies. Refused: the limits that refused.
+    pub limits: Vec<LimitStatus>,
+    /// Refused: seconds until a retry could succeed, when waiting can help.
+    pub retry_after: Option<u64>,
+    /// An admitted acquire's lease.
+    pub lease: Option<LeaseGrant>,
+    /// Whether this is the stored answer to an earlier request with the same idempotency key.
+    #[serde(skip)]
+    pub replayed: bool,
+}
+
+impl Decision {
+    fn admitted(limits: Vec<LimitStatus>) -> Self {
+        Self {
+            allowed: true,
+            limits,
+            retry_after: None,
+            lease: None,
+            replayed: false,
+        }
+    }
+}
+
+/// What a usage request names: who, what, how much.
+#[derive(Debug, Clone)]
+pub struct Usage {
+    pub subject: Subject,
+    pub metric: String,
+    /// Units to check, consume or hold; for a report, the gauge's new level.
+    pub amount: i64,
+}
+
+impl Usage {
+    /// Checks the metric and amount (the subject is checked when parsed).
+    pub fn new(subject: Subject, metric: String, amount: i64, amount_field: &str) -> Result<Self> {
+        check_name(&metric, "/metric")?;
+        if !(0..=MAX_AMOUNT).contains(&amount) {
+            return Err(Error::invalid_body(
+                format!("/{amount_field}"),
+                format!("must be between 0 and {MAX_AMOUNT}"),
+            ));
+        }
+        Ok(Self {
+            subject,
+            metric,
+            amount,
+        })
+    }
+}
+
+/// What to do with the usage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Operation {
+    Check,
+    Consume,
+    Report,
+    Acquire {
+        lease_id: Uuid,
+        expires_at: DateTime<Utc>,
+    },
+    Release {
+        lease_id: Uuid,
+    },
+}
+
+impl Operation {
+    fn name(&self) -> &'static str {
+        match self {
+            Operation::Check => "check",
+            Operation::Consume => "consume",
+            Operation::Report => "report",
+            Operation::Acquire { .. } => "acquire",
+            Operation::Release { .. } => "release",
+        }
+    }
+}
+
+/// One limit a job counts against, in the period it falls in.
+pub(crate) struct Matched {
+    pub limit: Arc<Limit>,
+    pub key: CounterKey,
+    pub period_end: i64,
+    pub reset_at: Option<DateTime<Utc>>,
+}
+
+/// One queued operation and where to send its answer.
+pub(crate) struct Job {
+    pub tenant_id: Uuid,
+    pub operation: Operation,
+    pub amount: i64,
+    pub matched: Vec<Matched>,
+    pub idempotency: Option<(IdempotencyKey, String)>,
+    pub reply: Option<oneshot::Sender<Result<Decision>>>,
+}
+
+/// The engine: one per process, shared by every surface.
+pub struct Engine {
+    store: AnyStore,
+    clock: SharedClock,
+    limits: LimitCache,
+    queue: mpsc::Sender<Job>,
+}
+
+impl Engine {
+    /// Starts the engine and its batcher on the current runtime.
+    pub fn start(store: AnyStore, clock: SharedClock) -> Arc<Self> {
+        let (queue, jobs) = mpsc::channel(batcher::QUEUE_DEPTH);
+        tokio::spawn(batcher::run(store.clone(), clock.clone(), jobs));
+        Arc::new(Self {
+            store,
+            clock,
+            limits: LimitCache::default(),
+            queue,
+        })
+    }
+
+    /// Whether `amount` more would be admitted now. Changes nothing.
+    pub async fn check(&self, tenant_id: Uuid, usage: &Usage) -> Result<Decision> {
+        self.run(tenant_id, usage, Operation::Check, None).await
+    }
+
+    /// Counts `amount` against every applying limit, or nothing if any blocking one would pass.
+    pub async fn consume(
+        &self,
+        tenant_id: Uuid,
+        usage: &Usage,
+        idempotency_key: Option<&str>,
+    ) -> Result<Decision> {
+        self.run(tenant_id, usage, Operation::Consume, idempotency_key)
+            .await
+    }
+
+    /// Sets a gauge: every applying limit's usage becomes `amount`. Never refused.
+    pub async fn report(&self, tenant_id: Uuid, usage: &Usage) -> Result<Decision> {
+        self.run(tenant_id, usage, Operation::Report, None).await
+    }
+
+    /// Holds `amount` units of every applying limit until released or `ttl` passes.
+    pub async fn acquire(
+        &self,
+        tenant_id: Uuid,
+        usage: &Usage,
+        ttl: TimeDelta,
+        idempotency_key: Option<&str>,
+    ) -> Result<Decision> {
+        if ttl < TimeDelta::seconds(1) || ttl > TimeDelta::seconds(MAX_LEASE_SECONDS) {
+            return Err(Error::invalid_body(
+                "/ttl_seconds",
+                format!("must be between 1 and {MAX_LEASE_SECONDS}"),
+            ));
+        }
+        let operation = Operation::Acquire {
+            lease_id: Uuid::new_v4(),
+            expires_at: self.clock.now() + ttl,
+        };
+        self.run(tenant_id, usage, operation, idempotency_key).await
+    }
+
+    /// Gives back a lease's units.
+    pub async fn release(&self, tenant_id: Uuid, lease_id: Uuid) -> Result<()> {
+        let job = Job {
+            tenant_id,
+            operation: Operation::Release { lease_id },
+            amount: 0,
+            matched: Vec::new(),
+            idempotency: None,
+            reply: None,
+        };
+        self.submit(job, "lease").await.map(drop)
+    }
+
+    async fn run(
+        &self,
+        tenant_id: Uuid,
+        usage: &Usage,
+        operation: Operation,
+        idempotency_key: Option<&str>,
+    ) -> Result<Decision> {
+        let now = self.clock.now();
+        let limits = self
+            .limits
+            .matching(&self.store, tenant_id, &usage.subject, &usage.metric)
+            .await?;
+        let label = if limits.is_empty() {
+            "(none)"
+        } else {
+            usage.metric.as_str()
+        };
+        let idempotency = idempotency_key
+            .map(|key| idempotency(tenant_id, key, usage, &operation))
+            .transpose()?;
+        let matched = limits
+            .into_iter()
+            .map(|limit| {
+                let start = limit.window.period_start(now);
+                let reset_at = limit.window.next_reset(now);
+                Matched {
+                    key: CounterKey {
+                        tenant_id,
+                        limit_id: limit.id.clone(),
+                        period_start: start.timestamp_millis(),
+                    },
+                    period_end: reset_at.map_or(NEVER, |at| at.timestamp_millis()),
+                    reset_at,
+                    limit,
+                }
+            })
+            .collect();
+        let job = Job {
+            tenant_id,
+            operation,
+            amount: usage.amount,
+            matched,
+            idempotency,
+            reply: None,
+        };
+        let label = label.to_owned();
+        self.submit(job, &label).await
+    }
+
+    async fn submit(&self, mut job: Job, metric: &str) -> Result<Decision> {
+        let started = Instant::now();
+        let operation = job.operation.name();
+        let (tx, rx) = oneshot::channel();
+        job.reply = Some(tx);
+        self.queue
+            .send(job)
+            .await
+            .map_err(|_| Error::Unavailable("the usage engine has stopped".into()))?;
+        let answer = rx
+            .await
+            .map_err(|_| Error::Unavailable("the usage engine has stopped".into()))?;
+        metrics::histogram!("quotaplane_engine_latency_seconds", "operation" => operation)
+            .record(started.elapsed().as_secs_f64());
+        if let Ok(decision) = &answer {
+            let outcome = match (decision.replayed, decision.allowed) {
+                (true, _) => "replayed",
+                (false, true) => "admitted",
+                (false, false) => "refused",
+            };
+            metrics::counter!("quotaplane_usage_decisions_total",
+                "operation" => operation, "metric" => metric.to_owned(), "outcome" => outcome)
+            .increment(1);
+        }
+        answer
+    }
+
+    /// Creates or replaces a limit; true when it was created. A limit is only ever changed by
+    /// its owner: a surface's limits are not the native API's to replace, and the reverse.
+    pub async fn put_limit(&self, limit: &Limit) -> Result<bool> {
+        self.check_owner(limit.tenant_id, &limit.id, limit.owner.as_deref())
+            .await?;
+        let created = self.store.put_limit(limit).await?;
+        self.limits.invalidate(limit.tenant_id);
+        Ok(created)
+    }
+
+    /// Deletes a limit and its counters (only its owner may).
+    pub async fn delete_limit(&self, tenant_id: Uuid, id: &str, owner: Option<&str>) -> Result<()> {
+        self.check_owner(tenant_id, id, owner).await?;
+        let deleted = self.store.delete_limit(tenant_id, id).await?;
+        self.limits.invalidate(tenant_id);
+        if deleted {
+            Ok(())
+        } else {
+            Err(Error::NotFound("limit"))
+        }
+    }
+
+    /// A tenant's limits (optionally one), each with where it stands now.
+    pub async fn limits(
+        &self,
+        tenant_id: Uuid,
+        only: Option<&str>,
+    ) -> Result<Vec<(Limit, LimitStatus)>> {
+        let limits = match only {
+            Some(id) => vec![
+                self.store
+                    .limit(tenant_id, id)
+                    .await?
+                    .ok_or(Error::NotFound("limit"))?,
+            ],
+            None => self.store.limits(tenant_id).await?,
+        };
+        let now = self.clock.now();
+        let keys: Vec<CounterKey> = limits
+            .iter()
+            .map(|l| CounterKey {
+                tenant_id,
+                limit_id: l.id.clone(),
+                period_start: l.window.period_start(now).timestamp_millis(),
+            })
+            .collect();
+        let used = self.store.counter_values(&keys).await?;
+        Ok(limits
+            .into_iter()
+            .zip(keys)
+            .map(|(limit, key)| {
+                let used = used.get(&key).copied().unwrap_or(0);
+                let status = status_of(&limit, used, now);
+                (limit, status)
+            })
+            .collect())
+    }
+
+    async fn check_owner(&self, tenant_id: Uuid, id: &str, owner: Option<&str>) -> Result<()> {
+        match self.store.limit(tenant_id, id).await? {
+            Some(existing) if existing.owner.as_deref() != owner => Err(Error::Conflict {
+                message: format!(
+                    "limit {id} is managed by {}",
+                    existing.owner.as_deref().unwrap_or("the native API")
+                ),
+                existing: Some(id.to_owned()),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// The clock the engine reads.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+}
+
+/// Where `limit` stands with `used` units in the period of `now`.
+pub fn status_of(limit: &Limit, used: i64, now: DateTime<Utc>) -> LimitStatus {
+    let ceiling = match limit.amount {
+        super::limit::Amount::Limited(n) => Some(n),
+        super::limit::Amount::Unlimited => None,
+    };
+    LimitStatus {
+        quota_id: limit.id.clone(),
+        metric: limit.metric.clone(),
+        limit: ceiling,
+        used,
+        remaining: ceiling.map(|n| (n - used).max(0)),
+        reset_at: limit.window.next_reset(now),
+        window: limit.window,
+    }
+}
+
+/// The idempotency key of a request, with the hash that tells its body apart.
+fn idempotency(
+    tenant_id: Uuid,
+    key: &str,
+    usage: &Usage,
+    operation: &Operation,
+) -> Result<(IdempotencyKey, String)> {
+    if key.is_empty() || key.chars().count() > MAX_IDEMPOTENCY_KEY_CHARS {
+        return Err(Error::Invalid {
+            field: Field::Header("Idempotency-Key".into()),
+            message: format!("must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} characters"),
+        });
+    }
+    let mut hash = Sha256::new();
+    hash.update(operation.name());
+    hash.update([0]);
+    hash.update(&usage.metric);
+    hash.update([0]);
+    hash.update(usage.amount.to_le_bytes());
+    for (k, v) in usage.subject.pairs() {
+        hash.update([0]);
+        hash.update(k);
+        hash.update([1]);
+        hash.update(v);
+    }
+    let hex = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    Ok((
+        IdempotencyKey {
+            tenant_id,
+            key: key.to_owned(),
+        },
+        hex,
+    ))
+}
