@@ -55,14 +55,29 @@ stop_server() {
   wait "$SERVER_PID" 2>/dev/null || true
   SERVER_PID=
 }
-cleanup() { stop_server; rm -rf "$WORK"; }
+CHILD_PID=
+# run_child CMD...: run in the background and wait, so INT/TERM act at once
+# (bash defers traps while a foreground command runs); cleanup kills it.
+run_child() {
+  local rc=0
+  "$@" &
+  CHILD_PID=$!
+  wait "$CHILD_PID" || rc=$?
+  CHILD_PID=
+  return "$rc"
+}
+cleanup() {
+  if [[ -n $CHILD_PID ]]; then kill -TERM "$CHILD_PID" 2>/dev/null || true; fi
+  stop_server
+  rm -rf "$WORK"
+}
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # 2. Build.
 note "cargo build --release"
-timeout "$BUILD_TIMEOUT" cargo build --release >&2 || die "cargo build --release failed"
+run_child timeout "$BUILD_TIMEOUT" cargo build --release >&2 || die "cargo build --release failed"
 [[ -x $BIN ]] || die "$BIN not found after build"
 
 free_port() {
@@ -80,10 +95,13 @@ start_server() {
   SERVER_PID=$!
   local deadline=$((SECONDS + 30))
   until curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$PORT/readyz" 2>/dev/null; do
-    if ! kill -0 "$SERVER_PID" 2>/dev/null || ((SECONDS >= deadline)); then
-      note "server not ready after 30 s (or exited); its log:"
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
       cat "$log" >&2
-      die "server did not become ready"
+      die "server exited before /readyz answered (log above)"
+    fi
+    if ((SECONDS >= deadline)); then
+      cat "$log" >&2
+      die "server not ready after 30 s (log above)"
     fi
     sleep 0.2
   done
@@ -94,7 +112,7 @@ run_scenario() {
   local name=$1 path=$2 mode=$3 line
   local out="$WORK/wrk-$name.out"
   note "  $name: wrk -t$THREADS -c$CONNECTIONS -d$DURATION $path"
-  if ! BENCH_MODE=$mode BENCH_SECRET=$SECRET timeout $((dur_s + 30)) \
+  if ! BENCH_MODE=$mode BENCH_SECRET=$SECRET run_child timeout $((dur_s + 30)) \
       wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" -s "$LUA" "http://127.0.0.1:$PORT$path" >"$out" 2>&1; then
     cat "$out" >&2
     die "wrk failed for $name"
@@ -114,6 +132,7 @@ print_table() {
 }
 
 # 3-6. Per backend.
+ran=0
 for backend in $BACKENDS; do
   case $backend in
     sqlite)
@@ -134,8 +153,10 @@ for backend in $BACKENDS; do
   note "== $backend: starting server"
   start_server "$url" "$WORK/server-$backend.log"
   note "seeding (1 hot + 10000 spread limits)"
-  SECRET=$(QUOTAPLANE_BOOTSTRAP_TOKEN=$TOKEN timeout "$SEED_TIMEOUT" python3 bench/seed.py "http://127.0.0.1:$PORT") ||
+  QUOTAPLANE_BOOTSTRAP_TOKEN=$TOKEN run_child timeout "$SEED_TIMEOUT" \
+    python3 bench/seed.py "http://127.0.0.1:$PORT" >"$WORK/secret" ||
     { tail -n 50 "$WORK/server-$backend.log" >&2; die "seeding failed"; }
+  SECRET=$(<"$WORK/secret")
 
   RESULTS="$WORK/results-$backend"
   : >"$RESULTS"
@@ -151,4 +172,6 @@ for backend in $BACKENDS; do
   curl -fsS --max-time 5 "http://127.0.0.1:$PORT/metrics" 2>/dev/null | grep '^quotaplane_engine_batch_size' || echo "(none)"
   kill -0 "$SERVER_PID" 2>/dev/null || note "warning: server exited during the run; see its log"
   stop_server
+  ran=$((ran + 1))
 done
+((ran > 0)) || die "no backend was benchmarked (BACKENDS='$BACKENDS')"

@@ -45,6 +45,10 @@ pub enum Error {
     /// A value in the request breaks a rule.
     #[error("{message}")]
     Invalid { field: Field, message: String },
+    /// An idempotency key came again with a different request (422, as the IETF
+    /// idempotency-key draft says).
+    #[error("this Idempotency-Key was used with a different request")]
+    IdempotencyKeyReused,
     /// A quota refuses what was asked; a retry may succeed after `retry_after` seconds.
     #[error("{message}")]
     QuotaExceeded {

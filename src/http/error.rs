@@ -41,6 +41,7 @@ impl Failure {
                     crate::domain::Field::Body(_) => StatusCode::UNPROCESSABLE_ENTITY,
                     _ => StatusCode::BAD_REQUEST,
                 },
+                Error::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
                 Error::QuotaExceeded { .. } | Error::RateLimited { .. } => {
                     StatusCode::TOO_MANY_REQUESTS
                 }

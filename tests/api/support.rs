@@ -28,7 +28,6 @@ pub struct TestApp {
     /// The secret of a `system` key.
     pub system: String,
     pub clock: ManualClock,
-    pub database_url: String,
     pub backend: Backend,
     shutdown: Option<oneshot::Sender<()>>,
     pub server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -158,7 +157,6 @@ impl TestApp {
             client: reqwest::Client::new(),
             system,
             clock,
-            database_url: database_url.to_owned(),
             backend: if database_url.starts_with("sqlite") {
                 Backend::Sqlite
             } else {
@@ -167,16 +165,6 @@ impl TestApp {
             shutdown: Some(tx),
             server: Some(server),
             _dir: None,
-        }
-    }
-
-    /// Asks the server to stop (gracefully) and waits until it has.
-    pub async fn stop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(server) = self.server.take() {
-            let _ = server.await;
         }
     }
 

@@ -99,6 +99,7 @@ impl ProblemJson {
                 Error::AlreadyExists { .. } => "already_exists",
                 Error::Conflict { .. } => "conflict",
                 Error::Invalid { .. } => "invalid",
+                Error::IdempotencyKeyReused => "idempotency_key_reused",
                 Error::QuotaExceeded { .. } => "quota_exceeded",
                 Error::Forbidden(_) => "forbidden",
                 Error::Unauthenticated(_) => "unauthenticated",

@@ -10,7 +10,7 @@ use super::batch::{
 };
 use super::{Decision, Job, LeaseGrant, LimitStatus, Operation};
 use crate::domain::limit::Amount;
-use crate::domain::{Error, Field, Result};
+use crate::domain::{Error, Result};
 
 /// How long an idempotency key remembers its first decision.
 pub const IDEMPOTENCY_TTL: TimeDelta = TimeDelta::hours(24);
@@ -192,10 +192,7 @@ fn grant_lease(
 
 fn replay(record: &IdempotencyRecord, hash: &str) -> Result<Decision> {
     if record.request_hash != hash {
-        return Err(Error::Invalid {
-            field: Field::Header("Idempotency-Key".into()),
-            message: "this Idempotency-Key was used with a different request".into(),
-        });
+        return Err(Error::IdempotencyKeyReused);
     }
     let mut decision: Decision = serde_json::from_str(&record.decision)
         .map_err(|e| Error::Internal(format!("a stored decision is unreadable: {e}")))?;
@@ -207,4 +204,144 @@ fn replay(record: &IdempotencyRecord, hash: &str) -> Result<Decision> {
 pub fn seconds_until(now: DateTime<Utc>, at: DateTime<Utc>) -> u64 {
     let millis = (at - now).num_milliseconds().max(0);
     u64::try_from((millis + 999) / 1000).unwrap_or(0).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::domain::limit::{Limit, Subject};
+    use crate::domain::usage::Matched;
+    use crate::domain::usage::batch::{IdempotencyKey, NEVER};
+    use crate::domain::window::Window;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000, 0).expect("instant")
+    }
+
+    fn limit(id: &str, blocking: bool) -> Arc<Limit> {
+        Arc::new(Limit {
+            id: id.into(),
+            tenant_id: Uuid::nil(),
+            selector: Subject::default(),
+            metric: "m".into(),
+            amount: Amount::Limited(5),
+            window: Window::None,
+            blocking,
+            owner: None,
+            created_at: now(),
+            updated_at: now(),
+        })
+    }
+
+    fn key(id: &str) -> CounterKey {
+        CounterKey {
+            tenant_id: Uuid::nil(),
+            limit_id: id.into(),
+            period_start: 0,
+        }
+    }
+
+    fn job(operation: Operation, amount: i64, ids: &[&str], idem: Option<(&str, &str)>) -> Job {
+        Job {
+            tenant_id: Uuid::nil(),
+            operation,
+            amount,
+            matched: ids
+                .iter()
+                .map(|id| Matched {
+                    limit: limit(id, *id != "soft"),
+                    key: key(id),
+                    period_end: NEVER,
+                    reset_at: None,
+                })
+                .collect(),
+            idempotency: idem.map(|(k, h)| {
+                let key = IdempotencyKey {
+                    tenant_id: Uuid::nil(),
+                    key: k.into(),
+                };
+                (key, h.to_owned())
+            }),
+            reply: None,
+        }
+    }
+
+    fn state(used: &[(&str, i64)]) -> BatchState {
+        let mut state = BatchState::default();
+        for (id, used) in used {
+            let row = CounterRow {
+                used: *used,
+                amount: Amount::Limited(5),
+                blocking: *id != "soft",
+            };
+            state.counters.insert(key(id), row);
+        }
+        state
+    }
+
+    #[test]
+    fn operations_of_one_batch_are_decided_in_order_and_written_once() {
+        let jobs: Vec<Job> = (0..4)
+            .map(|_| job(Operation::Consume, 2, &["a"], None))
+            .collect();
+        let (writes, answers) = decide(&jobs, &state(&[("a", 0)]), now());
+        let allowed: Vec<bool> = answers
+            .iter()
+            .map(|a| a.as_ref().is_ok_and(|d| d.allowed))
+            .collect();
+        assert_eq!(allowed, vec![true, true, false, false]);
+        assert_eq!(writes.counters, vec![(key("a"), NEVER, 4)]);
+    }
+
+    #[test]
+    fn a_refusal_by_one_limit_counts_against_none() {
+        let jobs = [job(Operation::Consume, 3, &["a", "b", "soft"], None)];
+        let (writes, answers) = decide(&jobs, &state(&[("a", 0), ("b", 4), ("soft", 0)]), now());
+        let decision = answers[0].as_ref().expect("decided");
+        assert!(!decision.allowed);
+        assert_eq!(decision.limits.len(), 1);
+        assert_eq!(decision.limits[0].quota_id, "b");
+        assert!(writes.counters.is_empty());
+    }
+
+    #[test]
+    fn a_limit_deleted_meanwhile_is_ignored() {
+        let jobs = [job(Operation::Consume, 1, &["gone", "a"], None)];
+        let (writes, answers) = decide(&jobs, &state(&[("a", 0)]), now());
+        assert!(
+            answers[0]
+                .as_ref()
+                .is_ok_and(|d| d.allowed && d.limits.len() == 1)
+        );
+        assert_eq!(writes.counters.len(), 1);
+    }
+
+    #[test]
+    fn the_same_idempotency_key_twice_in_one_batch_consumes_once() {
+        let jobs = [
+            job(Operation::Consume, 2, &["a"], Some(("k", "h1"))),
+            job(Operation::Consume, 2, &["a"], Some(("k", "h1"))),
+            job(Operation::Consume, 2, &["a"], Some(("k", "other"))),
+        ];
+        let (writes, answers) = decide(&jobs, &state(&[("a", 0)]), now());
+        assert!(answers[1].as_ref().is_ok_and(|d| d.replayed && d.allowed));
+        assert!(matches!(answers[2], Err(Error::IdempotencyKeyReused)));
+        assert_eq!(writes.counters, vec![(key("a"), NEVER, 2)]);
+        assert_eq!(writes.idempotency.len(), 1);
+    }
+
+    #[test]
+    fn a_refused_windowless_limit_gives_no_retry_time() {
+        let jobs = [job(Operation::Consume, 9, &["a"], None)];
+        let (_, answers) = decide(&jobs, &state(&[("a", 0)]), now());
+        assert!(
+            answers[0]
+                .as_ref()
+                .is_ok_and(|d| !d.allowed && d.retry_after.is_none())
+        );
+    }
 }
