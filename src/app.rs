@@ -47,15 +47,27 @@ impl Default for Settings {
     }
 }
 
-/// What every handler and layer shares. Cheap to clone.
+/// What every handler and layer shares: one `Arc`, so the per-request clones the layers make
+/// cost one atomic increment.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// The shared parts, reached through [`AppState`]'s `Deref`.
+pub struct Shared {
     pub store: AnyStore,
     pub clock: SharedClock,
-    pub keys: Arc<KeyCache>,
-    pub rate_limiter: Arc<KeyRateLimiter>,
+    pub keys: KeyCache,
+    pub rate_limiter: KeyRateLimiter,
     pub engine: Arc<Engine>,
-    pub settings: Arc<Settings>,
+    pub settings: Settings,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 impl AppState {
@@ -67,24 +79,27 @@ impl AppState {
     /// State over `store` with an injected clock (tests move it instead of sleeping). Starts the
     /// usage engine, so it must be called inside a Tokio runtime.
     pub fn with_clock(store: AnyStore, settings: Settings, clock: SharedClock) -> Self {
-        Self {
+        Self(Arc::new(Shared {
             engine: Engine::start(store.clone(), clock.clone()),
             store,
             clock,
-            keys: Arc::new(KeyCache::default()),
-            rate_limiter: Arc::new(KeyRateLimiter::new(
+            keys: KeyCache::default(),
+            rate_limiter: KeyRateLimiter::new(
                 settings.rate_limit_requests,
                 settings.rate_limit_window,
-            )),
-            settings: Arc::new(settings),
-        }
+            ),
+            settings,
+        }))
     }
 }
 
 /// The whole HTTP application: every surface behind the shared layers.
 pub fn router(state: AppState) -> Router {
     crate::http::metrics::handle();
-    let settings = state.settings.clone();
+    let (timeout, body_limit) = (
+        state.settings.request_timeout,
+        state.settings.body_limit_bytes,
+    );
     Router::new()
         .merge(api::native::router())
         .fallback(no_route)
@@ -99,9 +114,9 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
-            settings.request_timeout,
+            timeout,
         ))
-        .layer(RequestBodyLimitLayer::new(settings.body_limit_bytes))
+        .layer(RequestBodyLimitLayer::new(body_limit))
         .layer(DefaultBodyLimit::disable())
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -120,6 +135,9 @@ async fn no_route() -> ApiError {
 /// One span per request, with its route, method, request id and (set by auth) tenant; one line
 /// when it ends, with status and latency.
 async fn trace(request: Request, next: Next) -> Response {
+    if !tracing::enabled!(tracing::Level::INFO) {
+        return next.run(request).await;
+    }
     let started = Instant::now();
     let route = request
         .extensions()

@@ -39,6 +39,18 @@ pub struct StoreArgs {
     /// under ./data/.
     #[arg(long, env = "QUOTAPLANE_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// SQLite only: `full` syncs the disk on every commit (survives power loss); `normal`
+    /// survives a crash or `kill -9` of the process, but a power loss may lose the last commits.
+    #[arg(long, env = "QUOTAPLANE_SQLITE_SYNCHRONOUS", value_enum, default_value_t = SqliteSync::Full)]
+    pub sqlite_synchronous: SqliteSync,
+}
+
+/// How hard SQLite pushes each commit to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum SqliteSync {
+    #[default]
+    Full,
+    Normal,
 }
 
 impl StoreArgs {
@@ -51,6 +63,13 @@ impl StoreArgs {
             .clone()
             .or_else(|| std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()))
             .unwrap_or_else(|| Self::DEFAULT_URL.to_owned())
+    }
+
+    /// The store options these arguments ask for.
+    pub fn options(&self) -> crate::store::StoreOptions {
+        crate::store::StoreOptions {
+            sqlite_full_sync: self.sqlite_synchronous == SqliteSync::Full,
+        }
     }
 }
 

@@ -16,11 +16,13 @@ async fn main() -> ExitCode {
         Some(Command::Serve(args)) => serve(args).await,
         Some(Command::Migrate(store)) => {
             quotaplane::telemetry::init(LogFormat::Text);
-            AnyStore::connect(&store.resolved_url()).await.map(drop)
+            AnyStore::connect_with(&store.resolved_url(), store.options())
+                .await
+                .map(drop)
         }
         Some(Command::Admin { store, action }) => {
             quotaplane::telemetry::init(LogFormat::Text);
-            match AnyStore::connect(&store.resolved_url()).await {
+            match AnyStore::connect_with(&store.resolved_url(), store.options()).await {
                 Ok(s) => quotaplane::admin::run(&s, action).await,
                 Err(e) => Err(e),
             }
@@ -37,7 +39,7 @@ async fn main() -> ExitCode {
 
 async fn serve(args: ServeArgs) -> quotaplane::domain::Result<()> {
     quotaplane::telemetry::init(args.log_format);
-    let store = AnyStore::connect(&args.store.resolved_url()).await?;
+    let store = AnyStore::connect_with(&args.store.resolved_url(), args.store.options()).await?;
     let now = chrono::Utc::now();
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await

@@ -81,6 +81,22 @@ pub trait Store: Send + Sync {
     fn sweep(&self, now_ms: i64) -> impl Future<Output = Result<()>> + Send;
 }
 
+/// How to open a store.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreOptions {
+    /// SQLite: fsync on every commit (`synchronous=FULL`) rather than only at checkpoints
+    /// (`NORMAL`, which survives a crash of the process but not of the machine).
+    pub sqlite_full_sync: bool,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            sqlite_full_sync: true,
+        }
+    }
+}
+
 /// The store the server runs on: one of the two backends.
 #[derive(Clone)]
 pub enum AnyStore {
@@ -89,12 +105,18 @@ pub enum AnyStore {
 }
 
 impl AnyStore {
-    /// Connects to `url` (`postgres://…` or `sqlite://…`) and applies the migrations.
+    /// Connects to `url` (`postgres://…` or `sqlite://…`) with default options and applies the
+    /// migrations.
     pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_with(url, StoreOptions::default()).await
+    }
+
+    /// Connects to `url` with `options` and applies the migrations.
+    pub async fn connect_with(url: &str, options: StoreOptions) -> Result<Self> {
         let store = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             AnyStore::Postgres(PgStore::connect(url).await?)
         } else if url.starts_with("sqlite:") {
-            AnyStore::Sqlite(SqliteStore::connect(url).await?)
+            AnyStore::Sqlite(SqliteStore::connect(url, options.sqlite_full_sync).await?)
         } else {
             return Err(Error::Invalid {
                 field: crate::domain::Field::Header("database-url".into()),

@@ -24,8 +24,9 @@ use crate::domain::usage::batch::{
 use crate::domain::window::{Window, WindowSpec};
 use crate::domain::{Error, Result};
 
-/// A pool of connections to one SQLite file, in WAL mode with full fsync on commit, so an
-/// acknowledged write survives a crash of the process or the machine.
+/// A pool of connections to one SQLite file in WAL mode. With full sync (the default) every
+/// commit reaches the disk before it is acknowledged; with normal sync it reaches the operating
+/// system, which survives a crash of the process but not a power loss.
 #[derive(Clone)]
 pub struct SqliteStore {
     pub(crate) pool: SqlitePool,
@@ -33,12 +34,16 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     /// Opens (creating it and its folder if needed) the database file named by `url`.
-    pub async fn connect(url: &str) -> Result<Self> {
+    pub async fn connect(url: &str, full_sync: bool) -> Result<Self> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| Error::Unavailable(format!("bad SQLite URL: {e}")))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
+            .synchronous(if full_sync {
+                SqliteSynchronous::Full
+            } else {
+                SqliteSynchronous::Normal
+            })
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
         if let Some(dir) = options.get_filename().parent() {
