@@ -175,11 +175,8 @@ pub async fn serve(
         let mut every = tokio::time::interval(Duration::from_secs(1));
         for tick in 0u64.. {
             every.tick().await;
-            if let Err(e) = state
-                .store
-                .sweep(state.clock.now().timestamp_millis())
-                .await
-            {
+            let now = state.clock.now().timestamp_millis();
+            if let Err(e) = state.store.sweep(now, tick % 60 == 0).await {
                 tracing::warn!(error = %e, "housekeeping failed");
             }
             if tick % 10 == 0 {

@@ -77,8 +77,9 @@ pub trait Store: Send + Sync {
         reads: &BatchReads,
         decide: &mut (dyn FnMut(&BatchState) -> BatchWrites + Send),
     ) -> impl Future<Output = Result<()>> + Send;
-    /// Housekeeping: frees expired leases, forgets expired idempotency records and old counters.
-    fn sweep(&self, now_ms: i64) -> impl Future<Output = Result<()>> + Send;
+    /// Housekeeping: frees expired leases; when `thorough`, also forgets expired idempotency
+    /// records and counters of periods long past.
+    fn sweep(&self, now_ms: i64, thorough: bool) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// How to open a store.
@@ -207,8 +208,8 @@ impl Store for AnyStore {
     ) -> Result<()> {
         dispatch!(self, s => s.run_batch(reads, decide))
     }
-    async fn sweep(&self, now_ms: i64) -> Result<()> {
-        dispatch!(self, s => s.sweep(now_ms))
+    async fn sweep(&self, now_ms: i64, thorough: bool) -> Result<()> {
+        dispatch!(self, s => s.sweep(now_ms, thorough))
     }
 }
 

@@ -32,6 +32,9 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(5))
+            // A broken connection fails its query and is replaced; a ping per acquire would
+            // cost every batch one more round trip.
+            .test_before_acquire(false)
             .connect(url)
             .await
             .map_err(|e| Error::Unavailable(format!("cannot connect to PostgreSQL: {e}")))?;
@@ -106,6 +109,37 @@ impl PgStore {
                     blocking: r.try_get("blocking").map_err(db_error)?,
                 };
                 Ok((key, row))
+            })
+            .collect()
+    }
+
+    /// The usage of the counters that exist among `keys`, in one round trip.
+    async fn read_counters(pool: &PgPool, keys: &[CounterKey]) -> Result<HashMap<CounterKey, i64>> {
+        if keys.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let tenants: Vec<Uuid> = keys.iter().map(|k| k.tenant_id).collect();
+        let limits: Vec<&str> = keys.iter().map(|k| k.limit_id.as_str()).collect();
+        let starts: Vec<i64> = keys.iter().map(|k| k.period_start).collect();
+        let rows = sqlx::query(
+            "SELECT c.tenant_id, c.limit_id, c.period_start, c.used FROM counters c \
+             WHERE (c.tenant_id, c.limit_id, c.period_start) IN \
+                   (SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::int8[]))",
+        )
+        .bind(&tenants)
+        .bind(&limits)
+        .bind(&starts)
+        .fetch_all(pool)
+        .await
+        .map_err(db_error)?;
+        rows.iter()
+            .map(|r| {
+                let key = CounterKey {
+                    tenant_id: r.try_get("tenant_id").map_err(db_error)?,
+                    limit_id: r.try_get("limit_id").map_err(db_error)?,
+                    period_start: r.try_get("period_start").map_err(db_error)?,
+                };
+                Ok((key, r.try_get("used").map_err(db_error)?))
             })
             .collect()
     }

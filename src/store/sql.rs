@@ -198,23 +198,7 @@ macro_rules! shared_store {
             }
 
             async fn counter_values(&self, keys: &[CounterKey]) -> Result<HashMap<CounterKey, i64>> {
-                let mut found = HashMap::with_capacity(keys.len());
-                for key in keys {
-                    let used: Option<i64> = sqlx::query_scalar(
-                        "SELECT used FROM counters \
-                         WHERE tenant_id = $1 AND limit_id = $2 AND period_start = $3",
-                    )
-                    .bind(key.tenant_id)
-                    .bind(&key.limit_id)
-                    .bind(key.period_start)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(db_error)?;
-                    if let Some(used) = used {
-                        found.insert(key.clone(), used);
-                    }
-                }
-                Ok(found)
+                Self::read_counters(&self.pool, keys).await
             }
 
             async fn run_batch(
@@ -251,10 +235,22 @@ macro_rules! shared_store {
                 tx.commit().await.map_err(db_error)
             }
 
-            async fn sweep(&self, now_ms: i64) -> Result<()> {
-                let mut tx = Self::begin_batch(&self.pool).await?;
-                batch_steps::expire_leases(&mut tx, now_ms).await?;
-                tx.commit().await.map_err(db_error)?;
+            async fn sweep(&self, now_ms: i64, thorough: bool) -> Result<()> {
+                // Look before taking the write lock: the engine's batches need it far more often.
+                let expired: Option<i64> =
+                    sqlx::query_scalar("SELECT 1 FROM leases WHERE expires_at <= $1 LIMIT 1")
+                        .bind(now_ms)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(db_error)?;
+                if expired.is_some() {
+                    let mut tx = Self::begin_batch(&self.pool).await?;
+                    batch_steps::expire_leases(&mut tx, now_ms).await?;
+                    tx.commit().await.map_err(db_error)?;
+                }
+                if !thorough {
+                    return Ok(());
+                }
                 sqlx::query("DELETE FROM idempotency WHERE expires_at <= $1")
                     .bind(now_ms)
                     .execute(&self.pool)

@@ -56,6 +56,7 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(10))
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(|e| Error::Unavailable(format!("cannot open SQLite: {e}")))?;
@@ -105,6 +106,30 @@ impl SqliteStore {
                     blocking: r.try_get("blocking").map_err(db_error)?,
                 };
                 found.insert(key.clone(), counter);
+            }
+        }
+        Ok(found)
+    }
+
+    /// The usage of the counters that exist among `keys` (one indexed look-up each, in-process).
+    async fn read_counters(
+        pool: &SqlitePool,
+        keys: &[CounterKey],
+    ) -> Result<HashMap<CounterKey, i64>> {
+        let mut conn = pool.acquire().await.map_err(db_error)?;
+        let mut found = HashMap::with_capacity(keys.len());
+        for key in keys {
+            let used: Option<i64> = sqlx::query_scalar(
+                "SELECT used FROM counters WHERE tenant_id = $1 AND limit_id = $2 AND period_start = $3",
+            )
+            .bind(key.tenant_id)
+            .bind(&key.limit_id)
+            .bind(key.period_start)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db_error)?;
+            if let Some(used) = used {
+                found.insert(key.clone(), used);
             }
         }
         Ok(found)
