@@ -64,9 +64,7 @@ impl PgStore {
         if keys.is_empty() {
             return Ok(HashMap::new());
         }
-        let tenants: Vec<Uuid> = keys.iter().map(|(k, _)| k.tenant_id).collect();
-        let limits: Vec<&str> = keys.iter().map(|(k, _)| k.limit_id.as_str()).collect();
-        let starts: Vec<i64> = keys.iter().map(|(k, _)| k.period_start).collect();
+        let (tenants, limits, starts) = key_columns(keys.iter().map(|(k, _)| k));
         let ends: Vec<i64> = keys.iter().map(|(_, end)| *end).collect();
         sqlx::query(
             "INSERT INTO counters (tenant_id, limit_id, period_start, period_end, used, updated_at) \
@@ -98,17 +96,12 @@ impl PgStore {
         .map_err(db_error)?;
         rows.iter()
             .map(|r| {
-                let key = CounterKey {
-                    tenant_id: r.try_get("tenant_id").map_err(db_error)?,
-                    limit_id: r.try_get("limit_id").map_err(db_error)?,
-                    period_start: r.try_get("period_start").map_err(db_error)?,
-                };
                 let row = CounterRow {
                     used: r.try_get("used").map_err(db_error)?,
                     amount: Amount::from_stored(r.try_get("amount").map_err(db_error)?),
                     blocking: r.try_get("blocking").map_err(db_error)?,
                 };
-                Ok((key, row))
+                Ok((counter_key(r)?, row))
             })
             .collect()
     }
@@ -118,9 +111,7 @@ impl PgStore {
         if keys.is_empty() {
             return Ok(HashMap::new());
         }
-        let tenants: Vec<Uuid> = keys.iter().map(|k| k.tenant_id).collect();
-        let limits: Vec<&str> = keys.iter().map(|k| k.limit_id.as_str()).collect();
-        let starts: Vec<i64> = keys.iter().map(|k| k.period_start).collect();
+        let (tenants, limits, starts) = key_columns(keys.iter());
         let rows = sqlx::query(
             "SELECT c.tenant_id, c.limit_id, c.period_start, c.used FROM counters c \
              WHERE (c.tenant_id, c.limit_id, c.period_start) IN \
@@ -133,14 +124,7 @@ impl PgStore {
         .await
         .map_err(db_error)?;
         rows.iter()
-            .map(|r| {
-                let key = CounterKey {
-                    tenant_id: r.try_get("tenant_id").map_err(db_error)?,
-                    limit_id: r.try_get("limit_id").map_err(db_error)?,
-                    period_start: r.try_get("period_start").map_err(db_error)?,
-                };
-                Ok((key, r.try_get("used").map_err(db_error)?))
-            })
+            .map(|r| Ok((counter_key(r)?, r.try_get("used").map_err(db_error)?)))
             .collect()
     }
 
@@ -153,9 +137,7 @@ impl PgStore {
         if counters.is_empty() {
             return Ok(());
         }
-        let tenants: Vec<Uuid> = counters.iter().map(|(k, ..)| k.tenant_id).collect();
-        let limits: Vec<&str> = counters.iter().map(|(k, ..)| k.limit_id.as_str()).collect();
-        let starts: Vec<i64> = counters.iter().map(|(k, ..)| k.period_start).collect();
+        let (tenants, limits, starts) = key_columns(counters.iter().map(|(k, ..)| k));
         let ends: Vec<i64> = counters.iter().map(|(_, end, _)| *end).collect();
         let used: Vec<i64> = counters.iter().map(|(.., used)| *used).collect();
         sqlx::query(
@@ -177,3 +159,25 @@ impl PgStore {
 }
 
 shared_store!(PgStore, Postgres, PgRow);
+
+/// Counter keys as three parallel arrays, to bind to `UNNEST`.
+fn key_columns<'k>(
+    keys: impl Iterator<Item = &'k CounterKey>,
+) -> (Vec<Uuid>, Vec<&'k str>, Vec<i64>) {
+    let mut columns = (Vec::new(), Vec::new(), Vec::new());
+    for key in keys {
+        columns.0.push(key.tenant_id);
+        columns.1.push(key.limit_id.as_str());
+        columns.2.push(key.period_start);
+    }
+    columns
+}
+
+/// The counter key of a row with `tenant_id`, `limit_id` and `period_start`.
+fn counter_key(r: &PgRow) -> Result<CounterKey> {
+    Ok(CounterKey {
+        tenant_id: r.try_get("tenant_id").map_err(db_error)?,
+        limit_id: r.try_get("limit_id").map_err(db_error)?,
+        period_start: r.try_get("period_start").map_err(db_error)?,
+    })
+}
