@@ -5,7 +5,7 @@ set -euo pipefail
 DURATION=${DURATION:-15s}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
-BACKENDS=${BACKENDS:-sqlite postgres}
+BACKENDS=${BACKENDS:-sqlite sqlite-normal postgres}
 PG_URL_BASE=${PG_URL_BASE:-postgres://postgres@127.0.0.1:5432}
 BUILD_TIMEOUT=${BUILD_TIMEOUT:-1800}  # seconds
 SEED_TIMEOUT=${SEED_TIMEOUT:-600}     # seconds
@@ -84,13 +84,13 @@ free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# start_server URL LOG: start on a free port, set PORT, wait for /readyz.
+# start_server URL LOG [SQLITE_SYNC]: start on a free port, set PORT, wait for /readyz.
 start_server() {
-  local url=$1 log=$2
+  local url=$1 log=$2 sync=${3:-full}
   PORT=$(free_port)
   TOKEN=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
   QUOTAPLANE_BOOTSTRAP_TOKEN=$TOKEN QUOTAPLANE_LOG_FORMAT=text RUST_LOG=warn \
-    QUOTAPLANE_RATE_LIMIT_REQUESTS=1000000000 \
+    QUOTAPLANE_RATE_LIMIT_REQUESTS=1000000000 QUOTAPLANE_SQLITE_SYNCHRONOUS=$sync \
     setsid "$BIN" serve --bind "127.0.0.1:$PORT" --database-url "$url" >"$log" 2>&1 </dev/null &
   SERVER_PID=$!
   local deadline=$((SECONDS + 30))
@@ -134,9 +134,11 @@ print_table() {
 # 3-6. Per backend.
 ran=0
 for backend in $BACKENDS; do
+  sync=full
   case $backend in
-    sqlite)
-      mkdir -p "$WORK/sqlite"
+    sqlite | sqlite-normal)
+      [[ $backend == sqlite-normal ]] && sync=normal
+      rm -rf "$WORK/sqlite" && mkdir -p "$WORK/sqlite"
       url="sqlite://$WORK/sqlite/bench.db"
       ;;
     postgres)
@@ -147,11 +149,11 @@ for backend in $BACKENDS; do
       fi
       url="$PG_URL_BASE/quotaplane_bench"
       ;;
-    *) die "unknown backend '$backend' (expected sqlite or postgres)" ;;
+    *) die "unknown backend '$backend' (expected sqlite, sqlite-normal or postgres)" ;;
   esac
 
   note "== $backend: starting server"
-  start_server "$url" "$WORK/server-$backend.log"
+  start_server "$url" "$WORK/server-$backend.log" "$sync"
   note "seeding (1 hot + 10000 spread limits)"
   QUOTAPLANE_BOOTSTRAP_TOKEN=$TOKEN run_child timeout "$SEED_TIMEOUT" \
     python3 bench/seed.py "http://127.0.0.1:$PORT" >"$WORK/secret" ||
