@@ -7,4 +7,5 @@ mod openapi;
 mod process;
 mod usage;
 mod waldur;
+mod waldur_client;
 mod waldur_limits;
