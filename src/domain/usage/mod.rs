@@ -170,6 +170,10 @@ pub type Prepared<'a> = Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>>;
 /// subject (one set per Waldur user, say) uses it to create a subject's limits on first use, so
 /// they apply from the first request on, and to put the subject in the form its limits select on.
 pub trait Preparer: Send + Sync {
+    /// Whether [`Preparer::prepare`] has anything to do with `usage` (a cheap test, so the hot
+    /// path of other metrics pays nothing more).
+    fn wants(&self, usage: &Usage) -> bool;
+
     /// Makes the limits `usage` should meet exist; may rewrite `usage.subject`.
     fn prepare<'a>(
         &'a self,

@@ -233,6 +233,10 @@ impl ChatQuotas {
 }
 
 impl Preparer for ChatQuotas {
+    fn wants(&self, usage: &Usage) -> bool {
+        usage.metric == METRIC && usage.subject.get(USER_KEY).is_some()
+    }
+
     fn prepare<'a>(
         &'a self,
         engine: &'a Engine,
