@@ -18,6 +18,7 @@ use tracing::Instrument;
 use crate::api;
 use crate::domain::clock::{SharedClock, SystemClock};
 use crate::domain::usage::Engine;
+use crate::domain::waldur::{ChatQuotas, SystemDefaults};
 use crate::http::auth::{self, KeyCache};
 use crate::http::error::{self, ApiError, Failure};
 use crate::http::rate_limit::{self, KeyRateLimiter};
@@ -33,6 +34,8 @@ pub struct Settings {
     pub request_timeout: Duration,
     pub rate_limit_requests: u32,
     pub rate_limit_window: Duration,
+    /// Waldur's system default chat token limits (-1: unlimited).
+    pub chat_defaults: SystemDefaults,
 }
 
 impl Default for Settings {
@@ -43,6 +46,7 @@ impl Default for Settings {
             request_timeout: Duration::from_secs(30),
             rate_limit_requests: 6000,
             rate_limit_window: Duration::from_secs(60),
+            chat_defaults: SystemDefaults::default(),
         }
     }
 }
@@ -59,6 +63,8 @@ pub struct Shared {
     pub keys: KeyCache,
     pub rate_limiter: KeyRateLimiter,
     pub engine: Arc<Engine>,
+    /// Waldur chat token quotas (also hooked into the engine).
+    pub chat_quotas: Arc<ChatQuotas>,
     pub settings: Settings,
 }
 
@@ -79,8 +85,12 @@ impl AppState {
     /// State over `store` with an injected clock (tests move it instead of sleeping). Starts the
     /// usage engine, so it must be called inside a Tokio runtime.
     pub fn with_clock(store: AnyStore, settings: Settings, clock: SharedClock) -> Self {
+        let engine = Engine::start(store.clone(), clock.clone());
+        let chat_quotas = Arc::new(ChatQuotas::new(store.clone(), settings.chat_defaults));
+        engine.add_preparer(chat_quotas.clone());
         Self(Arc::new(Shared {
-            engine: Engine::start(store.clone(), clock.clone()),
+            engine,
+            chat_quotas,
             store,
             clock,
             keys: KeyCache::default(),
@@ -102,6 +112,7 @@ pub fn router(state: AppState) -> Router {
     );
     Router::new()
         .merge(api::native::router())
+        .merge(api::waldur::router())
         .fallback(no_route)
         // Layers run from the last added (outermost) to the first (innermost).
         .layer(middleware::from_fn_with_state(
@@ -170,6 +181,15 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // A changed system default applies to every stored user before the first request.
+    let changed = state
+        .chat_quotas
+        .apply_defaults(&state.engine)
+        .await
+        .map_err(|e| std::io::Error::other(format!("applying chat quota defaults: {e}")))?;
+    if changed > 0 {
+        tracing::info!(changed, "chat token limits brought to the system defaults");
+    }
     let app = router(state.clone());
     let upkeep = tokio::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_secs(1));

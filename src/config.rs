@@ -103,9 +103,36 @@ pub struct ServeArgs {
     /// Longest a request may take, in seconds, before it is answered 503.
     #[arg(long, env = "QUOTAPLANE_REQUEST_TIMEOUT_SECONDS", default_value_t = 30)]
     pub request_timeout_seconds: u64,
+    /// Waldur chat: the daily token limit of users without their own (-1: unlimited). Applied
+    /// to every stored user at start-up.
+    #[arg(long, env = "QUOTAPLANE_CHAT_DAILY_DEFAULT", default_value_t = -1,
+        allow_negative_numbers = true, value_parser = chat_default)]
+    pub chat_daily_default: i64,
+    /// Waldur chat: the weekly token limit of users without their own (-1: unlimited).
+    #[arg(long, env = "QUOTAPLANE_CHAT_WEEKLY_DEFAULT", default_value_t = -1,
+        allow_negative_numbers = true, value_parser = chat_default)]
+    pub chat_weekly_default: i64,
+    /// Waldur chat: the monthly token limit of users without their own (-1: unlimited).
+    #[arg(long, env = "QUOTAPLANE_CHAT_MONTHLY_DEFAULT", default_value_t = -1,
+        allow_negative_numbers = true, value_parser = chat_default)]
+    pub chat_monthly_default: i64,
     /// The secret of a `system` key to ensure at start-up (never logged).
     #[arg(long, env = "QUOTAPLANE_BOOTSTRAP_TOKEN", hide_env_values = true)]
     pub bootstrap_token: Option<String>,
+}
+
+/// A chat token default: -1 (unlimited) up to Waldur's largest limit.
+fn chat_default(raw: &str) -> Result<i64, String> {
+    let value: i64 = raw
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{raw}` is not a whole number"))?;
+    crate::domain::waldur::check_limit("default", value).map_err(|_| {
+        format!(
+            "must be between -1 and {}",
+            crate::domain::waldur::MAX_LIMIT
+        )
+    })
 }
 
 /// How log lines are written.

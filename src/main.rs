@@ -70,6 +70,13 @@ async fn serve(args: ServeArgs) -> quotaplane::domain::Result<()> {
         rate_limit_window: std::time::Duration::from_secs(u64::from(
             args.rate_limit_window_seconds.max(1),
         )),
+        chat_defaults: quotaplane::domain::waldur::SystemDefaults(
+            quotaplane::domain::waldur::PerPeriod {
+                daily: args.chat_daily_default,
+                weekly: args.chat_weekly_default,
+                monthly: args.chat_monthly_default,
+            },
+        ),
     };
     tracing::info!(bind = %args.bind, store = store.backend(), "quotaplane serving");
     let state = AppState::new(store, settings);

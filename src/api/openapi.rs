@@ -3,10 +3,10 @@
 
 use std::sync::OnceLock;
 
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::native;
+use super::{native, waldur};
 
 /// The document's root.
 #[derive(OpenApi)]
@@ -18,8 +18,10 @@ use super::native;
         native::create_key, native::list_keys, native::revoke_key,
         native::check, native::consume, native::report, native::acquire, native::release,
         native::put_limit, native::list_limits, native::get_limit, native::delete_limit,
+        waldur::usage, waldur::set_quota,
     ),
-    components(schemas(native::Problem, native::ProblemField)),
+    components(schemas(native::Problem, native::ProblemField,
+        waldur::TokenQuotaUsageResponse, waldur::SetTokenQuotaRequest, waldur::WaldurErrorDetail)),
     modifiers(&Security),
     security(("bearer" = []), ("basic" = []))
 )]
@@ -37,6 +39,14 @@ impl Modify for Security {
         components.add_security_scheme(
             "basic",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)),
+        );
+        // Waldur's: `Authorization: Token <secret>`.
+        components.add_security_scheme(
+            "tokenAuth",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "Authorization",
+                "`Token <secret>`",
+            ))),
         );
     }
 }

@@ -8,6 +8,7 @@ pub mod limit;
 pub mod principal;
 pub mod tenant;
 pub mod usage;
+pub mod waldur;
 pub mod window;
 
 pub use error::{Error, Field, Result};

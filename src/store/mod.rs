@@ -17,6 +17,7 @@ use crate::domain::limit::Limit;
 use crate::domain::principal::{ApiKey, SecretHash};
 use crate::domain::tenant::Tenant;
 use crate::domain::usage::batch::{BatchReads, BatchState, BatchWrites, CounterKey};
+use crate::domain::waldur::{LimitChanges, OwnLimits};
 use crate::domain::{Error, Result};
 
 pub use postgres::PgStore;
@@ -52,6 +53,8 @@ pub trait Store: Send + Sync {
     /// How many keys exist in the whole installation.
     fn count_keys(&self) -> impl Future<Output = Result<i64>> + Send;
 
+    /// Creates a limit unless one with its id exists; true when it was created.
+    fn insert_limit(&self, limit: &Limit) -> impl Future<Output = Result<bool>> + Send;
     /// Creates or replaces a limit; true when it was created.
     fn put_limit(&self, limit: &Limit) -> impl Future<Output = Result<bool>> + Send;
     /// A tenant's limit by id.
@@ -80,6 +83,40 @@ pub trait Store: Send + Sync {
     /// Housekeeping: frees expired leases; when `thorough`, also forgets expired idempotency
     /// records and counters of periods long past.
     fn sweep(&self, now_ms: i64, thorough: bool) -> impl Future<Output = Result<()>> + Send;
+
+    /// Whether a key of the tenant acts as `user_id`.
+    fn user_has_key(
+        &self,
+        tenant_id: Uuid,
+        user_id: Uuid,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    /// A Waldur user's own chat token limits, if they have a stored quota.
+    fn chat_quota(
+        &self,
+        tenant_id: Uuid,
+        user_id: Uuid,
+    ) -> impl Future<Output = Result<Option<OwnLimits>>> + Send;
+    /// Every stored chat token quota of a tenant, by user.
+    fn chat_quotas(
+        &self,
+        tenant_id: Uuid,
+    ) -> impl Future<Output = Result<Vec<(Uuid, OwnLimits)>>> + Send;
+    /// A user's stored quota, created (every limit the system default) when missing.
+    fn ensure_chat_quota(
+        &self,
+        tenant_id: Uuid,
+        user_id: Uuid,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> impl Future<Output = Result<OwnLimits>> + Send;
+    /// Changes the limits present in `changes` (creating the quota when missing), in one
+    /// statement, so concurrent changes of different periods all land; the limits after.
+    fn set_chat_quota(
+        &self,
+        tenant_id: Uuid,
+        user_id: Uuid,
+        changes: &LimitChanges,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> impl Future<Output = Result<OwnLimits>> + Send;
 }
 
 /// How to open a store.
@@ -186,6 +223,9 @@ impl Store for AnyStore {
     async fn count_keys(&self) -> Result<i64> {
         dispatch!(self, s => s.count_keys())
     }
+    async fn insert_limit(&self, limit: &Limit) -> Result<bool> {
+        dispatch!(self, s => s.insert_limit(limit))
+    }
     async fn put_limit(&self, limit: &Limit) -> Result<bool> {
         dispatch!(self, s => s.put_limit(limit))
     }
@@ -210,6 +250,32 @@ impl Store for AnyStore {
     }
     async fn sweep(&self, now_ms: i64, thorough: bool) -> Result<()> {
         dispatch!(self, s => s.sweep(now_ms, thorough))
+    }
+    async fn user_has_key(&self, tenant_id: Uuid, user_id: Uuid) -> Result<bool> {
+        dispatch!(self, s => s.user_has_key(tenant_id, user_id))
+    }
+    async fn chat_quota(&self, tenant_id: Uuid, user_id: Uuid) -> Result<Option<OwnLimits>> {
+        dispatch!(self, s => s.chat_quota(tenant_id, user_id))
+    }
+    async fn chat_quotas(&self, tenant_id: Uuid) -> Result<Vec<(Uuid, OwnLimits)>> {
+        dispatch!(self, s => s.chat_quotas(tenant_id))
+    }
+    async fn ensure_chat_quota(
+        &self,
+        tenant_id: Uuid,
+        user_id: Uuid,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<OwnLimits> {
+        dispatch!(self, s => s.ensure_chat_quota(tenant_id, user_id, now))
+    }
+    async fn set_chat_quota(
+        &self,
+        tenant_id: Uuid,
+        user_id: Uuid,
+        changes: &LimitChanges,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<OwnLimits> {
+        dispatch!(self, s => s.set_chat_quota(tenant_id, user_id, changes, now))
     }
 }
 

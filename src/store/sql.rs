@@ -119,7 +119,7 @@ macro_rules! shared_store {
                     .map_err(db_error)
             }
 
-            async fn put_limit(&self, l: &Limit) -> Result<bool> {
+            async fn insert_limit(&self, l: &Limit) -> Result<bool> {
                 let selector = serde_json::to_string(l.selector.as_map())
                     .map_err(|e| Error::Internal(e.to_string()))?;
                 let window = serde_json::to_string(&l.window.spec())
@@ -143,9 +143,17 @@ macro_rules! shared_store {
                 .await
                 .map_err(db_error)?
                 .rows_affected();
-                if inserted > 0 {
+                Ok(inserted > 0)
+            }
+
+            async fn put_limit(&self, l: &Limit) -> Result<bool> {
+                if self.insert_limit(l).await? {
                     return Ok(true);
                 }
+                let selector = serde_json::to_string(l.selector.as_map())
+                    .map_err(|e| Error::Internal(e.to_string()))?;
+                let window = serde_json::to_string(&l.window.spec())
+                    .map_err(|e| Error::Internal(e.to_string()))?;
                 sqlx::query(
                     "UPDATE limits SET selector = $3, metric = $4, amount = $5, window_spec = $6, \
                      blocking = $7, owner = $8, updated_at = $9 WHERE tenant_id = $1 AND id = $2",
@@ -262,6 +270,122 @@ macro_rules! shared_store {
                     .await
                     .map_err(db_error)?;
                 Ok(())
+            }
+
+            async fn user_has_key(&self, tenant_id: Uuid, user_id: Uuid) -> Result<bool> {
+                sqlx::query("SELECT 1 FROM api_keys WHERE tenant_id = $1 AND user_id = $2 LIMIT 1")
+                    .bind(tenant_id)
+                    .bind(user_id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map(|row| row.is_some())
+                    .map_err(db_error)
+            }
+
+            async fn chat_quota(
+                &self,
+                tenant_id: Uuid,
+                user_id: Uuid,
+            ) -> Result<Option<$crate::domain::waldur::OwnLimits>> {
+                sqlx::query(
+                    "SELECT daily_limit, weekly_limit, monthly_limit FROM chat_token_quotas \
+                     WHERE tenant_id = $1 AND user_id = $2",
+                )
+                .bind(tenant_id)
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_error)?
+                .map(|r| Self::own_limits(&r))
+                .transpose()
+            }
+
+            async fn chat_quotas(
+                &self,
+                tenant_id: Uuid,
+            ) -> Result<Vec<(Uuid, $crate::domain::waldur::OwnLimits)>> {
+                use sqlx::Row;
+                sqlx::query(
+                    "SELECT user_id, daily_limit, weekly_limit, monthly_limit \
+                     FROM chat_token_quotas WHERE tenant_id = $1 ORDER BY user_id",
+                )
+                .bind(tenant_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_error)?
+                .iter()
+                .map(|r| Ok((r.try_get("user_id").map_err(db_error)?, Self::own_limits(r)?)))
+                .collect()
+            }
+
+            async fn ensure_chat_quota(
+                &self,
+                tenant_id: Uuid,
+                user_id: Uuid,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> Result<$crate::domain::waldur::OwnLimits> {
+                sqlx::query(
+                    "INSERT INTO chat_token_quotas (tenant_id, user_id, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $3) ON CONFLICT (tenant_id, user_id) DO NOTHING",
+                )
+                .bind(tenant_id)
+                .bind(user_id)
+                .bind(now)
+                .execute(&self.pool)
+                .await
+                .map_err(db_error)?;
+                self.chat_quota(tenant_id, user_id)
+                    .await?
+                    .ok_or_else(|| Error::Internal("a chat quota vanished".into()))
+            }
+
+            async fn set_chat_quota(
+                &self,
+                tenant_id: Uuid,
+                user_id: Uuid,
+                changes: &$crate::domain::waldur::LimitChanges,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> Result<$crate::domain::waldur::OwnLimits> {
+                // Per period: whether it changes, and to what (NULL: the system default).
+                let row = sqlx::query(
+                    "INSERT INTO chat_token_quotas \
+                     (tenant_id, user_id, daily_limit, weekly_limit, monthly_limit, created_at, updated_at) \
+                     VALUES ($1, $2, $4, $6, $8, $9, $9) \
+                     ON CONFLICT (tenant_id, user_id) DO UPDATE SET \
+                     daily_limit = CASE WHEN $3 THEN excluded.daily_limit \
+                         ELSE chat_token_quotas.daily_limit END, \
+                     weekly_limit = CASE WHEN $5 THEN excluded.weekly_limit \
+                         ELSE chat_token_quotas.weekly_limit END, \
+                     monthly_limit = CASE WHEN $7 THEN excluded.monthly_limit \
+                         ELSE chat_token_quotas.monthly_limit END, \
+                     updated_at = excluded.updated_at \
+                     RETURNING daily_limit, weekly_limit, monthly_limit",
+                )
+                .bind(tenant_id)
+                .bind(user_id)
+                .bind(changes.daily.is_some())
+                .bind(changes.daily.flatten())
+                .bind(changes.weekly.is_some())
+                .bind(changes.weekly.flatten())
+                .bind(changes.monthly.is_some())
+                .bind(changes.monthly.flatten())
+                .bind(now)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db_error)?;
+                Self::own_limits(&row)
+            }
+        }
+
+        impl $store {
+            /// Reads a chat quota row's own limits.
+            fn own_limits(r: &$row) -> Result<$crate::domain::waldur::OwnLimits> {
+                use sqlx::Row;
+                Ok($crate::domain::waldur::OwnLimits {
+                    daily: r.try_get("daily_limit").map_err(db_error)?,
+                    weekly: r.try_get("weekly_limit").map_err(db_error)?,
+                    monthly: r.try_get("monthly_limit").map_err(db_error)?,
+                })
             }
         }
 

@@ -6,3 +6,6 @@ mod foundation;
 mod openapi;
 mod process;
 mod usage;
+mod waldur;
+mod waldur_client;
+mod waldur_limits;

@@ -4,6 +4,7 @@
 //! the batch's transaction, so only which limits exist can lag, never what they allow.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -77,6 +78,8 @@ impl TenantLimits {
 pub struct LimitCache {
     tenants: RwLock<HashMap<Uuid, Arc<TenantLimits>>>,
     loading: tokio::sync::Mutex<()>,
+    /// Counts invalidations, so a load that read the store before one is not kept after it.
+    invalidations: AtomicU64,
 }
 
 impl LimitCache {
@@ -116,9 +119,14 @@ impl LimitCache {
         {
             return Ok(fresh);
         }
+        let invalidations = self.invalidations.load(Ordering::SeqCst);
         let limits = Arc::new(TenantLimits::build(store.limits(tenant_id).await?));
         if let Ok(mut tenants) = self.tenants.write() {
-            tenants.insert(tenant_id, limits.clone());
+            // A limit changed while the store was read: answer this caller, but let the next
+            // one read again rather than keep what may predate the change.
+            if self.invalidations.load(Ordering::SeqCst) == invalidations {
+                tenants.insert(tenant_id, limits.clone());
+            }
         }
         Ok(limits)
     }
@@ -129,6 +137,7 @@ impl LimitCache {
 
     /// Forgets a tenant's limits, so the next request reads them again.
     pub fn invalidate(&self, tenant_id: Uuid) {
+        self.invalidations.fetch_add(1, Ordering::SeqCst);
         if let Ok(mut tenants) = self.tenants.write() {
             tenants.remove(&tenant_id);
         }

@@ -13,7 +13,9 @@ mod batcher;
 mod cache;
 mod decide;
 
-use std::sync::Arc;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -161,12 +163,33 @@ pub(crate) struct Job {
     pub reply: Option<oneshot::Sender<Result<Decision>>>,
 }
 
+/// A future a [`Preparer`] returns.
+pub type Prepared<'a> = Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>>;
+
+/// Runs before a usage request is matched against limits. A surface whose limits are kept per
+/// subject (one set per Waldur user, say) uses it to create a subject's limits on first use, so
+/// they apply from the first request on, and to put the subject in the form its limits select on.
+pub trait Preparer: Send + Sync {
+    /// Whether [`Preparer::prepare`] has anything to do with `usage` (a cheap test, so the hot
+    /// path of other metrics pays nothing more).
+    fn wants(&self, usage: &Usage) -> bool;
+
+    /// Makes the limits `usage` should meet exist; may rewrite `usage.subject`.
+    fn prepare<'a>(
+        &'a self,
+        engine: &'a Engine,
+        tenant_id: Uuid,
+        usage: &'a mut Usage,
+    ) -> Prepared<'a>;
+}
+
 /// The engine: one per process, shared by every surface.
 pub struct Engine {
     store: AnyStore,
     clock: SharedClock,
     limits: LimitCache,
     queue: mpsc::Sender<Job>,
+    preparers: RwLock<Vec<Arc<dyn Preparer>>>,
 }
 
 impl Engine {
@@ -179,7 +202,32 @@ impl Engine {
             clock,
             limits: LimitCache::default(),
             queue,
+            preparers: RwLock::default(),
         })
+    }
+
+    /// Adds a hook run before every check, consume, report and acquire (see [`Preparer`]).
+    pub fn add_preparer(&self, preparer: Arc<dyn Preparer>) {
+        if let Ok(mut preparers) = self.preparers.write() {
+            preparers.push(preparer);
+        }
+    }
+
+    /// `usage` as the preparers leave it (the same request when there are none).
+    async fn prepared(&self, tenant_id: Uuid, usage: &Usage) -> Result<Option<Usage>> {
+        // Only the preparers that want this request: for every other metric, no clone, no hook.
+        let preparers: Vec<Arc<dyn Preparer>> = match self.preparers.read() {
+            Ok(all) => all.iter().filter(|p| p.wants(usage)).cloned().collect(),
+            Err(_) => Vec::new(),
+        };
+        if preparers.is_empty() {
+            return Ok(None);
+        }
+        let mut usage = usage.clone();
+        for preparer in preparers {
+            preparer.prepare(self, tenant_id, &mut usage).await?;
+        }
+        Ok(Some(usage))
     }
 
     /// Whether `amount` more would be admitted now. Changes nothing.
@@ -244,6 +292,8 @@ impl Engine {
         operation: Operation,
         idempotency_key: Option<&str>,
     ) -> Result<Decision> {
+        let prepared = self.prepared(tenant_id, usage).await?;
+        let usage = prepared.as_ref().unwrap_or(usage);
         let now = self.clock.now();
         let limits = self
             .limits
@@ -321,6 +371,19 @@ impl Engine {
         let created = self.store.put_limit(limit).await?;
         self.limits.invalidate(limit.tenant_id);
         Ok(created)
+    }
+
+    /// Creates each of `limits` that does not exist yet and leaves the others as they are; then
+    /// reads the tenants' limits afresh, so limits another replica created apply here at once.
+    /// For limits created on first use: never replaces what their owner has since written.
+    pub async fn ensure_limits(&self, limits: &[Limit]) -> Result<()> {
+        for limit in limits {
+            self.store.insert_limit(limit).await?;
+        }
+        for limit in limits {
+            self.limits.invalidate(limit.tenant_id);
+        }
+        Ok(())
     }
 
     /// Deletes a limit and its counters (only its owner may).

@@ -1,0 +1,70 @@
+//! The two endpoints: `GET usage/` and `POST set_quota/`.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use bytes::Bytes;
+use serde_json::Value;
+
+use super::dto::{
+    SetTokenQuotaRequest, TokenQuotaUsageResponse, UsageParams, WaldurErrorDetail, parse_set_quota,
+};
+use crate::app::AppState;
+use crate::domain::principal::Caller;
+use crate::domain::waldur::require_staff_or_support;
+use crate::http::error::{ApiError, Failure};
+use crate::http::json::{Query, parse_json};
+
+/// A user's token quota and usage for the day, week and month (UTC). Without `user_uuid`, the
+/// caller's own; another user's needs the `staff` or `support` role.
+#[utoipa::path(get, path = "/api/chat-quota/usage/", tag = "chat-quota",
+    operation_id = "chat_quota_usage_retrieve", params(UsageParams),
+    security(("tokenAuth" = [])),
+    responses((status = 200, body = TokenQuotaUsageResponse),
+        (status = 401, body = WaldurErrorDetail), (status = 403, body = WaldurErrorDetail),
+        (status = 404, body = WaldurErrorDetail)))]
+pub async fn usage(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<UsageParams>,
+) -> Result<axum::Json<TokenQuotaUsageResponse>, ApiError> {
+    let usage = state
+        .chat_quotas
+        .usage(&state.engine, &caller, params.user_uuid.as_deref())
+        .await?;
+    Ok(axum::Json(usage.into()))
+}
+
+/// Sets a user's daily, weekly and monthly token limits (`staff` or `support` only). Only the
+/// limits present change: `null` puts one back to the system default, -1 makes it unlimited.
+/// 200 with no body.
+#[utoipa::path(post, path = "/api/chat-quota/set_quota/", tag = "chat-quota",
+    operation_id = "chat_quota_set_quota", request_body = SetTokenQuotaRequest,
+    security(("tokenAuth" = [])),
+    responses((status = 200, description = "No response body"),
+        (status = 400, description = "`{\"<field>\": [\"<message>\"]}`"),
+        (status = 401, body = WaldurErrorDetail), (status = 403, body = WaldurErrorDetail),
+        (status = 404, body = WaldurErrorDetail)))]
+pub async fn set_quota(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    // As in Waldur, permission is checked before the body is read.
+    require_staff_or_support(&caller)?;
+    let body: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        Value::Object(Default::default())
+    } else {
+        parse_json(&body)?
+    };
+    let change = parse_set_quota(&body)?;
+    state
+        .chat_quotas
+        .set_quota(&state.engine, &caller, change)
+        .await?;
+    Ok(StatusCode::OK)
+}
+
+/// Methods Waldur does not allow on a route (HEAD).
+pub async fn not_allowed() -> ApiError {
+    ApiError(Failure::MethodNotAllowed)
+}

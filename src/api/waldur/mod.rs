@@ -1,0 +1,28 @@
+//! Waldur's chat token quota API (`/api/chat-quota/`): `Token` auth, snake_case JSON, Django REST
+//! framework errors. Waldur's own Python client (`waldur-api-client`) works against it unchanged.
+
+mod dto;
+mod error;
+mod handlers;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use crate::app::AppState;
+
+pub use dto::*;
+pub use error::Drf;
+pub use handlers::*;
+
+/// The path prefix the surface answers (and whose errors it writes).
+pub const PREFIX: &str = "/api/chat-quota";
+
+/// The Waldur routes. Like Waldur, HEAD is not allowed.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/chat-quota/usage/",
+            get(handlers::usage).head(handlers::not_allowed),
+        )
+        .route("/api/chat-quota/set_quota/", post(handlers::set_quota))
+}

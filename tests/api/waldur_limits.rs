@@ -1,0 +1,200 @@
+//! Waldur chat token limits in the engine: one consume counts against the day, week and month at
+//! once and is refused exactly at the first limit it would pass; periods reset at UTC
+//! boundaries without a write; system defaults apply to users who never had `set_quota`, and a
+//! changed default applies after a restart.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::on_both_backends;
+use crate::support::{Backend, TempDir, TestApp, body, fresh_postgres_database, postgres_url};
+use crate::waldur::people;
+use quotaplane::app::Settings;
+use quotaplane::domain::waldur::{PerPeriod, SystemDefaults};
+
+fn at(rfc3339: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(rfc3339)
+        .expect("instant")
+        .with_timezone(&Utc)
+}
+
+/// The ids of the limits a refused consume names.
+async fn refused_by(response: reqwest::Response) -> Vec<String> {
+    assert_eq!(response.status(), 429, "refused");
+    let decision = body(response).await;
+    decision["limits"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|l| l["window"]["kind"].as_str().map(str::to_owned))
+        .collect()
+}
+
+fn usages(usage: &Value) -> (i64, i64, i64) {
+    let n = |f: &str| usage[f].as_i64().unwrap_or(-99);
+    (n("daily_usage"), n("weekly_usage"), n("monthly_usage"))
+}
+
+fn defaults(daily: i64, weekly: i64, monthly: i64) -> Settings {
+    Settings {
+        chat_defaults: SystemDefaults(PerPeriod {
+            daily,
+            weekly,
+            monthly,
+        }),
+        ..Settings::default()
+    }
+}
+
+on_both_backends! {
+    async fn a_consume_counts_in_every_period_and_is_refused_at_the_first_limit_it_would_pass(app) {
+        let p = people(&app).await;
+        let user = p.user_id.to_string();
+        app.set_quota_ok(&p.staff, json!({"user_uuid": user, "daily_limit": 100, "weekly_limit": 150, "monthly_limit": 170})).await;
+        assert_eq!(app.consume_tokens(&p.user, &user, 100).await.status(), 200);
+        assert_eq!(usages(&app.chat_usage_ok(&p.user, None).await), (100, 100, 100));
+        assert_eq!(refused_by(app.consume_tokens(&p.user, &user, 1).await).await, vec!["calendar_day"]);
+        assert_eq!(usages(&app.chat_usage_ok(&p.user, None).await), (100, 100, 100), "nothing counted when refused");
+        app.clock.set(at("2026-03-12T08:00:00Z"));
+        assert_eq!(app.consume_tokens(&p.user, &user, 50).await.status(), 200);
+        assert_eq!(refused_by(app.consume_tokens(&p.user, &user, 1).await).await, vec!["calendar_week"]);
+        app.clock.set(at("2026-03-16T00:00:00Z"));
+        assert_eq!(app.consume_tokens(&p.user, &user, 20).await.status(), 200);
+        assert_eq!(refused_by(app.consume_tokens(&p.user, &user, 1).await).await, vec!["calendar_month"]);
+        assert_eq!(usages(&app.chat_usage_ok(&p.user, None).await), (20, 20, 170));
+        app.clock.set(at("2026-04-01T00:00:00Z"));
+        assert_eq!(app.consume_tokens(&p.user, &user, 100).await.status(), 200);
+        // Exactly at the limit is admitted; one past it is not, whatever the size.
+        assert_eq!(refused_by(app.consume_tokens(&p.user, &user, 1).await).await, vec!["calendar_day"]);
+        assert_eq!(usages(&app.chat_usage_ok(&p.user, None).await), (100, 100, 100));
+    }
+
+    async fn periods_reset_at_utc_midnight_monday_and_the_first_without_a_write(app) {
+        let p = people(&app).await;
+        let user = p.user_id.to_string();
+        assert_eq!(app.consume_tokens(&p.user, &user, 7).await.status(), 200);
+        app.clock.set(at("2026-03-11T23:59:59Z"));
+        assert_eq!(usages(&app.chat_usage_ok(&p.user, None).await), (7, 7, 7));
+        app.clock.set(at("2026-03-12T00:00:00Z"));
+        let usage = app.chat_usage_ok(&p.user, None).await;
+        assert_eq!(usages(&usage), (0, 7, 7));
+        assert_eq!(usage["daily_reset_at"], "2026-03-13T00:00:00Z");
+        assert_eq!(usage["weekly_reset_at"], "2026-03-16T00:00:00Z");
+        app.clock.set(at("2026-03-16T00:00:00Z"));
+        let usage = app.chat_usage_ok(&p.user, None).await;
+        assert_eq!(usages(&usage), (0, 0, 7));
+        assert_eq!(usage["weekly_reset_at"], "2026-03-23T00:00:00Z", "a week after a Monday");
+        app.clock.set(at("2026-04-01T00:00:00Z"));
+        let usage = app.chat_usage_ok(&p.user, None).await;
+        assert_eq!(usages(&usage), (0, 0, 0));
+        assert_eq!(usage["monthly_reset_at"], "2026-05-01T00:00:00Z");
+        assert_eq!(usage["weekly_reset_at"], "2026-04-06T00:00:00Z");
+    }
+
+    async fn a_user_counts_the_same_whichever_uuid_form_the_consumer_uses(app) {
+        let p = people(&app).await;
+        app.set_quota_ok(&p.staff, json!({"user_uuid": p.user_id, "daily_limit": 10})).await;
+        for form in [p.user_id.simple().to_string(), p.user_id.hyphenated().to_string().to_uppercase()] {
+            assert_eq!(app.consume_tokens(&p.user, &form, 4).await.status(), 200, "{form}");
+        }
+        assert_eq!(refused_by(app.consume_tokens(&p.user, &p.user_id.to_string(), 3).await).await, vec!["calendar_day"]);
+        assert_eq!(app.chat_usage_ok(&p.user, None).await["daily_usage"], 8);
+    }
+
+    async fn native_callers_cannot_replace_or_delete_a_users_chat_limits(app) {
+        let p = people(&app).await;
+        app.set_quota_ok(&p.staff, json!({"user_uuid": p.user_id, "daily_limit": 10})).await;
+        let id = format!("waldur-chat-daily-{}", p.user_id);
+        assert_eq!(app.delete(&format!("/v1/limits/{id}"), &p.admin).await.status(), 409);
+        let replaced = app.put(&format!("/v1/limits/{id}"), &p.admin, &json!({
+            "subject": {"user": p.user_id}, "metric": "chat_tokens", "amount": 1000,
+            "window": {"kind": "calendar_day"}})).await;
+        assert_eq!(replaced.status(), 409);
+        assert_eq!(app.chat_usage_ok(&p.user, None).await["daily_remaining"], 10);
+    }
+}
+
+/// System defaults of daily 100, weekly 500, monthly 1000.
+async fn the_system_default_is_enforced_for_a_user_who_never_had_set_quota(app: TestApp) {
+    let p = people(&app).await;
+    // The very first thing the user does is use tokens: no read, no set_quota before.
+    let user = p.user_id.simple().to_string();
+    assert_eq!(app.consume_tokens(&p.user, &user, 60).await.status(), 200);
+    assert_eq!(app.consume_tokens(&p.user, &user, 40).await.status(), 200);
+    assert_eq!(
+        refused_by(app.consume_tokens(&p.user, &user, 1).await).await,
+        vec!["calendar_day"]
+    );
+    let usage = app.chat_usage_ok(&p.user, None).await;
+    assert_eq!(usage["daily_limit"], Value::Null);
+    assert_eq!(usage["daily_system_default"], 100);
+    assert_eq!(usage["daily_remaining"], 0);
+    assert_eq!(usage["weekly_remaining"], 400);
+    assert_eq!(usage["monthly_system_default"], 1000);
+    // A consumer may meter a user before any key names them: they get the default too.
+    let newcomer = Uuid::new_v4().to_string();
+    assert_eq!(
+        refused_by(app.consume_tokens(&p.user, &newcomer, 101).await).await,
+        vec!["calendar_day"]
+    );
+    let seen = app.chat_usage_ok(&p.staff, Some(&newcomer)).await;
+    assert_eq!(seen["daily_usage"], 0);
+}
+
+#[tokio::test]
+async fn the_system_default_is_enforced_for_a_user_who_never_had_set_quota_on_sqlite() {
+    let app = TestApp::spawn_with(Backend::Sqlite, defaults(100, 500, 1000)).await;
+    the_system_default_is_enforced_for_a_user_who_never_had_set_quota(app.expect("sqlite")).await;
+}
+
+#[tokio::test]
+async fn the_system_default_is_enforced_for_a_user_who_never_had_set_quota_on_postgres() {
+    if let Some(app) = TestApp::spawn_with(Backend::Postgres, defaults(100, 500, 1000)).await {
+        the_system_default_is_enforced_for_a_user_who_never_had_set_quota(app).await;
+    }
+}
+
+async fn a_changed_system_default_applies_to_users_without_their_own_after_a_restart(url: &str) {
+    let first = TestApp::start(url, defaults(100, -1, -1)).await;
+    let p = people(&first).await;
+    let (user, other) = (p.user_id.to_string(), p.other_id.to_string());
+    assert_eq!(first.consume_tokens(&p.user, &user, 50).await.status(), 200);
+    first
+        .set_quota_ok(&p.staff, json!({"user_uuid": other, "daily_limit": 10}))
+        .await;
+    drop(first);
+    let second = TestApp::start(url, defaults(40, 1000, -1)).await;
+    let usage = second.chat_usage_ok(&p.user, None).await;
+    assert_eq!(usage["daily_system_default"], 40);
+    assert_eq!(usage["daily_remaining"], 0);
+    assert_eq!(usage["weekly_remaining"], 950);
+    assert_eq!(
+        refused_by(second.consume_tokens(&p.user, &user, 1).await).await,
+        vec!["calendar_day"]
+    );
+    let own = second.chat_usage_ok(&p.other, None).await;
+    assert_eq!(
+        (own["daily_limit"].clone(), own["daily_remaining"].clone()),
+        (json!(10), json!(10))
+    );
+    assert_eq!(
+        second.consume_tokens(&p.other, &other, 10).await.status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_changed_system_default_applies_after_a_restart_on_sqlite() {
+    let dir = TempDir::new();
+    let url = format!("sqlite://{}/restart.db", dir.0.display());
+    a_changed_system_default_applies_to_users_without_their_own_after_a_restart(&url).await;
+}
+
+#[tokio::test]
+async fn a_changed_system_default_applies_after_a_restart_on_postgres() {
+    if let Some(base) = postgres_url() {
+        let url = fresh_postgres_database(&base).await;
+        a_changed_system_default_applies_to_users_without_their_own_after_a_restart(&url).await;
+    }
+}
