@@ -33,6 +33,8 @@ pub struct Settings {
     pub request_timeout: Duration,
     pub rate_limit_requests: u32,
     pub rate_limit_window: Duration,
+    /// Whether webhooks may call loopback, private, link-local or unspecified addresses.
+    pub webhook_allow_private: bool,
 }
 
 impl Default for Settings {
@@ -43,6 +45,7 @@ impl Default for Settings {
             request_timeout: Duration::from_secs(30),
             rate_limit_requests: 6000,
             rate_limit_window: Duration::from_secs(60),
+            webhook_allow_private: false,
         }
     }
 }
@@ -87,8 +90,13 @@ pub fn router(state: AppState) -> Router {
     let settings = state.settings.clone();
     Router::new()
         .merge(api::native::router())
+        .merge(api::zitadel::router())
         .fallback(no_route)
         // Layers run from the last added (outermost) to the first (innermost).
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::http::metering::meter_requests,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             rate_limit::limit_rate,
@@ -153,6 +161,14 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = router(state.clone());
+    let notifier = crate::notify::start(
+        state.store.clone(),
+        state.clock.clone(),
+        state.engine.outbox_written(),
+        crate::notify::Webhook {
+            allow_private: state.settings.webhook_allow_private,
+        },
+    );
     let upkeep = tokio::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_secs(1));
         for tick in 0u64.. {
@@ -174,6 +190,7 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await;
     upkeep.abort();
+    notifier.abort();
     served
 }
 

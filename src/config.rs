@@ -84,6 +84,14 @@ pub struct ServeArgs {
     /// Longest a request may take, in seconds, before it is answered 503.
     #[arg(long, env = "QUOTAPLANE_REQUEST_TIMEOUT_SECONDS", default_value_t = 30)]
     pub request_timeout_seconds: u64,
+    /// Let webhooks call loopback, private, link-local and unspecified addresses (tests, private
+    /// deployments); by default such call URLs are refused at delivery.
+    #[arg(
+        long,
+        env = "QUOTAPLANE_WEBHOOK_ALLOW_PRIVATE",
+        default_value_t = false
+    )]
+    pub webhook_allow_private: bool,
     /// The secret of a `system` key to ensure at start-up (never logged).
     #[arg(long, env = "QUOTAPLANE_BOOTSTRAP_TOKEN", hide_env_values = true)]
     pub bootstrap_token: Option<String>,

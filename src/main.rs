@@ -68,6 +68,7 @@ async fn serve(args: ServeArgs) -> quotaplane::domain::Result<()> {
         rate_limit_window: std::time::Duration::from_secs(u64::from(
             args.rate_limit_window_seconds.max(1),
         )),
+        webhook_allow_private: args.webhook_allow_private,
     };
     tracing::info!(bind = %args.bind, store = store.backend(), "quotaplane serving");
     let state = AppState::new(store, settings);

@@ -2,6 +2,7 @@
 
 pub mod native;
 pub mod openapi;
+pub mod zitadel;
 
 use axum::http::HeaderMap;
 use axum::http::header::HOST;

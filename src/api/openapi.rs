@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::native;
+use super::{native, zitadel};
 
 /// The document's root.
 #[derive(OpenApi)]
@@ -18,8 +18,10 @@ use super::native;
         native::create_key, native::list_keys, native::revoke_key,
         native::check, native::consume, native::report, native::acquire, native::release,
         native::put_limit, native::list_limits, native::get_limit, native::delete_limit,
+        zitadel::add_quota, zitadel::set_quota, zitadel::remove_quota,
     ),
-    components(schemas(native::Problem, native::ProblemField)),
+    components(schemas(native::Problem, native::ProblemField, zitadel::RpcStatus,
+        zitadel::ErrorDetail)),
     modifiers(&Security),
     security(("bearer" = []), ("basic" = []))
 )]

@@ -6,3 +6,5 @@ mod foundation;
 mod openapi;
 mod process;
 mod usage;
+mod zitadel;
+mod zitadel_notifications;
