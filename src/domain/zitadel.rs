@@ -230,12 +230,7 @@ pub async fn set_quota(
     let now = engine.now();
     let existing = store.zitadel_quota(tenant_id, spec.unit).await?;
     let current = match &existing {
-        Some(_) => engine
-            .limits(tenant_id, Some(&limit_id))
-            .await
-            .ok()
-            .and_then(|mut found| found.pop())
-            .map(|(limit, _)| limit),
+        Some(_) => store.limit(tenant_id, &limit_id).await?,
         None => None,
     };
     let old_rules = match &current {
