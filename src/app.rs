@@ -36,6 +36,8 @@ pub struct Settings {
     pub rate_limit_window: Duration,
     /// Waldur's system default chat token limits (-1: unlimited).
     pub chat_defaults: SystemDefaults,
+    /// Whether webhooks may call loopback, private, link-local or unspecified addresses.
+    pub webhook_allow_private: bool,
 }
 
 impl Default for Settings {
@@ -47,6 +49,7 @@ impl Default for Settings {
             rate_limit_requests: 6000,
             rate_limit_window: Duration::from_secs(60),
             chat_defaults: SystemDefaults::default(),
+            webhook_allow_private: false,
         }
     }
 }
@@ -113,8 +116,13 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api::native::router())
         .merge(api::waldur::router())
+        .merge(api::zitadel::router())
         .fallback(no_route)
         // Layers run from the last added (outermost) to the first (innermost).
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::http::metering::meter_requests,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             rate_limit::limit_rate,
@@ -191,6 +199,14 @@ pub async fn serve(
         tracing::info!(changed, "chat token limits brought to the system defaults");
     }
     let app = router(state.clone());
+    let notifier = crate::notify::start(
+        state.store.clone(),
+        state.clock.clone(),
+        state.engine.outbox_written(),
+        crate::notify::Webhook {
+            allow_private: state.settings.webhook_allow_private,
+        },
+    );
     let upkeep = tokio::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_secs(1));
         for tick in 0u64.. {
@@ -209,6 +225,7 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await;
     upkeep.abort();
+    notifier.abort();
     served
 }
 

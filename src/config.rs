@@ -116,6 +116,14 @@ pub struct ServeArgs {
     #[arg(long, env = "QUOTAPLANE_CHAT_MONTHLY_DEFAULT", default_value_t = -1,
         allow_negative_numbers = true, value_parser = chat_default)]
     pub chat_monthly_default: i64,
+    /// Let webhooks call loopback, private, link-local and unspecified addresses (tests, private
+    /// deployments); by default such call URLs are refused at delivery.
+    #[arg(
+        long,
+        env = "QUOTAPLANE_WEBHOOK_ALLOW_PRIVATE",
+        default_value_t = false
+    )]
+    pub webhook_allow_private: bool,
     /// The secret of a `system` key to ensure at start-up (never logged).
     #[arg(long, env = "QUOTAPLANE_BOOTSTRAP_TOKEN", hide_env_values = true)]
     pub bootstrap_token: Option<String>,

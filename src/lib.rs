@@ -13,6 +13,8 @@ pub mod config;
 pub mod domain;
 /// Shared HTTP layers: request id, auth, rate limit, metrics, error rendering, JSON extraction.
 pub mod http;
+/// The outbox worker: delivers due notifications to their webhooks, at least once.
+pub mod notify;
 /// Storage: one trait, PostgreSQL and SQLite.
 pub mod store;
 /// Telemetry set-up: log format and filter.

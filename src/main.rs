@@ -77,6 +77,7 @@ async fn serve(args: ServeArgs) -> quotaplane::domain::Result<()> {
                 monthly: args.chat_monthly_default,
             },
         ),
+        webhook_allow_private: args.webhook_allow_private,
     };
     tracing::info!(bind = %args.bind, store = store.backend(), "quotaplane serving");
     let state = AppState::new(store, settings);

@@ -3,6 +3,7 @@
 pub mod native;
 pub mod openapi;
 pub mod waldur;
+pub mod zitadel;
 
 use axum::http::HeaderMap;
 use axum::http::header::HOST;

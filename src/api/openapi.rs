@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{native, waldur};
+use super::{native, waldur, zitadel};
 
 /// The document's root.
 #[derive(OpenApi)]
@@ -19,9 +19,11 @@ use super::{native, waldur};
         native::check, native::consume, native::report, native::acquire, native::release,
         native::put_limit, native::list_limits, native::get_limit, native::delete_limit,
         waldur::usage, waldur::set_quota,
+        zitadel::add_quota, zitadel::set_quota, zitadel::remove_quota,
     ),
     components(schemas(native::Problem, native::ProblemField,
-        waldur::TokenQuotaUsageResponse, waldur::SetTokenQuotaRequest, waldur::WaldurErrorDetail)),
+        waldur::TokenQuotaUsageResponse, waldur::SetTokenQuotaRequest, waldur::WaldurErrorDetail,
+        zitadel::RpcStatus, zitadel::ErrorDetail)),
     modifiers(&Security),
     security(("bearer" = []), ("basic" = []))
 )]

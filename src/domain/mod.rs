@@ -5,10 +5,12 @@ pub mod access;
 pub mod clock;
 pub mod error;
 pub mod limit;
+pub mod notification;
 pub mod principal;
 pub mod tenant;
 pub mod usage;
 pub mod waldur;
 pub mod window;
+pub mod zitadel;
 
 pub use error::{Error, Field, Result};

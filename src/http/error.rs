@@ -137,8 +137,10 @@ pub trait Envelope: Send + Sync {
 }
 
 /// Which envelope serves which path prefix; the first match wins, the native API is the default.
-pub static SURFACES: &[(&str, &dyn Envelope)] =
-    &[(crate::api::waldur::PREFIX, &crate::api::waldur::Drf)];
+pub static SURFACES: &[(&str, &dyn Envelope)] = &[
+    (crate::api::waldur::PREFIX, &crate::api::waldur::Drf),
+    ("/system/v1/", &crate::api::zitadel::ZitadelStatus),
+];
 
 fn envelope_for(path: &str) -> &'static dyn Envelope {
     SURFACES

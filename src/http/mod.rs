@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod error;
 pub mod json;
+pub mod metering;
 pub mod metrics;
 pub mod rate_limit;
 pub mod request_id;

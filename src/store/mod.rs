@@ -14,10 +14,12 @@ use std::future::Future;
 use uuid::Uuid;
 
 use crate::domain::limit::Limit;
+use crate::domain::notification::{Delivery, DueNotification, Notification};
 use crate::domain::principal::{ApiKey, SecretHash};
 use crate::domain::tenant::Tenant;
 use crate::domain::usage::batch::{BatchReads, BatchState, BatchWrites, CounterKey};
 use crate::domain::waldur::{LimitChanges, OwnLimits};
+use crate::domain::zitadel::{QuotaRecord, Unit};
 use crate::domain::{Error, Result};
 
 pub use postgres::PgStore;
@@ -117,6 +119,55 @@ pub trait Store: Send + Sync {
         changes: &LimitChanges,
         now: chrono::DateTime<chrono::Utc>,
     ) -> impl Future<Output = Result<OwnLimits>> + Send;
+
+    /// Replaces a limit's notification rules.
+    fn put_notification_rules(
+        &self,
+        tenant_id: Uuid,
+        limit_id: &str,
+        rules: &[Notification],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// A tenant's notification rules with their limit's id, by limit, in the order given.
+    fn notification_rules(
+        &self,
+        tenant_id: Uuid,
+    ) -> impl Future<Output = Result<Vec<(String, Notification)>>> + Send;
+    /// Claims up to `max` undelivered notifications due at `now_ms`, oldest first: each is
+    /// hidden from other workers until `claim_until_ms`.
+    fn claim_due_notifications(
+        &self,
+        now_ms: i64,
+        claim_until_ms: i64,
+        max: i64,
+    ) -> impl Future<Output = Result<Vec<DueNotification>>> + Send;
+    /// Records how a delivery attempt ended.
+    fn record_delivery(
+        &self,
+        id: Uuid,
+        delivery: &Delivery,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// A ZITADEL instance quota.
+    fn zitadel_quota(
+        &self,
+        tenant_id: Uuid,
+        unit: Unit,
+    ) -> impl Future<Output = Result<Option<QuotaRecord>>> + Send;
+    /// Adds a ZITADEL instance quota; false when the instance has one for the unit already.
+    fn insert_zitadel_quota(
+        &self,
+        quota: &QuotaRecord,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    /// Updates a ZITADEL instance quota's sequence and change date.
+    fn update_zitadel_quota(&self, quota: &QuotaRecord) -> impl Future<Output = Result<()>> + Send;
+    /// Removes a ZITADEL instance quota; false when there was none.
+    fn delete_zitadel_quota(
+        &self,
+        tenant_id: Uuid,
+        unit: Unit,
+    ) -> impl Future<Output = Result<bool>> + Send;
 }
 
 /// How to open a store.
@@ -276,6 +327,41 @@ impl Store for AnyStore {
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<OwnLimits> {
         dispatch!(self, s => s.set_chat_quota(tenant_id, user_id, changes, now))
+    }
+    async fn put_notification_rules(
+        &self,
+        tenant_id: Uuid,
+        limit_id: &str,
+        rules: &[Notification],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<()> {
+        dispatch!(self, s => s.put_notification_rules(tenant_id, limit_id, rules, now))
+    }
+    async fn notification_rules(&self, tenant_id: Uuid) -> Result<Vec<(String, Notification)>> {
+        dispatch!(self, s => s.notification_rules(tenant_id))
+    }
+    async fn claim_due_notifications(
+        &self,
+        now_ms: i64,
+        claim_until_ms: i64,
+        max: i64,
+    ) -> Result<Vec<DueNotification>> {
+        dispatch!(self, s => s.claim_due_notifications(now_ms, claim_until_ms, max))
+    }
+    async fn record_delivery(&self, id: Uuid, delivery: &Delivery, now_ms: i64) -> Result<()> {
+        dispatch!(self, s => s.record_delivery(id, delivery, now_ms))
+    }
+    async fn zitadel_quota(&self, tenant_id: Uuid, unit: Unit) -> Result<Option<QuotaRecord>> {
+        dispatch!(self, s => s.zitadel_quota(tenant_id, unit))
+    }
+    async fn insert_zitadel_quota(&self, quota: &QuotaRecord) -> Result<bool> {
+        dispatch!(self, s => s.insert_zitadel_quota(quota))
+    }
+    async fn update_zitadel_quota(&self, quota: &QuotaRecord) -> Result<()> {
+        dispatch!(self, s => s.update_zitadel_quota(quota))
+    }
+    async fn delete_zitadel_quota(&self, tenant_id: Uuid, unit: Unit) -> Result<bool> {
+        dispatch!(self, s => s.delete_zitadel_quota(tenant_id, unit))
     }
 }
 

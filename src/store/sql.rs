@@ -225,6 +225,9 @@ macro_rules! shared_store {
                     }
                 }
                 state.counters = Self::lock_counters(&mut tx, &reads.counters, reads.now_ms).await?;
+                for key in &reads.notified {
+                    batch_steps::fired_thresholds(&mut tx, key, &mut state.fired).await?;
+                }
                 for key in &reads.idempotency {
                     if let Some(record) =
                         batch_steps::idempotency_record(&mut tx, key, reads.now_ms).await?
@@ -239,6 +242,9 @@ macro_rules! shared_store {
                 }
                 for (key, record, expires_at) in &writes.idempotency {
                     batch_steps::remember(&mut tx, key, record, *expires_at).await?;
+                }
+                for due in &writes.outbox {
+                    batch_steps::enqueue(&mut tx, due, reads.now_ms).await?;
                 }
                 tx.commit().await.map_err(db_error)
             }
@@ -269,6 +275,13 @@ macro_rules! shared_store {
                     .execute(&self.pool)
                     .await
                     .map_err(db_error)?;
+                sqlx::query(
+                    "DELETE FROM notification_outbox WHERE status <> 'pending' AND period_end < $1",
+                )
+                .bind(now_ms.saturating_sub(COUNTER_RETENTION_MS))
+                .execute(&self.pool)
+                .await
+                .map_err(db_error)?;
                 Ok(())
             }
 
@@ -375,6 +388,199 @@ macro_rules! shared_store {
                 .map_err(db_error)?;
                 Self::own_limits(&row)
             }
+
+            async fn put_notification_rules(
+                &self,
+                tenant_id: Uuid,
+                limit_id: &str,
+                rules: &[crate::domain::notification::Notification],
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> Result<()> {
+                let mut tx = self.pool.begin().await.map_err(db_error)?;
+                sqlx::query("DELETE FROM limit_notifications WHERE tenant_id = $1 AND limit_id = $2")
+                    .bind(tenant_id)
+                    .bind(limit_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                for (ordinal, rule) in rules.iter().enumerate() {
+                    sqlx::query(
+                        "INSERT INTO limit_notifications (tenant_id, limit_id, id, percent, repeats, \
+                         call_url, ordinal, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+                    )
+                    .bind(tenant_id)
+                    .bind(limit_id)
+                    .bind(&rule.id)
+                    .bind(i64::from(rule.percent))
+                    .bind(rule.repeat)
+                    .bind(&rule.call_url)
+                    .bind(i32::try_from(ordinal).unwrap_or(i32::MAX))
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                }
+                tx.commit().await.map_err(db_error)
+            }
+
+            async fn notification_rules(
+                &self,
+                tenant_id: Uuid,
+            ) -> Result<Vec<(String, crate::domain::notification::Notification)>> {
+                let rows: Vec<(String, String, i64, bool, String)> = sqlx::query_as(
+                    "SELECT limit_id, id, percent, repeats, call_url FROM limit_notifications \
+                     WHERE tenant_id = $1 ORDER BY limit_id, ordinal",
+                )
+                .bind(tenant_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_error)?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(limit_id, id, percent, repeat, call_url)| {
+                        let rule = crate::domain::notification::Notification {
+                            id,
+                            percent: u32::try_from(percent).unwrap_or(u32::MAX),
+                            repeat,
+                            call_url,
+                        };
+                        (limit_id, rule)
+                    })
+                    .collect())
+            }
+
+            async fn claim_due_notifications(
+                &self,
+                now_ms: i64,
+                claim_until_ms: i64,
+                max: i64,
+            ) -> Result<Vec<crate::domain::notification::DueNotification>> {
+                let rows = sqlx::query(
+                    "UPDATE notification_outbox SET next_attempt_at = $2 \
+                     WHERE status = 'pending' AND next_attempt_at <= $1 AND id IN \
+                       (SELECT id FROM notification_outbox WHERE status = 'pending' \
+                        AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $3) \
+                     RETURNING id, tenant_id, limit_id, notification_id, call_url, metric, \
+                       period_start, period_end, threshold, usage, attempts",
+                )
+                .bind(now_ms)
+                .bind(claim_until_ms)
+                .bind(max)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_error)?;
+                rows.iter().map(due_from).collect()
+            }
+
+            async fn record_delivery(
+                &self,
+                id: Uuid,
+                delivery: &crate::domain::notification::Delivery,
+                now_ms: i64,
+            ) -> Result<()> {
+                use crate::domain::notification::Delivery;
+                let query = match delivery {
+                    Delivery::Delivered => sqlx::query(
+                        "UPDATE notification_outbox SET status = 'delivered', attempts = attempts + 1, \
+                         last_error = NULL, updated_at = $2 WHERE id = $1",
+                    )
+                    .bind(id)
+                    .bind(now_ms),
+                    Delivery::Refused(why) => sqlx::query(
+                        "UPDATE notification_outbox SET status = 'refused', last_error = $3, \
+                         updated_at = $2 WHERE id = $1",
+                    )
+                    .bind(id)
+                    .bind(now_ms)
+                    .bind(why),
+                    Delivery::Retry { attempts, next_attempt_at, error } => sqlx::query(
+                        "UPDATE notification_outbox SET attempts = $3, next_attempt_at = $4, \
+                         last_error = $5, updated_at = $2 WHERE id = $1",
+                    )
+                    .bind(id)
+                    .bind(now_ms)
+                    .bind(attempts)
+                    .bind(next_attempt_at)
+                    .bind(error),
+                };
+                query.execute(&self.pool).await.map(drop).map_err(db_error)
+            }
+
+            async fn zitadel_quota(
+                &self,
+                tenant_id: Uuid,
+                unit: crate::domain::zitadel::Unit,
+            ) -> Result<Option<crate::domain::zitadel::QuotaRecord>> {
+                let row: Option<(i64, chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)> =
+                    sqlx::query_as(
+                        "SELECT sequence, created_at, updated_at FROM zitadel_quotas \
+                         WHERE tenant_id = $1 AND unit = $2",
+                    )
+                    .bind(tenant_id)
+                    .bind(unit.number())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                Ok(row.map(|(sequence, created_at, updated_at)| crate::domain::zitadel::QuotaRecord {
+                    tenant_id,
+                    unit,
+                    sequence,
+                    created_at,
+                    updated_at,
+                }))
+            }
+
+            async fn insert_zitadel_quota(
+                &self,
+                q: &crate::domain::zitadel::QuotaRecord,
+            ) -> Result<bool> {
+                sqlx::query(
+                    "INSERT INTO zitadel_quotas (tenant_id, unit, sequence, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                )
+                .bind(q.tenant_id)
+                .bind(q.unit.number())
+                .bind(q.sequence)
+                .bind(q.created_at)
+                .bind(q.updated_at)
+                .execute(&self.pool)
+                .await
+                .map(|done| done.rows_affected() > 0)
+                .map_err(db_error)
+            }
+
+            async fn update_zitadel_quota(
+                &self,
+                q: &crate::domain::zitadel::QuotaRecord,
+            ) -> Result<()> {
+                sqlx::query(
+                    "UPDATE zitadel_quotas SET sequence = $3, updated_at = $4 \
+                     WHERE tenant_id = $1 AND unit = $2",
+                )
+                .bind(q.tenant_id)
+                .bind(q.unit.number())
+                .bind(q.sequence)
+                .bind(q.updated_at)
+                .execute(&self.pool)
+                .await
+                .map(drop)
+                .map_err(db_error)
+            }
+
+            async fn delete_zitadel_quota(
+                &self,
+                tenant_id: Uuid,
+                unit: crate::domain::zitadel::Unit,
+            ) -> Result<bool> {
+                sqlx::query("DELETE FROM zitadel_quotas WHERE tenant_id = $1 AND unit = $2")
+                    .bind(tenant_id)
+                    .bind(unit.number())
+                    .execute(&self.pool)
+                    .await
+                    .map(|done| done.rows_affected() > 0)
+                    .map_err(db_error)
+            }
         }
 
         impl $store {
@@ -415,6 +621,23 @@ macro_rules! shared_store {
                 secret_hash: SecretHash::from_hex(&hash)
                     .ok_or_else(|| Error::Internal("a stored secret hash is malformed".into()))?,
                 created_at: r.try_get("created_at").map_err(db_error)?,
+            })
+        }
+
+        fn due_from(r: &$row) -> Result<crate::domain::notification::DueNotification> {
+            use sqlx::Row;
+            Ok(crate::domain::notification::DueNotification {
+                id: r.try_get("id").map_err(db_error)?,
+                tenant_id: r.try_get("tenant_id").map_err(db_error)?,
+                limit_id: r.try_get("limit_id").map_err(db_error)?,
+                notification_id: r.try_get("notification_id").map_err(db_error)?,
+                call_url: r.try_get("call_url").map_err(db_error)?,
+                metric: r.try_get("metric").map_err(db_error)?,
+                period_start: r.try_get("period_start").map_err(db_error)?,
+                period_end: r.try_get("period_end").map_err(db_error)?,
+                threshold: r.try_get("threshold").map_err(db_error)?,
+                usage: r.try_get("usage").map_err(db_error)?,
+                attempts: r.try_get("attempts").map_err(db_error)?,
             })
         }
 
@@ -535,6 +758,59 @@ macro_rules! shared_store {
                 .bind(&record.request_hash)
                 .bind(&record.decision)
                 .bind(expires_at)
+                .execute(&mut **tx)
+                .await
+                .map(drop)
+                .map_err(db_error)
+            }
+
+            /// What each notification rule of a counter's limit already fired at in its period.
+            pub async fn fired_thresholds(
+                tx: &mut Tx<'_>,
+                key: &CounterKey,
+                fired: &mut HashMap<(CounterKey, String), i64>,
+            ) -> Result<()> {
+                let rows: Vec<(String, i64)> = sqlx::query_as(
+                    "SELECT notification_id, MAX(threshold) FROM notification_outbox \
+                     WHERE tenant_id = $1 AND limit_id = $2 AND period_start = $3 \
+                     GROUP BY notification_id",
+                )
+                .bind(key.tenant_id)
+                .bind(&key.limit_id)
+                .bind(key.period_start)
+                .fetch_all(&mut **tx)
+                .await
+                .map_err(db_error)?;
+                for (id, threshold) in rows {
+                    fired.insert((key.clone(), id), threshold);
+                }
+                Ok(())
+            }
+
+            /// Writes a due notification to the outbox, once per rule, period and threshold.
+            pub async fn enqueue(
+                tx: &mut Tx<'_>,
+                due: &crate::domain::notification::DueNotification,
+                now_ms: i64,
+            ) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO notification_outbox (id, tenant_id, limit_id, notification_id, \
+                     call_url, metric, period_start, period_end, threshold, usage, status, attempts, \
+                     next_attempt_at, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', 0, $11, $11, $11) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(due.id)
+                .bind(due.tenant_id)
+                .bind(&due.limit_id)
+                .bind(&due.notification_id)
+                .bind(&due.call_url)
+                .bind(&due.metric)
+                .bind(due.period_start)
+                .bind(due.period_end)
+                .bind(due.threshold)
+                .bind(due.usage)
+                .bind(now_ms)
                 .execute(&mut **tx)
                 .await
                 .map(drop)

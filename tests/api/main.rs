@@ -9,3 +9,5 @@ mod usage;
 mod waldur;
 mod waldur_client;
 mod waldur_limits;
+mod zitadel;
+mod zitadel_notifications;

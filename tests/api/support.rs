@@ -29,6 +29,8 @@ pub struct TestApp {
     pub system: String,
     pub clock: ManualClock,
     pub backend: Backend,
+    /// The database the server runs on (to restart a server on it).
+    pub database_url: String,
     shutdown: Option<oneshot::Sender<()>>,
     pub server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     _dir: Option<TempDir>,
@@ -162,6 +164,7 @@ impl TestApp {
             } else {
                 Backend::Postgres
             },
+            database_url: database_url.to_owned(),
             shutdown: Some(tx),
             server: Some(server),
             _dir: None,
@@ -260,6 +263,34 @@ impl Drop for TestApp {
 pub async fn body(response: Response) -> Value {
     let text = response.text().await.expect("body");
     serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+}
+
+/// Like [`on_both_backends!`], with the server's settings given: `settings = <expr>;` first.
+#[macro_export]
+macro_rules! on_both_backends_with {
+    (settings = $settings:expr; $(async fn $name:ident($app:ident) $body:block)*) => {$(
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            #[allow(unused_mut)]
+            async fn case(mut $app: $crate::support::TestApp) $body
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_sqlite() {
+                let backend = $crate::support::Backend::Sqlite;
+                let app = $crate::support::TestApp::spawn_with(backend, $settings).await;
+                case(app.expect("sqlite always runs")).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_postgres() {
+                let backend = $crate::support::Backend::Postgres;
+                if let Some(app) = $crate::support::TestApp::spawn_with(backend, $settings).await {
+                    case(app).await;
+                }
+            }
+        }
+    )*};
 }
 
 /// Runs each case once on SQLite and once on PostgreSQL (when configured), as

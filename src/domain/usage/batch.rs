@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
 use crate::domain::limit::Amount;
+use crate::domain::notification::DueNotification;
 
 /// A period end that never comes (windows of kind `none`), in epoch milliseconds.
 pub const NEVER: i64 = i64::MAX;
@@ -54,6 +55,9 @@ pub struct BatchReads {
     pub releases: Vec<(Uuid, Uuid)>,
     /// Whether to free expired leases first (when the batch acquires leases).
     pub expire_leases: bool,
+    /// Counters whose limit has notification rules: read what each rule already fired at in
+    /// the counter's period.
+    pub notified: Vec<CounterKey>,
     /// The batch's instant, epoch milliseconds.
     pub now_ms: i64,
 }
@@ -66,6 +70,9 @@ pub struct BatchState {
     pub idempotency: HashMap<IdempotencyKey, IdempotencyRecord>,
     /// Releases that found their lease.
     pub released: HashSet<(Uuid, Uuid)>,
+    /// The highest threshold each notification rule (by id) already fired at in a counter's
+    /// period.
+    pub fired: HashMap<(CounterKey, String), i64>,
 }
 
 /// A unit of a lease: what it holds of one counter.
@@ -86,4 +93,6 @@ pub struct BatchWrites {
     pub leases: Vec<LeaseRow>,
     /// New idempotency records, each with its expiry (epoch milliseconds).
     pub idempotency: Vec<(IdempotencyKey, IdempotencyRecord, i64)>,
+    /// Notifications that became due, for the outbox (a row already there is left alone).
+    pub outbox: Vec<DueNotification>,
 }

@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use tokio::sync::mpsc;
+use std::sync::Arc;
+
+use tokio::sync::{Notify, mpsc};
 
 use super::batch::BatchReads;
 use super::{Job, Operation, decide};
@@ -18,11 +20,20 @@ pub const MAX_BATCH: usize = 1024;
 const ATTEMPTS: usize = 3;
 
 /// Runs until every sender is gone.
-pub async fn run(store: AnyStore, clock: SharedClock, mut queue: mpsc::Receiver<Job>) {
+/// `outbox` is signalled after a batch that wrote due notifications commits.
+pub async fn run(
+    store: AnyStore,
+    clock: SharedClock,
+    mut queue: mpsc::Receiver<Job>,
+    outbox: Arc<Notify>,
+) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         metrics::histogram!("quotaplane_engine_batch_size").record(jobs.len() as f64);
-        let answers = process(&store, &clock, &jobs).await;
+        let (answers, notified) = process(&store, &clock, &jobs).await;
+        if notified {
+            outbox.notify_one();
+        }
         for (job, answer) in jobs.drain(..).zip(answers) {
             if let Some(reply) = job.reply {
                 let _ = reply.send(answer);
@@ -31,32 +42,38 @@ pub async fn run(store: AnyStore, clock: SharedClock, mut queue: mpsc::Receiver<
     }
 }
 
+/// Each job's answer, and whether due notifications were written.
 async fn process(
     store: &AnyStore,
     clock: &SharedClock,
     jobs: &[Job],
-) -> Vec<Result<super::Decision>> {
+) -> (Vec<Result<super::Decision>>, bool) {
     let now = clock.now();
     let reads = reads_of(jobs, now.timestamp_millis());
     let mut last_error = Error::Internal("no attempt".into());
     for attempt in 1..=ATTEMPTS {
         let mut answers = Vec::new();
+        let mut notified = false;
         let outcome = store
             .run_batch(&reads, &mut |state| {
                 let (writes, decided) = decide::decide(jobs, state, now);
                 answers = decided;
+                notified = !writes.outbox.is_empty();
                 writes
             })
             .await;
         match outcome {
-            Ok(()) => return answers,
+            Ok(()) => return (answers, notified),
             Err(e) => {
                 tracing::warn!(attempt, error = %e, "usage batch failed");
                 last_error = e;
             }
         }
     }
-    jobs.iter().map(|_| Err(last_error.clone())).collect()
+    (
+        jobs.iter().map(|_| Err(last_error.clone())).collect(),
+        false,
+    )
 }
 
 /// Everything the batch must lock and read, sorted so that replicas lock in the same order.
@@ -66,9 +83,13 @@ fn reads_of(jobs: &[Job], now_ms: i64) -> BatchReads {
         now_ms,
         ..BatchReads::default()
     };
+    let mut notified = std::collections::BTreeSet::new();
     for job in jobs {
         for m in &job.matched {
             counters.insert(m.key.clone(), m.period_end);
+            if !m.rules.is_empty() {
+                notified.insert(m.key.clone());
+            }
         }
         if let Some((key, _)) = &job.idempotency {
             if !reads.idempotency.contains(key) {
@@ -82,5 +103,6 @@ fn reads_of(jobs: &[Job], now_ms: i64) -> BatchReads {
         }
     }
     reads.counters = counters.into_iter().collect();
+    reads.notified = notified.into_iter().collect();
     reads
 }

@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use crate::domain::Result;
 use crate::domain::limit::{Limit, Subject};
+use crate::domain::notification::Notification;
 use crate::store::{AnyStore, Store};
 
 /// One metric's limits, indexed by the first pair of their selector.
@@ -24,14 +25,22 @@ struct MetricIndex {
     everyone: Vec<usize>,
 }
 
-/// A tenant's limits, by metric.
+/// A limit's notification rules, shared.
+pub type Rules = Arc<[Notification]>;
+
+/// A tenant's limits, by metric, with their notification rules.
 struct TenantLimits {
     loaded: Instant,
     by_metric: HashMap<String, MetricIndex>,
+    rules: HashMap<String, Rules>,
 }
 
 impl TenantLimits {
-    fn build(limits: Vec<Limit>) -> Self {
+    fn build(limits: Vec<Limit>, rules: Vec<(String, Notification)>) -> Self {
+        let mut grouped: HashMap<String, Vec<Notification>> = HashMap::new();
+        for (limit_id, rule) in rules {
+            grouped.entry(limit_id).or_default().push(rule);
+        }
         let mut by_metric: HashMap<String, MetricIndex> = HashMap::new();
         for limit in limits {
             let index = by_metric.entry(limit.metric.clone()).or_default();
@@ -51,7 +60,18 @@ impl TenantLimits {
         Self {
             loaded: Instant::now(),
             by_metric,
+            rules: grouped
+                .into_iter()
+                .map(|(id, rules)| (id, Rules::from(rules)))
+                .collect(),
         }
+    }
+
+    fn rules_of(&self, limit_id: &str) -> Rules {
+        self.rules
+            .get(limit_id)
+            .cloned()
+            .unwrap_or_else(|| Rules::from(Vec::new()))
     }
 
     fn matching(&self, subject: &Subject, metric: &str) -> Vec<Arc<Limit>> {
@@ -86,18 +106,24 @@ impl LimitCache {
     /// How long a tenant's limits are trusted before they are read again.
     pub const TTL: Duration = Duration::from_secs(5);
 
-    /// The limits of `tenant_id` that apply to `subject` and `metric`, ordered by id.
+    /// The limits of `tenant_id` that apply to `subject` and `metric`, ordered by id, each with
+    /// its notification rules.
     pub async fn matching(
         &self,
         store: &AnyStore,
         tenant_id: Uuid,
         subject: &Subject,
         metric: &str,
-    ) -> Result<Vec<Arc<Limit>>> {
-        Ok(self
-            .tenant(store, tenant_id)
-            .await?
-            .matching(subject, metric))
+    ) -> Result<Vec<(Arc<Limit>, Rules)>> {
+        let limits = self.tenant(store, tenant_id).await?;
+        Ok(limits
+            .matching(subject, metric)
+            .into_iter()
+            .map(|limit| {
+                let rules = limits.rules_of(&limit.id);
+                (limit, rules)
+            })
+            .collect())
     }
 
     async fn tenant(&self, store: &AnyStore, tenant_id: Uuid) -> Result<Arc<TenantLimits>> {
@@ -120,7 +146,10 @@ impl LimitCache {
             return Ok(fresh);
         }
         let invalidations = self.invalidations.load(Ordering::SeqCst);
-        let limits = Arc::new(TenantLimits::build(store.limits(tenant_id).await?));
+        let limits = Arc::new(TenantLimits::build(
+            store.limits(tenant_id).await?,
+            store.notification_rules(tenant_id).await?,
+        ));
         if let Ok(mut tenants) = self.tenants.write() {
             // A limit changed while the store was read: answer this caller, but let the next
             // one read again rather than keep what may predate the change.

@@ -10,6 +10,7 @@ use super::batch::{
 };
 use super::{Decision, Job, LeaseGrant, LimitStatus, Operation};
 use crate::domain::limit::Amount;
+use crate::domain::notification::{DueNotification, due_threshold, relative_usage};
 use crate::domain::{Error, Result};
 
 /// How long an idempotency key remembers its first decision.
@@ -28,6 +29,8 @@ pub(crate) fn decide(
     let mut first: HashMap<&IdempotencyKey, IdempotencyRecord> = HashMap::new();
     let mut writes = BatchWrites::default();
     let mut answers = Vec::with_capacity(jobs.len());
+    // The highest threshold each rule fired at in its counter's period, as the batch goes.
+    let mut fired = state.fired.clone();
 
     for job in jobs {
         for m in &job.matched {
@@ -58,6 +61,16 @@ pub(crate) fn decide(
                         changed.insert(&m.key);
                     }
                 }
+                notify(job, &counters, &mut fired, &mut writes.outbox);
+                Ok(Decision::admitted(statuses(job, &counters, |_| true)))
+            }
+            Operation::Refund => {
+                for m in &job.matched {
+                    if let Some(row) = counters.get_mut(&m.key) {
+                        row.used = (row.used - job.amount).max(0);
+                        changed.insert(&m.key);
+                    }
+                }
                 Ok(Decision::admitted(statuses(job, &counters, |_| true)))
             }
             Operation::Consume | Operation::Acquire { .. } => {
@@ -69,6 +82,7 @@ pub(crate) fn decide(
                             changed.insert(&m.key);
                         }
                     }
+                    notify(job, &counters, &mut fired, &mut writes.outbox);
                 }
                 Ok(grant_lease(job, decision, &counters, &mut writes))
             }
@@ -94,6 +108,52 @@ pub(crate) fn decide(
         .collect();
     writes.counters.sort_by(|a, b| a.0.cmp(&b.0));
     (writes, answers)
+}
+
+/// Adds to `outbox` every notification rule of the job's limits that the counters' new usage
+/// made due (ZITADEL's rule: see [`crate::domain::notification`]), at most once per rule,
+/// period and threshold.
+fn notify(
+    job: &Job,
+    counters: &HashMap<&CounterKey, CounterRow>,
+    fired: &mut HashMap<(CounterKey, String), i64>,
+    outbox: &mut Vec<DueNotification>,
+) {
+    for m in job.matched.iter().filter(|m| !m.rules.is_empty()) {
+        let Some(row) = counters.get(&m.key) else {
+            continue;
+        };
+        let Amount::Limited(amount) = row.amount else {
+            continue;
+        };
+        let Some(used_rel) = relative_usage(row.used, amount) else {
+            continue;
+        };
+        for rule in m.rules.iter() {
+            let state_key = (m.key.clone(), rule.id.clone());
+            let last = fired
+                .get(&state_key)
+                .map(|t| u64::try_from(*t).unwrap_or(0));
+            let Some(threshold) = due_threshold(rule, used_rel, last) else {
+                continue;
+            };
+            let threshold = i64::try_from(threshold).unwrap_or(i64::MAX);
+            fired.insert(state_key, threshold);
+            outbox.push(DueNotification {
+                id: uuid::Uuid::new_v4(),
+                tenant_id: m.key.tenant_id,
+                limit_id: m.key.limit_id.clone(),
+                notification_id: rule.id.clone(),
+                call_url: rule.call_url.clone(),
+                metric: m.limit.metric.clone(),
+                period_start: m.key.period_start,
+                period_end: m.period_end,
+                threshold,
+                usage: row.used,
+                attempts: 0,
+            });
+        }
+    }
 }
 
 /// The statuses of a job's limits as they stand, and whether `amount` more fits in all of the
@@ -214,6 +274,7 @@ mod tests {
 
     use super::*;
     use crate::domain::limit::{Limit, Subject};
+    use crate::domain::notification::Notification;
     use crate::domain::usage::Matched;
     use crate::domain::usage::batch::{IdempotencyKey, NEVER};
     use crate::domain::window::Window;
@@ -257,6 +318,7 @@ mod tests {
                     key: key(id),
                     period_end: NEVER,
                     reset_at: None,
+                    rules: Arc::from(Vec::new()),
                 })
                 .collect(),
             idempotency: idem.map(|(k, h)| {
@@ -343,5 +405,101 @@ mod tests {
                 .as_ref()
                 .is_ok_and(|d| !d.allowed && d.retry_after.is_none())
         );
+    }
+
+    fn rule(percent: u32, repeat: bool) -> Notification {
+        Notification {
+            id: format!("n{percent}{repeat}"),
+            percent,
+            repeat,
+            call_url: "http://hooks.example/q".into(),
+        }
+    }
+
+    /// Consumes `amount` per job against the non-blocking limit "soft" (amount 10) carrying `rules`, one batch per
+    /// job, carrying the fired state from batch to batch as the outbox would; the thresholds
+    /// written, in order.
+    fn thresholds_fired(rules: Vec<Notification>, amounts: &[i64]) -> Vec<(String, i64, i64)> {
+        let rules: crate::domain::usage::cache::Rules = Arc::from(rules);
+        let mut used = 0;
+        let mut fired_so_far: HashMap<(CounterKey, String), i64> = HashMap::new();
+        let mut written = Vec::new();
+        for amount in amounts {
+            let mut j = job(Operation::Consume, *amount, &["soft"], None);
+            j.matched[0].rules = rules.clone();
+            let mut state = state(&[("soft", used)]);
+            if let Some(row) = state.counters.get_mut(&key("soft")) {
+                row.amount = Amount::Limited(10);
+            }
+            state.fired = fired_so_far.clone();
+            let (writes, _) = decide(&[j], &state, now());
+            used = writes.counters.first().map_or(used, |c| c.2);
+            for due in writes.outbox {
+                fired_so_far.insert((key("soft"), due.notification_id.clone()), due.threshold);
+                written.push((due.notification_id, due.threshold, due.usage));
+            }
+        }
+        written
+    }
+
+    #[test]
+    fn zitadels_threshold_formula_decides_what_becomes_due() {
+        // p=80: used 90% -> 80, 120% -> 80, 190% -> 180 (a jump reports the nearest threshold).
+        for (usage, expected) in [(9, 80), (12, 80), (19, 180)] {
+            let fired = thresholds_fired(vec![rule(80, true)], &[usage]);
+            assert_eq!(
+                fired,
+                vec![("n80true".into(), expected, usage)],
+                "usage {usage}"
+            );
+        }
+        // p=100: 120% -> 100, 210% -> 200.
+        for (usage, expected) in [(12, 100), (21, 200)] {
+            let fired = thresholds_fired(vec![rule(100, true)], &[usage]);
+            assert_eq!(
+                fired,
+                vec![("n100true".into(), expected, usage)],
+                "usage {usage}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_repeating_50_percent_rule_fires_at_50_and_150_but_not_100() {
+        let fired = thresholds_fired(vec![rule(50, true)], &[1; 16]);
+        assert_eq!(
+            fired,
+            vec![("n50true".into(), 50, 5), ("n50true".into(), 150, 15)]
+        );
+    }
+
+    #[test]
+    fn a_rule_without_repeat_fires_once_and_several_due_in_one_batch_are_each_written() {
+        let fired = thresholds_fired(vec![rule(50, false), rule(100, false)], &[1; 25]);
+        assert_eq!(
+            fired,
+            vec![("n50false".into(), 50, 5), ("n100false".into(), 100, 10)]
+        );
+        let jobs: Vec<Job> = (0..6)
+            .map(|_| {
+                let mut j = job(Operation::Consume, 1, &["soft"], None);
+                j.matched[0].rules = Arc::from(vec![rule(50, true)]);
+                j
+            })
+            .collect();
+        let mut state = state(&[("soft", 0)]);
+        if let Some(row) = state.counters.get_mut(&key("soft")) {
+            row.amount = Amount::Limited(4);
+        }
+        let (writes, _) = decide(&jobs, &state, now());
+        let thresholds: Vec<i64> = writes.outbox.iter().map(|d| d.threshold).collect();
+        assert_eq!(thresholds, vec![50, 150]);
+    }
+
+    #[test]
+    fn a_refund_gives_units_back_but_never_below_zero() {
+        let jobs = [job(Operation::Refund, 3, &["a"], None)];
+        let (writes, _) = decide(&jobs, &state(&[("a", 2)]), now());
+        assert_eq!(writes.counters, vec![(key("a"), NEVER, 0)]);
     }
 }

@@ -21,13 +21,14 @@ use std::time::Instant;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 use uuid::Uuid;
 
 use self::batch::{CounterKey, IdempotencyKey, NEVER};
-use self::cache::LimitCache;
+use self::cache::{LimitCache, Rules};
 use super::clock::SharedClock;
 use super::limit::{Limit, Subject, check_name};
+use super::notification::Notification;
 use super::window::Window;
 use super::{Error, Field, Result};
 use crate::store::{AnyStore, Store};
@@ -131,6 +132,9 @@ pub(crate) enum Operation {
     Release {
         lease_id: Uuid,
     },
+    /// Gives back units counted earlier (never below 0): a metered request that turned out not
+    /// to count.
+    Refund,
 }
 
 impl Operation {
@@ -141,6 +145,7 @@ impl Operation {
             Operation::Report => "report",
             Operation::Acquire { .. } => "acquire",
             Operation::Release { .. } => "release",
+            Operation::Refund => "refund",
         }
     }
 }
@@ -151,6 +156,8 @@ pub(crate) struct Matched {
     pub key: CounterKey,
     pub period_end: i64,
     pub reset_at: Option<DateTime<Utc>>,
+    /// The limit's notification rules (often none).
+    pub rules: Rules,
 }
 
 /// One queued operation and where to send its answer.
@@ -190,19 +197,27 @@ pub struct Engine {
     limits: LimitCache,
     queue: mpsc::Sender<Job>,
     preparers: RwLock<Vec<Arc<dyn Preparer>>>,
+    outbox: Arc<Notify>,
 }
 
 impl Engine {
     /// Starts the engine and its batcher on the current runtime.
     pub fn start(store: AnyStore, clock: SharedClock) -> Arc<Self> {
         let (queue, jobs) = mpsc::channel(batcher::QUEUE_DEPTH);
-        tokio::spawn(batcher::run(store.clone(), clock.clone(), jobs));
+        let outbox = Arc::new(Notify::new());
+        tokio::spawn(batcher::run(
+            store.clone(),
+            clock.clone(),
+            jobs,
+            outbox.clone(),
+        ));
         Arc::new(Self {
             store,
             clock,
             limits: LimitCache::default(),
             queue,
             preparers: RwLock::default(),
+            outbox,
         })
     }
 
@@ -228,6 +243,29 @@ impl Engine {
             preparer.prepare(self, tenant_id, &mut usage).await?;
         }
         Ok(Some(usage))
+    }
+
+    /// Signalled after a batch that wrote due notifications has committed (the delivery worker
+    /// waits on it, besides polling).
+    pub fn outbox_written(&self) -> Arc<Notify> {
+        self.outbox.clone()
+    }
+
+    /// Whether any limit of the tenant applies to `subject` and `metric`: answered from the
+    /// limit cache, so a tenant without such limits costs no I/O.
+    pub async fn applies(&self, tenant_id: Uuid, subject: &Subject, metric: &str) -> Result<bool> {
+        Ok(!self
+            .limits
+            .matching(&self.store, tenant_id, subject, metric)
+            .await?
+            .is_empty())
+    }
+
+    /// Gives back `amount` units counted at `at` (in the period of `at`, never below 0).
+    pub async fn refund(&self, tenant_id: Uuid, usage: &Usage, at: DateTime<Utc>) -> Result<()> {
+        self.run_at(tenant_id, usage, Operation::Refund, None, at)
+            .await
+            .map(drop)
     }
 
     /// Whether `amount` more would be admitted now. Changes nothing.
@@ -295,6 +333,18 @@ impl Engine {
         let prepared = self.prepared(tenant_id, usage).await?;
         let usage = prepared.as_ref().unwrap_or(usage);
         let now = self.clock.now();
+        self.run_at(tenant_id, usage, operation, idempotency_key, now)
+            .await
+    }
+
+    async fn run_at(
+        &self,
+        tenant_id: Uuid,
+        usage: &Usage,
+        operation: Operation,
+        idempotency_key: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Decision> {
         let limits = self
             .limits
             .matching(&self.store, tenant_id, &usage.subject, &usage.metric)
@@ -309,7 +359,7 @@ impl Engine {
             .transpose()?;
         let matched = limits
             .into_iter()
-            .map(|limit| {
+            .map(|(limit, rules)| {
                 let start = limit.window.period_start(now);
                 let reset_at = limit.window.next_reset(now);
                 Matched {
@@ -321,6 +371,7 @@ impl Engine {
                     period_end: reset_at.map_or(NEVER, |at| at.timestamp_millis()),
                     reset_at,
                     limit,
+                    rules,
                 }
             })
             .collect();
@@ -384,6 +435,40 @@ impl Engine {
             self.limits.invalidate(limit.tenant_id);
         }
         Ok(())
+    }
+
+    /// Creates or replaces a limit with its notification rules (which replace the limit's
+    /// earlier rules); true when the limit was created.
+    pub async fn put_limit_with_notifications(
+        &self,
+        limit: &Limit,
+        rules: &[Notification],
+    ) -> Result<bool> {
+        self.check_owner(limit.tenant_id, &limit.id, limit.owner.as_deref())
+            .await?;
+        let created = self.store.put_limit(limit).await?;
+        let replaced = self
+            .store
+            .put_notification_rules(limit.tenant_id, &limit.id, rules, limit.updated_at)
+            .await;
+        self.limits.invalidate(limit.tenant_id);
+        replaced.map(|()| created)
+    }
+
+    /// A limit's notification rules, in the order they were given.
+    pub async fn notification_rules(
+        &self,
+        tenant_id: Uuid,
+        limit_id: &str,
+    ) -> Result<Vec<Notification>> {
+        Ok(self
+            .store
+            .notification_rules(tenant_id)
+            .await?
+            .into_iter()
+            .filter(|(id, _)| id == limit_id)
+            .map(|(_, rule)| rule)
+            .collect())
     }
 
     /// Deletes a limit and its counters (only its owner may).
