@@ -87,6 +87,7 @@ pub fn router(state: AppState) -> Router {
     let settings = state.settings.clone();
     Router::new()
         .merge(api::native::router())
+        .merge(api::confluent::router())
         .fallback(no_route)
         // Layers run from the last added (outermost) to the first (innermost).
         .layer(middleware::from_fn_with_state(

@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::native;
+use super::{confluent, native};
 
 /// The document's root.
 #[derive(OpenApi)]
@@ -18,8 +18,14 @@ use super::native;
         native::create_key, native::list_keys, native::revoke_key,
         native::check, native::consume, native::report, native::acquire, native::release,
         native::put_limit, native::list_limits, native::get_limit, native::delete_limit,
+        confluent::list_client_quotas, confluent::create_client_quota,
+        confluent::get_client_quota, confluent::update_client_quota,
+        confluent::delete_client_quota, confluent::effective_client_quota,
     ),
-    components(schemas(native::Problem, native::ProblemField)),
+    components(schemas(native::Problem, native::ProblemField,
+        confluent::ClientQuota, confluent::ClientQuotaList, confluent::ClientQuotaSpec,
+        confluent::ClientQuotaCreate, confluent::ClientQuotaUpdate, confluent::FailureBody,
+        confluent::EffectiveClientQuota)),
     modifiers(&Security),
     security(("bearer" = []), ("basic" = []))
 )]

@@ -137,7 +137,10 @@ pub trait Envelope: Send + Sync {
 }
 
 /// Which envelope serves which path prefix; the first match wins, the native API is the default.
-pub static SURFACES: &[(&str, &dyn Envelope)] = &[];
+pub static SURFACES: &[(&str, &dyn Envelope)] = &[
+    ("/kafka-quotas/", &crate::api::confluent::ConfluentFailure),
+    ("/service-quota/", &crate::api::confluent::ConfluentFailure),
+];
 
 fn envelope_for(path: &str) -> &'static dyn Envelope {
     SURFACES
