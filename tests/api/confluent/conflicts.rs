@@ -62,3 +62,54 @@ on_both_backends! {
         assert_eq!(grab.status, 200);
     }
 }
+
+on_both_backends! {
+    async fn concurrent_creates_for_one_principal_leave_exactly_one_quota(app) {
+        let org = org(&app).await;
+        let app = std::sync::Arc::new(app);
+        let org = std::sync::Arc::new(org);
+        let mut tasks = Vec::new();
+        for i in 0..8 {
+            let (app, org) = (app.clone(), org.clone());
+            tasks.push(tokio::spawn(async move {
+                let body = quota(&format!("racer {i}"), "env-1", "lkc-1", &[&format!("sa-own-{i}"), "sa-shared"]);
+                call(&app, Some(&org.admin), Method::POST, COLLECTION, Some(&body)).await.status
+            }));
+        }
+        let mut statuses = Vec::new();
+        for task in tasks {
+            statuses.push(task.await.expect("task"));
+        }
+        statuses.sort_unstable();
+        assert_eq!(statuses, vec![202, 409, 409, 409, 409, 409, 409, 409]);
+        let listed = crate::confluent::list(&app, &org.admin, "spec.cluster=lkc-1&environment=env-1").await;
+        assert_eq!(listed.body["metadata"]["total_size"], 1);
+        let (_, limits) = crate::confluent::native(&app, &org.admin, "/v1/limits").await;
+        assert_eq!(limits.as_array().map(Vec::len), Some(4), "only the winner's limits: {limits}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_past_its_rate_limit_gets_429_in_confluents_envelope() {
+    let settings = quotaplane::app::Settings {
+        rate_limit_requests: 3,
+        ..Default::default()
+    };
+    let app = crate::support::TestApp::spawn_with(crate::support::Backend::Sqlite, settings)
+        .await
+        .expect("sqlite");
+    let org = org(&app).await;
+    let path = format!("{COLLECTION}/cq-none");
+    let mut last = None;
+    for _ in 0..4 {
+        last = Some(call(&app, Some(&org.admin), Method::GET, &path, None).await);
+    }
+    let refused = last.expect("four calls");
+    assert_eq!(refused.status, 429);
+    assert_eq!(refused.error()["status"], "429");
+    assert!(refused.header("retry-after").is_some());
+    assert_eq!(
+        refused.header("x-ratelimit-remaining").as_deref(),
+        Some("0")
+    );
+}
