@@ -8,8 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::dto::ListMeta;
-use super::dto::{API_VERSION, ClientQuota, ClientQuotaCreate, ClientQuotaList, ClientQuotaUpdate};
+use super::dto::{ClientQuota, ClientQuotaCreate, ClientQuotaList, ClientQuotaUpdate};
 use super::error::{FailureBody, reject};
 use super::links::Links;
 use crate::api::base_url;
@@ -140,23 +139,7 @@ pub async fn list_client_quotas(
         let page = service(&state)
             .list(caller.tenant_id, &environment, &cluster, size, token)
             .await?;
-        let first_size = page.page_size.to_string();
-        Ok(ClientQuotaList {
-            api_version: API_VERSION.into(),
-            kind: "ClientQuotaList".into(),
-            metadata: ListMeta {
-                first: links.list(&environment, &cluster, &[("page_size", &first_size)]),
-                next: page
-                    .next_token
-                    .map(|t| links.list(&environment, &cluster, &[("page_token", &t)])),
-                total_size: page.total_size,
-            },
-            data: page
-                .items
-                .iter()
-                .map(|q| ClientQuota::of(q, &links))
-                .collect(),
-        })
+        Ok(ClientQuotaList::of(&page, &links, &environment, &cluster))
     }
     .await;
     answer(&links, StatusCode::OK, listed)

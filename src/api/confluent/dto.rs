@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::links::Links;
-use crate::domain::confluent::{self as domain, Changes, Draft, Throughput as DomainThroughput};
+use crate::domain::confluent::Throughput as DomainThroughput;
+use crate::domain::confluent::{self as domain, Changes, Draft, Page};
 use crate::domain::{Error, Result};
 
 /// The API version every resource carries.
@@ -295,6 +296,30 @@ impl ClientQuota {
                     resource_name: links.environment_crn(&quota.environment),
                 },
             },
+        }
+    }
+}
+
+impl ClientQuotaList {
+    /// The wire form of one page of the list of `cluster` in `environment`.
+    pub fn of(page: &Page, links: &Links<'_>, environment: &str, cluster: &str) -> Self {
+        let size = page.page_size.to_string();
+        ClientQuotaList {
+            api_version: API_VERSION.into(),
+            kind: "ClientQuotaList".into(),
+            metadata: ListMeta {
+                first: links.list(environment, cluster, &[("page_size", &size)]),
+                next: page
+                    .next_token
+                    .as_ref()
+                    .map(|t| links.list(environment, cluster, &[("page_token", t)])),
+                total_size: page.total_size,
+            },
+            data: page
+                .items
+                .iter()
+                .map(|q| ClientQuota::of(q, links))
+                .collect(),
         }
     }
 }
