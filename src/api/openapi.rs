@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{native, waldur, zitadel};
+use super::{confluent, native, waldur, zitadel};
 
 /// The document's root.
 #[derive(OpenApi)]
@@ -20,10 +20,16 @@ use super::{native, waldur, zitadel};
         native::put_limit, native::list_limits, native::get_limit, native::delete_limit,
         waldur::usage, waldur::set_quota,
         zitadel::add_quota, zitadel::set_quota, zitadel::remove_quota,
+        confluent::list_client_quotas, confluent::create_client_quota,
+        confluent::get_client_quota, confluent::update_client_quota,
+        confluent::delete_client_quota, confluent::effective_client_quota,
     ),
     components(schemas(native::Problem, native::ProblemField,
         waldur::TokenQuotaUsageResponse, waldur::SetTokenQuotaRequest, waldur::WaldurErrorDetail,
-        zitadel::RpcStatus, zitadel::ErrorDetail)),
+        zitadel::RpcStatus, zitadel::ErrorDetail,
+        confluent::ClientQuota, confluent::ClientQuotaList, confluent::ClientQuotaSpec,
+        confluent::ClientQuotaCreate, confluent::ClientQuotaUpdate, confluent::FailureBody,
+        confluent::EffectiveClientQuota)),
     modifiers(&Security),
     security(("bearer" = []), ("basic" = []))
 )]

@@ -140,6 +140,8 @@ pub trait Envelope: Send + Sync {
 pub static SURFACES: &[(&str, &dyn Envelope)] = &[
     (crate::api::waldur::PREFIX, &crate::api::waldur::Drf),
     ("/system/v1/", &crate::api::zitadel::ZitadelStatus),
+    ("/kafka-quotas/", &crate::api::confluent::ConfluentFailure),
+    ("/service-quota/", &crate::api::confluent::ConfluentFailure),
 ];
 
 fn envelope_for(path: &str) -> &'static dyn Envelope {

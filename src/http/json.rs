@@ -34,7 +34,10 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let inner = err.inner();
-        if inner.is_data() {
+        // A wrong shape is only reported as such when the whole body is well-formed JSON:
+        // `[1,` is malformed, even though its first token already has the wrong type.
+        let well_formed = || serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok();
+        if inner.is_data() && well_formed() {
             let message = inner.to_string();
             let pointer = pointer_of(err.path(), &message);
             ApiError(Failure::Domain(Error::invalid_body(
@@ -148,9 +151,11 @@ mod tests {
 
     #[test]
     fn malformed_json_is_not_a_field_error() {
-        assert!(matches!(
-            parse_json::<Body>(b"{nope"),
-            Err(ApiError(Failure::Malformed(_)))
-        ));
+        for bad in [&b"{nope"[..], b"[1,", b"{\"spec\": 5"] {
+            assert!(matches!(
+                parse_json::<Body>(bad),
+                Err(ApiError(Failure::Malformed(_)))
+            ));
+        }
     }
 }

@@ -13,6 +13,7 @@ use std::future::Future;
 
 use uuid::Uuid;
 
+use crate::domain::confluent::{ClientQuota, PrincipalClash};
 use crate::domain::limit::Limit;
 use crate::domain::notification::{Delivery, DueNotification, Notification};
 use crate::domain::principal::{ApiKey, SecretHash};
@@ -168,6 +169,64 @@ pub trait Store: Send + Sync {
         tenant_id: Uuid,
         unit: Unit,
     ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Adds a Confluent client quota and its principals in one transaction, unless one of its
+    /// principals already has a client quota on the cluster: then nothing is written and the
+    /// clash comes back. A taken id is `AlreadyExists`.
+    fn insert_client_quota(
+        &self,
+        quota: &ClientQuota,
+    ) -> impl Future<Output = Result<Option<PrincipalClash>>> + Send;
+    /// Replaces a client quota's mutable parts and principals in one transaction, unless a new
+    /// principal already has another client quota on the cluster. `NotFound` when it is gone.
+    fn update_client_quota(
+        &self,
+        quota: &ClientQuota,
+    ) -> impl Future<Output = Result<Option<PrincipalClash>>> + Send;
+    /// A tenant's client quota by id.
+    fn client_quota(
+        &self,
+        tenant_id: Uuid,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<ClientQuota>>> + Send;
+    /// Up to `limit` client quotas on a cluster, in `(created_at, id)` order, after `after`.
+    fn client_quotas(
+        &self,
+        tenant_id: Uuid,
+        environment: &str,
+        cluster: &str,
+        after: Option<(i64, String)>,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<ClientQuota>>> + Send;
+    /// How many client quotas a cluster has.
+    fn count_client_quotas(
+        &self,
+        tenant_id: Uuid,
+        environment: &str,
+        cluster: &str,
+    ) -> impl Future<Output = Result<i64>> + Send;
+    /// The client quota naming `principal` on a cluster.
+    fn client_quota_of_principal(
+        &self,
+        tenant_id: Uuid,
+        environment: &str,
+        cluster: &str,
+        principal: &str,
+    ) -> impl Future<Output = Result<Option<ClientQuota>>> + Send;
+    /// Deletes a client quota and its principals; false when there was none.
+    fn delete_client_quota(
+        &self,
+        tenant_id: Uuid,
+        id: &str,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    /// The Confluent surface's secret `name`, made from `candidate` at `now` if it does not
+    /// exist yet (every replica then reads the same one).
+    fn confluent_secret(
+        &self,
+        name: &str,
+        candidate: &[u8],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> impl Future<Output = Result<Vec<u8>>> + Send;
 }
 
 /// How to open a store.
@@ -362,6 +421,53 @@ impl Store for AnyStore {
     }
     async fn delete_zitadel_quota(&self, tenant_id: Uuid, unit: Unit) -> Result<bool> {
         dispatch!(self, s => s.delete_zitadel_quota(tenant_id, unit))
+    }
+    async fn insert_client_quota(&self, quota: &ClientQuota) -> Result<Option<PrincipalClash>> {
+        dispatch!(self, s => s.insert_client_quota(quota))
+    }
+    async fn update_client_quota(&self, quota: &ClientQuota) -> Result<Option<PrincipalClash>> {
+        dispatch!(self, s => s.update_client_quota(quota))
+    }
+    async fn client_quota(&self, tenant_id: Uuid, id: &str) -> Result<Option<ClientQuota>> {
+        dispatch!(self, s => s.client_quota(tenant_id, id))
+    }
+    async fn client_quotas(
+        &self,
+        tenant_id: Uuid,
+        environment: &str,
+        cluster: &str,
+        after: Option<(i64, String)>,
+        limit: i64,
+    ) -> Result<Vec<ClientQuota>> {
+        dispatch!(self, s => s.client_quotas(tenant_id, environment, cluster, after, limit))
+    }
+    async fn count_client_quotas(
+        &self,
+        tenant_id: Uuid,
+        environment: &str,
+        cluster: &str,
+    ) -> Result<i64> {
+        dispatch!(self, s => s.count_client_quotas(tenant_id, environment, cluster))
+    }
+    async fn client_quota_of_principal(
+        &self,
+        tenant_id: Uuid,
+        environment: &str,
+        cluster: &str,
+        principal: &str,
+    ) -> Result<Option<ClientQuota>> {
+        dispatch!(self, s => s.client_quota_of_principal(tenant_id, environment, cluster, principal))
+    }
+    async fn delete_client_quota(&self, tenant_id: Uuid, id: &str) -> Result<bool> {
+        dispatch!(self, s => s.delete_client_quota(tenant_id, id))
+    }
+    async fn confluent_secret(
+        &self,
+        name: &str,
+        candidate: &[u8],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<u8>> {
+        dispatch!(self, s => s.confluent_secret(name, candidate, now))
     }
 }
 

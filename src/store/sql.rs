@@ -581,6 +581,208 @@ macro_rules! shared_store {
                     .map(|done| done.rows_affected() > 0)
                     .map_err(db_error)
             }
+
+            async fn insert_client_quota(
+                &self,
+                q: &$crate::domain::confluent::ClientQuota,
+            ) -> Result<Option<$crate::domain::confluent::PrincipalClash>> {
+                let mut tx = Self::begin_batch(&self.pool).await?;
+                if let Some(clash) = confluent_steps::clash(&mut tx, q).await? {
+                    return Ok(Some(clash));
+                }
+                let written = async {
+                    confluent_steps::insert_row(&mut tx, q).await?;
+                    confluent_steps::insert_principals(&mut tx, q).await
+                }
+                .await;
+                match written {
+                    Ok(()) => tx.commit().await.map_err(db_error).map(|()| None),
+                    Err(Error::AlreadyExists { what, existing }) => {
+                        // A concurrent writer took a principal first, or the id is taken.
+                        drop(tx);
+                        let mut tx = Self::begin_batch(&self.pool).await?;
+                        match confluent_steps::clash(&mut tx, q).await? {
+                            Some(clash) => Ok(Some(clash)),
+                            None => Err(Error::AlreadyExists { what, existing }),
+                        }
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+
+            async fn update_client_quota(
+                &self,
+                q: &$crate::domain::confluent::ClientQuota,
+            ) -> Result<Option<$crate::domain::confluent::PrincipalClash>> {
+                let mut tx = Self::begin_batch(&self.pool).await?;
+                if let Some(clash) = confluent_steps::clash(&mut tx, q).await? {
+                    return Ok(Some(clash));
+                }
+                let written = async {
+                    let principals = serde_json::to_string(&q.principals)
+                        .map_err(|e| Error::Internal(e.to_string()))?;
+                    let updated = sqlx::query(
+                        "UPDATE confluent_client_quotas SET display_name = $3, description = $4, \
+                         ingress_byte_rate = $5, egress_byte_rate = $6, principals = $7, \
+                         updated_at = $8 WHERE tenant_id = $1 AND id = $2",
+                    )
+                    .bind(q.tenant_id)
+                    .bind(&q.id)
+                    .bind(&q.display_name)
+                    .bind(&q.description)
+                    .bind(q.throughput.ingress_byte_rate)
+                    .bind(q.throughput.egress_byte_rate)
+                    .bind(&principals)
+                    .bind(q.updated_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?
+                    .rows_affected();
+                    if updated == 0 {
+                        return Err(Error::NotFound("client quota"));
+                    }
+                    sqlx::query(
+                        "DELETE FROM confluent_client_quota_principals \
+                         WHERE tenant_id = $1 AND quota_id = $2",
+                    )
+                    .bind(q.tenant_id)
+                    .bind(&q.id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    confluent_steps::insert_principals(&mut tx, q).await
+                }
+                .await;
+                match written {
+                    Ok(()) => tx.commit().await.map_err(db_error).map(|()| None),
+                    Err(Error::AlreadyExists { what, existing }) => {
+                        drop(tx);
+                        let mut tx = Self::begin_batch(&self.pool).await?;
+                        match confluent_steps::clash(&mut tx, q).await? {
+                            Some(clash) => Ok(Some(clash)),
+                            None => Err(Error::AlreadyExists { what, existing }),
+                        }
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+
+            async fn client_quota(
+                &self,
+                tenant_id: Uuid,
+                id: &str,
+            ) -> Result<Option<$crate::domain::confluent::ClientQuota>> {
+                sqlx::query(&format!("{CLIENT_QUOTA_COLUMNS} WHERE tenant_id = $1 AND id = $2"))
+                    .bind(tenant_id)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_error)?
+                    .map(|r| client_quota_from(&r))
+                    .transpose()
+            }
+
+            async fn client_quotas(
+                &self,
+                tenant_id: Uuid,
+                environment: &str,
+                cluster: &str,
+                after: Option<(i64, String)>,
+                limit: i64,
+            ) -> Result<Vec<$crate::domain::confluent::ClientQuota>> {
+                let (after_us, after_id) = after.unwrap_or((i64::MIN, String::new()));
+                sqlx::query(&format!(
+                    "{CLIENT_QUOTA_COLUMNS} WHERE tenant_id = $1 AND environment_id = $2 \
+                     AND cluster_id = $3 AND (created_us > $4 OR (created_us = $4 AND id > $5)) \
+                     ORDER BY created_us, id LIMIT $6"
+                ))
+                .bind(tenant_id)
+                .bind(environment)
+                .bind(cluster)
+                .bind(after_us)
+                .bind(&after_id)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_error)?
+                .iter()
+                .map(client_quota_from)
+                .collect()
+            }
+
+            async fn count_client_quotas(
+                &self,
+                tenant_id: Uuid,
+                environment: &str,
+                cluster: &str,
+            ) -> Result<i64> {
+                sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM confluent_client_quotas \
+                     WHERE tenant_id = $1 AND environment_id = $2 AND cluster_id = $3",
+                )
+                .bind(tenant_id)
+                .bind(environment)
+                .bind(cluster)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db_error)
+            }
+
+            async fn client_quota_of_principal(
+                &self,
+                tenant_id: Uuid,
+                environment: &str,
+                cluster: &str,
+                principal: &str,
+            ) -> Result<Option<$crate::domain::confluent::ClientQuota>> {
+                sqlx::query(&format!(
+                    "{CLIENT_QUOTA_COLUMNS} WHERE tenant_id = $1 AND id = \
+                     (SELECT quota_id FROM confluent_client_quota_principals WHERE tenant_id = $1 \
+                      AND environment_id = $2 AND cluster_id = $3 AND principal_id = $4)"
+                ))
+                .bind(tenant_id)
+                .bind(environment)
+                .bind(cluster)
+                .bind(principal)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_error)?
+                .map(|r| client_quota_from(&r))
+                .transpose()
+            }
+
+            async fn delete_client_quota(&self, tenant_id: Uuid, id: &str) -> Result<bool> {
+                sqlx::query("DELETE FROM confluent_client_quotas WHERE tenant_id = $1 AND id = $2")
+                    .bind(tenant_id)
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await
+                    .map(|done| done.rows_affected() > 0)
+                    .map_err(db_error)
+            }
+
+            async fn confluent_secret(
+                &self,
+                name: &str,
+                candidate: &[u8],
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> Result<Vec<u8>> {
+                sqlx::query(
+                    "INSERT INTO confluent_secrets (name, secret, created_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (name) DO NOTHING",
+                )
+                .bind(name)
+                .bind(candidate)
+                .bind(now)
+                .execute(&self.pool)
+                .await
+                .map_err(db_error)?;
+                sqlx::query_scalar("SELECT secret FROM confluent_secrets WHERE name = $1")
+                    .bind(name)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(db_error)
+            }
         }
 
         impl $store {
@@ -667,6 +869,114 @@ macro_rules! shared_store {
                 created_at: r.try_get("created_at").map_err(db_error)?,
                 updated_at: r.try_get("updated_at").map_err(db_error)?,
             })
+        }
+
+        const CLIENT_QUOTA_COLUMNS: &str = "SELECT tenant_id, id, environment_id, cluster_id, \
+            display_name, description, ingress_byte_rate, egress_byte_rate, principals, \
+            created_at, updated_at FROM confluent_client_quotas";
+
+        fn client_quota_from(r: &$row) -> Result<$crate::domain::confluent::ClientQuota> {
+            use sqlx::Row;
+            let principals: String = r.try_get("principals").map_err(db_error)?;
+            let principals: Vec<String> = serde_json::from_str(&principals)
+                .map_err(|_| Error::Internal("a stored client quota has bad principals".into()))?;
+            Ok($crate::domain::confluent::ClientQuota {
+                tenant_id: r.try_get("tenant_id").map_err(db_error)?,
+                id: r.try_get("id").map_err(db_error)?,
+                environment: r.try_get("environment_id").map_err(db_error)?,
+                cluster: r.try_get("cluster_id").map_err(db_error)?,
+                display_name: r.try_get("display_name").map_err(db_error)?,
+                description: r.try_get("description").map_err(db_error)?,
+                throughput: $crate::domain::confluent::Throughput {
+                    ingress_byte_rate: r.try_get("ingress_byte_rate").map_err(db_error)?,
+                    egress_byte_rate: r.try_get("egress_byte_rate").map_err(db_error)?,
+                },
+                principals,
+                created_at: r.try_get("created_at").map_err(db_error)?,
+                updated_at: r.try_get("updated_at").map_err(db_error)?,
+            })
+        }
+
+        /// The steps of client quota writes, inside one transaction.
+        mod confluent_steps {
+            use super::*;
+            use $crate::domain::confluent::{ClientQuota, PrincipalClash};
+
+            type Tx<'c> = sqlx::Transaction<'c, $db>;
+
+            /// The first principal of `q` that another client quota on its cluster names.
+            pub async fn clash(tx: &mut Tx<'_>, q: &ClientQuota) -> Result<Option<PrincipalClash>> {
+                for principal in &q.principals {
+                    let other: Option<String> = sqlx::query_scalar(
+                        "SELECT quota_id FROM confluent_client_quota_principals \
+                         WHERE tenant_id = $1 AND environment_id = $2 AND cluster_id = $3 \
+                         AND principal_id = $4 AND quota_id <> $5",
+                    )
+                    .bind(q.tenant_id)
+                    .bind(&q.environment)
+                    .bind(&q.cluster)
+                    .bind(principal)
+                    .bind(&q.id)
+                    .fetch_optional(&mut **tx)
+                    .await
+                    .map_err(db_error)?;
+                    if let Some(quota_id) = other {
+                        return Ok(Some(PrincipalClash {
+                            principal: principal.clone(),
+                            quota_id,
+                        }));
+                    }
+                }
+                Ok(None)
+            }
+
+            /// Writes the quota's row.
+            pub async fn insert_row(tx: &mut Tx<'_>, q: &ClientQuota) -> Result<()> {
+                let principals = serde_json::to_string(&q.principals)
+                    .map_err(|e| Error::Internal(e.to_string()))?;
+                sqlx::query(
+                    "INSERT INTO confluent_client_quotas (tenant_id, id, environment_id, cluster_id, \
+                     display_name, description, ingress_byte_rate, egress_byte_rate, principals, \
+                     created_us, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                )
+                .bind(q.tenant_id)
+                .bind(&q.id)
+                .bind(&q.environment)
+                .bind(&q.cluster)
+                .bind(&q.display_name)
+                .bind(&q.description)
+                .bind(q.throughput.ingress_byte_rate)
+                .bind(q.throughput.egress_byte_rate)
+                .bind(&principals)
+                .bind(q.created_at.timestamp_micros())
+                .bind(q.created_at)
+                .bind(q.updated_at)
+                .execute(&mut **tx)
+                .await
+                .map(drop)
+                .map_err(db_error)
+            }
+
+            /// Claims each principal of `q` on its cluster (a unique key refuses a second claim).
+            pub async fn insert_principals(tx: &mut Tx<'_>, q: &ClientQuota) -> Result<()> {
+                for principal in &q.principals {
+                    sqlx::query(
+                        "INSERT INTO confluent_client_quota_principals \
+                         (tenant_id, environment_id, cluster_id, principal_id, quota_id) \
+                         VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(q.tenant_id)
+                    .bind(&q.environment)
+                    .bind(&q.cluster)
+                    .bind(principal)
+                    .bind(&q.id)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(db_error)?;
+                }
+                Ok(())
+            }
         }
 
         /// The steps of a batch that are the same SQL in both dialects.

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod confluent;
 mod foundation;
 mod openapi;
 mod process;

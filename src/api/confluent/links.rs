@@ -1,0 +1,132 @@
+//! The URLs and CRNs a client quota answers with, shaped as Confluent Cloud shapes them: `self`
+//! and `related` are absolute URLs under this server's base; `resource_name`s are CRNs under
+//! `crn://confluent.cloud/organization=<tenant id>`. Ids are percent-encoded, so every link is a
+//! valid URI whatever the id (`<default>` included).
+
+use uuid::Uuid;
+
+use crate::domain::confluent::DEFAULT_PRINCIPAL;
+
+/// The collection path of client quotas.
+pub const CLIENT_QUOTAS: &str = "/kafka-quotas/v1/client-quotas";
+
+/// Link maker for one request: the server's base URL and the caller's organization.
+pub struct Links<'a> {
+    pub base: &'a str,
+    pub organization: Uuid,
+}
+
+impl Links<'_> {
+    /// `self` of a client quota, also its `Location`.
+    pub fn client_quota(&self, id: &str) -> String {
+        format!("{}{CLIENT_QUOTAS}/{}", self.base, encode(id))
+    }
+
+    /// The CRN of a client quota.
+    pub fn client_quota_crn(&self, id: &str) -> String {
+        format!("{}/client-quota={}", self.organization_crn(), encode(id))
+    }
+
+    /// The list of the client quotas on a cluster, with extra query pairs.
+    pub fn list(&self, environment: &str, cluster: &str, extra: &[(&str, &str)]) -> String {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        query.append_pair("spec.cluster", cluster);
+        query.append_pair("environment", environment);
+        for (k, v) in extra {
+            query.append_pair(k, v);
+        }
+        format!("{}{CLIENT_QUOTAS}?{}", self.base, query.finish())
+    }
+
+    /// `related` of a cluster.
+    pub fn cluster(&self, cluster: &str) -> String {
+        format!("{}/cmk/v2/clusters/{}", self.base, encode(cluster))
+    }
+
+    /// The CRN of a cluster.
+    pub fn cluster_crn(&self, environment: &str, cluster: &str) -> String {
+        format!(
+            "{}/environment={}/cloud-cluster={}",
+            self.organization_crn(),
+            encode(environment),
+            encode(cluster)
+        )
+    }
+
+    /// `related` of an environment.
+    pub fn environment(&self, environment: &str) -> String {
+        format!("{}/org/v2/environments/{}", self.base, encode(environment))
+    }
+
+    /// The CRN of an environment.
+    pub fn environment_crn(&self, environment: &str) -> String {
+        format!(
+            "{}/environment={}",
+            self.organization_crn(),
+            encode(environment)
+        )
+    }
+
+    /// `related` of a principal: a user (`u-`), else a service account; `<default>` stands for
+    /// every service account, so it links to their collection.
+    pub fn principal(&self, principal: &str) -> String {
+        if principal == DEFAULT_PRINCIPAL {
+            return format!("{}/iam/v2/service-accounts", self.base);
+        }
+        let collection = if principal.starts_with("u-") {
+            "users"
+        } else {
+            "service-accounts"
+        };
+        format!("{}/iam/v2/{collection}/{}", self.base, encode(principal))
+    }
+
+    /// The CRN of a principal.
+    pub fn principal_crn(&self, principal: &str) -> String {
+        let kind = if principal.starts_with("u-") {
+            "user"
+        } else {
+            "service-account"
+        };
+        format!("{}/{kind}={}", self.organization_crn(), encode(principal))
+    }
+
+    fn organization_crn(&self) -> String {
+        format!("crn://confluent.cloud/organization={}", self.organization)
+    }
+}
+
+/// Percent-encodes all but the unreserved characters of RFC 3986.
+pub fn encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_encoded_into_valid_links() {
+        let links = Links {
+            base: "http://h",
+            organization: Uuid::nil(),
+        };
+        assert_eq!(
+            links.principal_crn("<default>"),
+            "crn://confluent.cloud/organization=00000000-0000-0000-0000-000000000000/service-account=%3Cdefault%3E"
+        );
+        assert_eq!(
+            links.list("env 1", "lkc-1", &[("page_token", "a+b")]),
+            "http://h/kafka-quotas/v1/client-quotas?spec.cluster=lkc-1&environment=env+1&page_token=a%2Bb"
+        );
+        assert_eq!(links.principal("u-1"), "http://h/iam/v2/users/u-1");
+    }
+}

@@ -1,0 +1,350 @@
+//! The client quota service: create, read, list, update and delete, keeping each quota's engine
+//! limits in step with it, and the effective quota of a principal.
+//!
+//! The quota row and its principals are written in one transaction by the store (which is what
+//! makes "one client quota per principal and cluster" hold under concurrent writers); the limits
+//! are then written through the engine. Each write is ordered so that a retry of a request that
+//! failed half-way puts things right: limits follow the stored quota, and a delete removes the
+//! limits before the quota.
+
+use chrono::{DateTime, Utc};
+use rand::RngCore;
+use uuid::Uuid;
+
+use super::page::{self, Cursor, Scope};
+use super::{Changes, ClientQuota, DEFAULT_PRINCIPAL, Draft, PrincipalClash, limits_of, new_id};
+use super::{owner_of, resource_id};
+use crate::domain::usage::Engine;
+use crate::domain::{Error, Field, Result};
+use crate::store::{AnyStore, Store};
+
+/// Page size when none is asked for.
+pub const DEFAULT_PAGE_SIZE: u32 = 10;
+/// Largest page size.
+pub const MAX_PAGE_SIZE: u32 = 100;
+/// The name under which the page token key is stored.
+const PAGE_KEY: &str = "page_token_hmac";
+/// How often a create retries with a fresh id when the random one is taken.
+const ID_ATTEMPTS: usize = 4;
+
+/// The service over one store and the engine.
+pub struct ClientQuotas<'a> {
+    pub store: &'a AnyStore,
+    pub engine: &'a Engine,
+}
+
+/// One page of a list.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub items: Vec<ClientQuota>,
+    /// How many client quotas the whole list holds.
+    pub total_size: i64,
+    /// The token of the next page; `None` on the last page.
+    pub next_token: Option<String>,
+    pub page_size: u32,
+}
+
+/// The client quota that governs a principal on a cluster.
+#[derive(Debug, Clone)]
+pub struct Effective {
+    pub quota: ClientQuota,
+    /// The principal whose entry applies: the one asked about, or `<default>`.
+    pub via: String,
+}
+
+impl ClientQuotas<'_> {
+    /// Creates a client quota and its limits, unless one of its principals already has a client
+    /// quota on the cluster (a conflict naming that quota).
+    pub async fn create(
+        &self,
+        tenant_id: Uuid,
+        draft: Draft,
+        now: DateTime<Utc>,
+    ) -> Result<ClientQuota> {
+        let now = micros(now);
+        let mut quota = ClientQuota {
+            id: new_id(),
+            tenant_id,
+            display_name: draft.display_name,
+            description: draft.description,
+            throughput: draft.throughput,
+            environment: draft.environment,
+            cluster: draft.cluster,
+            principals: draft.principals,
+            created_at: now,
+            updated_at: now,
+        };
+        let mut attempts = 0;
+        loop {
+            match self.store.insert_client_quota(&quota).await {
+                Ok(None) => break,
+                Ok(Some(clash)) => return Err(conflict(&quota, clash)),
+                Err(Error::AlreadyExists { .. }) if attempts + 1 < ID_ATTEMPTS => {
+                    attempts += 1;
+                    quota.id = new_id();
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if let Err(e) = self.sync_limits(&quota).await {
+            // Leave nothing half-made: the client sees a failure and may try again.
+            let _ = self.remove_limits(&quota).await;
+            let _ = self.store.delete_client_quota(tenant_id, &quota.id).await;
+            return Err(e);
+        }
+        Ok(quota)
+    }
+
+    /// The tenant's client quota `id`.
+    pub async fn get(&self, tenant_id: Uuid, id: &str) -> Result<ClientQuota> {
+        self.store
+            .client_quota(tenant_id, id)
+            .await?
+            .ok_or(Error::NotFound("client quota"))
+    }
+
+    /// One page of the client quotas on `cluster` of `environment`, oldest first.
+    pub async fn list(
+        &self,
+        tenant_id: Uuid,
+        environment: &str,
+        cluster: &str,
+        page_size: Option<u32>,
+        token: Option<&str>,
+    ) -> Result<Page> {
+        let scope = Scope {
+            tenant_id,
+            environment,
+            cluster,
+        };
+        let (after, token_size) = match token {
+            Some(token) => {
+                let key = self.page_key().await?;
+                let cursor = page::open(&key, scope, token)?;
+                (Some((cursor.created_us, cursor.id)), Some(cursor.page_size))
+            }
+            None => (None, None),
+        };
+        let page_size = page_size.or(token_size).unwrap_or(DEFAULT_PAGE_SIZE);
+        let mut items = self
+            .store
+            .client_quotas(
+                tenant_id,
+                environment,
+                cluster,
+                after,
+                i64::from(page_size) + 1,
+            )
+            .await?;
+        let total_size = self
+            .store
+            .count_client_quotas(tenant_id, environment, cluster)
+            .await?;
+        let next_token = if items.len() > page_size as usize {
+            items.truncate(page_size as usize);
+            match items.last() {
+                Some(last) => {
+                    let cursor = Cursor {
+                        created_us: last.created_at.timestamp_micros(),
+                        id: last.id.clone(),
+                        page_size,
+                    };
+                    Some(page::seal(&self.page_key().await?, scope, &cursor)?)
+                }
+                None => None,
+            }
+        } else {
+            None
+        };
+        Ok(Page {
+            items,
+            total_size,
+            next_token,
+            page_size,
+        })
+    }
+
+    /// Applies `changes` to client quota `id`. `environment` must be the quota's, and `cluster`,
+    /// when given, its cluster: both are immutable.
+    pub async fn update(
+        &self,
+        tenant_id: Uuid,
+        id: &str,
+        environment: &str,
+        cluster: Option<&str>,
+        changes: Changes,
+        now: DateTime<Utc>,
+    ) -> Result<ClientQuota> {
+        let current = self.get(tenant_id, id).await?;
+        if current.environment != environment {
+            return Err(Error::invalid_body(
+                "/spec/environment/id",
+                format!(
+                    "the environment is immutable: this client quota is in '{}'",
+                    current.environment
+                ),
+            ));
+        }
+        if cluster.is_some_and(|c| c != current.cluster) {
+            return Err(Error::invalid_body(
+                "/spec/cluster/id",
+                format!(
+                    "the cluster is immutable: this client quota is on '{}'",
+                    current.cluster
+                ),
+            ));
+        }
+        let updated = current.changed(changes, micros(now));
+        if let Some(clash) = self.store.update_client_quota(&updated).await? {
+            return Err(conflict(&updated, clash));
+        }
+        self.sync_limits(&updated).await?;
+        Ok(updated)
+    }
+
+    /// Deletes client quota `id` and its limits.
+    pub async fn delete(&self, tenant_id: Uuid, id: &str) -> Result<()> {
+        let quota = self.get(tenant_id, id).await?;
+        self.remove_limits(&quota).await?;
+        if self.store.delete_client_quota(tenant_id, id).await? {
+            Ok(())
+        } else {
+            Err(Error::NotFound("client quota"))
+        }
+    }
+
+    /// The client quota that governs `principal` on `cluster`: its own, else `<default>`'s.
+    pub async fn effective(
+        &self,
+        tenant_id: Uuid,
+        environment: &str,
+        cluster: &str,
+        principal: &str,
+    ) -> Result<Effective> {
+        let path = |name: &str, value: &str| {
+            resource_id(value.to_owned(), name).map_err(|e| match e {
+                Error::Invalid { message, .. } => Error::Invalid {
+                    field: Field::Path(name.into()),
+                    message,
+                },
+                other => other,
+            })
+        };
+        path("environment", environment)?;
+        path("cluster", cluster)?;
+        path("principal", principal)?;
+        for via in [principal, DEFAULT_PRINCIPAL] {
+            if let Some(quota) = self
+                .store
+                .client_quota_of_principal(tenant_id, environment, cluster, via)
+                .await?
+            {
+                return Ok(Effective {
+                    quota,
+                    via: via.to_owned(),
+                });
+            }
+        }
+        Err(Error::NotFound("client quota"))
+    }
+
+    /// Makes the engine's limits owned by `quota` exactly those it implies.
+    async fn sync_limits(&self, quota: &ClientQuota) -> Result<()> {
+        let owner = owner_of(&quota.id);
+        let wanted = limits_of(quota);
+        for limit in &wanted {
+            self.engine.put_limit(limit).await.map_err(engine_error)?;
+        }
+        for limit in self.store.limits(quota.tenant_id).await? {
+            if limit.owner.as_deref() == Some(owner.as_str())
+                && !wanted.iter().any(|w| w.id == limit.id)
+            {
+                self.forget_limit(quota.tenant_id, &limit.id, &owner)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes every limit owned by `quota`.
+    async fn remove_limits(&self, quota: &ClientQuota) -> Result<()> {
+        let owner = owner_of(&quota.id);
+        for limit in self.store.limits(quota.tenant_id).await? {
+            if limit.owner.as_deref() == Some(owner.as_str()) {
+                self.forget_limit(quota.tenant_id, &limit.id, &owner)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn forget_limit(&self, tenant_id: Uuid, id: &str, owner: &str) -> Result<()> {
+        match self.engine.delete_limit(tenant_id, id, Some(owner)).await {
+            Ok(()) | Err(Error::NotFound(_)) => Ok(()),
+            Err(e) => Err(engine_error(e)),
+        }
+    }
+
+    /// The key that signs page tokens: made once, kept in the store.
+    async fn page_key(&self) -> Result<Vec<u8>> {
+        let mut candidate = vec![0u8; 32];
+        rand::rng().fill_bytes(&mut candidate);
+        self.store
+            .confluent_secret(PAGE_KEY, &candidate, self.engine.now())
+            .await
+    }
+}
+
+/// Checks a page size from a query string: a whole number from 1 to 100.
+pub fn page_size(raw: Option<&str>) -> Result<Option<u32>> {
+    let Some(raw) = raw else { return Ok(None) };
+    match raw.parse::<u32>() {
+        Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => Ok(Some(n)),
+        _ => Err(Error::invalid_query(
+            "page_size",
+            format!("must be a whole number from 1 to {MAX_PAGE_SIZE}"),
+        )),
+    }
+}
+
+/// The conflict of `quota` with the client quota a principal already has.
+fn conflict(quota: &ClientQuota, clash: PrincipalClash) -> Error {
+    Error::Conflict {
+        message: format!(
+            "principal '{}' already has client quota '{}' on cluster '{}'",
+            clash.principal, clash.quota_id, quota.cluster
+        ),
+        existing: Some(clash.quota_id),
+    }
+}
+
+/// An engine conflict here means a limit id is held by someone else: not a client quota the
+/// caller could be pointed at.
+fn engine_error(e: Error) -> Error {
+    match e {
+        Error::Conflict { message, .. } => Error::Conflict {
+            message,
+            existing: None,
+        },
+        other => other,
+    }
+}
+
+/// `at` cut to whole microseconds, the precision both stores keep.
+fn micros(at: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(at.timestamp_micros()).unwrap_or(at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_sizes_are_one_to_one_hundred() {
+        assert_eq!(page_size(None).ok(), Some(None));
+        assert_eq!(page_size(Some("100")).ok(), Some(Some(100)));
+        for bad in ["0", "101", "-1", "ten", ""] {
+            assert!(page_size(Some(bad)).is_err(), "{bad}");
+        }
+    }
+}
