@@ -102,6 +102,7 @@ pub fn router(state: AppState) -> Router {
     );
     Router::new()
         .merge(api::native::router())
+        .merge(api::datarobot::router())
         .fallback(no_route)
         // Layers run from the last added (outermost) to the first (innermost).
         .layer(middleware::from_fn_with_state(

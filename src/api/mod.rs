@@ -1,5 +1,6 @@
 //! The surfaces: each a translation between one vendor's wire format and the shared domain.
 
+pub mod datarobot;
 pub mod native;
 pub mod openapi;
 

@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::native;
+use super::{datarobot, native};
 
 /// The document's root.
 #[derive(OpenApi)]
@@ -18,8 +18,13 @@ use super::native;
         native::create_key, native::list_keys, native::revoke_key,
         native::check, native::consume, native::report, native::acquire, native::release,
         native::put_limit, native::list_limits, native::get_limit, native::delete_limit,
+        native::create_template, native::replace_template, native::delete_template,
+        native::admit,
+        datarobot::list_quotas, datarobot::create_quota, datarobot::get_quota,
+        datarobot::update_quota, datarobot::delete_quota,
+        datarobot::list_templates, datarobot::get_template,
     ),
-    components(schemas(native::Problem, native::ProblemField)),
+    components(schemas(native::Problem, native::ProblemField, datarobot::ErrorResponse)),
     modifiers(&Security),
     security(("bearer" = []), ("basic" = []))
 )]

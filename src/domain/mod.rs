@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod clock;
+pub mod datarobot;
 pub mod error;
 pub mod limit;
 pub mod principal;

@@ -137,7 +137,8 @@ pub trait Envelope: Send + Sync {
 }
 
 /// Which envelope serves which path prefix; the first match wins, the native API is the default.
-pub static SURFACES: &[(&str, &dyn Envelope)] = &[];
+pub static SURFACES: &[(&str, &dyn Envelope)] =
+    &[("/api/v2/", &crate::api::datarobot::DataRobotEnvelope)];
 
 fn envelope_for(path: &str) -> &'static dyn Envelope {
     SURFACES

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::db_error;
 use super::sql::shared_store;
+use crate::domain::datarobot::{Page, Quota, QuotaFilter, Template};
 use crate::domain::limit::{Amount, Limit, Subject};
 use crate::domain::principal::{ApiKey, Roles, SecretHash};
 use crate::domain::tenant::{Tenant, TenantName};
@@ -68,31 +69,37 @@ impl PgStore {
         let limits: Vec<&str> = keys.iter().map(|(k, _)| k.limit_id.as_str()).collect();
         let starts: Vec<i64> = keys.iter().map(|(k, _)| k.period_start).collect();
         let ends: Vec<i64> = keys.iter().map(|(_, end)| *end).collect();
+        let pers: Vec<&str> = keys.iter().map(|(k, _)| k.per_value.as_str()).collect();
         sqlx::query(
-            "INSERT INTO counters (tenant_id, limit_id, period_start, period_end, used, updated_at) \
-             SELECT k.t, k.l, k.s, k.e, 0, $5 \
-             FROM UNNEST($1::uuid[], $2::text[], $3::int8[], $4::int8[]) AS k(t, l, s, e) \
+            "INSERT INTO counters \
+             (tenant_id, limit_id, per_value, period_start, period_end, used, updated_at) \
+             SELECT k.t, k.l, k.p, k.s, k.e, 0, $5 \
+             FROM UNNEST($1::uuid[], $2::text[], $3::int8[], $4::int8[], $6::text[]) \
+                  AS k(t, l, s, e, p) \
              WHERE EXISTS (SELECT 1 FROM limits WHERE tenant_id = k.t AND id = k.l) \
-             ORDER BY k.t, k.l, k.s ON CONFLICT DO NOTHING",
+             ORDER BY k.t, k.l, k.p, k.s ON CONFLICT DO NOTHING",
         )
         .bind(&tenants)
         .bind(&limits)
         .bind(&starts)
         .bind(&ends)
         .bind(now_ms)
+        .bind(&pers)
         .execute(&mut **tx)
         .await
         .map_err(db_error)?;
         let rows = sqlx::query(
-            "SELECT c.tenant_id, c.limit_id, c.period_start, c.used, l.amount, l.blocking \
+            "SELECT c.tenant_id, c.limit_id, c.per_value, c.period_start, c.used, l.amount, \
+             l.blocking \
              FROM counters c JOIN limits l ON l.tenant_id = c.tenant_id AND l.id = c.limit_id \
-             WHERE (c.tenant_id, c.limit_id, c.period_start) IN \
-                   (SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::int8[])) \
-             ORDER BY c.tenant_id, c.limit_id, c.period_start FOR UPDATE OF c",
+             WHERE (c.tenant_id, c.limit_id, c.per_value, c.period_start) IN \
+                   (SELECT * FROM UNNEST($1::uuid[], $2::text[], $4::text[], $3::int8[])) \
+             ORDER BY c.tenant_id, c.limit_id, c.per_value, c.period_start FOR UPDATE OF c",
         )
         .bind(&tenants)
         .bind(&limits)
         .bind(&starts)
+        .bind(&pers)
         .fetch_all(&mut **tx)
         .await
         .map_err(db_error)?;
@@ -101,6 +108,7 @@ impl PgStore {
                 let key = CounterKey {
                     tenant_id: r.try_get("tenant_id").map_err(db_error)?,
                     limit_id: r.try_get("limit_id").map_err(db_error)?,
+                    per_value: r.try_get("per_value").map_err(db_error)?,
                     period_start: r.try_get("period_start").map_err(db_error)?,
                 };
                 let row = CounterRow {
@@ -121,14 +129,16 @@ impl PgStore {
         let tenants: Vec<Uuid> = keys.iter().map(|k| k.tenant_id).collect();
         let limits: Vec<&str> = keys.iter().map(|k| k.limit_id.as_str()).collect();
         let starts: Vec<i64> = keys.iter().map(|k| k.period_start).collect();
+        let pers: Vec<&str> = keys.iter().map(|k| k.per_value.as_str()).collect();
         let rows = sqlx::query(
-            "SELECT c.tenant_id, c.limit_id, c.period_start, c.used FROM counters c \
-             WHERE (c.tenant_id, c.limit_id, c.period_start) IN \
-                   (SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::int8[]))",
+            "SELECT c.tenant_id, c.limit_id, c.per_value, c.period_start, c.used FROM counters c \
+             WHERE (c.tenant_id, c.limit_id, c.per_value, c.period_start) IN \
+                   (SELECT * FROM UNNEST($1::uuid[], $2::text[], $4::text[], $3::int8[]))",
         )
         .bind(&tenants)
         .bind(&limits)
         .bind(&starts)
+        .bind(&pers)
         .fetch_all(pool)
         .await
         .map_err(db_error)?;
@@ -137,6 +147,7 @@ impl PgStore {
                 let key = CounterKey {
                     tenant_id: r.try_get("tenant_id").map_err(db_error)?,
                     limit_id: r.try_get("limit_id").map_err(db_error)?,
+                    per_value: r.try_get("per_value").map_err(db_error)?,
                     period_start: r.try_get("period_start").map_err(db_error)?,
                 };
                 Ok((key, r.try_get("used").map_err(db_error)?))
@@ -158,10 +169,16 @@ impl PgStore {
         let starts: Vec<i64> = counters.iter().map(|(k, ..)| k.period_start).collect();
         let ends: Vec<i64> = counters.iter().map(|(_, end, _)| *end).collect();
         let used: Vec<i64> = counters.iter().map(|(.., used)| *used).collect();
+        let pers: Vec<&str> = counters
+            .iter()
+            .map(|(k, ..)| k.per_value.as_str())
+            .collect();
         sqlx::query(
             "UPDATE counters c SET used = k.u, updated_at = $6 \
-             FROM UNNEST($1::uuid[], $2::text[], $3::int8[], $4::int8[], $5::int8[]) AS k(t, l, s, e, u) \
-             WHERE c.tenant_id = k.t AND c.limit_id = k.l AND c.period_start = k.s",
+             FROM UNNEST($1::uuid[], $2::text[], $3::int8[], $4::int8[], $5::int8[], $7::text[]) \
+                  AS k(t, l, s, e, u, p) \
+             WHERE c.tenant_id = k.t AND c.limit_id = k.l AND c.per_value = k.p \
+             AND c.period_start = k.s",
         )
         .bind(&tenants)
         .bind(&limits)
@@ -169,6 +186,7 @@ impl PgStore {
         .bind(&ends)
         .bind(&used)
         .bind(now_ms)
+        .bind(&pers)
         .execute(&mut **tx)
         .await
         .map(drop)

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod datarobot;
 mod foundation;
 mod openapi;
 mod process;
