@@ -1,6 +1,7 @@
 //! The surfaces: each a translation between one vendor's wire format and the shared domain.
 
 pub mod confluent;
+pub mod datarobot;
 pub mod native;
 pub mod openapi;
 pub mod waldur;

@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{confluent, native, waldur, zitadel};
+use super::{confluent, datarobot, native, waldur, zitadel};
 
 /// The document's root.
 #[derive(OpenApi)]
@@ -23,8 +23,13 @@ use super::{confluent, native, waldur, zitadel};
         confluent::list_client_quotas, confluent::create_client_quota,
         confluent::get_client_quota, confluent::update_client_quota,
         confluent::delete_client_quota, confluent::effective_client_quota,
+        native::create_template, native::replace_template, native::delete_template,
+        native::admit,
+        datarobot::list_quotas, datarobot::create_quota, datarobot::get_quota,
+        datarobot::update_quota, datarobot::delete_quota,
+        datarobot::list_templates, datarobot::get_template,
     ),
-    components(schemas(native::Problem, native::ProblemField,
+    components(schemas(native::Problem, native::ProblemField, datarobot::ErrorResponse,
         waldur::TokenQuotaUsageResponse, waldur::SetTokenQuotaRequest, waldur::WaldurErrorDetail,
         zitadel::RpcStatus, zitadel::ErrorDetail,
         confluent::ClientQuota, confluent::ClientQuotaList, confluent::ClientQuotaSpec,

@@ -142,6 +142,9 @@ pub struct Limit {
     pub blocking: bool,
     /// The surface resource this limit belongs to (`None` for native limits).
     pub owner: Option<String>,
+    /// Subject keys that split the limit: one counter (and the whole amount) per distinct
+    /// combination of their values, as in "each user 10 a minute". Empty: one shared counter.
+    pub per: Vec<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -151,6 +154,31 @@ impl Limit {
     pub fn applies_to(&self, subject: &Subject, metric: &str) -> bool {
         self.metric == metric && self.selector.selects(subject)
     }
+
+    /// Which of the limit's counters `subject` counts against: empty for a limit without `per`,
+    /// else the JSON array of the subject's values of the `per` keys (null where the subject
+    /// lacks a key, so subjects without it share one counter rather than escape the limit).
+    pub fn partition(&self, subject: &Subject) -> String {
+        if self.per.is_empty() {
+            return String::new();
+        }
+        let values: Vec<Option<&str>> = self.per.iter().map(|k| subject.get(k)).collect();
+        serde_json::to_string(&values).unwrap_or_default()
+    }
+}
+
+/// Checks the `per` keys of a limit as given by a client.
+pub fn check_per(per: &[String], pointer: &str) -> Result<()> {
+    if per.len() > MAX_PAIRS {
+        return Err(Error::invalid_body(
+            pointer,
+            format!("at most {MAX_PAIRS} keys are allowed"),
+        ));
+    }
+    for (i, key) in per.iter().enumerate() {
+        check_name(key, &format!("{pointer}/{i}"))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -176,6 +204,34 @@ mod tests {
             Amount::from_stored(Amount::Unlimited.to_stored()),
             Amount::Unlimited
         );
+    }
+
+    #[test]
+    fn a_per_limit_gives_each_value_its_own_counter() {
+        let mut limit = Limit {
+            id: "l".into(),
+            tenant_id: Uuid::nil(),
+            selector: Subject::of([("deployment", "d")]),
+            metric: "m".into(),
+            amount: Amount::Limited(1),
+            window: Window::None,
+            blocking: true,
+            owner: None,
+            per: Vec::new(),
+            created_at: DateTime::UNIX_EPOCH,
+            updated_at: DateTime::UNIX_EPOCH,
+        };
+        let alice = Subject::of([("deployment", "d"), ("user", "alice")]);
+        let bob = Subject::of([("deployment", "d"), ("user", "bob")]);
+        assert_eq!(limit.partition(&alice), "");
+        assert_eq!(limit.partition(&alice), limit.partition(&bob));
+        limit.per = vec!["user".into(), "team".into()];
+        assert_eq!(limit.partition(&alice), r#"["alice",null]"#);
+        assert_ne!(limit.partition(&alice), limit.partition(&bob));
+        let nobody = Subject::of([("deployment", "d")]);
+        assert_eq!(limit.partition(&nobody), limit.partition(&nobody.clone()));
+        assert!(check_per(&["".into()], "/per").is_err());
+        assert!(check_per(&vec!["k".to_owned(); 17], "/per").is_err());
     }
 
     #[test]

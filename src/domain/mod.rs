@@ -4,6 +4,7 @@
 pub mod access;
 pub mod clock;
 pub mod confluent;
+pub mod datarobot;
 pub mod error;
 pub mod limit;
 pub mod notification;

@@ -339,6 +339,7 @@ fn limit_of(
     let id = spec.unit.limit_id();
     Limit {
         owner: Some(id.clone()),
+        per: Vec::new(),
         id,
         tenant_id,
         selector: Subject::default(),

@@ -142,6 +142,7 @@ pub static SURFACES: &[(&str, &dyn Envelope)] = &[
     ("/system/v1/", &crate::api::zitadel::ZitadelStatus),
     ("/kafka-quotas/", &crate::api::confluent::ConfluentFailure),
     ("/service-quota/", &crate::api::confluent::ConfluentFailure),
+    ("/api/v2/", &crate::api::datarobot::DataRobotEnvelope),
 ];
 
 fn envelope_for(path: &str) -> &'static dyn Envelope {

@@ -14,6 +14,7 @@ use std::future::Future;
 use uuid::Uuid;
 
 use crate::domain::confluent::{ClientQuota, PrincipalClash};
+use crate::domain::datarobot::{Page, Quota, QuotaFilter, Template};
 use crate::domain::limit::Limit;
 use crate::domain::notification::{Delivery, DueNotification, Notification};
 use crate::domain::principal::{ApiKey, SecretHash};
@@ -227,6 +228,60 @@ pub trait Store: Send + Sync {
         candidate: &[u8],
         now: chrono::DateTime<chrono::Utc>,
     ) -> impl Future<Output = Result<Vec<u8>>> + Send;
+
+    /// Adds a DataRobot quota; `AlreadyExists` when its resource has one.
+    fn insert_datarobot_quota(&self, quota: &Quota) -> impl Future<Output = Result<()>> + Send;
+    /// Replaces a DataRobot quota's rules; false when there is none.
+    fn update_datarobot_quota(&self, quota: &Quota) -> impl Future<Output = Result<bool>> + Send;
+    /// A tenant's DataRobot quota by id.
+    fn datarobot_quota(
+        &self,
+        tenant_id: Uuid,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<Quota>>> + Send;
+    /// The DataRobot quota governing a resource.
+    fn datarobot_quota_for(
+        &self,
+        tenant_id: Uuid,
+        resource_type: &str,
+        resource_id: &str,
+    ) -> impl Future<Output = Result<Option<Quota>>> + Send;
+    /// A page of a tenant's DataRobot quotas, oldest first, and how many match in all.
+    fn datarobot_quotas(
+        &self,
+        tenant_id: Uuid,
+        filter: &QuotaFilter,
+        page: Page,
+    ) -> impl Future<Output = Result<(Vec<Quota>, i64)>> + Send;
+    /// Deletes a DataRobot quota; false when there was none.
+    fn delete_datarobot_quota(
+        &self,
+        tenant_id: Uuid,
+        id: &str,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    /// Creates or replaces a quota template; true when it was created.
+    fn put_datarobot_template(
+        &self,
+        template: &Template,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    /// A tenant's quota template by id.
+    fn datarobot_template(
+        &self,
+        tenant_id: Uuid,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<Template>>> + Send;
+    /// A page of the templates of either tenant, oldest first, and how many there are in all.
+    fn datarobot_templates(
+        &self,
+        tenant_ids: [Uuid; 2],
+        page: Page,
+    ) -> impl Future<Output = Result<(Vec<Template>, i64)>> + Send;
+    /// Deletes a quota template; false when there was none.
+    fn delete_datarobot_template(
+        &self,
+        tenant_id: Uuid,
+        id: &str,
+    ) -> impl Future<Output = Result<bool>> + Send;
 }
 
 /// How to open a store.
@@ -468,6 +523,50 @@ impl Store for AnyStore {
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<Vec<u8>> {
         dispatch!(self, s => s.confluent_secret(name, candidate, now))
+    }
+    async fn insert_datarobot_quota(&self, quota: &Quota) -> Result<()> {
+        dispatch!(self, s => s.insert_datarobot_quota(quota))
+    }
+    async fn update_datarobot_quota(&self, quota: &Quota) -> Result<bool> {
+        dispatch!(self, s => s.update_datarobot_quota(quota))
+    }
+    async fn datarobot_quota(&self, tenant_id: Uuid, id: &str) -> Result<Option<Quota>> {
+        dispatch!(self, s => s.datarobot_quota(tenant_id, id))
+    }
+    async fn datarobot_quota_for(
+        &self,
+        tenant_id: Uuid,
+        resource_type: &str,
+        resource_id: &str,
+    ) -> Result<Option<Quota>> {
+        dispatch!(self, s => s.datarobot_quota_for(tenant_id, resource_type, resource_id))
+    }
+    async fn datarobot_quotas(
+        &self,
+        tenant_id: Uuid,
+        filter: &QuotaFilter,
+        page: Page,
+    ) -> Result<(Vec<Quota>, i64)> {
+        dispatch!(self, s => s.datarobot_quotas(tenant_id, filter, page))
+    }
+    async fn delete_datarobot_quota(&self, tenant_id: Uuid, id: &str) -> Result<bool> {
+        dispatch!(self, s => s.delete_datarobot_quota(tenant_id, id))
+    }
+    async fn put_datarobot_template(&self, template: &Template) -> Result<bool> {
+        dispatch!(self, s => s.put_datarobot_template(template))
+    }
+    async fn datarobot_template(&self, tenant_id: Uuid, id: &str) -> Result<Option<Template>> {
+        dispatch!(self, s => s.datarobot_template(tenant_id, id))
+    }
+    async fn datarobot_templates(
+        &self,
+        tenant_ids: [Uuid; 2],
+        page: Page,
+    ) -> Result<(Vec<Template>, i64)> {
+        dispatch!(self, s => s.datarobot_templates(tenant_ids, page))
+    }
+    async fn delete_datarobot_template(&self, tenant_id: Uuid, id: &str) -> Result<bool> {
+        dispatch!(self, s => s.delete_datarobot_template(tenant_id, id))
     }
 }
 

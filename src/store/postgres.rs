@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::db_error;
 use super::sql::shared_store;
+use crate::domain::datarobot::{Page, Quota, QuotaFilter, Template};
 use crate::domain::limit::{Amount, Limit, Subject};
 use crate::domain::principal::{ApiKey, Roles, SecretHash};
 use crate::domain::tenant::{Tenant, TenantName};
@@ -64,33 +65,38 @@ impl PgStore {
         if keys.is_empty() {
             return Ok(HashMap::new());
         }
-        let (tenants, limits, starts) = key_columns(keys.iter().map(|(k, _)| k));
+        let (tenants, limits, starts, pers) = key_columns(keys.iter().map(|(k, _)| k));
         let ends: Vec<i64> = keys.iter().map(|(_, end)| *end).collect();
         sqlx::query(
-            "INSERT INTO counters (tenant_id, limit_id, period_start, period_end, used, updated_at) \
-             SELECT k.t, k.l, k.s, k.e, 0, $5 \
-             FROM UNNEST($1::uuid[], $2::text[], $3::int8[], $4::int8[]) AS k(t, l, s, e) \
+            "INSERT INTO counters \
+             (tenant_id, limit_id, per_value, period_start, period_end, used, updated_at) \
+             SELECT k.t, k.l, k.p, k.s, k.e, 0, $5 \
+             FROM UNNEST($1::uuid[], $2::text[], $3::int8[], $4::int8[], $6::text[]) \
+                  AS k(t, l, s, e, p) \
              WHERE EXISTS (SELECT 1 FROM limits WHERE tenant_id = k.t AND id = k.l) \
-             ORDER BY k.t, k.l, k.s ON CONFLICT DO NOTHING",
+             ORDER BY k.t, k.l, k.p, k.s ON CONFLICT DO NOTHING",
         )
         .bind(&tenants)
         .bind(&limits)
         .bind(&starts)
         .bind(&ends)
         .bind(now_ms)
+        .bind(&pers)
         .execute(&mut **tx)
         .await
         .map_err(db_error)?;
         let rows = sqlx::query(
-            "SELECT c.tenant_id, c.limit_id, c.period_start, c.used, l.amount, l.blocking \
+            "SELECT c.tenant_id, c.limit_id, c.per_value, c.period_start, c.used, l.amount, \
+             l.blocking \
              FROM counters c JOIN limits l ON l.tenant_id = c.tenant_id AND l.id = c.limit_id \
-             WHERE (c.tenant_id, c.limit_id, c.period_start) IN \
-                   (SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::int8[])) \
-             ORDER BY c.tenant_id, c.limit_id, c.period_start FOR UPDATE OF c",
+             WHERE (c.tenant_id, c.limit_id, c.per_value, c.period_start) IN \
+                   (SELECT * FROM UNNEST($1::uuid[], $2::text[], $4::text[], $3::int8[])) \
+             ORDER BY c.tenant_id, c.limit_id, c.per_value, c.period_start FOR UPDATE OF c",
         )
         .bind(&tenants)
         .bind(&limits)
         .bind(&starts)
+        .bind(&pers)
         .fetch_all(&mut **tx)
         .await
         .map_err(db_error)?;
@@ -111,15 +117,16 @@ impl PgStore {
         if keys.is_empty() {
             return Ok(HashMap::new());
         }
-        let (tenants, limits, starts) = key_columns(keys.iter());
+        let (tenants, limits, starts, pers) = key_columns(keys.iter());
         let rows = sqlx::query(
-            "SELECT c.tenant_id, c.limit_id, c.period_start, c.used FROM counters c \
-             WHERE (c.tenant_id, c.limit_id, c.period_start) IN \
-                   (SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::int8[]))",
+            "SELECT c.tenant_id, c.limit_id, c.per_value, c.period_start, c.used FROM counters c \
+             WHERE (c.tenant_id, c.limit_id, c.per_value, c.period_start) IN \
+                   (SELECT * FROM UNNEST($1::uuid[], $2::text[], $4::text[], $3::int8[]))",
         )
         .bind(&tenants)
         .bind(&limits)
         .bind(&starts)
+        .bind(&pers)
         .fetch_all(pool)
         .await
         .map_err(db_error)?;
@@ -137,13 +144,15 @@ impl PgStore {
         if counters.is_empty() {
             return Ok(());
         }
-        let (tenants, limits, starts) = key_columns(counters.iter().map(|(k, ..)| k));
+        let (tenants, limits, starts, pers) = key_columns(counters.iter().map(|(k, ..)| k));
         let ends: Vec<i64> = counters.iter().map(|(_, end, _)| *end).collect();
         let used: Vec<i64> = counters.iter().map(|(.., used)| *used).collect();
         sqlx::query(
             "UPDATE counters c SET used = k.u, updated_at = $6 \
-             FROM UNNEST($1::uuid[], $2::text[], $3::int8[], $4::int8[], $5::int8[]) AS k(t, l, s, e, u) \
-             WHERE c.tenant_id = k.t AND c.limit_id = k.l AND c.period_start = k.s",
+             FROM UNNEST($1::uuid[], $2::text[], $3::int8[], $4::int8[], $5::int8[], $7::text[]) \
+                  AS k(t, l, s, e, u, p) \
+             WHERE c.tenant_id = k.t AND c.limit_id = k.l AND c.per_value = k.p \
+             AND c.period_start = k.s",
         )
         .bind(&tenants)
         .bind(&limits)
@@ -151,6 +160,7 @@ impl PgStore {
         .bind(&ends)
         .bind(&used)
         .bind(now_ms)
+        .bind(&pers)
         .execute(&mut **tx)
         .await
         .map(drop)
@@ -160,24 +170,27 @@ impl PgStore {
 
 shared_store!(PgStore, Postgres, PgRow);
 
-/// Counter keys as three parallel arrays, to bind to `UNNEST`.
+/// Counter keys as parallel arrays (tenants, limits, period starts, partitions), to bind to
+/// `UNNEST`.
 fn key_columns<'k>(
     keys: impl Iterator<Item = &'k CounterKey>,
-) -> (Vec<Uuid>, Vec<&'k str>, Vec<i64>) {
-    let mut columns = (Vec::new(), Vec::new(), Vec::new());
+) -> (Vec<Uuid>, Vec<&'k str>, Vec<i64>, Vec<&'k str>) {
+    let mut columns = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for key in keys {
         columns.0.push(key.tenant_id);
         columns.1.push(key.limit_id.as_str());
         columns.2.push(key.period_start);
+        columns.3.push(key.per_value.as_str());
     }
     columns
 }
 
-/// The counter key of a row with `tenant_id`, `limit_id` and `period_start`.
+/// The counter key of a row with `tenant_id`, `limit_id`, `per_value` and `period_start`.
 fn counter_key(r: &PgRow) -> Result<CounterKey> {
     Ok(CounterKey {
         tenant_id: r.try_get("tenant_id").map_err(db_error)?,
         limit_id: r.try_get("limit_id").map_err(db_error)?,
+        per_value: r.try_get("per_value").map_err(db_error)?,
         period_start: r.try_get("period_start").map_err(db_error)?,
     })
 }

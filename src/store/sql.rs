@@ -124,10 +124,11 @@ macro_rules! shared_store {
                     .map_err(|e| Error::Internal(e.to_string()))?;
                 let window = serde_json::to_string(&l.window.spec())
                     .map_err(|e| Error::Internal(e.to_string()))?;
+                let per = serde_json::to_string(&l.per).map_err(|e| Error::Internal(e.to_string()))?;
                 let inserted = sqlx::query(
                     "INSERT INTO limits (tenant_id, id, selector, metric, amount, window_spec, \
-                     blocking, owner, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
+                     blocking, owner, created_at, updated_at, per) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
                 )
                 .bind(l.tenant_id)
                 .bind(&l.id)
@@ -139,6 +140,7 @@ macro_rules! shared_store {
                 .bind(&l.owner)
                 .bind(l.created_at)
                 .bind(l.updated_at)
+                .bind(&per)
                 .execute(&self.pool)
                 .await
                 .map_err(db_error)?
@@ -154,9 +156,11 @@ macro_rules! shared_store {
                     .map_err(|e| Error::Internal(e.to_string()))?;
                 let window = serde_json::to_string(&l.window.spec())
                     .map_err(|e| Error::Internal(e.to_string()))?;
+                let per = serde_json::to_string(&l.per).map_err(|e| Error::Internal(e.to_string()))?;
                 sqlx::query(
                     "UPDATE limits SET selector = $3, metric = $4, amount = $5, window_spec = $6, \
-                     blocking = $7, owner = $8, updated_at = $9 WHERE tenant_id = $1 AND id = $2",
+                     blocking = $7, owner = $8, updated_at = $9, per = $10 \
+                     WHERE tenant_id = $1 AND id = $2",
                 )
                 .bind(l.tenant_id)
                 .bind(&l.id)
@@ -167,6 +171,7 @@ macro_rules! shared_store {
                 .bind(l.blocking)
                 .bind(&l.owner)
                 .bind(l.updated_at)
+                .bind(&per)
                 .execute(&self.pool)
                 .await
                 .map_err(db_error)?;
@@ -247,6 +252,208 @@ macro_rules! shared_store {
                     batch_steps::enqueue(&mut tx, due, reads.now_ms).await?;
                 }
                 tx.commit().await.map_err(db_error)
+            }
+
+            async fn insert_datarobot_quota(&self, q: &Quota) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO datarobot_quotas (tenant_id, id, resource_type, resource_id, \
+                     user_id, default_rules, policies, capacity, saturation_threshold, \
+                     created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                )
+                .bind(q.tenant_id)
+                .bind(&q.id)
+                .bind(&q.resource_type)
+                .bind(&q.resource_id)
+                .bind(&q.user_id)
+                .bind(to_json(&q.default_rules)?)
+                .bind(to_json(&q.policies)?)
+                .bind(q.capacity.as_ref().map(to_json).transpose()?)
+                .bind(q.saturation_threshold)
+                .bind(q.created_at)
+                .bind(q.updated_at)
+                .execute(&self.pool)
+                .await
+                .map(drop)
+                .map_err(db_error)
+            }
+
+            async fn update_datarobot_quota(&self, q: &Quota) -> Result<bool> {
+                sqlx::query(
+                    "UPDATE datarobot_quotas SET default_rules = $3, policies = $4, capacity = $5, \
+                     saturation_threshold = $6, updated_at = $7 WHERE tenant_id = $1 AND id = $2",
+                )
+                .bind(q.tenant_id)
+                .bind(&q.id)
+                .bind(to_json(&q.default_rules)?)
+                .bind(to_json(&q.policies)?)
+                .bind(q.capacity.as_ref().map(to_json).transpose()?)
+                .bind(q.saturation_threshold)
+                .bind(q.updated_at)
+                .execute(&self.pool)
+                .await
+                .map(|done| done.rows_affected() > 0)
+                .map_err(db_error)
+            }
+
+            async fn datarobot_quota(&self, tenant_id: Uuid, id: &str) -> Result<Option<Quota>> {
+                sqlx::query(&format!("{QUOTA_COLUMNS} WHERE tenant_id = $1 AND id = $2"))
+                    .bind(tenant_id)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_error)?
+                    .map(|r| quota_from(&r))
+                    .transpose()
+            }
+
+            async fn datarobot_quota_for(
+                &self,
+                tenant_id: Uuid,
+                resource_type: &str,
+                resource_id: &str,
+            ) -> Result<Option<Quota>> {
+                sqlx::query(&format!(
+                    "{QUOTA_COLUMNS} WHERE tenant_id = $1 AND resource_type = $2 AND resource_id = $3"
+                ))
+                .bind(tenant_id)
+                .bind(resource_type)
+                .bind(resource_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_error)?
+                .map(|r| quota_from(&r))
+                .transpose()
+            }
+
+            async fn datarobot_quotas(
+                &self,
+                tenant_id: Uuid,
+                filter: &QuotaFilter,
+                page: Page,
+            ) -> Result<(Vec<Quota>, i64)> {
+                const MATCHING: &str = "WHERE tenant_id = $1 \
+                    AND (CAST($2 AS TEXT) IS NULL OR resource_type = $2) \
+                    AND (CAST($3 AS TEXT) IS NULL OR resource_id = $3)";
+                let total: i64 = sqlx::query_scalar(&format!(
+                    "SELECT COUNT(*) FROM datarobot_quotas {MATCHING}"
+                ))
+                .bind(tenant_id)
+                .bind(filter.resource_type.as_deref())
+                .bind(filter.resource_id.as_deref())
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db_error)?;
+                let quotas = sqlx::query(&format!(
+                    "{QUOTA_COLUMNS} {MATCHING} ORDER BY created_at, id LIMIT $4 OFFSET $5"
+                ))
+                .bind(tenant_id)
+                .bind(filter.resource_type.as_deref())
+                .bind(filter.resource_id.as_deref())
+                .bind(page.limit)
+                .bind(page.offset)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_error)?
+                .iter()
+                .map(quota_from)
+                .collect::<Result<Vec<_>>>()?;
+                Ok((quotas, total))
+            }
+
+            async fn delete_datarobot_quota(&self, tenant_id: Uuid, id: &str) -> Result<bool> {
+                sqlx::query("DELETE FROM datarobot_quotas WHERE tenant_id = $1 AND id = $2")
+                    .bind(tenant_id)
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await
+                    .map(|done| done.rows_affected() > 0)
+                    .map_err(db_error)
+            }
+
+            async fn put_datarobot_template(&self, t: &Template) -> Result<bool> {
+                let rules = to_json(&t.rules)?;
+                let inserted = sqlx::query(
+                    "INSERT INTO datarobot_quota_templates \
+                     (tenant_id, id, name, rules, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                )
+                .bind(t.tenant_id)
+                .bind(&t.id)
+                .bind(&t.name)
+                .bind(&rules)
+                .bind(t.created_at)
+                .bind(t.updated_at)
+                .execute(&self.pool)
+                .await
+                .map_err(db_error)?
+                .rows_affected();
+                if inserted > 0 {
+                    return Ok(true);
+                }
+                sqlx::query(
+                    "UPDATE datarobot_quota_templates SET name = $3, rules = $4, updated_at = $5 \
+                     WHERE tenant_id = $1 AND id = $2",
+                )
+                .bind(t.tenant_id)
+                .bind(&t.id)
+                .bind(&t.name)
+                .bind(&rules)
+                .bind(t.updated_at)
+                .execute(&self.pool)
+                .await
+                .map_err(db_error)?;
+                Ok(false)
+            }
+
+            async fn datarobot_template(&self, tenant_id: Uuid, id: &str) -> Result<Option<Template>> {
+                sqlx::query(&format!("{TEMPLATE_COLUMNS} WHERE tenant_id = $1 AND id = $2"))
+                    .bind(tenant_id)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_error)?
+                    .map(|r| template_from(&r))
+                    .transpose()
+            }
+
+            async fn datarobot_templates(
+                &self,
+                tenant_ids: [Uuid; 2],
+                page: Page,
+            ) -> Result<(Vec<Template>, i64)> {
+                let total: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM datarobot_quota_templates WHERE tenant_id IN ($1, $2)",
+                )
+                .bind(tenant_ids[0])
+                .bind(tenant_ids[1])
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db_error)?;
+                let templates = sqlx::query(&format!(
+                    "{TEMPLATE_COLUMNS} WHERE tenant_id IN ($1, $2) \
+                     ORDER BY created_at, id LIMIT $3 OFFSET $4"
+                ))
+                .bind(tenant_ids[0])
+                .bind(tenant_ids[1])
+                .bind(page.limit)
+                .bind(page.offset)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_error)?
+                .iter()
+                .map(template_from)
+                .collect::<Result<Vec<_>>>()?;
+                Ok((templates, total))
+            }
+
+            async fn delete_datarobot_template(&self, tenant_id: Uuid, id: &str) -> Result<bool> {
+                sqlx::query("DELETE FROM datarobot_quota_templates WHERE tenant_id = $1 AND id = $2")
+                    .bind(tenant_id)
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await
+                    .map(|done| done.rows_affected() > 0)
+                    .map_err(db_error)
             }
 
             async fn sweep(&self, now_ms: i64, thorough: bool) -> Result<()> {
@@ -797,6 +1004,55 @@ macro_rules! shared_store {
             }
         }
 
+        const QUOTA_COLUMNS: &str = "SELECT tenant_id, id, resource_type, resource_id, user_id, \
+            default_rules, policies, capacity, saturation_threshold, created_at, updated_at \
+            FROM datarobot_quotas";
+
+        const TEMPLATE_COLUMNS: &str =
+            "SELECT tenant_id, id, name, rules, created_at, updated_at FROM datarobot_quota_templates";
+
+        fn to_json<T: serde::Serialize>(value: &T) -> Result<String> {
+            serde_json::to_string(value).map_err(|e| Error::Internal(e.to_string()))
+        }
+
+        fn from_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T> {
+            serde_json::from_str(text)
+                .map_err(|_| Error::Internal(format!("a stored DataRobot {what} is unreadable")))
+        }
+
+        fn quota_from(r: &$row) -> Result<Quota> {
+            use sqlx::Row;
+            let rules: String = r.try_get("default_rules").map_err(db_error)?;
+            let policies: String = r.try_get("policies").map_err(db_error)?;
+            let capacity: Option<String> = r.try_get("capacity").map_err(db_error)?;
+            Ok(Quota {
+                tenant_id: r.try_get("tenant_id").map_err(db_error)?,
+                id: r.try_get("id").map_err(db_error)?,
+                resource_type: r.try_get("resource_type").map_err(db_error)?,
+                resource_id: r.try_get("resource_id").map_err(db_error)?,
+                user_id: r.try_get("user_id").map_err(db_error)?,
+                default_rules: from_json(&rules, "rule")?,
+                policies: from_json(&policies, "policy")?,
+                capacity: capacity.map(|c| from_json(&c, "capacity")).transpose()?,
+                saturation_threshold: r.try_get("saturation_threshold").map_err(db_error)?,
+                created_at: r.try_get("created_at").map_err(db_error)?,
+                updated_at: r.try_get("updated_at").map_err(db_error)?,
+            })
+        }
+
+        fn template_from(r: &$row) -> Result<Template> {
+            use sqlx::Row;
+            let rules: String = r.try_get("rules").map_err(db_error)?;
+            Ok(Template {
+                tenant_id: r.try_get("tenant_id").map_err(db_error)?,
+                id: r.try_get("id").map_err(db_error)?,
+                name: r.try_get("name").map_err(db_error)?,
+                rules: from_json(&rules, "rule")?,
+                created_at: r.try_get("created_at").map_err(db_error)?,
+                updated_at: r.try_get("updated_at").map_err(db_error)?,
+            })
+        }
+
         const KEY_COLUMNS: &str = "SELECT id, tenant_id, roles, user_id, description, secret_hash, \
                                    created_at FROM api_keys";
 
@@ -844,7 +1100,7 @@ macro_rules! shared_store {
         }
 
         const LIMIT_COLUMNS: &str = "SELECT tenant_id, id, selector, metric, amount, window_spec, \
-                                     blocking, owner, created_at, updated_at FROM limits";
+                                     blocking, owner, created_at, updated_at, per FROM limits";
 
         /// How long counters of ended periods are kept (for reads just after a reset).
         const COUNTER_RETENTION_MS: i64 = 7 * 24 * 3600 * 1000;
@@ -857,6 +1113,8 @@ macro_rules! shared_store {
                 serde_json::from_str(&selector).map_err(|_| corrupt("selector"))?;
             let window: String = r.try_get("window_spec").map_err(db_error)?;
             let window: WindowSpec = serde_json::from_str(&window).map_err(|_| corrupt("window"))?;
+            let per: String = r.try_get("per").map_err(db_error)?;
+            let per: Vec<String> = serde_json::from_str(&per).map_err(|_| corrupt("per"))?;
             Ok(Limit {
                 tenant_id: r.try_get("tenant_id").map_err(db_error)?,
                 id: r.try_get("id").map_err(db_error)?,
@@ -866,6 +1124,7 @@ macro_rules! shared_store {
                 window: Window::try_from(window).map_err(|_| corrupt("window"))?,
                 blocking: r.try_get("blocking").map_err(db_error)?,
                 owner: r.try_get("owner").map_err(db_error)?,
+                per,
                 created_at: r.try_get("created_at").map_err(db_error)?,
                 updated_at: r.try_get("updated_at").map_err(db_error)?,
             })
@@ -989,7 +1248,7 @@ macro_rules! shared_store {
             pub async fn expire_leases(tx: &mut Tx<'_>, now_ms: i64) -> Result<()> {
                 let rows = sqlx::query(
                     "DELETE FROM leases WHERE expires_at <= $1 \
-                     RETURNING tenant_id, limit_id, period_start, amount",
+                     RETURNING tenant_id, limit_id, per_value, period_start, amount",
                 )
                 .bind(now_ms)
                 .fetch_all(&mut **tx)
@@ -1002,7 +1261,7 @@ macro_rules! shared_store {
             pub async fn release_lease(tx: &mut Tx<'_>, tenant_id: Uuid, lease_id: Uuid) -> Result<bool> {
                 let rows = sqlx::query(
                     "DELETE FROM leases WHERE tenant_id = $1 AND id = $2 \
-                     RETURNING tenant_id, limit_id, period_start, amount",
+                     RETURNING tenant_id, limit_id, per_value, period_start, amount",
                 )
                 .bind(tenant_id)
                 .bind(lease_id)
@@ -1018,12 +1277,14 @@ macro_rules! shared_store {
                 for row in rows {
                     sqlx::query(
                         "UPDATE counters SET used = CASE WHEN used > $4 THEN used - $4 ELSE 0 END \
-                         WHERE tenant_id = $1 AND limit_id = $2 AND period_start = $3",
+                         WHERE tenant_id = $1 AND limit_id = $2 AND period_start = $3 \
+                         AND per_value = $5",
                     )
                     .bind(row.try_get::<Uuid, _>("tenant_id").map_err(db_error)?)
                     .bind(row.try_get::<String, _>("limit_id").map_err(db_error)?)
                     .bind(row.try_get::<i64, _>("period_start").map_err(db_error)?)
                     .bind(row.try_get::<i64, _>("amount").map_err(db_error)?)
+                    .bind(row.try_get::<String, _>("per_value").map_err(db_error)?)
                     .execute(&mut **tx)
                     .await
                     .map_err(db_error)?;
@@ -1130,8 +1391,9 @@ macro_rules! shared_store {
             /// Records what a lease holds of one counter.
             pub async fn insert_lease(tx: &mut Tx<'_>, lease: &LeaseRow) -> Result<()> {
                 sqlx::query(
-                    "INSERT INTO leases (tenant_id, id, limit_id, period_start, amount, expires_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6)",
+                    "INSERT INTO leases \
+                     (tenant_id, id, limit_id, period_start, amount, expires_at, per_value) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 )
                 .bind(lease.tenant_id)
                 .bind(lease.lease_id)
@@ -1139,6 +1401,7 @@ macro_rules! shared_store {
                 .bind(lease.counter.period_start)
                 .bind(lease.amount)
                 .bind(lease.expires_at_ms)
+                .bind(&lease.counter.per_value)
                 .execute(&mut **tx)
                 .await
                 .map(drop)

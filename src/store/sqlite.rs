@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::db_error;
 use super::sql::shared_store;
+use crate::domain::datarobot::{Page, Quota, QuotaFilter, Template};
 use crate::domain::limit::{Amount, Limit, Subject};
 use crate::domain::principal::{ApiKey, Roles, SecretHash};
 use crate::domain::tenant::{Tenant, TenantName};
@@ -88,11 +89,13 @@ impl SqliteStore {
             let row = sqlx::query(
                 "SELECT l.amount, l.blocking, c.used FROM limits l LEFT JOIN counters c \
                  ON c.tenant_id = l.tenant_id AND c.limit_id = l.id AND c.period_start = $3 \
+                 AND c.per_value = $4 \
                  WHERE l.tenant_id = $1 AND l.id = $2",
             )
             .bind(key.tenant_id)
             .bind(&key.limit_id)
             .bind(key.period_start)
+            .bind(&key.per_value)
             .fetch_optional(&mut **tx)
             .await
             .map_err(db_error)?;
@@ -120,11 +123,13 @@ impl SqliteStore {
         let mut found = HashMap::with_capacity(keys.len());
         for key in keys {
             let used: Option<i64> = sqlx::query_scalar(
-                "SELECT used FROM counters WHERE tenant_id = $1 AND limit_id = $2 AND period_start = $3",
+                "SELECT used FROM counters WHERE tenant_id = $1 AND limit_id = $2 \
+                 AND period_start = $3 AND per_value = $4",
             )
             .bind(key.tenant_id)
             .bind(&key.limit_id)
             .bind(key.period_start)
+            .bind(&key.per_value)
             .fetch_optional(&mut *conn)
             .await
             .map_err(db_error)?;
@@ -143,8 +148,10 @@ impl SqliteStore {
     ) -> Result<()> {
         for (key, period_end, used) in counters {
             sqlx::query(
-                "INSERT INTO counters (tenant_id, limit_id, period_start, period_end, used, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, limit_id, period_start) \
+                "INSERT INTO counters \
+                 (tenant_id, limit_id, period_start, period_end, used, updated_at, per_value) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (tenant_id, limit_id, per_value, period_start) \
                  DO UPDATE SET used = excluded.used, updated_at = excluded.updated_at",
             )
             .bind(key.tenant_id)
@@ -153,6 +160,7 @@ impl SqliteStore {
             .bind(period_end)
             .bind(used)
             .bind(now_ms)
+            .bind(&key.per_value)
             .execute(&mut **tx)
             .await
             .map_err(db_error)?;

@@ -3,6 +3,7 @@
 mod support;
 
 mod confluent;
+mod datarobot;
 mod foundation;
 mod openapi;
 mod process;

@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use super::Problem;
 use super::usage::LimitUsage;
 use crate::app::AppState;
-use crate::domain::limit::{Amount, Limit, Subject, check_name};
+use crate::domain::limit::{Amount, Limit, Subject, check_name, check_per};
 use crate::domain::principal::{Caller, Role};
 use crate::domain::window::{Window, WindowSpec};
 use crate::domain::{Error, Field};
@@ -102,6 +102,10 @@ pub struct LimitPut {
     /// Whether the limit refuses what would pass it (default) or only counts.
     #[serde(default = "yes")]
     pub blocking: bool,
+    /// Subject keys that split the limit: each distinct combination of their values gets its own
+    /// counter and the whole amount ("each user 10 a minute"). Default: one shared counter.
+    #[serde(default)]
+    pub per: Vec<String>,
 }
 
 fn yes() -> bool {
@@ -117,6 +121,10 @@ pub struct LimitResponse {
     pub amount: AmountBody,
     pub window: WindowBody,
     pub blocking: bool,
+    /// The subject keys that split the limit, when any; `usage` is then that of subjects
+    /// without those keys, and each value's own counter is not listed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub per: Vec<String>,
     /// The surface resource that manages this limit; null for native limits.
     pub owner: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -133,6 +141,7 @@ fn response(limit: Limit, status: crate::domain::usage::LimitStatus) -> LimitRes
         metric: limit.metric,
         blocking: limit.blocking,
         owner: limit.owner,
+        per: limit.per,
         created_at: limit.created_at,
         updated_at: limit.updated_at,
         usage: status.into(),
@@ -156,6 +165,7 @@ pub async fn put_limit(
         message: "must be 1 to 200 characters".into(),
     })?;
     check_name(&body.metric, "/metric")?;
+    check_per(&body.per, "/per")?;
     let now = state.clock.now();
     let limit = Limit {
         id: id.clone(),
@@ -166,6 +176,7 @@ pub async fn put_limit(
         window: Window::try_from(body.window)?,
         blocking: body.blocking,
         owner: None,
+        per: body.per,
         created_at: now,
         updated_at: now,
     };

@@ -1,8 +1,10 @@
 //! The native API (`/v1/...`, probes, metrics, the OpenAPI document): snake_case JSON and
 //! problem+json errors (RFC 9457).
 
+mod deployments;
 mod health;
 mod limits;
+mod templates;
 mod tenants;
 mod usage;
 
@@ -17,8 +19,10 @@ use crate::app::AppState;
 use crate::domain::{Error, Field};
 use crate::http::error::{Envelope, ErrorContext, Failure};
 
+pub use deployments::*;
 pub use health::*;
 pub use limits::*;
+pub use templates::*;
 pub use tenants::*;
 pub use usage::*;
 
@@ -54,6 +58,15 @@ pub fn router() -> Router<AppState> {
             put(limits::put_limit)
                 .get(limits::get_limit)
                 .delete(limits::delete_limit),
+        )
+        .route("/v1/quota-templates", post(templates::create_template))
+        .route(
+            "/v1/quota-templates/{id}",
+            put(templates::replace_template).delete(templates::delete_template),
+        )
+        .route(
+            "/v1/datarobot/deployments/{deployment_id}/calls",
+            post(deployments::admit),
         )
 }
 

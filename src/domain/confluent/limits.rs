@@ -50,6 +50,7 @@ pub fn limits_of(quota: &ClientQuota) -> Vec<Limit> {
                 window: Window::Second,
                 blocking: true,
                 owner: Some(owner.clone()),
+                per: Vec::new(),
                 created_at: quota.created_at,
                 updated_at: quota.updated_at,
             });

@@ -16,6 +16,9 @@ pub const NEVER: i64 = i64::MAX;
 pub struct CounterKey {
     pub tenant_id: Uuid,
     pub limit_id: String,
+    /// Which of the limit's counters ([`crate::domain::limit::Limit::partition`]); empty for a
+    /// limit without `per`.
+    pub per_value: String,
     /// Start of the period, epoch milliseconds.
     pub period_start: i64,
 }

@@ -293,6 +293,7 @@ mod tests {
             window: Window::None,
             blocking,
             owner: None,
+            per: Vec::new(),
             created_at: now(),
             updated_at: now(),
         })
@@ -302,6 +303,7 @@ mod tests {
         CounterKey {
             tenant_id: Uuid::nil(),
             limit_id: id.into(),
+            per_value: String::new(),
             period_start: 0,
         }
     }

@@ -366,6 +366,7 @@ impl Engine {
                     key: CounterKey {
                         tenant_id,
                         limit_id: limit.id.clone(),
+                        per_value: limit.partition(&usage.subject),
                         period_start: start.timestamp_millis(),
                     },
                     period_end: reset_at.map_or(NEVER, |at| at.timestamp_millis()),
@@ -504,6 +505,8 @@ impl Engine {
             .map(|l| CounterKey {
                 tenant_id,
                 limit_id: l.id.clone(),
+                // A `per` limit shows its shared counter here: each value's own is not listed.
+                per_value: String::new(),
                 period_start: l.window.period_start(now).timestamp_millis(),
             })
             .collect();

@@ -220,6 +220,7 @@ pub fn engine_limit(
         window: period.window(),
         blocking: true,
         owner: Some(owner(user)),
+        per: Vec::new(),
         created_at: now,
         updated_at: now,
     }

@@ -1,0 +1,351 @@
+//! The services behind `/api/v2/quotas/`, `/api/v2/quotaTemplates/` and `/v1/quota-templates`:
+//! who may do what, one quota per resource, templates, and keeping a quota's engine limits in
+//! step with it.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::limits::{limits_of, owner};
+use super::{
+    Capacity, Page, Policy, Quota, QuotaFilter, RESOURCE_DEPLOYMENT, Rule, Template, new_id,
+};
+use crate::domain::access::SYSTEM_TENANT;
+use crate::domain::limit::Limit;
+use crate::domain::principal::{Caller, Role};
+use crate::domain::usage::Engine;
+use crate::domain::{Error, Result};
+use crate::store::{AnyStore, Store};
+
+/// What a client asks for when creating a quota.
+#[derive(Debug, Clone)]
+pub struct NewQuota {
+    pub resource_type: String,
+    pub resource_id: String,
+    pub default_rules: Option<Vec<Rule>>,
+    /// An extension: take the default rules from this template.
+    pub template_id: Option<String>,
+    pub policies: Vec<Policy>,
+    pub capacity: Option<Capacity>,
+    pub saturation_threshold: Option<f64>,
+}
+
+/// What a PATCH changes: a field present replaces the old value.
+#[derive(Debug, Clone, Default)]
+pub struct QuotaChanges {
+    pub default_rules: Option<Vec<Rule>>,
+    pub policies: Option<Vec<Policy>>,
+    pub capacity: Option<Option<Capacity>>,
+    pub saturation_threshold: Option<Option<f64>>,
+}
+
+/// The principal a caller writes as `userId`.
+fn principal(caller: &Caller) -> String {
+    caller
+        .user_id
+        .map_or_else(|| caller.key_id.clone(), |u| u.simple().to_string())
+}
+
+/// Creates a quota (admins): at most one per resource in a tenant.
+pub async fn create_quota(
+    store: &AnyStore,
+    engine: &Engine,
+    caller: &Caller,
+    new: NewQuota,
+    now: DateTime<Utc>,
+) -> Result<Quota> {
+    caller.require_any(&[Role::Admin])?;
+    let default_rules = match (new.default_rules, &new.template_id) {
+        (Some(_), Some(_)) => {
+            return Err(Error::invalid_body(
+                "/templateId",
+                "give either defaultRules or templateId, not both",
+            ));
+        }
+        (Some(rules), None) => rules,
+        (None, Some(id)) => {
+            template(store, caller, id)
+                .await
+                .map_err(|_| Error::invalid_body("/templateId", "no quota template has this id"))?
+                .rules
+        }
+        (None, None) => {
+            return Err(Error::invalid_body(
+                "/defaultRules",
+                "is required (or templateId)",
+            ));
+        }
+    };
+    let quota = Quota {
+        id: new_id(),
+        tenant_id: caller.tenant_id,
+        resource_type: new.resource_type,
+        resource_id: new.resource_id,
+        user_id: principal(caller),
+        default_rules,
+        policies: new.policies,
+        capacity: new.capacity,
+        saturation_threshold: new.saturation_threshold,
+        created_at: now,
+        updated_at: now,
+    };
+    quota.validate()?;
+    if let Some(existing) = existing_for(store, &quota).await? {
+        return Err(existing);
+    }
+    if let Err(e) = store.insert_datarobot_quota(&quota).await {
+        return Err(match e {
+            Error::AlreadyExists { .. } => existing_for(store, &quota).await?.unwrap_or(e),
+            e => e,
+        });
+    }
+    if let Err(e) = sync_limits(store, engine, &quota, now).await {
+        // Leave nothing half made: the client may simply try again.
+        let _ = sync_limits(store, engine, &without_limits(&quota), now).await;
+        let _ = store
+            .delete_datarobot_quota(quota.tenant_id, &quota.id)
+            .await;
+        return Err(e);
+    }
+    Ok(quota)
+}
+
+/// The 409 naming the quota that already governs `quota`'s resource, if one does.
+async fn existing_for(store: &AnyStore, quota: &Quota) -> Result<Option<Error>> {
+    let found = store
+        .datarobot_quota_for(quota.tenant_id, &quota.resource_type, &quota.resource_id)
+        .await?;
+    Ok(found.map(|existing| Error::Conflict {
+        message: format!(
+            "a quota for {} {} already exists: {}",
+            existing.resource_type, existing.resource_id, existing.id
+        ),
+        existing: Some(existing.id),
+    }))
+}
+
+/// One quota of the caller's tenant.
+pub async fn quota(store: &AnyStore, caller: &Caller, id: &str) -> Result<Quota> {
+    store
+        .datarobot_quota(caller.tenant_id, id)
+        .await?
+        .ok_or(Error::NotFound("quota"))
+}
+
+/// A page of the caller's tenant's quotas, with how many match in all.
+pub async fn list_quotas(
+    store: &AnyStore,
+    caller: &Caller,
+    filter: &QuotaFilter,
+    page: Page,
+) -> Result<(Vec<Quota>, i64)> {
+    store.datarobot_quotas(caller.tenant_id, filter, page).await
+}
+
+/// Changes a quota (admins); its resource never changes.
+pub async fn update_quota(
+    store: &AnyStore,
+    engine: &Engine,
+    caller: &Caller,
+    id: &str,
+    changes: QuotaChanges,
+    now: DateTime<Utc>,
+) -> Result<Quota> {
+    caller.require_any(&[Role::Admin])?;
+    let mut quota = quota(store, caller, id).await?;
+    if let Some(rules) = changes.default_rules {
+        quota.default_rules = rules;
+    }
+    if let Some(policies) = changes.policies {
+        quota.policies = policies;
+    }
+    if let Some(capacity) = changes.capacity {
+        quota.capacity = capacity;
+    }
+    if let Some(threshold) = changes.saturation_threshold {
+        quota.saturation_threshold = threshold;
+    }
+    quota.updated_at = now;
+    quota.validate()?;
+    if !store.update_datarobot_quota(&quota).await? {
+        return Err(Error::NotFound("quota"));
+    }
+    sync_limits(store, engine, &quota, now).await?;
+    Ok(quota)
+}
+
+/// Deletes a quota and its limits (admins).
+pub async fn delete_quota(
+    store: &AnyStore,
+    engine: &Engine,
+    caller: &Caller,
+    id: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    caller.require_any(&[Role::Admin])?;
+    let quota = quota(store, caller, id).await?;
+    sync_limits(store, engine, &without_limits(&quota), now).await?;
+    if store.delete_datarobot_quota(caller.tenant_id, id).await? {
+        Ok(())
+    } else {
+        Err(Error::NotFound("quota"))
+    }
+}
+
+fn without_limits(quota: &Quota) -> Quota {
+    Quota {
+        default_rules: Vec::new(),
+        policies: Vec::new(),
+        capacity: None,
+        saturation_threshold: None,
+        ..quota.clone()
+    }
+}
+
+/// Makes the engine's limits owned by `quota` exactly those it needs: puts what is new or
+/// changed, deletes what is no longer needed (also leftovers of an interrupted earlier sync).
+async fn sync_limits(
+    store: &AnyStore,
+    engine: &Engine,
+    quota: &Quota,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let owner = owner(&quota.id);
+    let mut existing: HashMap<String, Limit> = store
+        .limits(quota.tenant_id)
+        .await?
+        .into_iter()
+        .filter(|l| l.owner.as_deref() == Some(owner.as_str()))
+        .map(|l| (l.id.clone(), l))
+        .collect();
+    for mut limit in limits_of(quota, now) {
+        match existing.remove(&limit.id) {
+            Some(old) if same_terms(&old, &limit) => continue,
+            Some(old) => limit.created_at = old.created_at,
+            None => {}
+        }
+        engine.put_limit(&limit).await?;
+    }
+    for stale in existing.keys() {
+        match engine
+            .delete_limit(quota.tenant_id, stale, Some(&owner))
+            .await
+        {
+            Ok(()) | Err(Error::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+fn same_terms(a: &Limit, b: &Limit) -> bool {
+    a.selector == b.selector
+        && a.metric == b.metric
+        && a.amount == b.amount
+        && a.window == b.window
+        && a.blocking == b.blocking
+        && a.per == b.per
+}
+
+/// The tenants whose templates `caller` sees: its own, and the installation-wide ones of the
+/// system tenant.
+async fn template_tenants(store: &AnyStore, caller: &Caller) -> Result<[Uuid; 2]> {
+    let system = store
+        .tenant_named(SYSTEM_TENANT)
+        .await?
+        .map_or(caller.tenant_id, |t| t.id);
+    Ok([caller.tenant_id, system])
+}
+
+/// One template the caller sees.
+pub async fn template(store: &AnyStore, caller: &Caller, id: &str) -> Result<Template> {
+    for tenant in template_tenants(store, caller).await? {
+        if let Some(template) = store.datarobot_template(tenant, id).await? {
+            return Ok(template);
+        }
+    }
+    Err(Error::NotFound("quota template"))
+}
+
+/// A page of the templates the caller sees, with how many there are in all.
+pub async fn list_templates(
+    store: &AnyStore,
+    caller: &Caller,
+    page: Page,
+) -> Result<(Vec<Template>, i64)> {
+    let tenants = template_tenants(store, caller).await?;
+    store.datarobot_templates(tenants, page).await
+}
+
+/// Creates a template in the caller's tenant (admins; a system key's are seen by every tenant).
+pub async fn create_template(
+    store: &AnyStore,
+    caller: &Caller,
+    name: String,
+    rules: Vec<Rule>,
+    now: DateTime<Utc>,
+) -> Result<Template> {
+    caller.require_any(&[Role::Admin])?;
+    let template = Template {
+        id: new_id(),
+        tenant_id: caller.tenant_id,
+        name,
+        rules,
+        created_at: now,
+        updated_at: now,
+    };
+    template.validate()?;
+    store.put_datarobot_template(&template).await?;
+    Ok(template)
+}
+
+/// Replaces a template's name and rules (admins of the tenant that holds it). Quotas made from
+/// it keep the rules they copied.
+pub async fn replace_template(
+    store: &AnyStore,
+    caller: &Caller,
+    id: &str,
+    name: String,
+    rules: Vec<Rule>,
+    now: DateTime<Utc>,
+) -> Result<Template> {
+    caller.require_any(&[Role::Admin])?;
+    let old = store
+        .datarobot_template(caller.tenant_id, id)
+        .await?
+        .ok_or(Error::NotFound("quota template"))?;
+    let template = Template {
+        name,
+        rules,
+        updated_at: now,
+        ..old
+    };
+    template.validate()?;
+    store.put_datarobot_template(&template).await?;
+    Ok(template)
+}
+
+/// Deletes a template (admins of the tenant that holds it).
+pub async fn delete_template(store: &AnyStore, caller: &Caller, id: &str) -> Result<()> {
+    caller.require_any(&[Role::Admin])?;
+    if store
+        .delete_datarobot_template(caller.tenant_id, id)
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(Error::NotFound("quota template"))
+    }
+}
+
+/// Whether a quota governs a deployment (the only resource type there is).
+pub async fn quota_of_deployment(
+    store: &AnyStore,
+    tenant_id: Uuid,
+    deployment: &str,
+) -> Result<Option<Quota>> {
+    store
+        .datarobot_quota_for(tenant_id, RESOURCE_DEPLOYMENT, deployment)
+        .await
+}
