@@ -50,9 +50,9 @@ impl Webhook {
     pub async fn deliver(&self, due: &DueNotification) -> Result<(), Failure> {
         let url = url::Url::parse(&due.call_url)
             .map_err(|e| Failure::Refused(format!("the call URL is invalid: {e}")))?;
-        if url.scheme() != "http" {
+        if !matches!(url.scheme(), "http" | "https") {
             return Err(Failure::Refused(format!(
-                "{} call URLs are not supported by this build (plain http only)",
+                "{} call URLs are not supported (http and https only)",
                 url.scheme()
             )));
         }
@@ -185,21 +185,37 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_payload_is_zitadels() {
-        let due = DueNotification {
+    fn due(call_url: &str) -> DueNotification {
+        DueNotification {
             id: uuid::Uuid::nil(),
             tenant_id: uuid::Uuid::nil(),
             limit_id: "zitadel:UNIT_REQUESTS_ALL_AUTHENTICATED".into(),
             notification_id: "n1".into(),
-            call_url: "http://hooks.example/q".into(),
+            call_url: call_url.into(),
             metric: crate::domain::zitadel::REQUESTS_METRIC.into(),
             period_start: 1_704_067_200_000,
             period_end: 1_704_070_800_000,
             threshold: 80,
             usage: 8,
             attempts: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn https_is_delivered_like_http_and_other_schemes_are_refused() {
+        let webhook = Webhook {
+            allow_private: false,
         };
+        // An https URL passes the scheme check and meets the address check like an http one.
+        let https = webhook.deliver(&due("https://127.0.0.1:9/q")).await;
+        assert!(matches!(https, Err(Failure::Refused(why)) if why.contains("non-public")));
+        let ftp = webhook.deliver(&due("ftp://hooks.example/q")).await;
+        assert!(matches!(ftp, Err(Failure::Refused(why)) if why.contains("not supported")));
+    }
+
+    #[test]
+    fn the_payload_is_zitadels() {
+        let due = due("http://hooks.example/q");
         let json = serde_json::to_value(payload(&due)).expect("json");
         assert_eq!(
             json,

@@ -69,6 +69,12 @@ pub trait Store: Send + Sync {
     ) -> impl Future<Output = Result<Option<Limit>>> + Send;
     /// A tenant's limits, by id.
     fn limits(&self, tenant_id: Uuid) -> impl Future<Output = Result<Vec<Limit>>> + Send;
+    /// A tenant's limits of one metric, by id.
+    fn limits_of_metric(
+        &self,
+        tenant_id: Uuid,
+        metric: &str,
+    ) -> impl Future<Output = Result<Vec<Limit>>> + Send;
     /// Deletes a limit with its counters and leases; false when there was none.
     fn delete_limit(&self, tenant_id: Uuid, id: &str) -> impl Future<Output = Result<bool>> + Send;
     /// The usage of the counters that exist among `keys`.
@@ -399,6 +405,9 @@ impl Store for AnyStore {
     }
     async fn limits(&self, tenant_id: Uuid) -> Result<Vec<Limit>> {
         dispatch!(self, s => s.limits(tenant_id))
+    }
+    async fn limits_of_metric(&self, tenant_id: Uuid, metric: &str) -> Result<Vec<Limit>> {
+        dispatch!(self, s => s.limits_of_metric(tenant_id, metric))
     }
     async fn delete_limit(&self, tenant_id: Uuid, id: &str) -> Result<bool> {
         dispatch!(self, s => s.delete_limit(tenant_id, id))

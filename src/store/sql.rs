@@ -200,6 +200,20 @@ macro_rules! shared_store {
                     .collect()
             }
 
+            async fn limits_of_metric(&self, tenant_id: Uuid, metric: &str) -> Result<Vec<Limit>> {
+                sqlx::query(&format!(
+                    "{LIMIT_COLUMNS} WHERE tenant_id = $1 AND metric = $2 ORDER BY id"
+                ))
+                .bind(tenant_id)
+                .bind(metric)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_error)?
+                .iter()
+                .map(limit_from)
+                .collect()
+            }
+
             async fn delete_limit(&self, tenant_id: Uuid, id: &str) -> Result<bool> {
                 sqlx::query("DELETE FROM limits WHERE tenant_id = $1 AND id = $2")
                     .bind(tenant_id)

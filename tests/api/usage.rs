@@ -108,6 +108,18 @@ on_both_backends! {
         assert_eq!(app.get("/v1/limits/l", &admin).await.status(), 404);
     }
 
+    async fn a_limit_moved_to_another_metric_stops_applying_to_the_old_one_at_once(app) {
+        let (_, admin) = app.tenant_with_admin().await;
+        app.put_limit(&admin, "l", limit(json!({}), "old", 1, json!({"kind": "none"}))).await;
+        assert_eq!(app.consume(&admin, json!({}), "old", 1).await.status(), 200);
+        assert_eq!(app.consume(&admin, json!({}), "old", 1).await.status(), 429);
+        app.put_limit(&admin, "l", limit(json!({}), "new", 1, json!({"kind": "none"}))).await;
+        assert_eq!(app.consume(&admin, json!({}), "old", 1).await.status(), 200);
+        assert_eq!(app.consume(&admin, json!({}), "new", 1).await.status(), 429, "usage kept");
+        assert_eq!(app.delete("/v1/limits/l", &admin).await.status(), 204);
+        assert_eq!(app.consume(&admin, json!({}), "new", 1).await.status(), 200);
+    }
+
     async fn tenants_never_see_or_spend_each_others_limits(app) {
         let (_, admin_a) = app.tenant_with_admin().await;
         let (_, admin_b) = app.tenant_with_admin().await;

@@ -1,10 +1,14 @@
-//! Limits in memory, per tenant, indexed so that matching a subject does not scan every limit.
-//! Limits change only through the control plane: a change on this server invalidates at once;
-//! one on another replica is seen within [`LimitCache::TTL`]. Amounts are always re-read inside
-//! the batch's transaction, so only which limits exist can lag, never what they allow.
+//! Limits in memory, per tenant and metric, indexed so that matching a subject does not scan every
+//! limit. Limits change only through the control plane: a change on this server invalidates its
+//! metric at once; one on another replica is seen within [`LimitCache::TTL`]. Amounts are always
+//! re-read inside the batch's transaction, so only which limits exist can lag, never what they
+//! allow.
+//!
+//! Keying by metric keeps writes cheap: defining the ten-thousandth limit of one metric does not
+//! make the next request of another metric (say, the request metering every call goes through)
+//! read the tenant's whole set again.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -15,35 +19,35 @@ use crate::domain::limit::{Limit, Subject};
 use crate::domain::notification::Notification;
 use crate::store::{AnyStore, Store};
 
-/// One metric's limits, indexed by the first pair of their selector.
-#[derive(Default)]
-struct MetricIndex {
-    limits: Vec<Arc<Limit>>,
+/// A limit's notification rules, shared.
+pub type Rules = Arc<[Notification]>;
+
+/// Which limits a cache entry holds: one tenant's limits of one metric.
+type Key = (Uuid, String);
+
+/// One metric's limits, indexed by the first pair of their selector, with their rules.
+struct MetricLimits {
+    loaded: Instant,
+    limits: Vec<(Arc<Limit>, Rules)>,
     /// key -> value -> positions in `limits`.
     by_first_pair: HashMap<String, HashMap<String, Vec<usize>>>,
     /// Limits with an empty selector: they apply to every subject.
     everyone: Vec<usize>,
 }
 
-/// A limit's notification rules, shared.
-pub type Rules = Arc<[Notification]>;
-
-/// A tenant's limits, by metric, with their notification rules.
-struct TenantLimits {
-    loaded: Instant,
-    by_metric: HashMap<String, MetricIndex>,
-    rules: HashMap<String, Rules>,
-}
-
-impl TenantLimits {
+impl MetricLimits {
     fn build(limits: Vec<Limit>, rules: Vec<(String, Notification)>) -> Self {
         let mut grouped: HashMap<String, Vec<Notification>> = HashMap::new();
         for (limit_id, rule) in rules {
             grouped.entry(limit_id).or_default().push(rule);
         }
-        let mut by_metric: HashMap<String, MetricIndex> = HashMap::new();
+        let mut index = Self {
+            loaded: Instant::now(),
+            limits: Vec::with_capacity(limits.len()),
+            by_first_pair: HashMap::new(),
+            everyone: Vec::new(),
+        };
         for limit in limits {
-            let index = by_metric.entry(limit.metric.clone()).or_default();
             let position = index.limits.len();
             match limit.selector.pairs().next() {
                 Some((k, v)) => index
@@ -55,40 +59,24 @@ impl TenantLimits {
                     .push(position),
                 None => index.everyone.push(position),
             }
-            index.limits.push(Arc::new(limit));
+            let rules = Rules::from(grouped.remove(&limit.id).unwrap_or_default());
+            index.limits.push((Arc::new(limit), rules));
         }
-        Self {
-            loaded: Instant::now(),
-            by_metric,
-            rules: grouped
-                .into_iter()
-                .map(|(id, rules)| (id, Rules::from(rules)))
-                .collect(),
-        }
+        index
     }
 
-    fn rules_of(&self, limit_id: &str) -> Rules {
-        self.rules
-            .get(limit_id)
-            .cloned()
-            .unwrap_or_else(|| Rules::from(Vec::new()))
-    }
-
-    fn matching(&self, subject: &Subject, metric: &str) -> Vec<Arc<Limit>> {
-        let Some(index) = self.by_metric.get(metric) else {
-            return Vec::new();
-        };
+    fn matching(&self, subject: &Subject) -> Vec<(Arc<Limit>, Rules)> {
         let candidates = subject
             .pairs()
-            .filter_map(|(k, v)| index.by_first_pair.get(k)?.get(v))
+            .filter_map(|(k, v)| self.by_first_pair.get(k)?.get(v))
             .flatten()
-            .chain(&index.everyone);
-        let mut found: Vec<Arc<Limit>> = candidates
-            .map(|&i| &index.limits[i])
-            .filter(|l| l.selector.selects(subject))
+            .chain(&self.everyone);
+        let mut found: Vec<(Arc<Limit>, Rules)> = candidates
+            .map(|&i| &self.limits[i])
+            .filter(|(l, _)| l.selector.selects(subject))
             .cloned()
             .collect();
-        found.sort_by(|a, b| a.id.cmp(&b.id));
+        found.sort_by(|a, b| a.0.id.cmp(&b.0.id));
         found
     }
 }
@@ -96,14 +84,17 @@ impl TenantLimits {
 /// The cache.
 #[derive(Default)]
 pub struct LimitCache {
-    tenants: RwLock<HashMap<Uuid, Arc<TenantLimits>>>,
+    /// tenant -> metric -> limits (nested, so a look-up by `&str` allocates nothing).
+    entries: RwLock<HashMap<Uuid, HashMap<String, Arc<MetricLimits>>>>,
+    /// Bumped by each invalidation of a key, so a load that read the store before one is not
+    /// kept after it.
+    generations: RwLock<HashMap<Key, u64>>,
+    /// One cold load at a time; while it runs, others keep using what is cached, if anything.
     loading: tokio::sync::Mutex<()>,
-    /// Counts invalidations, so a load that read the store before one is not kept after it.
-    invalidations: AtomicU64,
 }
 
 impl LimitCache {
-    /// How long a tenant's limits are trusted before they are read again.
+    /// How long a metric's limits are trusted before they are read again.
     pub const TTL: Duration = Duration::from_secs(5);
 
     /// The limits of `tenant_id` that apply to `subject` and `metric`, ordered by id, each with
@@ -115,60 +106,82 @@ impl LimitCache {
         subject: &Subject,
         metric: &str,
     ) -> Result<Vec<(Arc<Limit>, Rules)>> {
-        let limits = self.tenant(store, tenant_id).await?;
-        Ok(limits
-            .matching(subject, metric)
-            .into_iter()
-            .map(|limit| {
-                let rules = limits.rules_of(&limit.id);
-                (limit, rules)
-            })
-            .collect())
+        Ok(self
+            .metric(store, tenant_id, metric)
+            .await?
+            .matching(subject))
     }
 
-    async fn tenant(&self, store: &AnyStore, tenant_id: Uuid) -> Result<Arc<TenantLimits>> {
-        let cached = self.cached(tenant_id);
+    async fn metric(
+        &self,
+        store: &AnyStore,
+        tenant_id: Uuid,
+        metric: &str,
+    ) -> Result<Arc<MetricLimits>> {
+        let cached = self.cached(tenant_id, metric);
         if let Some(limits) = &cached {
             if limits.loaded.elapsed() < Self::TTL {
                 return Ok(limits.clone());
             }
         }
-        // One loader at a time; while it works, others keep using what is cached, if anything.
         let _guard = match (self.loading.try_lock(), cached) {
             (Ok(guard), _) => guard,
             (Err(_), Some(stale)) => return Ok(stale),
             (Err(_), None) => self.loading.lock().await,
         };
         if let Some(fresh) = self
-            .cached(tenant_id)
+            .cached(tenant_id, metric)
             .filter(|l| l.loaded.elapsed() < Self::TTL)
         {
             return Ok(fresh);
         }
-        let invalidations = self.invalidations.load(Ordering::SeqCst);
-        let limits = Arc::new(TenantLimits::build(
-            store.limits(tenant_id).await?,
-            store.notification_rules(tenant_id).await?,
-        ));
-        if let Ok(mut tenants) = self.tenants.write() {
-            // A limit changed while the store was read: answer this caller, but let the next
-            // one read again rather than keep what may predate the change.
-            if self.invalidations.load(Ordering::SeqCst) == invalidations {
-                tenants.insert(tenant_id, limits.clone());
+        let key = (tenant_id, metric.to_owned());
+        let generation = self.generation(&key);
+        let limits = store.limits_of_metric(tenant_id, metric).await?;
+        let rules = if limits.is_empty() {
+            Vec::new()
+        } else {
+            store.notification_rules(tenant_id).await?
+        };
+        let loaded = Arc::new(MetricLimits::build(limits, rules));
+        if let Ok(mut entries) = self.entries.write() {
+            if self.generation(&key) == generation {
+                let (tenant_id, metric) = key;
+                entries
+                    .entry(tenant_id)
+                    .or_default()
+                    .insert(metric, loaded.clone());
             }
         }
-        Ok(limits)
+        Ok(loaded)
     }
 
-    fn cached(&self, tenant_id: Uuid) -> Option<Arc<TenantLimits>> {
-        self.tenants.read().ok()?.get(&tenant_id).cloned()
+    fn cached(&self, tenant_id: Uuid, metric: &str) -> Option<Arc<MetricLimits>> {
+        self.entries
+            .read()
+            .ok()?
+            .get(&tenant_id)?
+            .get(metric)
+            .cloned()
     }
 
-    /// Forgets a tenant's limits, so the next request reads them again.
-    pub fn invalidate(&self, tenant_id: Uuid) {
-        self.invalidations.fetch_add(1, Ordering::SeqCst);
-        if let Ok(mut tenants) = self.tenants.write() {
-            tenants.remove(&tenant_id);
+    fn generation(&self, key: &Key) -> u64 {
+        self.generations
+            .read()
+            .map(|g| g.get(key).copied().unwrap_or(0))
+            .unwrap_or(0)
+    }
+
+    /// Forgets a tenant's limits of `metric`, so the next request of it reads them again.
+    pub fn invalidate(&self, tenant_id: Uuid, metric: &str) {
+        let key = (tenant_id, metric.to_owned());
+        if let Ok(mut generations) = self.generations.write() {
+            *generations.entry(key.clone()).or_default() += 1;
+        }
+        if let Ok(mut entries) = self.entries.write() {
+            if let Some(metrics) = entries.get_mut(&tenant_id) {
+                metrics.remove(metric);
+            }
         }
     }
 }

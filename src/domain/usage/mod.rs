@@ -418,11 +418,20 @@ impl Engine {
     /// Creates or replaces a limit; true when it was created. A limit is only ever changed by
     /// its owner: a surface's limits are not the native API's to replace, and the reverse.
     pub async fn put_limit(&self, limit: &Limit) -> Result<bool> {
-        self.check_owner(limit.tenant_id, &limit.id, limit.owner.as_deref())
+        let existing = self
+            .check_owner(limit.tenant_id, &limit.id, limit.owner.as_deref())
             .await?;
-        let created = self.store.put_limit(limit).await?;
-        self.limits.invalidate(limit.tenant_id);
-        Ok(created)
+        let created = self.store.put_limit(limit).await;
+        self.forget(limit, existing.as_ref());
+        created
+    }
+
+    /// Invalidates the cached limits of `limit`'s metric, and of the metric it had before.
+    fn forget(&self, limit: &Limit, before: Option<&Limit>) {
+        self.limits.invalidate(limit.tenant_id, &limit.metric);
+        if let Some(before) = before.filter(|b| b.metric != limit.metric) {
+            self.limits.invalidate(before.tenant_id, &before.metric);
+        }
     }
 
     /// Creates each of `limits` that does not exist yet and leaves the others as they are; then
@@ -433,7 +442,7 @@ impl Engine {
             self.store.insert_limit(limit).await?;
         }
         for limit in limits {
-            self.limits.invalidate(limit.tenant_id);
+            self.limits.invalidate(limit.tenant_id, &limit.metric);
         }
         Ok(())
     }
@@ -445,15 +454,20 @@ impl Engine {
         limit: &Limit,
         rules: &[Notification],
     ) -> Result<bool> {
-        self.check_owner(limit.tenant_id, &limit.id, limit.owner.as_deref())
+        let existing = self
+            .check_owner(limit.tenant_id, &limit.id, limit.owner.as_deref())
             .await?;
-        let created = self.store.put_limit(limit).await?;
-        let replaced = self
-            .store
-            .put_notification_rules(limit.tenant_id, &limit.id, rules, limit.updated_at)
-            .await;
-        self.limits.invalidate(limit.tenant_id);
-        replaced.map(|()| created)
+        let created = self.store.put_limit(limit).await;
+        let replaced = match created {
+            Ok(_) => {
+                self.store
+                    .put_notification_rules(limit.tenant_id, &limit.id, rules, limit.updated_at)
+                    .await
+            }
+            Err(_) => Ok(()),
+        };
+        self.forget(limit, existing.as_ref());
+        replaced.and(created)
     }
 
     /// A limit's notification rules, in the order they were given.
@@ -474,9 +488,11 @@ impl Engine {
 
     /// Deletes a limit and its counters (only its owner may).
     pub async fn delete_limit(&self, tenant_id: Uuid, id: &str, owner: Option<&str>) -> Result<()> {
-        self.check_owner(tenant_id, id, owner).await?;
+        let existing = self.check_owner(tenant_id, id, owner).await?;
         let deleted = self.store.delete_limit(tenant_id, id).await?;
-        self.limits.invalidate(tenant_id);
+        if let Some(existing) = &existing {
+            self.limits.invalidate(tenant_id, &existing.metric);
+        }
         if deleted {
             Ok(())
         } else {
@@ -522,7 +538,13 @@ impl Engine {
             .collect())
     }
 
-    async fn check_owner(&self, tenant_id: Uuid, id: &str, owner: Option<&str>) -> Result<()> {
+    /// The limit `id` as it stands, unless someone other than `owner` owns it.
+    async fn check_owner(
+        &self,
+        tenant_id: Uuid,
+        id: &str,
+        owner: Option<&str>,
+    ) -> Result<Option<Limit>> {
         match self.store.limit(tenant_id, id).await? {
             Some(existing) if existing.owner.as_deref() != owner => Err(Error::Conflict {
                 message: format!(
@@ -531,7 +553,7 @@ impl Engine {
                 ),
                 existing: Some(id.to_owned()),
             }),
-            _ => Ok(()),
+            existing => Ok(existing),
         }
     }
 
