@@ -189,20 +189,23 @@ impl ServiceQuotaLimits {
         if self.is_ready(tenant_id, &id) {
             return Ok(false);
         }
+        // Counted before the limit exists: every create takes its unit through the limit, so
+        // what is stored now was made without one (before quotaplane counted it) and is
+        // counted exactly once. Nothing stored (the usual first use): no report at all, so no
+        // create that runs meanwhile can be overwritten.
+        let before = live_count(&self.store, tenant_id, &code.code, reference).await?;
         let limit = default_limit(code, tenant_id, reference, engine.now());
         let created = engine.ensure_limit(&limit).await?;
         if let Ok(mut ready) = self.ready.write() {
             ready.insert((tenant_id, id));
         }
-        if created {
-            if let Some(count) = live_count(&self.store, tenant_id, &code.code, reference).await? {
-                let usage = Usage {
-                    subject: limit.selector.clone(),
-                    metric: code.code.clone(),
-                    amount: count,
-                };
-                engine.report(tenant_id, &usage).await?;
-            }
+        if let (true, Some(count)) = (created, before.filter(|n| *n > 0)) {
+            let usage = Usage {
+                subject: limit.selector.clone(),
+                metric: code.code.clone(),
+                amount: count,
+            };
+            engine.report(tenant_id, &usage).await?;
         }
         Ok(created)
     }

@@ -8,6 +8,7 @@
 //! `service-quota:<code>`. quotaplane's own resources (client quotas, API keys, DataRobot
 //! quotas) consume one unit before they are created and give it back when they go, so their
 //! usage follows creates and deletes exactly and a create past the limit is refused atomically.
+//! Resources made before their limit existed are counted when it is made.
 
 mod adjust;
 mod enforce;

@@ -303,3 +303,19 @@ on_both_backends! {
         assert_eq!(read(&app, &b.user, &format!("{APPLIED}/{KEYS}")).await.body["applied_limit"], 100);
     }
 }
+
+on_both_backends! {
+    async fn keys_made_before_the_limit_existed_are_counted_when_it_is_made(app) {
+        // The bootstrap key of the system tenant was stored without taking a unit.
+        let system = format!("Bearer {}", app.system);
+        let before = read(&app, &system, &format!("{APPLIED}/{KEYS}")).await;
+        assert_eq!(before.body["usage"], 1, "the live count, with no limit yet");
+        let whoami = body(app.get("/v1/whoami", &app.system).await).await;
+        let tenant = whoami["tenant_id"].as_str().expect("tenant id").to_owned();
+        app.create_key(&tenant, &json!({"roles": ["user"]})).await;
+        let after = read(&app, &system, &format!("{APPLIED}/{KEYS}")).await;
+        assert_eq!(after.body["usage"], 2, "the bootstrap key and the new one: {}", after.body);
+        let (_, limits) = crate::confluent::native(&app, &system, &format!("/v1/limits/service-quota.{KEYS}")).await;
+        assert_eq!(limits["owner"], format!("service-quota:{KEYS}"));
+    }
+}
