@@ -7,11 +7,11 @@ use uuid::Uuid;
 use super::service::amount_of;
 use super::{
     Adjustment, Applied, AuditEntry, AuditRecord, CodeDefinition, QuotaCode, ScopeRef,
-    ServiceQuotas, builtin, check_code, check_display_name, check_limit, limit_id,
+    ServiceQuotas, builtin, check_code, check_display_name, check_limit, limit_id, owner_of,
 };
 use crate::domain::limit::Amount;
 use crate::domain::principal::{Caller, Role};
-use crate::domain::{Error, Result};
+use crate::domain::{Error, Field, Result};
 use crate::store::Store;
 
 impl ServiceQuotas<'_> {
@@ -76,7 +76,13 @@ impl ServiceQuotas<'_> {
         now: DateTime<Utc>,
     ) -> Result<(QuotaCode, bool)> {
         caller.require_system()?;
-        check_code(code, "/code")?;
+        check_code(code, "/code").map_err(|e| match e {
+            Error::Invalid { message, .. } => Error::Invalid {
+                field: Field::Path("code".into()),
+                message,
+            },
+            other => other,
+        })?;
         if builtin(code).is_some() {
             return Err(Error::Conflict {
                 message: format!("{code} is one of quotaplane's own codes"),
@@ -91,9 +97,60 @@ impl ServiceQuotas<'_> {
             default_limit: check_limit(definition.default_limit, "/default_limit")?,
             builtin: false,
         };
+        let earlier = self
+            .store
+            .service_quota_codes()
+            .await?
+            .into_iter()
+            .find(|c| c.code == code);
+        if let Some(earlier) = &earlier {
+            if earlier.scope != quota_code.scope {
+                return Err(Error::Conflict {
+                    message: format!(
+                        "the scope of {code} is {}: a code's scope cannot change",
+                        earlier.scope.name()
+                    ),
+                    existing: None,
+                });
+            }
+        }
         let created = self.store.put_service_quota_code(&quota_code, now).await?;
         self.limits.learn(&quota_code);
+        if let Some(earlier) = earlier.filter(|e| e.default_limit != quota_code.default_limit) {
+            self.follow_default(&earlier, &quota_code, now).await?;
+        }
         Ok((quota_code, created))
+    }
+
+    /// Moves every limit of `code` still at the old default, and never adjusted, to the new one.
+    async fn follow_default(
+        &self,
+        earlier: &QuotaCode,
+        code: &QuotaCode,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let owner = owner_of(&code.code);
+        for tenant in self.store.tenants().await? {
+            let adjusted: Vec<_> = self
+                .store
+                .service_quota_adjustments(tenant.id, &code.code)
+                .await?
+                .into_iter()
+                .map(|record| record.reference)
+                .collect();
+            for mut limit in self.store.limits(tenant.id).await? {
+                let reference = ScopeRef::from_selector(&limit.selector);
+                let untouched = limit.owner.as_deref() == Some(owner.as_str())
+                    && limit.amount == Amount::Limited(earlier.default_limit)
+                    && !adjusted.iter().any(|r| r == reference.as_map());
+                if untouched {
+                    limit.amount = Amount::Limited(code.default_limit);
+                    limit.updated_at = now;
+                    self.engine.put_limit(&limit).await?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The recorded changes of the applied limits of `code` in a tenant (its admins, or system

@@ -169,8 +169,13 @@ impl ScopeRef {
         Ok(Self(pairs))
     }
 
+    /// The pairs, by key.
+    pub fn as_map(&self) -> &BTreeMap<String, String> {
+        &self.0
+    }
+
     /// A reference read back from a limit's selector.
-    fn from_selector(selector: &Subject) -> Self {
+    pub(crate) fn from_selector(selector: &Subject) -> Self {
         Self(
             selector
                 .pairs()

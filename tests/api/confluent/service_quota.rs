@@ -319,3 +319,34 @@ on_both_backends! {
         assert_eq!(limits["owner"], format!("service-quota:{KEYS}"));
     }
 }
+
+on_both_backends! {
+    async fn a_new_default_moves_every_applied_limit_that_was_never_adjusted(app) {
+        let (a, b) = (org(&app).await, org(&app).await);
+        let system = format!("Bearer {}", app.system);
+        let path = "/v1/service-quota-codes/svc.max_widgets.per_org";
+        let define = |limit: i64| json!({"scope": "ORGANIZATION", "display_name": "Widgets", "default_limit": limit});
+        assert_eq!(put(&app, &system, path, &define(25)).await.0, 201);
+        for org in [&a, &b] {
+            let reported = app.client.post(format!("{}/v1/usage/report", app.base)).header("Authorization", &org.admin)
+                .json(&json!({"subject": {}, "metric": "svc.max_widgets.per_org", "value": 3})).send().await.expect("report");
+            assert_eq!(reported.status(), 200);
+        }
+        let adjust = json!({"scope": "ORGANIZATION", "applied_limit": 40});
+        assert_eq!(put(&app, &b.admin, "/v1/applied-quotas/svc.max_widgets.per_org", &adjust).await.0, 200);
+        assert_eq!(put(&app, &system, path, &define(30)).await.0, 200);
+        let widgets = format!("{APPLIED}/svc.max_widgets.per_org");
+        let (mine, theirs) = (read(&app, &a.user, &widgets).await, read(&app, &b.user, &widgets).await);
+        assert_eq!((mine.body["default_limit"].clone(), mine.body["applied_limit"].clone()), (json!(30), json!(30)));
+        assert_eq!((theirs.body["default_limit"].clone(), theirs.body["applied_limit"].clone()), (json!(30), json!(40)));
+        assert_eq!(mine.body["usage"], 3);
+        let moved = json!({"scope": "KAFKA_CLUSTER", "display_name": "Widgets", "default_limit": 30});
+        assert_eq!(put(&app, &system, path, &moved).await.0, 409, "a code's scope cannot change");
+        let (bad, problem) = put(&app, &system, "/v1/service-quota-codes/Not%20A%20Code", &define(1)).await;
+        assert_eq!((bad, problem["errors"][0]["parameter"].clone()), (400, json!("code")));
+        let (status, catalogue) = crate::confluent::native(&app, &a.user, "/v1/service-quota-codes").await;
+        assert_eq!(status, 200);
+        let listed: Vec<&str> = catalogue.as_array().expect("codes").iter().filter_map(|c| c["code"].as_str()).collect();
+        assert_eq!(listed, vec![DATAROBOT, KEYS, KAFKA, "svc.max_widgets.per_org"]);
+    }
+}
