@@ -214,6 +214,7 @@ on_both_backends! {
         let first = app.client.post(format!("{}/api/v2/quotas/", app.base)).header("Authorization", &org.admin)
             .json(&json!({"resourceType": "deployment", "resourceId": "d-1", "defaultRules": rules})).send().await.expect("create");
         assert!(first.status().is_success(), "{}", first.status());
+        let first_id = body(first).await["id"].as_str().expect("quota id").to_owned();
         let second = app.client.post(format!("{}/api/v2/quotas/", app.base)).header("Authorization", &org.admin)
             .json(&json!({"resourceType": "deployment", "resourceId": "d-2", "defaultRules": rules})).send().await.expect("create");
         assert_eq!(second.status(), 409);
@@ -221,6 +222,13 @@ on_both_backends! {
         assert!(message.contains(DATAROBOT), "{message}");
         let now = read(&app, &org.user, &format!("{APPLIED}/{DATAROBOT}")).await;
         assert_eq!(now.body["usage"], 1);
+        let deleted = app.client.delete(format!("{}/api/v2/quotas/{first_id}/", app.base)).header("Authorization", &org.admin)
+            .send().await.expect("delete");
+        assert!(deleted.status().is_success(), "{}", deleted.status());
+        assert_eq!(read(&app, &org.user, &format!("{APPLIED}/{DATAROBOT}")).await.body["usage"], 0);
+        let again = app.client.post(format!("{}/api/v2/quotas/", app.base)).header("Authorization", &org.admin)
+            .json(&json!({"resourceType": "deployment", "resourceId": "d-2", "defaultRules": rules})).send().await.expect("create");
+        assert!(again.status().is_success(), "a deleted quota frees its place: {}", again.status());
     }
 
     async fn operator_codes_take_usage_reported_through_the_engine(app) {
@@ -348,5 +356,65 @@ on_both_backends! {
         assert_eq!(status, 200);
         let listed: Vec<&str> = catalogue.as_array().expect("codes").iter().filter_map(|c| c["code"].as_str()).collect();
         assert_eq!(listed, vec![DATAROBOT, KEYS, KAFKA, "svc.max_widgets.per_org"]);
+    }
+}
+
+/// Each scope with references: its name, the references as a query, and the body field that
+/// names the referenced resource.
+const SCOPES: [(&str, &[(&str, &str)], &str); 6] = [
+    ("ENVIRONMENT", &[("environment", "env-1")], "environment"),
+    (
+        "NETWORK",
+        &[("environment", "env-1"), ("network", "n-1")],
+        "network",
+    ),
+    (
+        "IDENTITY_PROVIDER",
+        &[("identity_provider", "op-1")],
+        "identity_provider",
+    ),
+    (
+        "CERTIFICATE_AUTHORITY",
+        &[("certificate_authority", "op-2")],
+        "certificate_authority",
+    ),
+    ("SERVICE_ACCOUNT", &[("service_account", "sa-1")], "user"),
+    ("USER_ACCOUNT", &[("user", "u-1")], "user"),
+];
+
+on_both_backends! {
+    async fn every_scope_is_read_listed_and_adjusted_with_its_own_references(app) {
+        let org = org(&app).await;
+        let system = format!("Bearer {}", app.system);
+        for (scope, references, field) in SCOPES {
+            let code = format!("svc.max_things.per_{}", scope.to_lowercase());
+            let define = json!({"scope": scope, "display_name": format!("Things per {scope}"), "default_limit": 5});
+            assert_eq!(put(&app, &system, &format!("/v1/service-quota-codes/{code}"), &define).await.0, 201);
+            let missing = read(&app, &org.user, &format!("{APPLIED}/{code}")).await;
+            assert_eq!(missing.status, 400, "{scope}");
+            assert_eq!(missing.error()["source"]["parameter"], references[0].0, "{scope}");
+            let query: Vec<String> = references.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let query = query.join("&");
+            let one = read(&app, &org.user, &format!("{APPLIED}/{code}?{query}")).await;
+            assert_eq!(one.status, 200, "{scope}: {}", one.body);
+            assert_eq!((one.body["scope"].clone(), one.body["applied_limit"].clone()), (json!(scope), json!(5)));
+            assert!(one.body.get("usage").is_none(), "{scope}: nothing reported");
+            assert_eq!(one.body[field]["id"], references.last().expect("reference").1, "{scope}");
+            let listed = read(&app, &org.user, &format!("{APPLIED}?scope={}&{query}", scope.to_lowercase())).await;
+            assert_eq!(codes(&listed.body), vec![code.clone()], "{scope}");
+            let mut adjust = json!({"scope": scope, "applied_limit": 7});
+            for (k, v) in references {
+                adjust[*k] = json!(v);
+            }
+            let (status, answer) = put(&app, &org.admin, &format!("/v1/applied-quotas/{code}"), &adjust).await;
+            assert_eq!((status, answer["applied_limit"].clone()), (200, json!(7)), "{scope}: {answer}");
+            let all = read(&app, &org.user, &format!("{APPLIED}?scope={scope}")).await;
+            assert_eq!(all.body["data"][0]["applied_limit"], 7, "{scope}: the adjusted reference is listed");
+            let other = read(&app, &org.user, &format!("{APPLIED}?scope={scope}&{}=elsewhere", references.last().expect("reference").0)).await;
+            assert_eq!(other.body["data"].as_array().map(Vec::len), Some(usize::from(references.len() == 1)), "{scope}");
+        }
+        let network = read(&app, &org.user, &format!("{APPLIED}/svc.max_things.per_network?environment=env-1&network=n-1")).await;
+        assert_eq!(network.body["network"]["environment"], "env-1");
+        assert!(network.body["network"]["resource_name"].as_str().is_some_and(|r| r.ends_with("/environment=env-1/network=n-1")));
     }
 }
