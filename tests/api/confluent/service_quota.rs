@@ -361,7 +361,13 @@ on_both_backends! {
 
 /// Each scope with references: its name, the references as a query, and the body field that
 /// names the referenced resource.
-const SCOPES: [(&str, &[(&str, &str)], &str); 6] = [
+type ScopeCase = (
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    &'static str,
+);
+
+const SCOPES: [ScopeCase; 6] = [
     ("ENVIRONMENT", &[("environment", "env-1")], "environment"),
     (
         "NETWORK",
