@@ -1,12 +1,17 @@
 //! The `admin` subcommand: an operator with a shell manages tenants and keys directly on the
 //! store, acting as the installation's system principal.
 
+use std::sync::Arc;
+
 use uuid::Uuid;
 
 use crate::config::AdminAction;
 use crate::domain::Result;
 use crate::domain::access::{self, NewKey};
+use crate::domain::clock::SystemClock;
 use crate::domain::principal::{Caller, Role, Roles};
+use crate::domain::service_quota::ServiceQuotaLimits;
+use crate::domain::usage::Engine;
 use crate::store::AnyStore;
 
 /// Runs one action and prints its result on stdout.
@@ -18,6 +23,9 @@ pub async fn run(store: &AnyStore, action: AdminAction) -> Result<()> {
         roles: Roles::default().with(Role::System),
     };
     let now = chrono::Utc::now();
+    // Keys count against the tenant's API key quota, here as through the API.
+    let engine = Engine::start(store.clone(), Arc::new(SystemClock));
+    engine.add_preparer(Arc::new(ServiceQuotaLimits::new(store.clone())));
     match action {
         AdminAction::CreateTenant { name } => {
             let t = access::create_tenant(store, &operator, &name, now).await?;
@@ -44,7 +52,8 @@ pub async fn run(store: &AnyStore, action: AdminAction) -> Result<()> {
                 user_id,
                 description: Some(description),
             };
-            let (key, secret) = access::create_key(store, &operator, tenant, request, now).await?;
+            let (key, secret) =
+                access::create_key(store, &engine, &operator, tenant, request, now).await?;
             println!("id\t{}\nsecret\t{}", key.id, secret.expose());
         }
         AdminAction::ListKeys { tenant } => {
@@ -60,7 +69,7 @@ pub async fn run(store: &AnyStore, action: AdminAction) -> Result<()> {
             }
         }
         AdminAction::RevokeKey { tenant, key_id } => {
-            access::revoke_key(store, &operator, tenant, &key_id).await?;
+            access::revoke_key(store, &engine, &operator, tenant, &key_id).await?;
             println!("revoked {key_id}");
         }
     }

@@ -17,6 +17,7 @@ use tracing::Instrument;
 
 use crate::api;
 use crate::domain::clock::{SharedClock, SystemClock};
+use crate::domain::service_quota::ServiceQuotaLimits;
 use crate::domain::usage::Engine;
 use crate::domain::waldur::{ChatQuotas, SystemDefaults};
 use crate::http::auth::{self, KeyCache};
@@ -68,6 +69,8 @@ pub struct Shared {
     pub engine: Arc<Engine>,
     /// Waldur chat token quotas (also hooked into the engine).
     pub chat_quotas: Arc<ChatQuotas>,
+    /// The hook that makes applied quotas' limits exist (and knows the code catalogue).
+    pub service_quotas: Arc<ServiceQuotaLimits>,
     pub settings: Settings,
 }
 
@@ -91,9 +94,13 @@ impl AppState {
         let engine = Engine::start(store.clone(), clock.clone());
         let chat_quotas = Arc::new(ChatQuotas::new(store.clone(), settings.chat_defaults));
         engine.add_preparer(chat_quotas.clone());
+        let service_quotas = Arc::new(ServiceQuotaLimits::new(store.clone()));
+        engine.add_preparer(service_quotas.clone());
+        ServiceQuotaLimits::keep_loaded(&service_quotas, Duration::from_secs(30));
         Self(Arc::new(Shared {
             engine,
             chat_quotas,
+            service_quotas,
             store,
             clock,
             keys: KeyCache::default(),

@@ -6,6 +6,7 @@ use std::sync::OnceLock;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use super::confluent::service_quota;
 use super::{confluent, datarobot, native, waldur, zitadel};
 
 /// The document's root.
@@ -28,13 +29,21 @@ use super::{confluent, datarobot, native, waldur, zitadel};
         datarobot::list_quotas, datarobot::create_quota, datarobot::get_quota,
         datarobot::update_quota, datarobot::delete_quota,
         datarobot::list_templates, datarobot::get_template,
+        service_quota::list_applied_quotas, service_quota::get_applied_quota,
+        service_quota::list_scopes, service_quota::get_scope,
+        service_quota::adjust_applied_quota, service_quota::applied_quota_adjustments,
+        service_quota::define_service_quota_code, service_quota::list_service_quota_codes,
     ),
     components(schemas(native::Problem, native::ProblemField, datarobot::ErrorResponse,
         waldur::TokenQuotaUsageResponse, waldur::SetTokenQuotaRequest, waldur::WaldurErrorDetail,
         zitadel::RpcStatus, zitadel::ErrorDetail,
         confluent::ClientQuota, confluent::ClientQuotaList, confluent::ClientQuotaSpec,
         confluent::ClientQuotaCreate, confluent::ClientQuotaUpdate, confluent::FailureBody,
-        confluent::EffectiveClientQuota)),
+        confluent::EffectiveClientQuota,
+        service_quota::AppliedQuota, service_quota::AppliedQuotaList, service_quota::ScopeBody,
+        service_quota::ScopeList, service_quota::AppliedQuotaAdjust,
+        service_quota::AppliedQuotaAdjustment, service_quota::ServiceQuotaCode,
+        service_quota::ServiceQuotaCodeDefine)),
     modifiers(&Security),
     security(("bearer" = []), ("basic" = []))
 )]

@@ -5,7 +5,9 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::principal::{ApiKey, Caller, Role, Roles, Secret};
+use super::service_quota::{self, ScopeRef};
 use super::tenant::{Tenant, TenantName};
+use super::usage::Engine;
 use super::{Error, Result};
 use crate::store::Store;
 
@@ -51,9 +53,11 @@ pub async fn tenant(store: &impl Store, caller: &Caller, id: Uuid) -> Result<Ten
 }
 
 /// Issues a key in a tenant. A system key may grant anything; a tenant's admin anything but
-/// `system`. Returns the key and its secret, to be shown once.
+/// `system`. Returns the key and its secret, to be shown once. The key takes one unit of the
+/// tenant's `iam.max_api_keys.per_org` applied quota: past it, the key is refused.
 pub async fn create_key(
     store: &impl Store,
+    engine: &Engine,
     caller: &Caller,
     tenant_id: Uuid,
     request: NewKey,
@@ -73,7 +77,13 @@ pub async fn create_key(
         request.description.unwrap_or_default(),
         now,
     )?;
-    store.insert_key(&key).await?;
+    let code = service_quota::own(service_quota::API_KEYS)?;
+    let reference = ScopeRef::organization();
+    service_quota::take(engine, tenant.id, &code, &reference).await?;
+    if let Err(e) = store.insert_key(&key).await {
+        let _ = service_quota::give_back(engine, tenant.id, &code, &reference).await;
+        return Err(e);
+    }
     Ok((key, secret))
 }
 
@@ -87,19 +97,22 @@ pub async fn list_keys(
     store.keys(tenant_id).await
 }
 
-/// Revokes a key; the caller must evict it from any cache (see `http::auth::KeyCache`).
+/// Revokes a key, giving back its unit of the API key quota; the caller must evict it from any
+/// cache (see `http::auth::KeyCache`).
 pub async fn revoke_key(
     store: &impl Store,
+    engine: &Engine,
     caller: &Caller,
     tenant_id: Uuid,
     key_id: &str,
 ) -> Result<()> {
     tenant(store, caller, tenant_id).await?;
-    if store.delete_key(tenant_id, key_id).await? {
-        Ok(())
-    } else {
-        Err(Error::NotFound("api key"))
+    if !store.delete_key(tenant_id, key_id).await? {
+        return Err(Error::NotFound("api key"));
     }
+    let code = service_quota::own(service_quota::API_KEYS)?;
+    service_quota::release(engine, tenant_id, &code, &ScopeRef::organization()).await;
+    Ok(())
 }
 
 /// What bootstrap did, for the operator to read.

@@ -55,6 +55,11 @@ pub enum Error {
         message: String,
         retry_after: Option<u64>,
     },
+    /// A resource-count quota (a service quota such as `iam.max_api_keys.per_org`) refuses a
+    /// create: waiting does not help, only raising the applied limit or deleting resources does,
+    /// so surfaces answer it with a non-retryable status (never 429).
+    #[error("{message}")]
+    LimitReached { message: String },
     /// The caller is known but lacks a role.
     #[error("{0}")]
     Forbidden(String),

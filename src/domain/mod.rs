@@ -9,6 +9,7 @@ pub mod error;
 pub mod limit;
 pub mod notification;
 pub mod principal;
+pub mod service_quota;
 pub mod tenant;
 pub mod usage;
 pub mod waldur;

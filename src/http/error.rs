@@ -45,6 +45,7 @@ impl Failure {
                 Error::QuotaExceeded { .. } | Error::RateLimited { .. } => {
                     StatusCode::TOO_MANY_REQUESTS
                 }
+                Error::LimitReached { .. } => StatusCode::CONFLICT,
                 Error::Forbidden(_) => StatusCode::FORBIDDEN,
                 Error::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
                 Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

@@ -18,6 +18,7 @@ use crate::domain::datarobot::{Page, Quota, QuotaFilter, Template};
 use crate::domain::limit::Limit;
 use crate::domain::notification::{Delivery, DueNotification, Notification};
 use crate::domain::principal::{ApiKey, SecretHash};
+use crate::domain::service_quota::{AuditEntry, AuditRecord, QuotaCode};
 use crate::domain::tenant::Tenant;
 use crate::domain::usage::batch::{BatchReads, BatchState, BatchWrites, CounterKey};
 use crate::domain::waldur::{LimitChanges, OwnLimits};
@@ -288,6 +289,26 @@ pub trait Store: Send + Sync {
         tenant_id: Uuid,
         id: &str,
     ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Creates or replaces an operator-defined service-quota code; true when it was created.
+    fn put_service_quota_code(
+        &self,
+        code: &QuotaCode,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    /// Every operator-defined service-quota code, ordered by code.
+    fn service_quota_codes(&self) -> impl Future<Output = Result<Vec<QuotaCode>>> + Send;
+    /// Records a change of an applied limit.
+    fn record_service_quota_adjustment(
+        &self,
+        entry: &AuditEntry,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// The recorded changes of a tenant's applied limits of `code`, oldest first.
+    fn service_quota_adjustments(
+        &self,
+        tenant_id: Uuid,
+        code: &str,
+    ) -> impl Future<Output = Result<Vec<AuditRecord>>> + Send;
 }
 
 /// How to open a store.
@@ -576,6 +597,26 @@ impl Store for AnyStore {
     }
     async fn delete_datarobot_template(&self, tenant_id: Uuid, id: &str) -> Result<bool> {
         dispatch!(self, s => s.delete_datarobot_template(tenant_id, id))
+    }
+    async fn put_service_quota_code(
+        &self,
+        code: &QuotaCode,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool> {
+        dispatch!(self, s => s.put_service_quota_code(code, now))
+    }
+    async fn service_quota_codes(&self) -> Result<Vec<QuotaCode>> {
+        dispatch!(self, s => s.service_quota_codes())
+    }
+    async fn record_service_quota_adjustment(&self, entry: &AuditEntry) -> Result<()> {
+        dispatch!(self, s => s.record_service_quota_adjustment(entry))
+    }
+    async fn service_quota_adjustments(
+        &self,
+        tenant_id: Uuid,
+        code: &str,
+    ) -> Result<Vec<AuditRecord>> {
+        dispatch!(self, s => s.service_quota_adjustments(tenant_id, code))
     }
 }
 

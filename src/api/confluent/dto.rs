@@ -33,10 +33,14 @@ pub struct ObjectMeta {
     /// The absolute URL of the resource.
     #[serde(rename = "self")]
     pub self_url: String,
-    /// The resource's CRN: `crn://confluent.cloud/organization=<tenant>/client-quota=<id>`.
+    /// The resource's CRN, such as
+    /// `crn://confluent.cloud/organization=<tenant>/client-quota=<id>`.
     pub resource_name: String,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
+    /// When the resource was made (resources the server derives, such as scopes, have none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<DateTime<Utc>>,
 }
 
 /// What a client quota says (`kafka-quotas.v1.ClientQuotaSpec`).
@@ -91,6 +95,7 @@ pub struct ClientQuotaList {
 /// Paging links of a list (`ListMeta`); `next` only when there is a next page.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ListMeta {
+    /// The list's first page.
     pub first: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next: Option<String>,
@@ -265,8 +270,8 @@ impl ClientQuota {
             metadata: ObjectMeta {
                 self_url: links.client_quota(&quota.id),
                 resource_name: links.client_quota_crn(&quota.id),
-                created_at: quota.created_at,
-                updated_at: quota.updated_at,
+                created_at: Some(quota.created_at),
+                updated_at: Some(quota.updated_at),
             },
             spec: ClientQuotaSpec {
                 display_name: quota.display_name.clone(),

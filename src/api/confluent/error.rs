@@ -52,7 +52,18 @@ pub struct ErrorSource {
 }
 
 /// The query parameters that filter a list: a bad one is an `invalid_filter`.
-const FILTERS: &[&str] = &["spec.cluster", "environment"];
+const FILTERS: &[&str] = &[
+    "spec.cluster",
+    "environment",
+    "scope",
+    "network",
+    "kafka_cluster",
+    "identity_provider",
+    "certificate_authority",
+    "service_account",
+    "user",
+    "id",
+];
 
 /// The one mapping table: status, code and title of each failure.
 pub fn describe(failure: &Failure) -> (StatusCode, &'static str, &'static str) {
@@ -84,6 +95,7 @@ pub fn describe(failure: &Failure) -> (StatusCode, &'static str, &'static str) {
             Error::QuotaExceeded { .. } => {
                 (S::TOO_MANY_REQUESTS, "quota_exceeded", "Quota Exceeded")
             }
+            Error::LimitReached { .. } => (S::PAYMENT_REQUIRED, "quota_exceeded", "Quota Exceeded"),
             Error::RateLimited { .. } => (
                 S::TOO_MANY_REQUESTS,
                 "too_many_requests",

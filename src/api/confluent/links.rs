@@ -9,6 +9,10 @@ use crate::domain::confluent::DEFAULT_PRINCIPAL;
 
 /// The collection path of client quotas.
 pub const CLIENT_QUOTAS: &str = "/kafka-quotas/v1/client-quotas";
+/// The collection path of applied quotas.
+pub const APPLIED_QUOTAS: &str = "/service-quota/v1/applied-quotas";
+/// The collection path of scopes.
+pub const SCOPES: &str = "/service-quota/v1/scopes";
 
 /// Link maker for one request: the server's base URL and the caller's organization.
 pub struct Links<'a> {
@@ -91,8 +95,81 @@ impl Links<'_> {
         format!("{}/{kind}={}", self.organization_crn(), encode(principal))
     }
 
-    fn organization_crn(&self) -> String {
+    /// `self` of an applied quota: its code, with the scope references as the query that reads
+    /// it back.
+    pub fn applied_quota(&self, code: &str, references: &[(&str, &str)]) -> String {
+        let mut url = format!("{}{APPLIED_QUOTAS}/{}", self.base, encode(code));
+        if !references.is_empty() {
+            let mut query = form_urlencoded::Serializer::new(String::new());
+            for (k, v) in references {
+                query.append_pair(k, v);
+            }
+            url.push('?');
+            url.push_str(&query.finish());
+        }
+        url
+    }
+
+    /// The CRN of an applied quota: under its scope reference.
+    pub fn applied_quota_crn(&self, code: &str, references: &[(&str, &str)]) -> String {
+        let mut crn = self.organization_crn();
+        for (k, v) in references {
+            crn.push_str(&format!("/{}={}", k.replace('_', "-"), encode(v)));
+        }
+        format!("{crn}/applied-quota={}", encode(code))
+    }
+
+    /// A list of applied quotas or scopes at `path`, with query pairs.
+    pub fn collection(&self, path: &str, pairs: &[(&str, &str)]) -> String {
+        let mut url = format!("{}{path}", self.base);
+        if !pairs.is_empty() {
+            let mut query = form_urlencoded::Serializer::new(String::new());
+            for (k, v) in pairs {
+                query.append_pair(k, v);
+            }
+            url.push('?');
+            url.push_str(&query.finish());
+        }
+        url
+    }
+
+    /// `self` of a scope.
+    pub fn scope(&self, name: &str) -> String {
+        format!("{}{SCOPES}/{}", self.base, encode(name))
+    }
+
+    /// The CRN of a scope.
+    pub fn scope_crn(&self, name: &str) -> String {
+        format!("{}/scope={}", self.organization_crn(), encode(name))
+    }
+
+    /// `related` of the organization.
+    pub fn organization(&self) -> String {
+        format!("{}/org/v2/organizations/{}", self.base, self.organization)
+    }
+
+    /// The CRN of the organization.
+    pub fn organization_crn(&self) -> String {
         format!("crn://confluent.cloud/organization={}", self.organization)
+    }
+
+    /// `related` and CRN of a resource named by a scope reference `key` (not the cluster or
+    /// environment, which have their own).
+    pub fn referenced(&self, key: &str, id: &str, environment: Option<&str>) -> (String, String) {
+        let (path, kind) = match key {
+            "network" => ("networking/v1/networks", "network"),
+            "identity_provider" => ("iam/v2/identity-providers", "identity-provider"),
+            "certificate_authority" => ("iam/v2/certificate-authorities", "certificate-authority"),
+            _ => return (self.principal(id), self.principal_crn(id)),
+        };
+        let parent = match environment {
+            Some(env) => self.environment_crn(env),
+            None => self.organization_crn(),
+        };
+        (
+            format!("{}/{path}/{}", self.base, encode(id)),
+            format!("{parent}/{kind}={}", encode(id)),
+        )
     }
 }
 

@@ -7,6 +7,7 @@ mod dto;
 mod error;
 mod links;
 mod lookup;
+pub mod service_quota;
 
 use axum::Router;
 use axum::routing::get;
@@ -35,4 +36,5 @@ pub fn router() -> Router<AppState> {
             "/v1/kafka/environments/{environment}/clusters/{cluster}/principals/{principal}/client-quota",
             get(lookup::effective_client_quota),
         )
+        .merge(service_quota::router())
 }

@@ -113,7 +113,7 @@ impl ProblemJson {
                 Error::Conflict { .. } => "conflict",
                 Error::Invalid { .. } => "invalid",
                 Error::IdempotencyKeyReused => "idempotency_key_reused",
-                Error::QuotaExceeded { .. } => "quota_exceeded",
+                Error::QuotaExceeded { .. } | Error::LimitReached { .. } => "quota_exceeded",
                 Error::Forbidden(_) => "forbidden",
                 Error::Unauthenticated(_) => "unauthenticated",
                 Error::RateLimited { .. } => "rate_limited",

@@ -153,8 +153,15 @@ pub async fn create_key(
         description: body.description,
     };
     let now = state.clock.now();
-    let (key, secret) =
-        access::create_key(&state.store, &caller, tenant_id(&id)?, request, now).await?;
+    let (key, secret) = access::create_key(
+        &state.store,
+        &state.engine,
+        &caller,
+        tenant_id(&id)?,
+        request,
+        now,
+    )
+    .await?;
     let created = ApiKeyCreated {
         key: ApiKeyResponse::from(&key),
         secret: secret.expose().to_owned(),
@@ -184,7 +191,14 @@ pub async fn revoke_key(
     caller: Caller,
     Path((id, key_id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    access::revoke_key(&state.store, &caller, tenant_id(&id)?, &key_id).await?;
+    access::revoke_key(
+        &state.store,
+        &state.engine,
+        &caller,
+        tenant_id(&id)?,
+        &key_id,
+    )
+    .await?;
     state.keys.evict(&key_id);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -38,7 +38,9 @@ fn table(failure: &Failure) -> (StatusCode, Value) {
             Error::AlreadyExists { .. } | Error::Conflict { .. } => {
                 detail(StatusCode::CONFLICT, &e.to_string())
             }
-            Error::QuotaExceeded { message, .. } => detail(StatusCode::CONFLICT, message),
+            Error::QuotaExceeded { message, .. } | Error::LimitReached { message } => {
+                detail(StatusCode::CONFLICT, message)
+            }
             Error::IdempotencyKeyReused => detail(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string()),
             Error::RateLimited { retry_after } => detail(
                 StatusCode::TOO_MANY_REQUESTS,

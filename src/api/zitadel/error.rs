@@ -128,6 +128,7 @@ fn state(failure: &Failure, path: &str) -> Stated {
             Error::QuotaExceeded { message, .. } => {
                 stated(ResourceExhausted, Some("QUOTA-vjAy8"), message.clone())
             }
+            Error::LimitReached { message } => stated(FailedPrecondition, None, message.clone()),
             Error::RateLimited { .. } => stated(ResourceExhausted, None, "too many requests"),
             Error::Forbidden(_) => stated(
                 PermissionDenied,

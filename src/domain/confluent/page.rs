@@ -9,6 +9,19 @@ use sha2::Sha256;
 use uuid::Uuid;
 
 use crate::domain::{Error, Result};
+use crate::store::{AnyStore, Store};
+use chrono::{DateTime, Utc};
+use rand::RngCore;
+
+/// The name under which the key that signs page tokens is stored.
+const KEY_NAME: &str = "page_token_hmac";
+
+/// The key that signs the Confluent surfaces' page tokens: made once, kept in the store.
+pub async fn key(store: &AnyStore, now: DateTime<Utc>) -> Result<Vec<u8>> {
+    let mut candidate = vec![0u8; 32];
+    rand::rng().fill_bytes(&mut candidate);
+    store.confluent_secret(KEY_NAME, &candidate, now).await
+}
 
 /// The query parameter a bad token is reported on.
 pub const PARAMETER: &str = "page_token";

@@ -8,12 +8,12 @@
 //! limits before the quota.
 
 use chrono::{DateTime, Utc};
-use rand::RngCore;
 use uuid::Uuid;
 
 use super::page::{self, Cursor, Scope};
 use super::{Changes, ClientQuota, DEFAULT_PRINCIPAL, Draft, PrincipalClash, limits_of, new_id};
 use super::{owner_of, resource_id};
+use crate::domain::service_quota::{self, ScopeRef};
 use crate::domain::usage::Engine;
 use crate::domain::{Error, Field, Result};
 use crate::store::{AnyStore, Store};
@@ -22,8 +22,6 @@ use crate::store::{AnyStore, Store};
 pub const DEFAULT_PAGE_SIZE: u32 = 10;
 /// Largest page size.
 pub const MAX_PAGE_SIZE: u32 = 100;
-/// The name under which the page token key is stored.
-const PAGE_KEY: &str = "page_token_hmac";
 /// How often a create retries with a fresh id when the random one is taken.
 const ID_ATTEMPTS: usize = 4;
 
@@ -74,11 +72,24 @@ impl ClientQuotas<'_> {
             created_at: now,
             updated_at: now,
         };
+        // One unit of the cluster's applied quota, taken before the quota exists and given
+        // back if it is not made: a create past the limit is refused atomically.
+        let code = service_quota::own(service_quota::KAFKA_CLIENT_QUOTAS)?;
+        let reference = ScopeRef::kafka_cluster(&quota.environment, &quota.cluster);
+        service_quota::take(self.engine, tenant_id, &code, &reference).await?;
+        let made = self.insert(&mut quota).await;
+        if made.is_err() {
+            let _ = service_quota::give_back(self.engine, tenant_id, &code, &reference).await;
+        }
+        made.map(|()| quota)
+    }
+
+    async fn insert(&self, quota: &mut ClientQuota) -> Result<()> {
         let mut attempts = 0;
         loop {
-            match self.store.insert_client_quota(&quota).await {
+            match self.store.insert_client_quota(quota).await {
                 Ok(None) => break,
-                Ok(Some(clash)) => return Err(conflict(&quota, clash)),
+                Ok(Some(clash)) => return Err(conflict(quota, clash)),
                 Err(Error::AlreadyExists { .. }) if attempts + 1 < ID_ATTEMPTS => {
                     attempts += 1;
                     quota.id = new_id();
@@ -86,13 +97,16 @@ impl ClientQuotas<'_> {
                 Err(e) => return Err(e),
             }
         }
-        if let Err(e) = self.sync_limits(&quota).await {
+        if let Err(e) = self.sync_limits(quota).await {
             // Leave nothing half-made: the client sees a failure and may try again.
-            let _ = self.remove_limits(&quota).await;
-            let _ = self.store.delete_client_quota(tenant_id, &quota.id).await;
+            let _ = self.remove_limits(quota).await;
+            let _ = self
+                .store
+                .delete_client_quota(quota.tenant_id, &quota.id)
+                .await;
             return Err(e);
         }
-        Ok(quota)
+        Ok(())
     }
 
     /// The tenant's client quota `id`.
@@ -206,11 +220,13 @@ impl ClientQuotas<'_> {
     pub async fn delete(&self, tenant_id: Uuid, id: &str) -> Result<()> {
         let quota = self.get(tenant_id, id).await?;
         self.remove_limits(&quota).await?;
-        if self.store.delete_client_quota(tenant_id, id).await? {
-            Ok(())
-        } else {
-            Err(Error::NotFound("client quota"))
+        if !self.store.delete_client_quota(tenant_id, id).await? {
+            return Err(Error::NotFound("client quota"));
         }
+        let code = service_quota::own(service_quota::KAFKA_CLIENT_QUOTAS)?;
+        let reference = ScopeRef::kafka_cluster(&quota.environment, &quota.cluster);
+        service_quota::release(self.engine, tenant_id, &code, &reference).await;
+        Ok(())
     }
 
     /// The client quota that governs `principal` on `cluster`: its own, else `<default>`'s.
@@ -287,11 +303,7 @@ impl ClientQuotas<'_> {
 
     /// The key that signs page tokens: made once, kept in the store.
     async fn page_key(&self) -> Result<Vec<u8>> {
-        let mut candidate = vec![0u8; 32];
-        rand::rng().fill_bytes(&mut candidate);
-        self.store
-            .confluent_secret(PAGE_KEY, &candidate, self.engine.now())
-            .await
+        page::key(self.store, self.engine.now()).await
     }
 }
 

@@ -14,6 +14,7 @@ use super::{
 use crate::domain::access::SYSTEM_TENANT;
 use crate::domain::limit::Limit;
 use crate::domain::principal::{Caller, Role};
+use crate::domain::service_quota::{self, ScopeRef};
 use crate::domain::usage::Engine;
 use crate::domain::{Error, Result};
 use crate::store::{AnyStore, Store};
@@ -94,21 +95,38 @@ pub async fn create_quota(
     if let Some(existing) = existing_for(store, &quota).await? {
         return Err(existing);
     }
-    if let Err(e) = store.insert_datarobot_quota(&quota).await {
+    let code = service_quota::own(service_quota::DATAROBOT_QUOTAS)?;
+    let reference = ScopeRef::organization();
+    service_quota::take(engine, quota.tenant_id, &code, &reference).await?;
+    let made = insert_quota(store, engine, &quota, now).await;
+    if made.is_err() {
+        let _ = service_quota::give_back(engine, quota.tenant_id, &code, &reference).await;
+    }
+    made.map(|()| quota)
+}
+
+/// Stores `quota` and its limits, or nothing.
+async fn insert_quota(
+    store: &AnyStore,
+    engine: &Engine,
+    quota: &Quota,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    if let Err(e) = store.insert_datarobot_quota(quota).await {
         return Err(match e {
-            Error::AlreadyExists { .. } => existing_for(store, &quota).await?.unwrap_or(e),
+            Error::AlreadyExists { .. } => existing_for(store, quota).await?.unwrap_or(e),
             e => e,
         });
     }
-    if let Err(e) = sync_limits(store, engine, &quota, now).await {
+    if let Err(e) = sync_limits(store, engine, quota, now).await {
         // Leave nothing half made: the client may simply try again.
-        let _ = sync_limits(store, engine, &without_limits(&quota), now).await;
+        let _ = sync_limits(store, engine, &without_limits(quota), now).await;
         let _ = store
             .delete_datarobot_quota(quota.tenant_id, &quota.id)
             .await;
         return Err(e);
     }
-    Ok(quota)
+    Ok(())
 }
 
 /// The 409 naming the quota that already governs `quota`'s resource, if one does.
@@ -186,11 +204,12 @@ pub async fn delete_quota(
     caller.require_any(&[Role::Admin])?;
     let quota = quota(store, caller, id).await?;
     sync_limits(store, engine, &without_limits(&quota), now).await?;
-    if store.delete_datarobot_quota(caller.tenant_id, id).await? {
-        Ok(())
-    } else {
-        Err(Error::NotFound("quota"))
+    if !store.delete_datarobot_quota(caller.tenant_id, id).await? {
+        return Err(Error::NotFound("quota"));
     }
+    let code = service_quota::own(service_quota::DATAROBOT_QUOTAS)?;
+    service_quota::release(engine, caller.tenant_id, &code, &ScopeRef::organization()).await;
+    Ok(())
 }
 
 fn without_limits(quota: &Quota) -> Quota {

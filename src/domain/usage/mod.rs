@@ -447,6 +447,14 @@ impl Engine {
         Ok(())
     }
 
+    /// Creates `limit` unless a limit with its id exists; true when it was created (the caller
+    /// may then set its initial usage). Never replaces what the limit's owner has written.
+    pub async fn ensure_limit(&self, limit: &Limit) -> Result<bool> {
+        let created = self.store.insert_limit(limit).await?;
+        self.limits.invalidate(limit.tenant_id);
+        Ok(created)
+    }
+
     /// Creates or replaces a limit with its notification rules (which replace the limit's
     /// earlier rules); true when the limit was created.
     pub async fn put_limit_with_notifications(

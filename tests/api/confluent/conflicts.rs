@@ -84,8 +84,8 @@ on_both_backends! {
         assert_eq!(statuses, vec![202, 409, 409, 409, 409, 409, 409, 409]);
         let listed = crate::confluent::list(&app, &org.admin, "spec.cluster=lkc-1&environment=env-1").await;
         assert_eq!(listed.body["metadata"]["total_size"], 1);
-        let (_, limits) = crate::confluent::native(&app, &org.admin, "/v1/limits").await;
-        assert_eq!(limits.as_array().map(Vec::len), Some(4), "only the winner's limits: {limits}");
+        let limits = crate::confluent::client_quota_limits(&app, &org.admin).await;
+        assert_eq!(limits.len(), 4, "only the winner's limits: {limits:?}");
     }
 }
 

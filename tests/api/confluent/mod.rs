@@ -6,6 +6,7 @@ mod crud;
 mod limits;
 mod paging;
 mod schema;
+mod service_quota;
 mod validation;
 
 use base64::Engine;
@@ -173,6 +174,24 @@ pub async fn list(app: &TestApp, auth: &str, query: &str) -> Reply {
         None,
     )
     .await
+}
+
+/// The limits `/v1/limits` lists that client quotas own (not the applied quotas' own limits,
+/// owned by `service-quota:<code>`).
+pub async fn client_quota_limits(app: &TestApp, auth: &str) -> Vec<Value> {
+    let (status, limits) = native(app, auth, "/v1/limits").await;
+    assert_eq!(status, 200);
+    limits
+        .as_array()
+        .expect("limits")
+        .iter()
+        .filter(|l| {
+            !l["owner"]
+                .as_str()
+                .is_some_and(|o| o.starts_with("service-quota:"))
+        })
+        .cloned()
+        .collect()
 }
 
 /// A native call (problem+json) with `auth`: status and body.

@@ -17,7 +17,10 @@ use super::Reply;
 const FILES: &[&str] = &[
     "confluent-kafka-quotas-v1.openapi.yaml",
     "confluent-kafka-quotas-v1.GA-2023-fullspec-extract.openapi.yaml",
+    SERVICE_QUOTA_FILE,
 ];
+/// The vendor file of the applied quotas API.
+const SERVICE_QUOTA_FILE: &str = "confluent-service-quota-v1.openapi.yaml";
 
 fn spec_dir() -> Option<PathBuf> {
     let beside = PathBuf::from(concat!(
@@ -43,9 +46,9 @@ fn spec_dir() -> Option<PathBuf> {
     found
 }
 
-/// The vendor documents, as JSON, with `nullable` rewritten.
-fn documents() -> &'static [Value] {
-    static DOCS: OnceLock<Vec<Value>> = OnceLock::new();
+/// The vendor documents, as JSON, with `nullable` rewritten, each with its file name.
+fn documents() -> &'static [(&'static str, Value)] {
+    static DOCS: OnceLock<Vec<(&'static str, Value)>> = OnceLock::new();
     DOCS.get_or_init(|| {
         let Some(dir) = spec_dir() else {
             return Vec::new();
@@ -56,7 +59,7 @@ fn documents() -> &'static [Value] {
                 let text = std::fs::read_to_string(dir.join(file)).expect("read vendor spec");
                 let mut doc: Value = serde_norway::from_str(&text).expect("vendor spec is YAML");
                 without_nullable(&mut doc);
-                doc
+                (*file, doc)
             })
             .collect()
     })
@@ -78,14 +81,36 @@ fn without_nullable(value: &mut Value) {
     }
 }
 
-/// The operation path of `path` in the vendor file.
-fn template(path: &str) -> Option<&'static str> {
+/// The operation path of `path` in the vendor files, and whether it is a service-quota one.
+fn template(path: &str) -> Option<(&'static str, bool)> {
     let path = path.split('?').next().unwrap_or(path);
-    match path.strip_prefix(super::COLLECTION) {
-        Some("") => Some("/kafka-quotas/v1/client-quotas"),
-        Some(rest) if rest.starts_with('/') => Some("/kafka-quotas/v1/client-quotas/{id}"),
+    let under = |prefix: &str, collection: &'static str, item: &'static str| match path
+        .strip_prefix(prefix)
+    {
+        Some("") => Some(collection),
+        Some(rest) if rest.starts_with('/') && rest.len() > 1 => Some(item),
         _ => None,
+    };
+    if let Some(t) = under(
+        super::COLLECTION,
+        "/kafka-quotas/v1/client-quotas",
+        "/kafka-quotas/v1/client-quotas/{id}",
+    ) {
+        return Some((t, false));
     }
+    under(
+        "/service-quota/v1/applied-quotas",
+        "/service-quota/v1/applied-quotas",
+        "/service-quota/v1/applied-quotas/{id}",
+    )
+    .or_else(|| {
+        under(
+            "/service-quota/v1/scopes",
+            "/service-quota/v1/scopes",
+            "/service-quota/v1/scopes/{id}",
+        )
+    })
+    .map(|t| (t, true))
 }
 
 /// The schema `doc` gives for the answer, self-contained (with the document's components).
@@ -111,10 +136,14 @@ fn schema_for(doc: &Value, path: &str, method: &Method, status: u16) -> Option<V
 
 /// Fails the test when `reply` does not fit the vendor's schema for the call.
 pub fn check(path: &str, method: &Method, reply: &Reply) {
-    let Some(template) = template(path) else {
+    let Some((template, service_quota)) = template(path) else {
         return;
     };
-    for doc in documents() {
+    let docs = documents()
+        .iter()
+        .filter(|(file, _)| (*file == SERVICE_QUOTA_FILE) == service_quota)
+        .map(|(_, doc)| doc);
+    for doc in docs {
         match schema_for(doc, template, method, reply.status) {
             Some(schema) => {
                 let validator = jsonschema::draft4::options()
@@ -143,7 +172,7 @@ pub fn check(path: &str, method: &Method, reply: &Reply) {
 
 #[test]
 fn the_schema_check_refuses_a_body_that_breaks_the_vendor_schema() {
-    let Some(doc) = documents().first() else {
+    let Some((_, doc)) = documents().first() else {
         return;
     };
     let schema = schema_for(

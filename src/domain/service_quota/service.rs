@@ -1,0 +1,303 @@
+//! The service-quota service: the catalogue, the applied quotas of a tenant (listed and read),
+//! operator-defined codes, and adjustments of applied limits (audited).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use super::enforce::live_count;
+use super::{QuotaCode, Scope, ScopeRef, ServiceQuotaLimits, builtin_codes, limit_id, owner_of};
+use crate::domain::confluent::page::{self, Cursor};
+use crate::domain::limit::{Amount, Limit};
+use crate::domain::usage::Engine;
+use crate::domain::{Error, Result};
+use crate::store::{AnyStore, Store};
+
+/// Page size when none is asked for.
+pub const DEFAULT_PAGE_SIZE: u32 = 10;
+/// Largest page size (the vendor's `maximum`).
+pub const MAX_PAGE_SIZE: u32 = 200;
+
+/// The service over the store, the engine and the limit hook.
+pub struct ServiceQuotas<'a> {
+    pub store: &'a AnyStore,
+    pub engine: &'a Engine,
+    pub limits: &'a Arc<ServiceQuotaLimits>,
+}
+
+/// One applied quota of a tenant: a code at one scope reference.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    pub code: QuotaCode,
+    pub reference: ScopeRef,
+    pub applied_limit: i64,
+    /// Known for quotaplane's own resources, and for other codes once usage was reported.
+    pub usage: Option<i64>,
+    /// The engine limit behind it, once it exists.
+    pub limit_id: String,
+}
+
+/// What a list asks for.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    /// Reference filters (`environment`, `kafka_cluster`, ...), all optional.
+    pub references: BTreeMap<String, String>,
+    /// Only this code.
+    pub code: Option<String>,
+}
+
+/// One page of applied quotas.
+#[derive(Debug, Clone)]
+pub struct AppliedPage {
+    pub items: Vec<Applied>,
+    pub total_size: i64,
+    pub next_token: Option<String>,
+    pub page_size: u32,
+}
+
+/// A change of an applied limit as asked.
+#[derive(Debug, Clone)]
+pub struct Adjustment {
+    /// The tenant to adjust (system keys); an admin adjusts its own.
+    pub organization: Option<Uuid>,
+    pub scope: Scope,
+    pub references: BTreeMap<String, String>,
+    pub applied_limit: i64,
+}
+
+impl ServiceQuotas<'_> {
+    /// Every code: the built-in ones, then the operator's, ordered by code.
+    pub async fn catalogue(&self) -> Result<Vec<QuotaCode>> {
+        let mut codes = builtin_codes();
+        for code in self.store.service_quota_codes().await? {
+            self.limits.learn(&code);
+            codes.push(code);
+        }
+        codes.sort_by(|a, b| a.code.cmp(&b.code));
+        Ok(codes)
+    }
+
+    /// The code `code`, or not found.
+    pub async fn code(&self, code: &str) -> Result<QuotaCode> {
+        self.catalogue()
+            .await?
+            .into_iter()
+            .find(|c| c.code == code)
+            .ok_or(Error::NotFound("applied quota"))
+    }
+
+    /// One page of the scopes, in their fixed order.
+    pub async fn scopes(
+        &self,
+        tenant_id: Uuid,
+        page_size: Option<u32>,
+        token: Option<&str>,
+    ) -> Result<(Vec<Scope>, Option<String>, u32)> {
+        let token_scope = page::Scope {
+            tenant_id,
+            environment: "scopes",
+            cluster: "service-quota",
+        };
+        let (skip, token_size) = match token {
+            Some(token) => {
+                let key = page::key(self.store, self.engine.now()).await?;
+                let cursor = page::open(&key, token_scope, token)?;
+                let after = Scope::ALL
+                    .iter()
+                    .position(|s| s.name() == cursor.id)
+                    .map_or(Scope::ALL.len(), |i| i + 1);
+                (after, Some(cursor.page_size))
+            }
+            None => (0, None),
+        };
+        let page_size = page_size.or(token_size).unwrap_or(DEFAULT_PAGE_SIZE);
+        let items: Vec<Scope> = Scope::ALL
+            .into_iter()
+            .skip(skip)
+            .take(page_size as usize)
+            .collect();
+        let next = match items.last() {
+            Some(last) if skip + items.len() < Scope::ALL.len() => {
+                let cursor = Cursor {
+                    created_us: 0,
+                    id: last.name().to_owned(),
+                    page_size,
+                };
+                let key = page::key(self.store, self.engine.now()).await?;
+                Some(page::seal(&key, token_scope, &cursor)?)
+            }
+            _ => None,
+        };
+        Ok((items, next, page_size))
+    }
+
+    /// One page of the tenant's applied quotas of `scope`, ordered by code and reference.
+    pub async fn list(
+        &self,
+        tenant_id: Uuid,
+        scope: Scope,
+        filter: &ListFilter,
+        page_size: Option<u32>,
+        token: Option<&str>,
+    ) -> Result<AppliedPage> {
+        let bound = bound_to(scope, filter);
+        let token_scope = page::Scope {
+            tenant_id,
+            environment: &bound,
+            cluster: "service-quota",
+        };
+        let (after, token_size) = match token {
+            Some(token) => {
+                let key = page::key(self.store, self.engine.now()).await?;
+                let cursor = page::open(&key, token_scope, token)?;
+                (Some(cursor.id), Some(cursor.page_size))
+            }
+            None => (None, None),
+        };
+        let page_size = page_size.or(token_size).unwrap_or(DEFAULT_PAGE_SIZE);
+        let mut all = self.applied_of_scope(tenant_id, scope, filter).await?;
+        all.sort_by(|a, b| a.limit_id.cmp(&b.limit_id));
+        let total_size = all.len() as i64;
+        let mut items: Vec<Applied> = all
+            .into_iter()
+            .filter(|a| after.as_ref().is_none_or(|id| a.limit_id > *id))
+            .take(page_size as usize + 1)
+            .collect();
+        let next_token = if items.len() > page_size as usize {
+            items.truncate(page_size as usize);
+            match items.last() {
+                Some(last) => {
+                    let cursor = Cursor {
+                        created_us: 0,
+                        id: last.limit_id.clone(),
+                        page_size,
+                    };
+                    let key = page::key(self.store, self.engine.now()).await?;
+                    Some(page::seal(&key, token_scope, &cursor)?)
+                }
+                None => None,
+            }
+        } else {
+            None
+        };
+        Ok(AppliedPage {
+            items,
+            total_size,
+            next_token,
+            page_size,
+        })
+    }
+
+    /// The applied quota `code` of the tenant at the reference named in `given` (every
+    /// reference the code's scope needs must be there: a query parameter error otherwise).
+    pub async fn get(
+        &self,
+        tenant_id: Uuid,
+        code: &str,
+        given: &BTreeMap<String, String>,
+    ) -> Result<Applied> {
+        let code = self.code(code).await?;
+        let reference = ScopeRef::of(code.scope, given, |k, m| Error::invalid_query(k, m))?;
+        self.applied(tenant_id, &code, reference).await
+    }
+
+    /// Every applied quota of `scope` that matches `filter`: one per code for the organization
+    /// scope; for the others each reference with a limit, and the reference the filter names
+    /// completely (at its default) when it has none yet.
+    async fn applied_of_scope(
+        &self,
+        tenant_id: Uuid,
+        scope: Scope,
+        filter: &ListFilter,
+    ) -> Result<Vec<Applied>> {
+        let codes: Vec<QuotaCode> = self
+            .catalogue()
+            .await?
+            .into_iter()
+            .filter(|c| c.scope == scope)
+            .filter(|c| filter.code.as_ref().is_none_or(|f| *f == c.code))
+            .collect();
+        let limits = self.store.limits(tenant_id).await?;
+        let named = ScopeRef::of(scope, &filter.references, |k, m| Error::invalid_query(k, m)).ok();
+        let mut out = Vec::new();
+        for code in codes {
+            let owner = owner_of(&code.code);
+            let mut references: Vec<ScopeRef> = limits
+                .iter()
+                .filter(|l| l.owner.as_deref() == Some(owner.as_str()))
+                .map(|l| ScopeRef::from_selector(&l.selector))
+                .filter(|r| r.matches(&filter.references))
+                .collect();
+            if let Some(named) = &named {
+                if !references.contains(named) {
+                    references.push(named.clone());
+                }
+            }
+            for reference in references {
+                out.push(self.applied(tenant_id, &code, reference).await?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Where `code` stands at `reference`: from its limit when it exists, else the default and
+    /// the live count.
+    pub(super) async fn applied(
+        &self,
+        tenant_id: Uuid,
+        code: &QuotaCode,
+        reference: ScopeRef,
+    ) -> Result<Applied> {
+        let id = limit_id(&code.code, &reference);
+        let (applied_limit, usage) = match self.engine.limits(tenant_id, Some(&id)).await {
+            Ok(found) => match found.into_iter().next() {
+                Some((limit, status)) => (amount_of(&limit, code), Some(status.used)),
+                None => (code.default_limit, None),
+            },
+            Err(Error::NotFound(_)) => (
+                code.default_limit,
+                live_count(self.store, tenant_id, &code.code, &reference).await?,
+            ),
+            Err(e) => return Err(e),
+        };
+        Ok(Applied {
+            code: code.clone(),
+            reference,
+            applied_limit,
+            usage,
+            limit_id: id,
+        })
+    }
+}
+
+pub(super) fn amount_of(limit: &Limit, code: &QuotaCode) -> i64 {
+    match limit.amount {
+        Amount::Limited(n) => n,
+        Amount::Unlimited => super::MAX_LIMIT.max(code.default_limit),
+    }
+}
+
+/// What a page token is bound to: the scope and every filter of the list.
+fn bound_to(scope: Scope, filter: &ListFilter) -> String {
+    let mut bound = String::from(scope.name());
+    for (k, v) in &filter.references {
+        bound.push_str(&format!("\n{k}={v}"));
+    }
+    if let Some(code) = &filter.code {
+        bound.push_str(&format!("\nid={code}"));
+    }
+    bound
+}
+
+/// Checks a page size from a query string: a whole number from 1 to 200.
+pub fn page_size(raw: Option<&str>) -> Result<Option<u32>> {
+    let Some(raw) = raw else { return Ok(None) };
+    match raw.parse::<u32>() {
+        Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => Ok(Some(n)),
+        _ => Err(Error::invalid_query(
+            "page_size",
+            format!("must be a whole number from 1 to {MAX_PAGE_SIZE}"),
+        )),
+    }
+}
