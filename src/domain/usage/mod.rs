@@ -451,7 +451,7 @@ impl Engine {
     /// may then set its initial usage). Never replaces what the limit's owner has written.
     pub async fn ensure_limit(&self, limit: &Limit) -> Result<bool> {
         let created = self.store.insert_limit(limit).await?;
-        self.limits.invalidate(limit.tenant_id);
+        self.limits.invalidate(limit.tenant_id, &limit.metric);
         Ok(created)
     }
 
