@@ -924,19 +924,7 @@ macro_rules! shared_store {
                     confluent_steps::insert_principals(&mut tx, q).await
                 }
                 .await;
-                match written {
-                    Ok(()) => tx.commit().await.map_err(db_error).map(|()| None),
-                    Err(Error::AlreadyExists { what, existing }) => {
-                        // A concurrent writer took a principal first, or the id is taken.
-                        drop(tx);
-                        let mut tx = Self::begin_batch(&self.pool).await?;
-                        match confluent_steps::clash(&mut tx, q).await? {
-                            Some(clash) => Ok(Some(clash)),
-                            None => Err(Error::AlreadyExists { what, existing }),
-                        }
-                    }
-                    Err(e) => Err(e),
-                }
+                self.settle_client_quota_write(tx, written, q).await
             }
 
             async fn update_client_quota(
@@ -982,18 +970,7 @@ macro_rules! shared_store {
                     confluent_steps::insert_principals(&mut tx, q).await
                 }
                 .await;
-                match written {
-                    Ok(()) => tx.commit().await.map_err(db_error).map(|()| None),
-                    Err(Error::AlreadyExists { what, existing }) => {
-                        drop(tx);
-                        let mut tx = Self::begin_batch(&self.pool).await?;
-                        match confluent_steps::clash(&mut tx, q).await? {
-                            Some(clash) => Ok(Some(clash)),
-                            None => Err(Error::AlreadyExists { what, existing }),
-                        }
-                    }
-                    Err(e) => Err(e),
-                }
+                self.settle_client_quota_write(tx, written, q).await
             }
 
             async fn client_quota(
@@ -1115,6 +1092,28 @@ macro_rules! shared_store {
         }
 
         impl $store {
+            /// Commits a client quota's write, or, when a unique key refused it (a concurrent
+            /// writer took a principal first, or the id is taken), names the quota it clashes with.
+            async fn settle_client_quota_write(
+                &self,
+                tx: sqlx::Transaction<'static, $db>,
+                written: Result<()>,
+                q: &$crate::domain::confluent::ClientQuota,
+            ) -> Result<Option<$crate::domain::confluent::PrincipalClash>> {
+                match written {
+                    Ok(()) => tx.commit().await.map_err(db_error).map(|()| None),
+                    Err(Error::AlreadyExists { what, existing }) => {
+                        drop(tx);
+                        let mut tx = Self::begin_batch(&self.pool).await?;
+                        match confluent_steps::clash(&mut tx, q).await? {
+                            Some(clash) => Ok(Some(clash)),
+                            None => Err(Error::AlreadyExists { what, existing }),
+                        }
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+
             /// Reads a chat quota row's own limits.
             fn own_limits(r: &$row) -> Result<$crate::domain::waldur::OwnLimits> {
                 use sqlx::Row;

@@ -11,7 +11,6 @@ use utoipa::IntoParams;
 use super::dto::{ClientQuota, ClientQuotaCreate, ClientQuotaList, ClientQuotaUpdate};
 use super::error::{FailureBody, reject};
 use super::links::Links;
-use crate::api::base_url;
 use crate::app::AppState;
 use crate::domain::confluent::{ClientQuotas, page_size};
 use crate::domain::principal::{Caller, Role};
@@ -28,11 +27,7 @@ fn service(state: &AppState) -> ClientQuotas<'_> {
 }
 
 /// Answers `result` as JSON with `status`, or as the failure it is.
-fn answer<T: serde::Serialize>(
-    links: &Links<'_>,
-    status: StatusCode,
-    result: Result<T>,
-) -> Response {
+fn answer<T: serde::Serialize>(links: &Links, status: StatusCode, result: Result<T>) -> Response {
     match result {
         Ok(body) => (status, axum::Json(body)).into_response(),
         Err(e) => reject(links, e),
@@ -58,11 +53,7 @@ pub async fn create_client_quota(
     headers: HeaderMap,
     Json(body): Json<ClientQuotaCreate>,
 ) -> Response {
-    let base = base_url(&state.settings, &headers);
-    let links = Links {
-        base: &base,
-        organization: caller.tenant_id,
-    };
+    let links = Links::of_request(&state.settings, &headers, caller.tenant_id);
     let created = async {
         caller.require_any(&[Role::Admin])?;
         let draft = body.into_draft()?;
@@ -126,11 +117,7 @@ pub async fn list_client_quotas(
     headers: HeaderMap,
     Query(params): Query<ListParams>,
 ) -> Response {
-    let base = base_url(&state.settings, &headers);
-    let links = Links {
-        base: &base,
-        organization: caller.tenant_id,
-    };
+    let links = Links::of_request(&state.settings, &headers, caller.tenant_id);
     let listed = async {
         let cluster = filter(params.spec_cluster, "spec.cluster")?;
         let environment = filter(params.environment, "environment")?;
@@ -157,11 +144,7 @@ pub async fn get_client_quota(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let base = base_url(&state.settings, &headers);
-    let links = Links {
-        base: &base,
-        organization: caller.tenant_id,
-    };
+    let links = Links::of_request(&state.settings, &headers, caller.tenant_id);
     let found = service(&state).get(caller.tenant_id, &id).await;
     answer(
         &links,
@@ -189,11 +172,7 @@ pub async fn update_client_quota(
     Path(id): Path<String>,
     Json(body): Json<ClientQuotaUpdate>,
 ) -> Response {
-    let base = base_url(&state.settings, &headers);
-    let links = Links {
-        base: &base,
-        organization: caller.tenant_id,
-    };
+    let links = Links::of_request(&state.settings, &headers, caller.tenant_id);
     let updated = async {
         caller.require_any(&[Role::Admin])?;
         let update = body.check()?;
@@ -229,11 +208,7 @@ pub async fn delete_client_quota(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let base = base_url(&state.settings, &headers);
-    let links = Links {
-        base: &base,
-        organization: caller.tenant_id,
-    };
+    let links = Links::of_request(&state.settings, &headers, caller.tenant_id);
     let deleted = async {
         caller.require_any(&[Role::Admin])?;
         service(&state).delete(caller.tenant_id, &id).await

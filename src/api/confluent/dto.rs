@@ -262,7 +262,7 @@ impl ClientQuotaUpdate {
 
 impl ClientQuota {
     /// The wire form of `quota`, with links under `links`.
-    pub fn of(quota: &domain::ClientQuota, links: &Links<'_>) -> Self {
+    pub fn of(quota: &domain::ClientQuota, links: &Links) -> Self {
         ClientQuota {
             api_version: API_VERSION.into(),
             kind: "ClientQuota".into(),
@@ -307,7 +307,7 @@ impl ClientQuota {
 
 impl ClientQuotaList {
     /// The wire form of one page of the list of `cluster` in `environment`.
-    pub fn of(page: &Page, links: &Links<'_>, environment: &str, cluster: &str) -> Self {
+    pub fn of(page: &Page, links: &Links, environment: &str, cluster: &str) -> Self {
         let size = page.page_size.to_string();
         ClientQuotaList {
             api_version: API_VERSION.into(),

@@ -191,7 +191,7 @@ impl Envelope for ConfluentFailure {
 
 /// The response to a failed call: the failure, marked for the renderer, and for a conflict with
 /// another client quota a `Location` naming it (the renderer keeps headers set here).
-pub fn reject(links: &Links<'_>, error: Error) -> Response {
+pub fn reject(links: &Links, error: Error) -> Response {
     let location = match &error {
         Error::Conflict {
             existing: Some(id), ..

@@ -3,8 +3,10 @@
 //! `crn://confluent.cloud/organization=<tenant id>`. Ids are percent-encoded, so every link is a
 //! valid URI whatever the id (`<default>` included).
 
+use axum::http::HeaderMap;
 use uuid::Uuid;
 
+use crate::app::Settings;
 use crate::domain::confluent::DEFAULT_PRINCIPAL;
 
 /// The collection path of client quotas.
@@ -15,12 +17,20 @@ pub const APPLIED_QUOTAS: &str = "/service-quota/v1/applied-quotas";
 pub const SCOPES: &str = "/service-quota/v1/scopes";
 
 /// Link maker for one request: the server's base URL and the caller's organization.
-pub struct Links<'a> {
-    pub base: &'a str,
+pub struct Links {
+    pub base: String,
     pub organization: Uuid,
 }
 
-impl Links<'_> {
+impl Links {
+    /// The links of a request: its base URL (configured, else from `Host`) and organization.
+    pub fn of_request(settings: &Settings, headers: &HeaderMap, organization: Uuid) -> Self {
+        Self {
+            base: crate::api::base_url(settings, headers),
+            organization,
+        }
+    }
+
     /// `self` of a client quota, also its `Location`.
     pub fn client_quota(&self, id: &str) -> String {
         format!("{}{CLIENT_QUOTAS}/{}", self.base, encode(id))
@@ -193,7 +203,7 @@ mod tests {
     #[test]
     fn ids_are_encoded_into_valid_links() {
         let links = Links {
-            base: "http://h",
+            base: "http://h".into(),
             organization: Uuid::nil(),
         };
         assert_eq!(

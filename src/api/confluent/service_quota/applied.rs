@@ -14,7 +14,6 @@ use super::super::error::{FailureBody, reject};
 use super::super::links::{APPLIED_QUOTAS, Links, SCOPES};
 use super::dto::{API_VERSION, AppliedQuota, AppliedQuotaList, ScopeBody, ScopeList};
 use super::service;
-use crate::api::base_url;
 use crate::app::AppState;
 use crate::domain::principal::Caller;
 use crate::domain::service_quota::{ListFilter, REFERENCE_KEYS, Scope, page_size};
@@ -114,14 +113,7 @@ pub struct PageParams {
     pub page_token: Option<String>,
 }
 
-fn links<'a>(base: &'a str, caller: &Caller) -> Links<'a> {
-    Links {
-        base,
-        organization: caller.tenant_id,
-    }
-}
-
-fn answer<T: serde::Serialize>(links: &Links<'_>, result: Result<T>) -> Response {
+fn answer<T: serde::Serialize>(links: &Links, result: Result<T>) -> Response {
     match result {
         Ok(body) => (StatusCode::OK, axum::Json(body)).into_response(),
         Err(e) => reject(links, e),
@@ -151,8 +143,7 @@ pub async fn list_applied_quotas(
     headers: HeaderMap,
     Query(params): Query<ListParams>,
 ) -> Response {
-    let base = base_url(&state.settings, &headers);
-    let links = links(&base, &caller);
+    let links = Links::of_request(&state.settings, &headers, caller.tenant_id);
     let listed = async {
         let scope = scope_filter(params.scope.as_deref())?;
         let size = page_size(params.page_size.as_deref())?;
@@ -222,8 +213,7 @@ pub async fn get_applied_quota(
     Path(id): Path<String>,
     Query(params): Query<ReferenceParams>,
 ) -> Response {
-    let base = base_url(&state.settings, &headers);
-    let links = links(&base, &caller);
+    let links = Links::of_request(&state.settings, &headers, caller.tenant_id);
     let found = service(&state)
         .get(caller.tenant_id, &id, &params.references())
         .await;
@@ -241,8 +231,7 @@ pub async fn list_scopes(
     headers: HeaderMap,
     Query(params): Query<PageParams>,
 ) -> Response {
-    let base = base_url(&state.settings, &headers);
-    let links = links(&base, &caller);
+    let links = Links::of_request(&state.settings, &headers, caller.tenant_id);
     let listed = async {
         let size = page_size(params.page_size.as_deref())?;
         let token = params.page_token.as_deref().filter(|t| !t.is_empty());
@@ -280,8 +269,7 @@ pub async fn get_scope(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let base = base_url(&state.settings, &headers);
-    let links = links(&base, &caller);
+    let links = Links::of_request(&state.settings, &headers, caller.tenant_id);
     let found = Scope::parse(&id)
         .map(|s| ScopeBody::of(s, &links))
         .ok_or(Error::NotFound("scope"));

@@ -86,7 +86,7 @@ pub struct ScopeList {
 
 impl AppliedQuota {
     /// The wire form of `applied`, with links under `links`.
-    pub fn of(applied: &Applied, links: &Links<'_>) -> Self {
+    pub fn of(applied: &Applied, links: &Links) -> Self {
         let reference = &applied.reference;
         let pairs: Vec<(&str, &str)> = reference.pairs().collect();
         let environment = reference.get("environment");
@@ -153,7 +153,7 @@ impl AppliedQuota {
 
 impl ScopeBody {
     /// The wire form of `scope`.
-    pub fn of(scope: DomainScope, links: &Links<'_>) -> Self {
+    pub fn of(scope: DomainScope, links: &Links) -> Self {
         ScopeBody {
             api_version: API_VERSION.into(),
             kind: "Scope".into(),

@@ -15,7 +15,6 @@ use super::dto::{
     ServiceQuotaCodeDefine,
 };
 use super::service;
-use crate::api::base_url;
 use crate::api::native::Problem;
 use crate::app::AppState;
 use crate::domain::Error;
@@ -53,11 +52,11 @@ pub async fn adjust_applied_quota(
     let applied = service(&state)
         .adjust(&caller, &code, change, state.clock.now())
         .await?;
-    let base = base_url(&state.settings, &headers);
-    let links = Links {
-        base: &base,
-        organization: change_tenant(&caller, body.organization),
-    };
+    let links = Links::of_request(
+        &state.settings,
+        &headers,
+        change_tenant(&caller, body.organization),
+    );
     Ok(axum::Json(AppliedQuota::of(&applied, &links)))
 }
 
