@@ -70,6 +70,13 @@ pub trait Store: Send + Sync {
     ) -> impl Future<Output = Result<Option<Limit>>> + Send;
     /// A tenant's limits, by id.
     fn limits(&self, tenant_id: Uuid) -> impl Future<Output = Result<Vec<Limit>>> + Send;
+    /// What changes whenever a limit of the metric is created, replaced or deleted: how many
+    /// there are and the latest `updated_at` (as text). Cheap, so caches can ask it often.
+    fn limits_fingerprint(
+        &self,
+        tenant_id: Uuid,
+        metric: &str,
+    ) -> impl Future<Output = Result<(i64, Option<String>)>> + Send;
     /// A tenant's limits of one metric, by id.
     fn limits_of_metric(
         &self,
@@ -429,6 +436,13 @@ impl Store for AnyStore {
     }
     async fn limits_of_metric(&self, tenant_id: Uuid, metric: &str) -> Result<Vec<Limit>> {
         dispatch!(self, s => s.limits_of_metric(tenant_id, metric))
+    }
+    async fn limits_fingerprint(
+        &self,
+        tenant_id: Uuid,
+        metric: &str,
+    ) -> Result<(i64, Option<String>)> {
+        dispatch!(self, s => s.limits_fingerprint(tenant_id, metric))
     }
     async fn delete_limit(&self, tenant_id: Uuid, id: &str) -> Result<bool> {
         dispatch!(self, s => s.delete_limit(tenant_id, id))

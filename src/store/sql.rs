@@ -200,6 +200,22 @@ macro_rules! shared_store {
                     .collect()
             }
 
+            async fn limits_fingerprint(
+                &self,
+                tenant_id: Uuid,
+                metric: &str,
+            ) -> Result<(i64, Option<String>)> {
+                sqlx::query_as(
+                    "SELECT COUNT(*), CAST(MAX(updated_at) AS TEXT) FROM limits \
+                     WHERE tenant_id = $1 AND metric = $2",
+                )
+                .bind(tenant_id)
+                .bind(metric)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db_error)
+            }
+
             async fn limits_of_metric(&self, tenant_id: Uuid, metric: &str) -> Result<Vec<Limit>> {
                 sqlx::query(&format!(
                     "{LIMIT_COLUMNS} WHERE tenant_id = $1 AND metric = $2 ORDER BY id"

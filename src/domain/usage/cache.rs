@@ -25,9 +25,18 @@ pub type Rules = Arc<[Notification]>;
 /// Which limits a cache entry holds: one tenant's limits of one metric.
 type Key = (Uuid, String);
 
-/// One metric's limits, indexed by the first pair of their selector, with their rules.
+/// What a store answers about a metric's limits that changes whenever one of them does.
+type Fingerprint = (i64, Option<String>);
+
+/// A cache entry: a metric's index, when it was last known current, and its fingerprint then.
 struct MetricLimits {
-    loaded: Instant,
+    checked: Instant,
+    fingerprint: Fingerprint,
+    index: Arc<MetricIndex>,
+}
+
+/// One metric's limits, indexed by the first pair of their selector, with their rules.
+struct MetricIndex {
     limits: Vec<(Arc<Limit>, Rules)>,
     /// key -> value -> positions in `limits`.
     by_first_pair: HashMap<String, HashMap<String, Vec<usize>>>,
@@ -35,14 +44,13 @@ struct MetricLimits {
     everyone: Vec<usize>,
 }
 
-impl MetricLimits {
+impl MetricIndex {
     fn build(limits: Vec<Limit>, rules: Vec<(String, Notification)>) -> Self {
         let mut grouped: HashMap<String, Vec<Notification>> = HashMap::new();
         for (limit_id, rule) in rules {
             grouped.entry(limit_id).or_default().push(rule);
         }
         let mut index = Self {
-            loaded: Instant::now(),
             limits: Vec::with_capacity(limits.len()),
             by_first_pair: HashMap::new(),
             everyone: Vec::new(),
@@ -106,10 +114,8 @@ impl LimitCache {
         subject: &Subject,
         metric: &str,
     ) -> Result<Vec<(Arc<Limit>, Rules)>> {
-        Ok(self
-            .metric(store, tenant_id, metric)
-            .await?
-            .matching(subject))
+        let limits = self.metric(store, tenant_id, metric).await?;
+        Ok(limits.index.matching(subject))
     }
 
     async fn metric(
@@ -120,7 +126,7 @@ impl LimitCache {
     ) -> Result<Arc<MetricLimits>> {
         let cached = self.cached(tenant_id, metric);
         if let Some(limits) = &cached {
-            if limits.loaded.elapsed() < Self::TTL {
+            if limits.checked.elapsed() < Self::TTL {
                 return Ok(limits.clone());
             }
         }
@@ -129,21 +135,36 @@ impl LimitCache {
             (Err(_), Some(stale)) => return Ok(stale),
             (Err(_), None) => self.loading.lock().await,
         };
-        if let Some(fresh) = self
-            .cached(tenant_id, metric)
-            .filter(|l| l.loaded.elapsed() < Self::TTL)
-        {
-            return Ok(fresh);
+        let cached = self.cached(tenant_id, metric);
+        if let Some(fresh) = cached.as_ref().filter(|l| l.checked.elapsed() < Self::TTL) {
+            return Ok(fresh.clone());
         }
         let key = (tenant_id, metric.to_owned());
         let generation = self.generation(&key);
-        let limits = store.limits_of_metric(tenant_id, metric).await?;
-        let rules = if limits.is_empty() {
-            Vec::new()
-        } else {
-            store.notification_rules(tenant_id).await?
+        // Ask first whether anything changed: a large metric is then read and indexed again only
+        // when it did, not every TTL.
+        let fingerprint = store.limits_fingerprint(tenant_id, metric).await?;
+        let index = match cached.filter(|c| c.fingerprint == fingerprint) {
+            Some(unchanged) => unchanged.index.clone(),
+            None => {
+                let limits = store.limits_of_metric(tenant_id, metric).await?;
+                let rules = if limits.is_empty() {
+                    Vec::new()
+                } else {
+                    store.notification_rules(tenant_id).await?
+                };
+                // Indexing thousands of limits is CPU work: keep it off the async workers.
+                tokio::task::spawn_blocking(move || MetricIndex::build(limits, rules))
+                    .await
+                    .map(Arc::new)
+                    .map_err(|e| crate::domain::Error::Internal(format!("indexing limits: {e}")))?
+            }
         };
-        let loaded = Arc::new(MetricLimits::build(limits, rules));
+        let loaded = Arc::new(MetricLimits {
+            checked: Instant::now(),
+            fingerprint,
+            index,
+        });
         if let Ok(mut entries) = self.entries.write() {
             if self.generation(&key) == generation {
                 let (tenant_id, metric) = key;
