@@ -63,9 +63,9 @@ pub enum Error {
     /// The caller is known but lacks a role.
     #[error("{0}")]
     Forbidden(String),
-    /// No valid credential came with the request.
+    /// No valid credential came with the request; surfaces word "none" and "a bad one" apart.
     #[error("{0}")]
-    Unauthenticated(String),
+    Unauthenticated(Credentials),
     /// The caller sent too many requests; a retry may succeed after `retry_after` seconds.
     #[error("too many requests")]
     RateLimited { retry_after: u64 },
@@ -92,6 +92,24 @@ impl Error {
             field: Field::Query(name.into()),
             message: message.into(),
         }
+    }
+}
+
+/// Why a request is not authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credentials {
+    /// The request carried no credential.
+    Missing,
+    /// It carried one that matches no key (or is malformed).
+    Invalid,
+}
+
+impl std::fmt::Display for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Credentials::Missing => "authentication is required",
+            Credentials::Invalid => "the credentials are invalid",
+        })
     }
 }
 

@@ -16,4 +16,4 @@ pub mod waldur;
 pub mod window;
 pub mod zitadel;
 
-pub use error::{Error, Field, Result};
+pub use error::{Credentials, Error, Field, Result};

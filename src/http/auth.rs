@@ -13,7 +13,7 @@ use base64::Engine;
 
 use crate::app::AppState;
 use crate::domain::principal::{ApiKey, Caller, SecretHash};
-use crate::domain::{Error, Result};
+use crate::domain::{Credentials, Error, Result};
 use crate::http::error::ApiError;
 use crate::store::{AnyStore, Store};
 
@@ -93,9 +93,8 @@ impl KeyCache {
 
 /// Resolves a presented `Authorization` header to its caller.
 pub async fn authenticate(state: &AppState, header: Option<&str>) -> Result<Caller> {
-    let header =
-        header.ok_or_else(|| Error::Unauthenticated("authentication is required".into()))?;
-    let invalid = || Error::Unauthenticated("the credentials are invalid".into());
+    let header = header.ok_or(Error::Unauthenticated(Credentials::Missing))?;
+    let invalid = || Error::Unauthenticated(Credentials::Invalid);
     let (key_id, secret) = match parse(header).ok_or_else(invalid)? {
         Credential::Secret(secret) => (None, secret.to_owned()),
         Credential::Basic { key_id, secret } => (Some(key_id), secret),
@@ -141,7 +140,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Caller {
             .extensions
             .get::<Caller>()
             .cloned()
-            .ok_or_else(|| Error::Unauthenticated("authentication is required".into()).into())
+            .ok_or_else(|| Error::Unauthenticated(Credentials::Missing).into())
     }
 }
 

@@ -10,7 +10,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::links::Links;
-use crate::domain::{Error, Field};
+use crate::domain::{Credentials, Error, Field};
 use crate::http::error::{ApiError, Envelope, ErrorContext, Failure};
 
 /// The envelope of the Confluent surfaces.
@@ -174,7 +174,7 @@ impl Envelope for ConfluentFailure {
         let mut response = (status, Json(body)).into_response();
         if status == StatusCode::UNAUTHORIZED {
             let challenge = match failure {
-                Failure::Domain(Error::Unauthenticated(m)) if m.contains("invalid") => {
+                Failure::Domain(Error::Unauthenticated(Credentials::Invalid)) => {
                     "Basic realm=\"quotaplane\", error=\"invalid_key\", \
                      error_description=\"The API Key is invalid\""
                 }

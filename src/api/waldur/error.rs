@@ -7,25 +7,24 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::domain::waldur::USER;
-use crate::domain::{Error, Field};
+use crate::domain::{Credentials, Error, Field};
 use crate::http::error::{Envelope, ErrorContext, Failure};
 
 /// The Waldur envelope.
 pub struct Drf;
-
-/// The auth layer's message when no credential came at all (any other is an invalid one).
-const NO_CREDENTIALS: &str = "authentication is required";
 
 /// The one mapping from a failure to Waldur's status and body.
 fn table(failure: &Failure) -> (StatusCode, Value) {
     let detail = |status: StatusCode, text: &str| (status, json!({ "detail": text }));
     match failure {
         Failure::Domain(e) => match e {
-            Error::Unauthenticated(m) if m == NO_CREDENTIALS => detail(
+            Error::Unauthenticated(Credentials::Missing) => detail(
                 StatusCode::UNAUTHORIZED,
                 "Authentication credentials were not provided.",
             ),
-            Error::Unauthenticated(_) => detail(StatusCode::UNAUTHORIZED, "Invalid token."),
+            Error::Unauthenticated(Credentials::Invalid) => {
+                detail(StatusCode::UNAUTHORIZED, "Invalid token.")
+            }
             Error::Forbidden(m) => detail(StatusCode::FORBIDDEN, m),
             Error::NotFound(what) if *what == USER => {
                 detail(StatusCode::NOT_FOUND, "User not found.")

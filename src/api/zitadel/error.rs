@@ -135,7 +135,7 @@ fn state(failure: &Failure, path: &str) -> Stated {
                 Some("AUTH-5mWD2"),
                 "No matching permissions found",
             ),
-            Error::Unauthenticated(m) => stated(Unauthenticated, None, m.clone()),
+            Error::Unauthenticated(why) => stated(Unauthenticated, None, why.to_string()),
             Error::Unavailable(_) => stated(Unavailable, None, failure.public_message()),
             Error::Internal(_) => stated(Internal, None, failure.public_message()),
         },
