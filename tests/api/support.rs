@@ -117,11 +117,6 @@ pub async fn fresh_postgres_database(base_url: &str) -> String {
 }
 
 impl TestApp {
-    /// A server on `backend` with default settings; `None` when PostgreSQL is not configured.
-    pub async fn spawn(backend: Backend) -> Option<TestApp> {
-        Self::spawn_with(backend, Settings::default()).await
-    }
-
     /// A server on `backend` with `settings`.
     pub async fn spawn_with(backend: Backend, settings: Settings) -> Option<TestApp> {
         let (database_url, dir) = match backend {
@@ -294,32 +289,15 @@ macro_rules! on_both_backends_with {
 }
 
 /// Runs each case once on SQLite and once on PostgreSQL (when configured), as
-/// `<case>::on_sqlite` and `<case>::on_postgres`.
+/// `<case>::on_sqlite` and `<case>::on_postgres`, with default settings.
 #[macro_export]
 macro_rules! on_both_backends {
-    ($(async fn $name:ident($app:ident) $body:block)*) => {$(
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            #[allow(unused_mut)]
-            async fn case(mut $app: $crate::support::TestApp) $body
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn on_sqlite() {
-                let app = $crate::support::TestApp::spawn($crate::support::Backend::Sqlite).await;
-                case(app.expect("sqlite always runs")).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn on_postgres() {
-                if let Some(app) =
-                    $crate::support::TestApp::spawn($crate::support::Backend::Postgres).await
-                {
-                    case(app).await;
-                }
-            }
+    ($($cases:tt)*) => {
+        $crate::on_both_backends_with! {
+            settings = quotaplane::app::Settings::default();
+            $($cases)*
         }
-    )*};
+    };
 }
 
 #[cfg(test)]
