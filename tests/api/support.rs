@@ -87,9 +87,12 @@ fn with_database(base_url: &str, database: &str) -> String {
     }
 }
 
-/// A fresh PostgreSQL database for one test. Databases of earlier runs are dropped once per run.
+/// A fresh PostgreSQL database for one test, named with the hour it was made in. Databases made
+/// more than two hours ago are dropped once per run; younger ones may belong to a run still going
+/// (several checkouts can share one PostgreSQL server).
 pub async fn fresh_postgres_database(base_url: &str) -> String {
     static SWEPT: OnceCell<()> = OnceCell::const_new();
+    let hour = Utc::now().timestamp() / 3600;
     let mut admin = sqlx::PgConnection::connect(base_url)
         .await
         .expect("TEST_DATABASE_URL must reach PostgreSQL");
@@ -101,14 +104,18 @@ pub async fn fresh_postgres_database(base_url: &str) -> String {
             .fetch_all(&mut admin)
             .await
             .unwrap_or_default();
+            let made_in = |name: &str| -> Option<i64> { name.split('_').nth(2)?.parse().ok() };
             for name in stale {
+                if made_in(&name).is_some_and(|made| made + 2 > hour) {
+                    continue;
+                }
                 let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
                     .execute(&mut admin)
                     .await;
             }
         })
         .await;
-    let name = format!("qp_test_{}", Uuid::new_v4().simple());
+    let name = format!("qp_test_{hour}_{}", Uuid::new_v4().simple());
     sqlx::query(&format!("CREATE DATABASE \"{name}\""))
         .execute(&mut admin)
         .await
