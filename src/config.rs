@@ -161,7 +161,7 @@ pub enum AdminAction {
     CreateKey {
         #[arg(long)]
         tenant: uuid::Uuid,
-        /// Comma-separated roles: system, admin, staff, support, user.
+        /// Comma-separated roles: system, admin, staff, support, user, reporter.
         #[arg(long, value_delimiter = ',', default_value = "admin")]
         roles: Vec<String>,
         /// The principal the key acts as.

@@ -19,6 +19,8 @@ use super::{confluent, datarobot, native, waldur, zitadel};
         native::create_key, native::list_keys, native::revoke_key,
         native::check, native::consume, native::report, native::acquire, native::release,
         native::put_limit, native::list_limits, native::get_limit, native::delete_limit,
+        native::list_tenant_limits, native::get_tenant_limit, native::put_tenant_limit,
+        native::delete_tenant_limit,
         waldur::usage, waldur::set_quota,
         zitadel::add_quota, zitadel::set_quota, zitadel::remove_quota,
         confluent::list_client_quotas, confluent::create_client_quota,

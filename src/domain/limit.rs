@@ -15,8 +15,11 @@ use super::{Error, Result};
 
 /// Most pairs a subject or selector may have.
 pub const MAX_PAIRS: usize = 16;
-/// Longest key or value of a pair, and longest metric name or limit id.
+/// Longest key of a pair, metric name or native limit id.
 pub const MAX_NAME_CHARS: usize = 200;
+/// Longest value of a pair: the longest identifier any surface accepts (Confluent's ids allow
+/// 255), so every id a surface takes in can be selected on and read back.
+pub const MAX_VALUE_CHARS: usize = 255;
 
 /// Key/value pairs naming what uses something, sorted by key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
@@ -33,14 +36,15 @@ impl Subject {
         }
         for (k, v) in &pairs {
             check_name(k, &format!("{pointer}/{k}"))?;
-            if v.chars().count() > MAX_NAME_CHARS {
-                return Err(Error::invalid_body(
-                    format!("{pointer}/{k}"),
-                    format!("values must be at most {MAX_NAME_CHARS} characters"),
-                ));
-            }
+            check_value(v, &format!("{pointer}/{k}"))?;
         }
         Ok(Subject(pairs))
+    }
+
+    /// Pairs read back from the store, or built by a surface from values it has checked: not
+    /// checked again, so a bound tightened later never makes a stored row unreadable.
+    pub fn trusted(pairs: BTreeMap<String, String>) -> Self {
+        Subject(pairs)
     }
 
     /// Pairs built by a surface (trusted, already bounded).
@@ -83,6 +87,23 @@ pub fn check_name(name: &str, pointer: &str) -> Result<()> {
         ));
     }
     if name.chars().any(char::is_control) {
+        return Err(Error::invalid_body(
+            pointer,
+            "must not contain control characters",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a pair's value: at most 255 characters, no control characters (empty is allowed).
+pub fn check_value(value: &str, pointer: &str) -> Result<()> {
+    if value.chars().count() > MAX_VALUE_CHARS {
+        return Err(Error::invalid_body(
+            pointer,
+            format!("values must be at most {MAX_VALUE_CHARS} characters"),
+        ));
+    }
+    if value.chars().any(char::is_control) {
         return Err(Error::invalid_body(
             pointer,
             "must not contain control characters",
@@ -238,7 +259,11 @@ mod tests {
     fn subjects_are_bounded() {
         let many: BTreeMap<_, _> = (0..17).map(|i| (format!("k{i}"), "v".to_owned())).collect();
         assert!(Subject::parse(many, "/subject").is_err());
-        let long = BTreeMap::from([("k".to_owned(), "v".repeat(201))]);
+        let longest = BTreeMap::from([("k".to_owned(), "v".repeat(MAX_VALUE_CHARS))]);
+        assert!(Subject::parse(longest, "/subject").is_ok());
+        let long = BTreeMap::from([("k".to_owned(), "v".repeat(MAX_VALUE_CHARS + 1))]);
         assert!(Subject::parse(long, "/subject").is_err());
+        let nul = BTreeMap::from([("k".to_owned(), "a\0b".to_owned())]);
+        assert!(Subject::parse(nul, "/subject").is_err());
     }
 }

@@ -2,6 +2,7 @@
 //! never imports axum or sqlx, and every vendor surface is a translation of it.
 
 pub mod access;
+pub mod authority;
 pub mod clock;
 pub mod confluent;
 pub mod datarobot;
@@ -11,6 +12,7 @@ pub mod notification;
 pub mod principal;
 pub mod service_quota;
 pub mod tenant;
+pub mod text;
 pub mod usage;
 pub mod waldur;
 pub mod window;

@@ -9,6 +9,8 @@ use uuid::Uuid;
 use super::{Error, Result};
 
 /// What a key may do. `System` operates the whole installation; the others act within a tenant.
+/// `Reporter` may set levels (`report`) of the limits no surface counts itself: for a service
+/// that measures a resource and tells quotaplane, without the admin's other powers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Role {
     System,
@@ -16,16 +18,18 @@ pub enum Role {
     Staff,
     Support,
     User,
+    Reporter,
 }
 
 impl Role {
     /// Every role, in the order they are written.
-    pub const ALL: [Role; 5] = [
+    pub const ALL: [Role; 6] = [
         Role::System,
         Role::Admin,
         Role::Staff,
         Role::Support,
         Role::User,
+        Role::Reporter,
     ];
 
     /// The role's name on the wire.
@@ -36,6 +40,7 @@ impl Role {
             Role::Staff => "staff",
             Role::Support => "support",
             Role::User => "user",
+            Role::Reporter => "reporter",
         }
     }
 
@@ -86,7 +91,7 @@ impl Roles {
                 Role::parse(n.as_ref()).map(|r| acc.with(r)).ok_or_else(|| {
                     Error::invalid_body(
                         format!("/roles/{i}"),
-                        "role must be one of system, admin, staff, support, user",
+                        "role must be one of system, admin, staff, support, user, reporter",
                     )
                 })
             })
@@ -196,15 +201,7 @@ impl ApiKey {
         description: String,
         now: DateTime<Utc>,
     ) -> Result<(ApiKey, Secret)> {
-        if description.chars().count() > Self::MAX_DESCRIPTION_CHARS {
-            return Err(Error::invalid_body(
-                "/description",
-                format!(
-                    "description must be at most {} characters",
-                    Self::MAX_DESCRIPTION_CHARS
-                ),
-            ));
-        }
+        super::text::check_free_text(&description, Self::MAX_DESCRIPTION_CHARS, "/description")?;
         let secret = Secret::generate();
         let key = ApiKey {
             id: new_key_id(),

@@ -59,14 +59,20 @@ impl PgStore {
     /// key order (so two replicas never wait on each other crosswise).
     async fn lock_counters(
         tx: &mut Transaction<'static, Postgres>,
-        keys: &[(CounterKey, i64)],
+        reads: &BatchReads,
         now_ms: i64,
     ) -> Result<HashMap<CounterKey, CounterRow>> {
-        if keys.is_empty() {
+        if reads.counters.is_empty() {
             return Ok(HashMap::new());
         }
-        let (tenants, limits, starts, pers) = key_columns(keys.iter().map(|(k, _)| k));
-        let ends: Vec<i64> = keys.iter().map(|(_, end)| *end).collect();
+        let written: Vec<&(CounterKey, i64)> = reads
+            .counters
+            .iter()
+            .zip(&reads.writable)
+            .filter_map(|(key, writable)| writable.then_some(key))
+            .collect();
+        let (tenants, limits, starts, pers) = key_columns(written.iter().map(|(k, _)| k));
+        let ends: Vec<i64> = written.iter().map(|(_, end)| *end).collect();
         sqlx::query(
             "INSERT INTO counters \
              (tenant_id, limit_id, per_value, period_start, period_end, used, updated_at) \
@@ -85,6 +91,7 @@ impl PgStore {
         .execute(&mut **tx)
         .await
         .map_err(db_error)?;
+        let (tenants, limits, starts, pers) = key_columns(reads.counters.iter().map(|(k, _)| k));
         let rows = sqlx::query(
             "SELECT c.tenant_id, c.limit_id, c.per_value, c.period_start, c.used, l.amount, \
              l.blocking \
@@ -100,7 +107,8 @@ impl PgStore {
         .fetch_all(&mut **tx)
         .await
         .map_err(db_error)?;
-        rows.iter()
+        let mut found = rows
+            .iter()
             .map(|r| {
                 let row = CounterRow {
                     used: r.try_get("used").map_err(db_error)?,
@@ -109,7 +117,54 @@ impl PgStore {
                 };
                 Ok((counter_key(r)?, row))
             })
-            .collect()
+            .collect::<Result<HashMap<_, _>>>()?;
+        let unwritten: Vec<&CounterKey> = reads
+            .counters
+            .iter()
+            .map(|(k, _)| k)
+            .filter(|k| !found.contains_key(*k))
+            .collect();
+        if !unwritten.is_empty() {
+            Self::read_unwritten(tx, &unwritten, &mut found).await?;
+        }
+        Ok(found)
+    }
+
+    /// Counters only checked that have never been written: they read 0, with their limit's
+    /// terms, and no row is made for them.
+    async fn read_unwritten(
+        tx: &mut Transaction<'static, Postgres>,
+        keys: &[&CounterKey],
+        found: &mut HashMap<CounterKey, CounterRow>,
+    ) -> Result<()> {
+        let tenants: Vec<Uuid> = keys.iter().map(|k| k.tenant_id).collect();
+        let limits: Vec<&str> = keys.iter().map(|k| k.limit_id.as_str()).collect();
+        let rows = sqlx::query(
+            "SELECT l.tenant_id, l.id, l.amount, l.blocking FROM limits l \
+             WHERE (l.tenant_id, l.id) IN (SELECT * FROM UNNEST($1::uuid[], $2::text[]))",
+        )
+        .bind(&tenants)
+        .bind(&limits)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(db_error)?;
+        let mut terms = HashMap::with_capacity(rows.len());
+        for r in &rows {
+            let tenant: Uuid = r.try_get("tenant_id").map_err(db_error)?;
+            let id: String = r.try_get("id").map_err(db_error)?;
+            let row = CounterRow {
+                used: 0,
+                amount: Amount::from_stored(r.try_get("amount").map_err(db_error)?),
+                blocking: r.try_get("blocking").map_err(db_error)?,
+            };
+            terms.insert((tenant, id), row);
+        }
+        for key in keys {
+            if let Some(row) = terms.get(&(key.tenant_id, key.limit_id.clone())) {
+                found.insert((*key).clone(), *row);
+            }
+        }
+        Ok(())
     }
 
     /// The usage of the counters that exist among `keys`, in one round trip.

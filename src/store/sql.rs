@@ -43,7 +43,7 @@ macro_rules! shared_store {
                     .await
                     .map_err(db_error)?
                     .iter()
-                    .map(tenant_from)
+                    .filter_map(|r| readable(tenant_from(r), "tenant"))
                     .collect()
             }
 
@@ -98,7 +98,7 @@ macro_rules! shared_store {
                 .await
                 .map_err(db_error)?
                 .iter()
-                .map(key_from)
+                .filter_map(|r| readable(key_from(r), "api key"))
                 .collect()
             }
 
@@ -196,7 +196,7 @@ macro_rules! shared_store {
                     .await
                     .map_err(db_error)?
                     .iter()
-                    .map(limit_from)
+                    .filter_map(|r| readable(limit_from(r), "limit"))
                     .collect()
             }
 
@@ -226,7 +226,7 @@ macro_rules! shared_store {
                 .await
                 .map_err(db_error)?
                 .iter()
-                .map(limit_from)
+                .filter_map(|r| readable(limit_from(r), "limit"))
                 .collect()
             }
 
@@ -259,7 +259,7 @@ macro_rules! shared_store {
                         state.released.insert((tenant_id, lease_id));
                     }
                 }
-                state.counters = Self::lock_counters(&mut tx, &reads.counters, reads.now_ms).await?;
+                state.counters = Self::lock_counters(&mut tx, reads, reads.now_ms).await?;
                 for key in &reads.notified {
                     batch_steps::fired_thresholds(&mut tx, key, &mut state.fired).await?;
                 }
@@ -385,7 +385,7 @@ macro_rules! shared_store {
                 .await
                 .map_err(db_error)?
                 .iter()
-                .map(quota_from)
+                .filter_map(|r| readable(quota_from(r), "DataRobot quota"))
                 .collect::<Result<Vec<_>>>()?;
                 Ok((quotas, total))
             }
@@ -471,7 +471,7 @@ macro_rules! shared_store {
                 .await
                 .map_err(db_error)?
                 .iter()
-                .map(template_from)
+                .filter_map(|r| readable(template_from(r), "quota template"))
                 .collect::<Result<Vec<_>>>()?;
                 Ok((templates, total))
             }
@@ -672,7 +672,12 @@ macro_rules! shared_store {
                 .await
                 .map_err(db_error)?
                 .iter()
-                .map(|r| Ok((r.try_get("user_id").map_err(db_error)?, Self::own_limits(r)?)))
+                .filter_map(|r| {
+                    let quota = Self::own_limits(r).and_then(|limits| {
+                        Ok((r.try_get("user_id").map_err(db_error)?, limits))
+                    });
+                    readable(quota, "chat quota")
+                })
                 .collect()
             }
 
@@ -1028,7 +1033,7 @@ macro_rules! shared_store {
                 .await
                 .map_err(db_error)?
                 .iter()
-                .map(client_quota_from)
+                .filter_map(|r| readable(client_quota_from(r), "client quota"))
                 .collect()
             }
 
@@ -1148,6 +1153,18 @@ macro_rules! shared_store {
         const TEMPLATE_COLUMNS: &str =
             "SELECT tenant_id, id, name, rules, created_at, updated_at FROM datarobot_quota_templates";
 
+        /// A row of a list as read: a row that cannot be read (written by an older version, or
+        /// damaged) is left out of the list and logged, so one bad row never fails a whole list.
+        fn readable<T>(row: Result<T>, what: &str) -> Option<Result<T>> {
+            match row {
+                Err(Error::Internal(message)) => {
+                    tracing::warn!(what, %message, "left an unreadable stored row out of a list");
+                    None
+                }
+                other => Some(other),
+            }
+        }
+
         fn to_json<T: serde::Serialize>(value: &T) -> Result<String> {
             serde_json::to_string(value).map_err(|e| Error::Internal(e.to_string()))
         }
@@ -1255,7 +1272,7 @@ macro_rules! shared_store {
             Ok(Limit {
                 tenant_id: r.try_get("tenant_id").map_err(db_error)?,
                 id: r.try_get("id").map_err(db_error)?,
-                selector: Subject::parse(selector, "/selector").map_err(|_| corrupt("selector"))?,
+                selector: Subject::trusted(selector),
                 metric: r.try_get("metric").map_err(db_error)?,
                 amount: Amount::from_stored(r.try_get("amount").map_err(db_error)?),
                 window: Window::try_from(window).map_err(|_| corrupt("window"))?,

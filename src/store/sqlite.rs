@@ -81,11 +81,11 @@ impl SqliteStore {
     /// Reads every counter with its limit's terms; a counter not yet written reads 0.
     async fn lock_counters(
         tx: &mut Transaction<'static, Sqlite>,
-        keys: &[(CounterKey, i64)],
+        reads: &BatchReads,
         _now_ms: i64,
     ) -> Result<HashMap<CounterKey, CounterRow>> {
-        let mut found = HashMap::with_capacity(keys.len());
-        for (key, _) in keys {
+        let mut found = HashMap::with_capacity(reads.counters.len());
+        for (key, _) in &reads.counters {
             let row = sqlx::query(
                 "SELECT l.amount, l.blocking, c.used FROM limits l LEFT JOIN counters c \
                  ON c.tenant_id = l.tenant_id AND c.limit_id = l.id AND c.period_start = $3 \

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod authority;
 mod confluent;
 mod datarobot;
 mod foundation;

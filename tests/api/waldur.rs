@@ -10,6 +10,7 @@ use crate::support::{TestApp, body};
 
 /// A tenant with one key per Waldur role, each acting as its own user.
 pub struct People {
+    pub tenant: String,
     pub staff: String,
     pub support: String,
     pub user: String,
@@ -31,6 +32,7 @@ pub async fn people(app: &TestApp) -> People {
         user: app.key_for(&tenant, &["user"], Some(user_id)).await,
         other: app.key_for(&tenant, &["user"], Some(other_id)).await,
         admin: app.key_for(&tenant, &["admin"], Some(Uuid::new_v4())).await,
+        tenant,
         user_id,
         other_id,
     }

@@ -110,7 +110,7 @@ on_both_backends! {
         let replaced = app.put(&format!("/v1/limits/{id}"), &p.admin, &json!({
             "subject": {"user": p.user_id}, "metric": "chat_tokens", "amount": 1000,
             "window": {"kind": "calendar_day"}})).await;
-        assert_eq!(replaced.status(), 409);
+        assert_eq!(replaced.status(), 400, "the id is the surface's");
         assert_eq!(app.chat_usage_ok(&p.user, None).await["daily_remaining"], 10);
     }
 }
@@ -132,10 +132,17 @@ async fn the_system_default_is_enforced_for_a_user_who_never_had_set_quota(app: 
     assert_eq!(usage["daily_remaining"], 0);
     assert_eq!(usage["weekly_remaining"], 400);
     assert_eq!(usage["monthly_system_default"], 1000);
-    // A consumer may meter a user before any key names them: they get the default too.
-    let newcomer = Uuid::new_v4().to_string();
+    // A user no key names is unknown: metering them is refused and creates nothing. Once a key
+    // acts as them, they get the default too.
+    let newcomer_id = Uuid::new_v4();
+    let newcomer = newcomer_id.to_string();
     assert_eq!(
-        refused_by(app.consume_tokens(&p.user, &newcomer, 101).await).await,
+        app.consume_tokens(&p.staff, &newcomer, 1).await.status(),
+        422
+    );
+    app.key_for(&p.tenant, &["user"], Some(newcomer_id)).await;
+    assert_eq!(
+        refused_by(app.consume_tokens(&p.staff, &newcomer, 101).await).await,
         vec!["calendar_day"]
     );
     let seen = app.chat_usage_ok(&p.staff, Some(&newcomer)).await;

@@ -8,12 +8,15 @@ use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use uuid::Uuid;
 
 use super::Problem;
 use super::usage::LimitUsage;
 use crate::app::AppState;
+use crate::domain::authority;
 use crate::domain::limit::{Amount, Limit, Subject, check_name, check_per};
 use crate::domain::principal::{Caller, Role};
+use crate::domain::usage::LimitStatus;
 use crate::domain::window::{Window, WindowSpec};
 use crate::domain::{Error, Field};
 use crate::http::error::ApiError;
@@ -132,7 +135,7 @@ pub struct LimitResponse {
     pub usage: LimitUsage,
 }
 
-fn response(limit: Limit, status: crate::domain::usage::LimitStatus) -> LimitResponse {
+fn response(limit: Limit, status: LimitStatus) -> LimitResponse {
     LimitResponse {
         subject: limit.selector.as_map().clone(),
         amount: limit.amount.into(),
@@ -148,7 +151,8 @@ fn response(limit: Limit, status: crate::domain::usage::LimitStatus) -> LimitRes
     }
 }
 
-/// Creates (201) or replaces (200) a native limit. `id` is the caller's choice.
+/// Creates (201) or replaces (200) a native limit. `id` is the caller's choice, outside every
+/// surface's namespace.
 #[utoipa::path(put, path = "/v1/limits/{id}", tag = "limits", request_body = LimitPut,
     params(("id" = String, Path)),
     responses((status = 201, body = LimitResponse), (status = 200, body = LimitResponse),
@@ -160,16 +164,28 @@ pub async fn put_limit(
     Json(body): Json<LimitPut>,
 ) -> Result<impl IntoResponse, ApiError> {
     caller.require_any(&[Role::Admin])?;
+    put_native(&state, caller.tenant_id, id, body).await
+}
+
+/// Creates or replaces a native limit of a tenant: what `PUT /v1/limits/{id}` does for its own
+/// tenant, and operators do for any.
+async fn put_native(
+    state: &AppState,
+    tenant_id: Uuid,
+    id: String,
+    body: LimitPut,
+) -> Result<(StatusCode, axum::Json<LimitResponse>), ApiError> {
     check_name(&id, "/id").map_err(|_| Error::Invalid {
         field: Field::Path("id".into()),
         message: "must be 1 to 200 characters".into(),
     })?;
+    authority::check_native_limit_id(&id)?;
     check_name(&body.metric, "/metric")?;
     check_per(&body.per, "/per")?;
     let now = state.clock.now();
     let limit = Limit {
         id: id.clone(),
-        tenant_id: caller.tenant_id,
+        tenant_id,
         selector: Subject::parse(body.subject, "/subject")?,
         metric: body.metric,
         amount: body.amount.parse()?,
@@ -181,7 +197,7 @@ pub async fn put_limit(
         updated_at: now,
     };
     let created = state.engine.put_limit(&limit).await?;
-    let (limit, status) = one(&state, &caller, &id).await?;
+    let (limit, status) = one(state, tenant_id, &id).await?;
     let code = if created {
         StatusCode::CREATED
     } else {
@@ -192,14 +208,23 @@ pub async fn put_limit(
 
 async fn one(
     state: &AppState,
-    caller: &Caller,
+    tenant_id: Uuid,
     id: &str,
-) -> Result<(Limit, crate::domain::usage::LimitStatus), ApiError> {
-    let mut found = state.engine.limits(caller.tenant_id, Some(id)).await?;
+) -> Result<(Limit, LimitStatus), ApiError> {
+    let mut found = state.engine.limits(tenant_id, Some(id)).await?;
     found.pop().ok_or_else(|| Error::NotFound("limit").into())
 }
 
-/// The tenant's limits (native and those of every surface), with current usage.
+fn listed(limits: Vec<(Limit, LimitStatus)>, caller: &Caller) -> Vec<LimitResponse> {
+    limits
+        .into_iter()
+        .filter(|(l, _)| authority::may_see(caller, l))
+        .map(|(l, s)| response(l, s))
+        .collect()
+}
+
+/// The tenant's limits with current usage: for admins every limit (native and those of every
+/// surface); for other keys native limits and those that name their own `user_id`.
 #[utoipa::path(get, path = "/v1/limits", tag = "limits",
     responses((status = 200, body = [LimitResponse])))]
 pub async fn list_limits(
@@ -207,12 +232,10 @@ pub async fn list_limits(
     caller: Caller,
 ) -> Result<axum::Json<Vec<LimitResponse>>, ApiError> {
     let limits = state.engine.limits(caller.tenant_id, None).await?;
-    Ok(axum::Json(
-        limits.into_iter().map(|(l, s)| response(l, s)).collect(),
-    ))
+    Ok(axum::Json(listed(limits, &caller)))
 }
 
-/// One limit with current usage.
+/// One limit with current usage (404 for a limit the caller may not see).
 #[utoipa::path(get, path = "/v1/limits/{id}", tag = "limits", params(("id" = String, Path)),
     responses((status = 200, body = LimitResponse), (status = 404, body = Problem)))]
 pub async fn get_limit(
@@ -220,7 +243,10 @@ pub async fn get_limit(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<axum::Json<LimitResponse>, ApiError> {
-    let (limit, status) = one(&state, &caller, &id).await?;
+    let (limit, status) = one(&state, caller.tenant_id, &id).await?;
+    if !authority::may_see(&caller, &limit) {
+        return Err(Error::NotFound("limit").into());
+    }
     Ok(axum::Json(response(limit, status)))
 }
 
@@ -239,4 +265,74 @@ pub async fn delete_limit(
         .delete_limit(caller.tenant_id, &id, None)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Any tenant's limits, every owner's (system keys).
+#[utoipa::path(get, path = "/v1/tenants/{tenant_id}/limits", tag = "limits",
+    params(("tenant_id" = Uuid, Path)),
+    responses((status = 200, body = [LimitResponse]), (status = 403, body = Problem),
+        (status = 404, body = Problem)))]
+pub async fn list_tenant_limits(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(tenant_id): Path<String>,
+) -> Result<axum::Json<Vec<LimitResponse>>, ApiError> {
+    let tenant_id = operated_tenant(&state, &caller, &tenant_id).await?;
+    let limits = state.engine.limits(tenant_id, None).await?;
+    Ok(axum::Json(listed(limits, &caller)))
+}
+
+/// One limit of any tenant, whatever its owner (system keys).
+#[utoipa::path(get, path = "/v1/tenants/{tenant_id}/limits/{id}", tag = "limits",
+    params(("tenant_id" = Uuid, Path), ("id" = String, Path)),
+    responses((status = 200, body = LimitResponse), (status = 403, body = Problem),
+        (status = 404, body = Problem)))]
+pub async fn get_tenant_limit(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((tenant_id, id)): Path<(String, String)>,
+) -> Result<axum::Json<LimitResponse>, ApiError> {
+    let tenant_id = operated_tenant(&state, &caller, &tenant_id).await?;
+    let (limit, status) = one(&state, tenant_id, &id).await?;
+    Ok(axum::Json(response(limit, status)))
+}
+
+/// Creates or replaces a native limit of any tenant (system keys).
+#[utoipa::path(put, path = "/v1/tenants/{tenant_id}/limits/{id}", tag = "limits",
+    request_body = LimitPut, params(("tenant_id" = Uuid, Path), ("id" = String, Path)),
+    responses((status = 201, body = LimitResponse), (status = 200, body = LimitResponse),
+        (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn put_tenant_limit(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((tenant_id, id)): Path<(String, String)>,
+    Json(body): Json<LimitPut>,
+) -> Result<impl IntoResponse, ApiError> {
+    let tenant_id = operated_tenant(&state, &caller, &tenant_id).await?;
+    put_native(&state, tenant_id, id, body).await
+}
+
+/// Deletes any limit of any tenant, whatever its owner, with its usage: the operator's repair
+/// (system keys).
+#[utoipa::path(delete, path = "/v1/tenants/{tenant_id}/limits/{id}", tag = "limits",
+    params(("tenant_id" = Uuid, Path), ("id" = String, Path)),
+    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn delete_tenant_limit(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((tenant_id, id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let tenant_id = operated_tenant(&state, &caller, &tenant_id).await?;
+    state.engine.remove_limit(tenant_id, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The tenant a system key names in the path (404 when there is none).
+async fn operated_tenant(state: &AppState, caller: &Caller, raw: &str) -> Result<Uuid, ApiError> {
+    caller.require_system()?;
+    let id = Uuid::parse_str(raw).map_err(|_| Error::NotFound("tenant"))?;
+    Ok(crate::domain::access::tenant(&state.store, caller, id)
+        .await?
+        .id)
 }

@@ -47,6 +47,16 @@ pub fn router() -> Router<AppState> {
             "/v1/tenants/{tenant_id}/api-keys/{key_id}",
             delete(tenants::revoke_key),
         )
+        .route(
+            "/v1/tenants/{tenant_id}/limits",
+            get(limits::list_tenant_limits),
+        )
+        .route(
+            "/v1/tenants/{tenant_id}/limits/{id}",
+            put(limits::put_tenant_limit)
+                .get(limits::get_tenant_limit)
+                .delete(limits::delete_tenant_limit),
+        )
         .route("/v1/usage/check", post(usage::check))
         .route("/v1/usage/consume", post(usage::consume))
         .route("/v1/usage/report", post(usage::report))

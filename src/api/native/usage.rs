@@ -14,6 +14,7 @@ use super::Problem;
 use super::limits::WindowBody;
 use crate::app::AppState;
 use crate::domain::Error;
+use crate::domain::authority::{self, UsageAct};
 use crate::domain::limit::Subject;
 use crate::domain::principal::Caller;
 use crate::domain::usage::{Decision, LimitStatus, Usage};
@@ -45,6 +46,7 @@ pub struct ReportRequest {
 pub struct LeaseRequest {
     pub subject: BTreeMap<String, String>,
     pub metric: String,
+    /// Units to hold, 1 or more.
     pub amount: i64,
     /// 1 to 604800.
     pub ttl_seconds: i64,
@@ -163,6 +165,7 @@ fn answer(decision: Decision, admitted: StatusCode) -> Response {
 /// Whether `amount` more would be admitted now; changes nothing.
 #[utoipa::path(post, path = "/v1/usage/check", tag = "usage", request_body = UsageRequest,
     responses((status = 200, body = UsageDecision), (status = 429, body = UsageDecision),
+        (status = 403, body = Problem),
         (status = 422, body = Problem)))]
 pub async fn check(
     State(state): State<AppState>,
@@ -170,6 +173,7 @@ pub async fn check(
     Json(body): Json<UsageRequest>,
 ) -> Result<Response, ApiError> {
     let usage = usage(body.subject, body.metric, body.amount, "amount")?;
+    authority::authorize(&state.engine, &caller, UsageAct::Check, &usage).await?;
     let decision = state.engine.check(caller.tenant_id, &usage).await?;
     Ok(answer(decision, StatusCode::OK))
 }
@@ -179,6 +183,7 @@ pub async fn check(
     params(("Idempotency-Key" = Option<String>, Header,
         description = "The same key and body within 24 hours returns the first decision")),
     responses((status = 200, body = UsageDecision), (status = 429, body = UsageDecision),
+        (status = 403, body = Problem),
         (status = 422, body = Problem)))]
 pub async fn consume(
     State(state): State<AppState>,
@@ -188,19 +193,23 @@ pub async fn consume(
 ) -> Result<Response, ApiError> {
     let usage = usage(body.subject, body.metric, body.amount, "amount")?;
     let key = idempotency_key(&headers)?;
+    authority::authorize(&state.engine, &caller, UsageAct::Count, &usage).await?;
     let decision = state.engine.consume(caller.tenant_id, &usage, key).await?;
     Ok(answer(decision, StatusCode::OK))
 }
 
-/// Sets a gauge to `value` on every limit that applies; never refused.
+/// Sets a gauge to `value` on every limit that applies; never refused for being over. Needs
+/// `admin` or `reporter`, and never sets what quotaplane counts itself (403).
 #[utoipa::path(post, path = "/v1/usage/report", tag = "usage", request_body = ReportRequest,
-    responses((status = 200, body = UsageDecision), (status = 422, body = Problem)))]
+    responses((status = 200, body = UsageDecision), (status = 403, body = Problem),
+        (status = 422, body = Problem)))]
 pub async fn report(
     State(state): State<AppState>,
     caller: Caller,
     Json(body): Json<ReportRequest>,
 ) -> Result<Response, ApiError> {
     let usage = usage(body.subject, body.metric, body.value, "value")?;
+    authority::authorize(&state.engine, &caller, UsageAct::SetLevel, &usage).await?;
     let decision = state.engine.report(caller.tenant_id, &usage).await?;
     Ok(answer(decision, StatusCode::OK))
 }
@@ -208,6 +217,7 @@ pub async fn report(
 /// Holds units of a concurrency limit until released or `ttl_seconds` pass.
 #[utoipa::path(post, path = "/v1/leases", tag = "usage", request_body = LeaseRequest,
     responses((status = 201, body = LeaseCreated), (status = 429, body = UsageDecision),
+        (status = 403, body = Problem),
         (status = 422, body = Problem)))]
 pub async fn acquire(
     State(state): State<AppState>,
@@ -218,6 +228,7 @@ pub async fn acquire(
     let usage = usage(body.subject, body.metric, body.amount, "amount")?;
     let ttl = TimeDelta::try_seconds(body.ttl_seconds).unwrap_or(TimeDelta::MAX);
     let key = idempotency_key(&headers)?;
+    authority::authorize(&state.engine, &caller, UsageAct::Count, &usage).await?;
     let decision = state
         .engine
         .acquire(caller.tenant_id, &usage, ttl, key)

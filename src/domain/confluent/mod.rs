@@ -21,7 +21,7 @@ pub use service::{ClientQuotas, DEFAULT_PAGE_SIZE, Effective, MAX_PAGE_SIZE, Pag
 /// The principal whose client quota applies to every principal without one of its own.
 pub const DEFAULT_PRINCIPAL: &str = "<default>";
 /// Longest id of a cluster, environment or principal (the vendor's `maxLength`).
-pub const MAX_ID_CHARS: usize = 255;
+pub const MAX_ID_CHARS: usize = crate::domain::limit::MAX_VALUE_CHARS;
 /// Longest display name.
 pub const MAX_DISPLAY_NAME_CHARS: usize = 255;
 /// Longest description.
@@ -167,12 +167,7 @@ pub fn principals(ids: Vec<(String, String)>, pointer: &str) -> Result<Vec<Strin
 }
 
 fn bounded(value: String, max: usize, pointer: &str) -> Result<String> {
-    if value.chars().count() > max {
-        return Err(Error::invalid_body(
-            pointer,
-            format!("must be at most {max} characters"),
-        ));
-    }
+    crate::domain::text::check_free_text(&value, max, pointer)?;
     Ok(value)
 }
 

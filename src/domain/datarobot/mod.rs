@@ -317,12 +317,11 @@ fn check_policies(policies: &[Policy]) -> Result<()> {
             MAX_ID_CHARS,
         )?;
         if let Some(name) = &policy.consumer_name {
-            if name.chars().count() > MAX_ID_CHARS {
-                return Err(Error::invalid_body(
-                    format!("{at}/consumerName"),
-                    format!("must be at most {MAX_ID_CHARS} characters"),
-                ));
-            }
+            crate::domain::text::check_free_text(
+                name,
+                MAX_ID_CHARS,
+                &format!("{at}/consumerName"),
+            )?;
         }
         if let Some(reserved) = policy.reserved {
             check_share(reserved, &format!("{at}/reserved"))?;

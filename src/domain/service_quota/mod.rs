@@ -42,7 +42,7 @@ pub const MAX_CODE_CHARS: usize = 100;
 /// Longest display name of a code.
 pub const MAX_DISPLAY_NAME_CHARS: usize = 255;
 /// Longest scope reference value (the vendor's `maxLength`).
-pub const MAX_REFERENCE_CHARS: usize = 255;
+pub const MAX_REFERENCE_CHARS: usize = crate::domain::limit::MAX_VALUE_CHARS;
 /// Largest limit (the vendor's limits are int32).
 pub const MAX_LIMIT: i64 = i32::MAX as i64;
 
@@ -117,13 +117,10 @@ pub fn check_code(code: &str, pointer: &str) -> Result<()> {
 
 /// Checks a display name: 1 to 255 characters, not blank.
 pub fn check_display_name(name: &str, pointer: &str) -> Result<()> {
-    if name.trim().is_empty() || name.chars().count() > MAX_DISPLAY_NAME_CHARS {
-        return Err(Error::invalid_body(
-            pointer,
-            format!("must be 1 to {MAX_DISPLAY_NAME_CHARS} characters, not blank"),
-        ));
+    if name.trim().is_empty() {
+        return Err(Error::invalid_body(pointer, "must not be blank"));
     }
-    Ok(())
+    crate::domain::text::check_free_text(name, MAX_DISPLAY_NAME_CHARS, pointer)
 }
 
 /// Checks a limit: 0 to 2^31 - 1.
@@ -224,11 +221,7 @@ pub fn subject(scope: Scope, tenant_id: Uuid, reference: &ScopeRef) -> Subject {
         return Subject::of([(ORGANIZATION_KEY, tenant_id.to_string().as_str())]);
     }
     // Trusted pairs: the keys are fixed and the values were checked by `ScopeRef::of`.
-    let mut pairs = BTreeMap::new();
-    for (k, v) in reference.pairs() {
-        pairs.insert(k.to_owned(), v.to_owned());
-    }
-    Subject::parse(pairs, "/subject").unwrap_or_default()
+    Subject::trusted(reference.as_map().clone())
 }
 
 /// The id of the engine limit of `code` for `reference`: `service-quota.<code>`, and for scopes

@@ -53,6 +53,9 @@ pub struct IdempotencyRecord {
 pub struct BatchReads {
     /// Counters to lock and read, sorted and without duplicates, each with its period's end.
     pub counters: Vec<(CounterKey, i64)>,
+    /// Whether each of `counters` may be written by the batch; one only checked is read (as 0
+    /// when it does not exist) and never created.
+    pub writable: Vec<bool>,
     pub idempotency: Vec<IdempotencyKey>,
     /// Leases to release (tenant, lease id) before counters are read.
     pub releases: Vec<(Uuid, Uuid)>,

@@ -84,9 +84,13 @@ fn reads_of(jobs: &[Job], now_ms: i64) -> BatchReads {
         ..BatchReads::default()
     };
     let mut notified = std::collections::BTreeSet::new();
+    let mut writable = std::collections::BTreeSet::new();
     for job in jobs {
         for m in &job.matched {
             counters.insert(m.key.clone(), m.period_end);
+            if job.operation != Operation::Check {
+                writable.insert(&m.key);
+            }
             if !m.rules.is_empty() {
                 notified.insert(m.key.clone());
             }
@@ -102,6 +106,7 @@ fn reads_of(jobs: &[Job], now_ms: i64) -> BatchReads {
             _ => {}
         }
     }
+    reads.writable = counters.keys().map(|k| writable.contains(k)).collect();
     reads.counters = counters.into_iter().collect();
     reads.notified = notified.into_iter().collect();
     reads

@@ -261,6 +261,17 @@ impl Engine {
             .is_empty())
     }
 
+    /// The limits that apply to `usage` now (from the limit cache).
+    pub async fn applying(&self, tenant_id: Uuid, usage: &Usage) -> Result<Vec<Arc<Limit>>> {
+        Ok(self
+            .limits
+            .matching(&self.store, tenant_id, &usage.subject, &usage.metric)
+            .await?
+            .into_iter()
+            .map(|(limit, _)| limit)
+            .collect())
+    }
+
     /// Gives back `amount` units counted at `at` (in the period of `at`, never below 0).
     pub async fn refund(&self, tenant_id: Uuid, usage: &Usage, at: DateTime<Utc>) -> Result<()> {
         self.run_at(tenant_id, usage, Operation::Refund, None, at)
@@ -297,6 +308,13 @@ impl Engine {
         ttl: TimeDelta,
         idempotency_key: Option<&str>,
     ) -> Result<Decision> {
+        if usage.amount < 1 {
+            // A lease of nothing holds nothing, but would be a row kept until it expires.
+            return Err(Error::invalid_body(
+                "/amount",
+                "a lease holds 1 unit or more",
+            ));
+        }
         if ttl < TimeDelta::seconds(1) || ttl > TimeDelta::seconds(MAX_LEASE_SECONDS) {
             return Err(Error::invalid_body(
                 "/ttl_seconds",
@@ -508,6 +526,17 @@ impl Engine {
         }
     }
 
+    /// Deletes a limit and its counters whatever its owner: an operator's repair of a tenant.
+    pub async fn remove_limit(&self, tenant_id: Uuid, id: &str) -> Result<()> {
+        let existing = self
+            .store
+            .limit(tenant_id, id)
+            .await?
+            .ok_or(Error::NotFound("limit"))?;
+        self.delete_limit(tenant_id, id, existing.owner.as_deref())
+            .await
+    }
+
     /// A tenant's limits (optionally one), each with where it stands now.
     pub async fn limits(
         &self,
@@ -601,17 +630,18 @@ fn idempotency(
             message: format!("must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} characters"),
         });
     }
+    // Every field is length-prefixed, so no value (whatever bytes it holds) can run into the next.
     let mut hash = Sha256::new();
-    hash.update(operation.name());
-    hash.update([0]);
-    hash.update(&usage.metric);
-    hash.update([0]);
-    hash.update(usage.amount.to_le_bytes());
+    let mut field = |bytes: &[u8]| {
+        hash.update((bytes.len() as u64).to_le_bytes());
+        hash.update(bytes);
+    };
+    field(operation.name().as_bytes());
+    field(usage.metric.as_bytes());
+    field(&usage.amount.to_le_bytes());
     for (k, v) in usage.subject.pairs() {
-        hash.update([0]);
-        hash.update(k);
-        hash.update([1]);
-        hash.update(v);
+        field(k.as_bytes());
+        field(v.as_bytes());
     }
     let hex = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
     Ok((
@@ -621,4 +651,36 @@ fn idempotency(
         },
         hex,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn usage(pairs: &[(&str, &str)]) -> Usage {
+        let pairs: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Usage {
+            subject: Subject::trusted(pairs),
+            metric: "m".into(),
+            amount: 1,
+        }
+    }
+
+    #[test]
+    fn two_subjects_never_share_an_idempotency_hash_whatever_bytes_their_values_hold() {
+        let hash = |u: &Usage| {
+            idempotency(Uuid::nil(), "k", u, &Operation::Consume)
+                .map(|(_, h)| h)
+                .unwrap_or_default()
+        };
+        let two_pairs = usage(&[("a", "x"), ("b", "y")]);
+        let one_pair = usage(&[("a", "x\0b\u{1}y")]);
+        assert_ne!(hash(&two_pairs), hash(&one_pair));
+        assert_eq!(hash(&two_pairs), hash(&usage(&[("a", "x"), ("b", "y")])));
+    }
 }

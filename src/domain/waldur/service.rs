@@ -129,34 +129,45 @@ impl ChatQuotas {
     /// system default applies to everyone who has none of their own. Returns how many limits
     /// changed.
     pub async fn apply_defaults(&self, engine: &Engine) -> Result<usize> {
-        let now = engine.now();
         let mut changed = 0;
         for tenant in self.store.tenants().await? {
-            let quotas = self.store.chat_quotas(tenant.id).await?;
-            if quotas.is_empty() {
-                continue;
+            // One tenant's data never stops the others (nor the server's start).
+            match self.apply_defaults_to(engine, tenant.id).await {
+                Ok(n) => changed += n,
+                Err(e) => tracing::warn!(tenant = %tenant.id, error = %e,
+                    "could not bring this tenant's chat token limits to the system defaults"),
             }
-            let current: HashMap<String, Limit> = self
-                .store
-                .limits(tenant.id)
-                .await?
-                .into_iter()
-                .map(|l| (l.id.clone(), l))
-                .collect();
-            for (user, own) in quotas {
-                for period in Period::ALL {
-                    let amount = self.defaults.effective(&own, period);
-                    let limit = engine_limit(tenant.id, user, period, amount, now);
-                    match current.get(&limit.id) {
-                        Some(l) if l.amount == limit.amount && l.owner == limit.owner => {}
-                        Some(_) => {
-                            engine.put_limit(&limit).await?;
-                            changed += 1;
-                        }
-                        None => {
-                            engine.ensure_limits(std::slice::from_ref(&limit)).await?;
-                            changed += 1;
-                        }
+        }
+        Ok(changed)
+    }
+
+    async fn apply_defaults_to(&self, engine: &Engine, tenant_id: Uuid) -> Result<usize> {
+        let now = engine.now();
+        let mut changed = 0;
+        let quotas = self.store.chat_quotas(tenant_id).await?;
+        if quotas.is_empty() {
+            return Ok(0);
+        }
+        let current: HashMap<String, Limit> = self
+            .store
+            .limits(tenant_id)
+            .await?
+            .into_iter()
+            .map(|l| (l.id.clone(), l))
+            .collect();
+        for (user, own) in quotas {
+            for period in Period::ALL {
+                let amount = self.defaults.effective(&own, period);
+                let limit = engine_limit(tenant_id, user, period, amount, now);
+                match current.get(&limit.id) {
+                    Some(l) if l.amount == limit.amount && l.owner == limit.owner => {}
+                    Some(_) => {
+                        engine.put_limit(&limit).await?;
+                        changed += 1;
+                    }
+                    None => {
+                        engine.ensure_limits(std::slice::from_ref(&limit)).await?;
+                        changed += 1;
                     }
                 }
             }
@@ -206,7 +217,8 @@ impl ChatQuotas {
 
     /// The engine hook: a `chat_tokens` request whose subject names a user by UUID counts in the
     /// canonical (hyphenated, lower-case) form the user's limits select on, and the user's limits
-    /// exist before it is matched, so the system default applies from the first token on.
+    /// exist before it is matched, so the system default applies from the first token on. A user
+    /// the tenant does not know is refused (422), with nothing written.
     async fn prepare_usage(
         &self,
         engine: &Engine,
@@ -223,9 +235,17 @@ impl ChatQuotas {
         if usage.subject.get(USER_KEY) != Some(canonical.as_str()) {
             let mut pairs = usage.subject.as_map().clone();
             pairs.insert(USER_KEY.to_owned(), canonical);
-            usage.subject = Subject::parse(pairs, "/subject")?;
+            usage.subject = Subject::trusted(pairs);
         }
         if !self.is_ready(tenant_id, user) {
+            // Only users the tenant knows get limits: a request naming anyone else creates
+            // nothing (a check must never write, and random ids must not grow the store).
+            self.require_known(tenant_id, user).await.map_err(|_| {
+                Error::invalid_body(
+                    format!("/subject/{USER_KEY}"),
+                    "no key of this tenant acts as this user and no quota is set for them",
+                )
+            })?;
             self.ensure_user(engine, tenant_id, user).await?;
         }
         Ok(())
