@@ -288,3 +288,19 @@ on_both_backends! {
         assert_eq!(again.post(CONSUME, &admin, &produce).await.status(), 429);
     }
 }
+
+on_both_backends! {
+    async fn a_tenant_admin_lowers_its_applied_quota_but_only_the_operator_raises_it(app) {
+        let k = keys(&app).await;
+        let path = "/v1/applied-quotas/iam.max_api_keys.per_org";
+        let set = |limit: i64| json!({"scope": "ORGANIZATION", "applied_limit": limit});
+        assert_eq!(app.put(path, &k.admin, &set(2_147_483_647)).await.status(), 403);
+        assert_eq!(app.put(path, &k.admin, &set(50)).await.status(), 200);
+        assert_eq!(app.put(path, &k.admin, &set(100)).await.status(), 200, "back to the default");
+        let operator = json!({"organization": k.tenant, "scope": "ORGANIZATION",
+            "applied_limit": 500});
+        assert_eq!(app.put(path, &app.system, &operator).await.status(), 200);
+        assert_eq!(app.put(path, &k.admin, &set(400)).await.status(), 200);
+        assert_eq!(app.put(path, &k.admin, &set(500)).await.status(), 403);
+    }
+}

@@ -49,6 +49,15 @@ impl ServiceQuotas<'_> {
             .await?
             .ok_or(Error::NotFound("applied quota"))?;
         let old_limit = amount_of(&limit, &code);
+        // The limited party may lower its ceiling, never lift it: above the code's default (and
+        // above what it is now) only the operator raises it.
+        let ceiling = old_limit.max(code.default_limit);
+        if !caller.is_system() && applied_limit > ceiling {
+            return Err(Error::Forbidden(format!(
+                "only the operator raises {} above {ceiling}",
+                code.code
+            )));
+        }
         limit.amount = Amount::Limited(applied_limit);
         limit.updated_at = now;
         self.engine.put_limit(&limit).await?;

@@ -340,8 +340,9 @@ on_both_backends! {
                 .json(&json!({"subject": {}, "metric": "svc.max_widgets.per_org", "value": 3})).send().await.expect("report");
             assert_eq!(reported.status(), 200);
         }
-        let adjust = json!({"scope": "ORGANIZATION", "applied_limit": 40});
-        assert_eq!(put(&app, &b.admin, "/v1/applied-quotas/svc.max_widgets.per_org", &adjust).await.0, 200);
+        // Raising above the default is the operator's.
+        let adjust = json!({"organization": b.tenant, "scope": "ORGANIZATION", "applied_limit": 40});
+        assert_eq!(put(&app, &system, "/v1/applied-quotas/svc.max_widgets.per_org", &adjust).await.0, 200);
         assert_eq!(put(&app, &system, path, &define(30)).await.0, 200);
         let widgets = format!("{APPLIED}/svc.max_widgets.per_org");
         let (mine, theirs) = (read(&app, &a.user, &widgets).await, read(&app, &b.user, &widgets).await);
@@ -408,14 +409,14 @@ on_both_backends! {
             assert_eq!(one.body[field]["id"], references.last().expect("reference").1, "{scope}");
             let listed = read(&app, &org.user, &format!("{APPLIED}?scope={}&{query}", scope.to_lowercase())).await;
             assert_eq!(codes(&listed.body), vec![code.clone()], "{scope}");
-            let mut adjust = json!({"scope": scope, "applied_limit": 7});
+            let mut adjust = json!({"scope": scope, "applied_limit": 3});
             for (k, v) in references {
                 adjust[*k] = json!(v);
             }
             let (status, answer) = put(&app, &org.admin, &format!("/v1/applied-quotas/{code}"), &adjust).await;
-            assert_eq!((status, answer["applied_limit"].clone()), (200, json!(7)), "{scope}: {answer}");
+            assert_eq!((status, answer["applied_limit"].clone()), (200, json!(3)), "{scope}: {answer}");
             let all = read(&app, &org.user, &format!("{APPLIED}?scope={scope}")).await;
-            assert_eq!(all.body["data"][0]["applied_limit"], 7, "{scope}: the adjusted reference is listed");
+            assert_eq!(all.body["data"][0]["applied_limit"], 3, "{scope}: the adjusted reference is listed");
             let other = read(&app, &org.user, &format!("{APPLIED}?scope={scope}&{}=elsewhere", references.last().expect("reference").0)).await;
             assert_eq!(other.body["data"].as_array().map(Vec::len), Some(usize::from(references.len() == 1)), "{scope}");
         }
