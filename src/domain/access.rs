@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::aggregate::{AggregateStore, AggregateWrite, Row, UnitChange, Written};
 use super::principal::{ApiKey, Caller, Role, Roles, Secret};
 use super::service_quota::{self, ScopeRef};
 use super::tenant::{Tenant, TenantName};
@@ -54,9 +55,10 @@ pub async fn tenant(store: &impl Store, caller: &Caller, id: Uuid) -> Result<Ten
 
 /// Issues a key in a tenant. A system key may grant anything; a tenant's admin anything but
 /// `system`. Returns the key and its secret, to be shown once. The key takes one unit of the
-/// tenant's `iam.max_api_keys.per_org` applied quota: past it, the key is refused.
+/// tenant's `iam.max_api_keys.per_org` applied quota in its own transaction: past it, the key is
+/// refused.
 pub async fn create_key(
-    store: &impl Store,
+    store: &(impl Store + AggregateStore),
     engine: &Engine,
     caller: &Caller,
     tenant_id: Uuid,
@@ -78,13 +80,17 @@ pub async fn create_key(
         now,
     )?;
     let code = service_quota::own(service_quota::API_KEYS)?;
-    let reference = ScopeRef::organization();
-    service_quota::take(engine, tenant.id, &code, &reference).await?;
-    if let Err(e) = store.insert_key(&key).await {
-        let _ = service_quota::give_back(engine, tenant.id, &code, &reference).await;
-        return Err(e);
+    let unit = service_quota::unit(engine, tenant.id, &code, &ScopeRef::organization()).await?;
+    let write = AggregateWrite {
+        row: Row::InsertKey(&key),
+        limits: None,
+        unit: Some(UnitChange::Take(unit)),
+    };
+    match store.write_aggregate(&write).await? {
+        Written::Done => Ok((key, secret)),
+        Written::NoRoom => Err(service_quota::no_room(&code)),
+        other => Err(Error::Internal(format!("a key insert ended as {other:?}"))),
     }
-    Ok((key, secret))
 }
 
 /// A tenant's keys, for a system key or that tenant's admin.
@@ -100,19 +106,27 @@ pub async fn list_keys(
 /// Revokes a key, giving back its unit of the API key quota; the caller must evict it from any
 /// cache (see `http::auth::KeyCache`).
 pub async fn revoke_key(
-    store: &impl Store,
+    store: &(impl Store + AggregateStore),
     engine: &Engine,
     caller: &Caller,
     tenant_id: Uuid,
     key_id: &str,
 ) -> Result<()> {
     tenant(store, caller, tenant_id).await?;
-    if !store.delete_key(tenant_id, key_id).await? {
-        return Err(Error::NotFound("api key"));
-    }
     let code = service_quota::own(service_quota::API_KEYS)?;
-    service_quota::release(engine, tenant_id, &code, &ScopeRef::organization()).await;
-    Ok(())
+    let unit = service_quota::unit(engine, tenant_id, &code, &ScopeRef::organization()).await?;
+    let write = AggregateWrite {
+        row: Row::DeleteKey {
+            tenant_id,
+            id: key_id,
+        },
+        limits: None,
+        unit: Some(UnitChange::GiveBack(unit)),
+    };
+    match store.write_aggregate(&write).await? {
+        Written::Done => Ok(()),
+        _ => Err(Error::NotFound("api key")),
+    }
 }
 
 /// What bootstrap did, for the operator to read.

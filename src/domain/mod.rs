@@ -2,6 +2,7 @@
 //! never imports axum or sqlx, and every vendor surface is a translation of it.
 
 pub mod access;
+pub mod aggregate;
 pub mod authority;
 pub mod clock;
 pub mod confluent;

@@ -4,6 +4,7 @@
 //! it is written once in [`sql`] and expanded for each backend; what differs (connecting, taking the
 //! write lock for a batch) lives in the backend's own file.
 
+mod aggregate;
 mod postgres;
 mod sql;
 mod sqlite;
@@ -13,7 +14,7 @@ use std::future::Future;
 
 use uuid::Uuid;
 
-use crate::domain::confluent::{ClientQuota, PrincipalClash};
+use crate::domain::confluent::ClientQuota;
 use crate::domain::datarobot::{Page, Quota, QuotaFilter, Template};
 use crate::domain::limit::Limit;
 use crate::domain::notification::{Delivery, DueNotification, Notification};
@@ -49,12 +50,6 @@ pub trait Store: Send + Sync {
     -> impl Future<Output = Result<Option<ApiKey>>> + Send;
     /// A tenant's keys, oldest first.
     fn keys(&self, tenant_id: Uuid) -> impl Future<Output = Result<Vec<ApiKey>>> + Send;
-    /// Deletes a tenant's key; false when it has none with that id.
-    fn delete_key(
-        &self,
-        tenant_id: Uuid,
-        key_id: &str,
-    ) -> impl Future<Output = Result<bool>> + Send;
     /// How many keys exist in the whole installation.
     fn count_keys(&self) -> impl Future<Output = Result<i64>> + Send;
 
@@ -185,19 +180,6 @@ pub trait Store: Send + Sync {
         unit: Unit,
     ) -> impl Future<Output = Result<bool>> + Send;
 
-    /// Adds a Confluent client quota and its principals in one transaction, unless one of its
-    /// principals already has a client quota on the cluster: then nothing is written and the
-    /// clash comes back. A taken id is `AlreadyExists`.
-    fn insert_client_quota(
-        &self,
-        quota: &ClientQuota,
-    ) -> impl Future<Output = Result<Option<PrincipalClash>>> + Send;
-    /// Replaces a client quota's mutable parts and principals in one transaction, unless a new
-    /// principal already has another client quota on the cluster. `NotFound` when it is gone.
-    fn update_client_quota(
-        &self,
-        quota: &ClientQuota,
-    ) -> impl Future<Output = Result<Option<PrincipalClash>>> + Send;
     /// A tenant's client quota by id.
     fn client_quota(
         &self,
@@ -228,12 +210,6 @@ pub trait Store: Send + Sync {
         cluster: &str,
         principal: &str,
     ) -> impl Future<Output = Result<Option<ClientQuota>>> + Send;
-    /// Deletes a client quota and its principals; false when there was none.
-    fn delete_client_quota(
-        &self,
-        tenant_id: Uuid,
-        id: &str,
-    ) -> impl Future<Output = Result<bool>> + Send;
     /// The Confluent surface's secret `name`, made from `candidate` at `now` if it does not
     /// exist yet (every replica then reads the same one).
     fn confluent_secret(
@@ -416,9 +392,6 @@ impl Store for AnyStore {
     async fn keys(&self, tenant_id: Uuid) -> Result<Vec<ApiKey>> {
         dispatch!(self, s => s.keys(tenant_id))
     }
-    async fn delete_key(&self, tenant_id: Uuid, key_id: &str) -> Result<bool> {
-        dispatch!(self, s => s.delete_key(tenant_id, key_id))
-    }
     async fn count_keys(&self) -> Result<i64> {
         dispatch!(self, s => s.count_keys())
     }
@@ -521,12 +494,6 @@ impl Store for AnyStore {
     async fn delete_zitadel_quota(&self, tenant_id: Uuid, unit: Unit) -> Result<bool> {
         dispatch!(self, s => s.delete_zitadel_quota(tenant_id, unit))
     }
-    async fn insert_client_quota(&self, quota: &ClientQuota) -> Result<Option<PrincipalClash>> {
-        dispatch!(self, s => s.insert_client_quota(quota))
-    }
-    async fn update_client_quota(&self, quota: &ClientQuota) -> Result<Option<PrincipalClash>> {
-        dispatch!(self, s => s.update_client_quota(quota))
-    }
     async fn client_quota(&self, tenant_id: Uuid, id: &str) -> Result<Option<ClientQuota>> {
         dispatch!(self, s => s.client_quota(tenant_id, id))
     }
@@ -556,9 +523,6 @@ impl Store for AnyStore {
         principal: &str,
     ) -> Result<Option<ClientQuota>> {
         dispatch!(self, s => s.client_quota_of_principal(tenant_id, environment, cluster, principal))
-    }
-    async fn delete_client_quota(&self, tenant_id: Uuid, id: &str) -> Result<bool> {
-        dispatch!(self, s => s.delete_client_quota(tenant_id, id))
     }
     async fn confluent_secret(
         &self,
@@ -646,5 +610,14 @@ pub(crate) fn db_error(err: sqlx::Error) -> Error {
             existing: None,
         },
         _ => Error::Internal(err.to_string()),
+    }
+}
+
+impl crate::domain::aggregate::AggregateStore for AnyStore {
+    async fn write_aggregate(
+        &self,
+        write: &crate::domain::aggregate::AggregateWrite<'_>,
+    ) -> Result<crate::domain::aggregate::Written> {
+        dispatch!(self, s => s.write_aggregate(write))
     }
 }

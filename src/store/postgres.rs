@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use uuid::Uuid;
 
+use super::aggregate::aggregate_store;
 use super::db_error;
 use super::sql::shared_store;
 use crate::domain::datarobot::{Page, Quota, QuotaFilter, Template};
@@ -224,6 +225,7 @@ impl PgStore {
 }
 
 shared_store!(PgStore, Postgres, PgRow);
+aggregate_store!(PgStore, Postgres);
 
 /// Counter keys as parallel arrays (tenants, limits, period starts, partitions), to bind to
 /// `UNNEST`.

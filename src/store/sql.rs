@@ -102,16 +102,6 @@ macro_rules! shared_store {
                 .collect()
             }
 
-            async fn delete_key(&self, tenant_id: Uuid, key_id: &str) -> Result<bool> {
-                sqlx::query("DELETE FROM api_keys WHERE tenant_id = $1 AND id = $2")
-                    .bind(tenant_id)
-                    .bind(key_id)
-                    .execute(&self.pool)
-                    .await
-                    .map(|done| done.rows_affected() > 0)
-                    .map_err(db_error)
-            }
-
             async fn count_keys(&self) -> Result<i64> {
                 sqlx::query_scalar("SELECT COUNT(*) FROM api_keys")
                     .fetch_one(&self.pool)
@@ -932,68 +922,6 @@ macro_rules! shared_store {
                     .map_err(db_error)
             }
 
-            async fn insert_client_quota(
-                &self,
-                q: &$crate::domain::confluent::ClientQuota,
-            ) -> Result<Option<$crate::domain::confluent::PrincipalClash>> {
-                let mut tx = Self::begin_batch(&self.pool).await?;
-                if let Some(clash) = confluent_steps::clash(&mut tx, q).await? {
-                    return Ok(Some(clash));
-                }
-                let written = async {
-                    confluent_steps::insert_row(&mut tx, q).await?;
-                    confluent_steps::insert_principals(&mut tx, q).await
-                }
-                .await;
-                self.settle_client_quota_write(tx, written, q).await
-            }
-
-            async fn update_client_quota(
-                &self,
-                q: &$crate::domain::confluent::ClientQuota,
-            ) -> Result<Option<$crate::domain::confluent::PrincipalClash>> {
-                let mut tx = Self::begin_batch(&self.pool).await?;
-                if let Some(clash) = confluent_steps::clash(&mut tx, q).await? {
-                    return Ok(Some(clash));
-                }
-                let written = async {
-                    let principals = serde_json::to_string(&q.principals)
-                        .map_err(|e| Error::Internal(e.to_string()))?;
-                    let updated = sqlx::query(
-                        "UPDATE confluent_client_quotas SET display_name = $3, description = $4, \
-                         ingress_byte_rate = $5, egress_byte_rate = $6, principals = $7, \
-                         updated_at = $8 WHERE tenant_id = $1 AND id = $2",
-                    )
-                    .bind(q.tenant_id)
-                    .bind(&q.id)
-                    .bind(&q.display_name)
-                    .bind(&q.description)
-                    .bind(q.throughput.ingress_byte_rate)
-                    .bind(q.throughput.egress_byte_rate)
-                    .bind(&principals)
-                    .bind(q.updated_at)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_error)?
-                    .rows_affected();
-                    if updated == 0 {
-                        return Err(Error::NotFound("client quota"));
-                    }
-                    sqlx::query(
-                        "DELETE FROM confluent_client_quota_principals \
-                         WHERE tenant_id = $1 AND quota_id = $2",
-                    )
-                    .bind(q.tenant_id)
-                    .bind(&q.id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_error)?;
-                    confluent_steps::insert_principals(&mut tx, q).await
-                }
-                .await;
-                self.settle_client_quota_write(tx, written, q).await
-            }
-
             async fn client_quota(
                 &self,
                 tenant_id: Uuid,
@@ -1078,16 +1006,6 @@ macro_rules! shared_store {
                 .transpose()
             }
 
-            async fn delete_client_quota(&self, tenant_id: Uuid, id: &str) -> Result<bool> {
-                sqlx::query("DELETE FROM confluent_client_quotas WHERE tenant_id = $1 AND id = $2")
-                    .bind(tenant_id)
-                    .bind(id)
-                    .execute(&self.pool)
-                    .await
-                    .map(|done| done.rows_affected() > 0)
-                    .map_err(db_error)
-            }
-
             async fn confluent_secret(
                 &self,
                 name: &str,
@@ -1115,26 +1033,6 @@ macro_rules! shared_store {
         impl $store {
             /// Commits a client quota's write, or, when a unique key refused it (a concurrent
             /// writer took a principal first, or the id is taken), names the quota it clashes with.
-            async fn settle_client_quota_write(
-                &self,
-                tx: sqlx::Transaction<'static, $db>,
-                written: Result<()>,
-                q: &$crate::domain::confluent::ClientQuota,
-            ) -> Result<Option<$crate::domain::confluent::PrincipalClash>> {
-                match written {
-                    Ok(()) => tx.commit().await.map_err(db_error).map(|()| None),
-                    Err(Error::AlreadyExists { what, existing }) => {
-                        drop(tx);
-                        let mut tx = Self::begin_batch(&self.pool).await?;
-                        match confluent_steps::clash(&mut tx, q).await? {
-                            Some(clash) => Ok(Some(clash)),
-                            None => Err(Error::AlreadyExists { what, existing }),
-                        }
-                    }
-                    Err(e) => Err(e),
-                }
-            }
-
             /// Reads a chat quota row's own limits.
             fn own_limits(r: &$row) -> Result<$crate::domain::waldur::OwnLimits> {
                 use sqlx::Row;
@@ -1313,6 +1211,7 @@ macro_rules! shared_store {
         /// The steps of client quota writes, inside one transaction.
         mod confluent_steps {
             use super::*;
+            use $crate::domain::aggregate::Written;
             use $crate::domain::confluent::{ClientQuota, PrincipalClash};
 
             type Tx<'c> = sqlx::Transaction<'c, $db>;
@@ -1369,6 +1268,43 @@ macro_rules! shared_store {
                 .await
                 .map(drop)
                 .map_err(db_error)
+            }
+
+            /// Replaces the quota's mutable parts and principals; `Missing` when it is gone.
+            pub async fn update_row(tx: &mut Tx<'_>, q: &ClientQuota) -> Result<Written> {
+                let principals = serde_json::to_string(&q.principals)
+                        .map_err(|e| Error::Internal(e.to_string()))?;
+                    let updated = sqlx::query(
+                        "UPDATE confluent_client_quotas SET display_name = $3, description = $4, \
+                         ingress_byte_rate = $5, egress_byte_rate = $6, principals = $7, \
+                         updated_at = $8 WHERE tenant_id = $1 AND id = $2",
+                    )
+                    .bind(q.tenant_id)
+                    .bind(&q.id)
+                    .bind(&q.display_name)
+                    .bind(&q.description)
+                    .bind(q.throughput.ingress_byte_rate)
+                    .bind(q.throughput.egress_byte_rate)
+                    .bind(&principals)
+                    .bind(q.updated_at)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(db_error)?
+                    .rows_affected();
+                    if updated == 0 {
+                        return Ok(Written::Missing);
+                    }
+                    sqlx::query(
+                        "DELETE FROM confluent_client_quota_principals \
+                         WHERE tenant_id = $1 AND quota_id = $2",
+                    )
+                    .bind(q.tenant_id)
+                    .bind(&q.id)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(db_error)?;
+                    insert_principals(tx, q).await?;
+                Ok(Written::Done)
             }
 
             /// Claims each principal of `q` on its cluster (a unique key refuses a second claim).

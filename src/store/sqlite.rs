@@ -12,6 +12,7 @@ use std::collections::HashMap;
 
 use uuid::Uuid;
 
+use super::aggregate::aggregate_store;
 use super::db_error;
 use super::sql::shared_store;
 use crate::domain::datarobot::{Page, Quota, QuotaFilter, Template};
@@ -170,3 +171,4 @@ impl SqliteStore {
 }
 
 shared_store!(SqliteStore, Sqlite, SqliteRow);
+aggregate_store!(SqliteStore, Sqlite);

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod aggregates;
 mod authority;
 mod confluent;
 mod datarobot;

@@ -1,18 +1,21 @@
 //! The client quota service: create, read, list, update and delete, keeping each quota's engine
 //! limits in step with it, and the effective quota of a principal.
 //!
-//! The quota row and its principals are written in one transaction by the store (which is what
-//! makes "one client quota per principal and cluster" hold under concurrent writers); the limits
-//! are then written through the engine. Each write is ordered so that a retry of a request that
-//! failed half-way puts things right: limits follow the stored quota, and a delete removes the
-//! limits before the quota.
+//! A client quota is an aggregate: its row, its principals (which is what makes "one client quota
+//! per principal and cluster" hold under concurrent writers), its engine limits and its unit of
+//! the cluster's applied quota are written, replaced and deleted in one store transaction. A
+//! failure at any point leaves all or nothing, so a retry finds nothing half-made.
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::limits::{EGRESS_METRIC, INGRESS_METRIC};
 use super::page::{self, Cursor, Scope};
 use super::{Changes, ClientQuota, DEFAULT_PRINCIPAL, Draft, PrincipalClash, limits_of, new_id};
 use super::{owner_of, resource_id};
+use crate::domain::aggregate::{
+    AggregateStore, AggregateWrite, OwnedLimits, Row, UnitChange, Written,
+};
 use crate::domain::service_quota::{self, ScopeRef};
 use crate::domain::usage::Engine;
 use crate::domain::{Error, Field, Result};
@@ -72,41 +75,30 @@ impl ClientQuotas<'_> {
             created_at: now,
             updated_at: now,
         };
-        // One unit of the cluster's applied quota, taken before the quota exists and given
-        // back if it is not made: a create past the limit is refused atomically.
         let code = service_quota::own(service_quota::KAFKA_CLIENT_QUOTAS)?;
         let reference = ScopeRef::kafka_cluster(&quota.environment, &quota.cluster);
-        service_quota::take(self.engine, tenant_id, &code, &reference).await?;
-        let made = self.insert(&mut quota).await;
-        if made.is_err() {
-            let _ = service_quota::give_back(self.engine, tenant_id, &code, &reference).await;
-        }
-        made.map(|()| quota)
-    }
-
-    async fn insert(&self, quota: &mut ClientQuota) -> Result<()> {
+        let unit = service_quota::unit(self.engine, tenant_id, &code, &reference).await?;
         let mut attempts = 0;
         loop {
-            match self.store.insert_client_quota(quota).await {
-                Ok(None) => break,
-                Ok(Some(clash)) => return Err(conflict(quota, clash)),
+            let write = AggregateWrite {
+                row: Row::InsertClientQuota(&quota),
+                limits: Some(owned_limits(&quota)),
+                unit: Some(UnitChange::Take(unit.clone())),
+            };
+            match self.store.write_aggregate(&write).await {
                 Err(Error::AlreadyExists { .. }) if attempts + 1 < ID_ATTEMPTS => {
                     attempts += 1;
                     quota.id = new_id();
                 }
-                Err(e) => return Err(e),
+                Ok(Written::NoRoom) => return Err(service_quota::no_room(&code)),
+                written => {
+                    settled(&quota, written?)?;
+                    break;
+                }
             }
         }
-        if let Err(e) = self.sync_limits(quota).await {
-            // Leave nothing half-made: the client sees a failure and may try again.
-            let _ = self.remove_limits(quota).await;
-            let _ = self
-                .store
-                .delete_client_quota(quota.tenant_id, &quota.id)
-                .await;
-            return Err(e);
-        }
-        Ok(())
+        self.limits_changed(tenant_id);
+        Ok(quota)
     }
 
     /// The tenant's client quota `id`.
@@ -209,23 +201,32 @@ impl ClientQuotas<'_> {
             ));
         }
         let updated = current.changed(changes, micros(now));
-        if let Some(clash) = self.store.update_client_quota(&updated).await? {
-            return Err(conflict(&updated, clash));
-        }
-        self.sync_limits(&updated).await?;
+        let write = AggregateWrite {
+            row: Row::UpdateClientQuota(&updated),
+            limits: Some(owned_limits(&updated)),
+            unit: None,
+        };
+        settled(&updated, self.store.write_aggregate(&write).await?)?;
+        self.limits_changed(tenant_id);
         Ok(updated)
     }
 
-    /// Deletes client quota `id` and its limits.
+    /// Deletes client quota `id` with its limits, giving back its unit of the applied quota.
     pub async fn delete(&self, tenant_id: Uuid, id: &str) -> Result<()> {
         let quota = self.get(tenant_id, id).await?;
-        self.remove_limits(&quota).await?;
-        if !self.store.delete_client_quota(tenant_id, id).await? {
-            return Err(Error::NotFound("client quota"));
-        }
         let code = service_quota::own(service_quota::KAFKA_CLIENT_QUOTAS)?;
         let reference = ScopeRef::kafka_cluster(&quota.environment, &quota.cluster);
-        service_quota::release(self.engine, tenant_id, &code, &reference).await;
+        let unit = service_quota::unit(self.engine, tenant_id, &code, &reference).await?;
+        let write = AggregateWrite {
+            row: Row::DeleteClientQuota { tenant_id, id },
+            limits: Some(OwnedLimits {
+                limits: Vec::new(),
+                ..owned_limits(&quota)
+            }),
+            unit: Some(UnitChange::GiveBack(unit)),
+        };
+        settled(&quota, self.store.write_aggregate(&write).await?)?;
+        self.limits_changed(tenant_id);
         Ok(())
     }
 
@@ -264,41 +265,10 @@ impl ClientQuotas<'_> {
         Err(Error::NotFound("client quota"))
     }
 
-    /// Makes the engine's limits owned by `quota` exactly those it implies.
-    async fn sync_limits(&self, quota: &ClientQuota) -> Result<()> {
-        let owner = owner_of(&quota.id);
-        let wanted = limits_of(quota);
-        for limit in &wanted {
-            self.engine.put_limit(limit).await.map_err(engine_error)?;
-        }
-        for limit in self.store.limits(quota.tenant_id).await? {
-            if limit.owner.as_deref() == Some(owner.as_str())
-                && !wanted.iter().any(|w| w.id == limit.id)
-            {
-                self.forget_limit(quota.tenant_id, &limit.id, &owner)
-                    .await?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Deletes every limit owned by `quota`.
-    async fn remove_limits(&self, quota: &ClientQuota) -> Result<()> {
-        let owner = owner_of(&quota.id);
-        for limit in self.store.limits(quota.tenant_id).await? {
-            if limit.owner.as_deref() == Some(owner.as_str()) {
-                self.forget_limit(quota.tenant_id, &limit.id, &owner)
-                    .await?;
-            }
-        }
-        Ok(())
-    }
-
-    async fn forget_limit(&self, tenant_id: Uuid, id: &str, owner: &str) -> Result<()> {
-        match self.engine.delete_limit(tenant_id, id, Some(owner)).await {
-            Ok(()) | Err(Error::NotFound(_)) => Ok(()),
-            Err(e) => Err(engine_error(e)),
-        }
+    /// The engine's cached limits of the metrics client quotas own are stale.
+    fn limits_changed(&self, tenant_id: Uuid) {
+        self.engine
+            .limits_changed(tenant_id, [INGRESS_METRIC, EGRESS_METRIC]);
     }
 
     /// The key that signs page tokens: made once, kept in the store.
@@ -330,15 +300,28 @@ fn conflict(quota: &ClientQuota, clash: PrincipalClash) -> Error {
     }
 }
 
-/// An engine conflict here means a limit id is held by someone else: not a client quota the
-/// caller could be pointed at.
-fn engine_error(e: Error) -> Error {
-    match e {
-        Error::Conflict { message, .. } => Error::Conflict {
-            message,
+/// The limits `quota` owns, as an aggregate write replaces them.
+fn owned_limits(quota: &ClientQuota) -> OwnedLimits {
+    OwnedLimits {
+        tenant_id: quota.tenant_id,
+        owner: owner_of(&quota.id),
+        limits: limits_of(quota),
+    }
+}
+
+/// What an aggregate write of `quota` that did not commit means to the caller.
+fn settled(quota: &ClientQuota, written: Written) -> Result<()> {
+    match written {
+        Written::Done => Ok(()),
+        Written::Missing => Err(Error::NotFound("client quota")),
+        Written::Clash(clash) => Err(conflict(quota, clash)),
+        Written::Taken(id) => Err(Error::Conflict {
+            message: format!("limit {id} is managed by another resource"),
             existing: None,
-        },
-        other => other,
+        }),
+        Written::NoRoom => Err(Error::Internal(
+            "a unit was refused where none was taken".into(),
+        )),
     }
 }
 

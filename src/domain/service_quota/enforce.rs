@@ -12,6 +12,7 @@ use super::{
     API_KEYS, DATAROBOT_QUOTAS, KAFKA_CLIENT_QUOTAS, ORGANIZATION_KEY, QuotaCode, Scope, ScopeRef,
     builtin_codes, default_limit, limit_id, subject,
 };
+use crate::domain::aggregate::Unit;
 use crate::domain::datarobot::{Page, QuotaFilter};
 use crate::domain::limit::Subject;
 use crate::domain::usage::{Engine, Prepared, Preparer, Usage};
@@ -43,6 +44,34 @@ pub async fn take(
             code.code
         ),
     })
+}
+
+/// The unit a resource of `code` for `reference` takes, for an aggregate write that takes or
+/// gives it back in the resource's own transaction. Makes the applied limit exist first.
+pub async fn unit(
+    engine: &Engine,
+    tenant_id: Uuid,
+    code: &QuotaCode,
+    reference: &ScopeRef,
+) -> Result<Unit> {
+    engine
+        .prepare(tenant_id, &usage_of(code, tenant_id, reference))
+        .await?;
+    Ok(Unit {
+        tenant_id,
+        limit_id: limit_id(&code.code, reference),
+        at_ms: engine.now().timestamp_millis(),
+    })
+}
+
+/// The refusal of a create that found no room in the applied limit of `code`.
+pub fn no_room(code: &QuotaCode) -> Error {
+    Error::LimitReached {
+        message: format!(
+            "The request would exceed the quota: {} (its applied limit is reached)",
+            code.code
+        ),
+    }
 }
 
 /// Gives back the unit a resource took (never below 0): its create failed, or it was deleted.

@@ -25,7 +25,7 @@ use super::limit::{Amount, Limit, Subject};
 use super::window::Window;
 use super::{Error, Result};
 
-pub use enforce::{ServiceQuotaLimits, give_back, live_count, release, take};
+pub use enforce::{ServiceQuotaLimits, give_back, live_count, no_room, release, take, unit};
 pub use scope::{REFERENCE_KEYS, Scope};
 pub use service::{Adjustment, Applied, AppliedPage, ListFilter, ServiceQuotas, page_size};
 

@@ -261,6 +261,19 @@ impl Engine {
             .is_empty())
     }
 
+    /// Runs the preparers for `usage` (making the limits it should meet exist) without deciding
+    /// anything.
+    pub async fn prepare(&self, tenant_id: Uuid, usage: &Usage) -> Result<()> {
+        self.prepared(tenant_id, usage).await.map(drop)
+    }
+
+    /// Forgets the cached limits of `metrics`: an aggregate write changed them in the store.
+    pub fn limits_changed<'m>(&self, tenant_id: Uuid, metrics: impl IntoIterator<Item = &'m str>) {
+        for metric in metrics {
+            self.limits.invalidate(tenant_id, metric);
+        }
+    }
+
     /// The limits that apply to `usage` now (from the limit cache).
     pub async fn applying(&self, tenant_id: Uuid, usage: &Usage) -> Result<Vec<Arc<Limit>>> {
         Ok(self

@@ -1,0 +1,80 @@
+//! Quotas as aggregates: a vendor quota (or an API key) together with the engine limits it owns
+//! and the unit of an applied quota it takes, written, replaced and deleted in one store
+//! transaction. A crash at any point leaves either all of it or none of it, so a client's retry
+//! after a failure finds nothing half-made.
+
+use std::future::Future;
+
+use uuid::Uuid;
+
+use super::Result;
+use super::confluent::{ClientQuota, PrincipalClash};
+use super::limit::Limit;
+use super::principal::ApiKey;
+
+/// The row an aggregate write is about.
+#[derive(Debug, Clone, Copy)]
+pub enum Row<'a> {
+    InsertClientQuota(&'a ClientQuota),
+    UpdateClientQuota(&'a ClientQuota),
+    DeleteClientQuota { tenant_id: Uuid, id: &'a str },
+    InsertKey(&'a ApiKey),
+    DeleteKey { tenant_id: Uuid, id: &'a str },
+}
+
+/// The limits one owner has after the write: those not listed are deleted with their usage.
+#[derive(Debug, Clone)]
+pub struct OwnedLimits {
+    pub tenant_id: Uuid,
+    pub owner: String,
+    pub limits: Vec<Limit>,
+}
+
+/// One unit of an applied quota (a `window: none` counter of a service-quota limit).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unit {
+    pub tenant_id: Uuid,
+    pub limit_id: String,
+    /// When it is taken or given back, epoch milliseconds.
+    pub at_ms: i64,
+}
+
+/// What happens to the unit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UnitChange {
+    /// Take it, or refuse the whole write when the applied limit is reached.
+    Take(Unit),
+    /// Give it back (never below 0).
+    GiveBack(Unit),
+}
+
+/// One aggregate write: all of it commits, or none of it.
+#[derive(Debug, Clone)]
+pub struct AggregateWrite<'a> {
+    pub row: Row<'a>,
+    pub limits: Option<OwnedLimits>,
+    pub unit: Option<UnitChange>,
+}
+
+/// How an aggregate write ended (a failure of the store is an `Err`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Written {
+    Done,
+    /// The row to update or delete is not there: nothing was written.
+    Missing,
+    /// A principal of the client quota has another client quota on its cluster.
+    Clash(PrincipalClash),
+    /// The applied limit has no room for the unit: nothing was written.
+    NoRoom,
+    /// A limit id the write needs belongs to another owner: nothing was written.
+    Taken(String),
+}
+
+/// The store port for aggregate writes.
+pub trait AggregateStore: Send + Sync {
+    /// Writes `write` in one transaction.
+    fn write_aggregate(
+        &self,
+        write: &AggregateWrite<'_>,
+    ) -> impl Future<Output = Result<Written>> + Send;
+}

@@ -1,0 +1,224 @@
+//! Aggregate writes ([`crate::domain::aggregate`]): a quota's row, its limits and its unit of an
+//! applied quota in one transaction. The SQL is the same in both dialects; [`aggregate_store!`]
+//! expands it for a backend beside `shared_store!` (whose step modules it reuses).
+
+/// Implements [`crate::domain::aggregate::AggregateStore`] for a backend struct with a `pool`
+/// field and a `begin_batch` transaction (SQLite: the write lock from the first statement).
+macro_rules! aggregate_store {
+    ($store:ty, $db:ty) => {
+        impl $crate::domain::aggregate::AggregateStore for $store {
+            async fn write_aggregate(
+                &self,
+                write: &$crate::domain::aggregate::AggregateWrite<'_>,
+            ) -> Result<$crate::domain::aggregate::Written> {
+                use $crate::domain::aggregate::{Row, Written};
+                let mut tx = Self::begin_batch(&self.pool).await?;
+                let written = aggregate_steps::write(&mut tx, write).await;
+                match written {
+                    Ok(Written::Done) => {
+                        tx.commit().await.map_err(db_error)?;
+                        Ok(Written::Done)
+                    }
+                    // A principal claimed meanwhile by a concurrent writer: say by whom.
+                    Err(Error::AlreadyExists { what, existing }) => {
+                        drop(tx);
+                        let (Row::InsertClientQuota(q) | Row::UpdateClientQuota(q)) = write.row
+                        else {
+                            return Err(Error::AlreadyExists { what, existing });
+                        };
+                        let mut tx = Self::begin_batch(&self.pool).await?;
+                        match confluent_steps::clash(&mut tx, q).await? {
+                            Some(clash) => Ok(Written::Clash(clash)),
+                            None => Err(Error::AlreadyExists { what, existing }),
+                        }
+                    }
+                    // Anything else rolls back when `tx` is dropped.
+                    other => other,
+                }
+            }
+        }
+
+        /// The steps of an aggregate write, inside its transaction.
+        mod aggregate_steps {
+            use super::*;
+            use $crate::domain::aggregate::{
+                AggregateWrite, OwnedLimits, Row, Unit, UnitChange, Written,
+            };
+
+            type Tx<'c> = sqlx::Transaction<'c, $db>;
+
+            /// The unit to take (a quota past its applied limit is refused before anything
+            /// else is looked at), the row, the limits, then the unit to give back; anything
+            /// but `Done` leaves the transaction to be rolled back.
+            pub async fn write(tx: &mut Tx<'_>, w: &AggregateWrite<'_>) -> Result<Written> {
+                if let Some(UnitChange::Take(unit)) = &w.unit {
+                    if !take(tx, unit).await? {
+                        return Ok(Written::NoRoom);
+                    }
+                }
+                let row = match w.row {
+                    Row::InsertClientQuota(q) => match confluent_steps::clash(tx, q).await? {
+                        Some(clash) => Written::Clash(clash),
+                        None => {
+                            confluent_steps::insert_row(tx, q).await?;
+                            confluent_steps::insert_principals(tx, q).await?;
+                            Written::Done
+                        }
+                    },
+                    Row::UpdateClientQuota(q) => match confluent_steps::clash(tx, q).await? {
+                        Some(clash) => Written::Clash(clash),
+                        None => confluent_steps::update_row(tx, q).await?,
+                    },
+                    Row::DeleteClientQuota { tenant_id, id } => {
+                        let sql = "DELETE FROM confluent_client_quotas WHERE tenant_id = $1 AND id = $2";
+                        delete(tx, sql, tenant_id, id).await?
+                    }
+                    Row::InsertKey(k) => {
+                        insert_key(tx, k).await?;
+                        Written::Done
+                    }
+                    Row::DeleteKey { tenant_id, id } => {
+                        let sql = "DELETE FROM api_keys WHERE tenant_id = $1 AND id = $2";
+                        delete(tx, sql, tenant_id, id).await?
+                    }
+                };
+                if row != Written::Done {
+                    return Ok(row);
+                }
+                if let Some(owned) = &w.limits {
+                    if let Some(taken) = replace_limits(tx, owned).await? {
+                        return Ok(Written::Taken(taken));
+                    }
+                }
+                if let Some(UnitChange::GiveBack(unit)) = &w.unit {
+                    give_back(tx, unit).await?;
+                }
+                Ok(Written::Done)
+            }
+
+            async fn delete(tx: &mut Tx<'_>, sql: &str, tenant_id: Uuid, id: &str) -> Result<Written> {
+                let done = sqlx::query(sql)
+                    .bind(tenant_id)
+                    .bind(id)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(db_error)?;
+                Ok(if done.rows_affected() > 0 { Written::Done } else { Written::Missing })
+            }
+
+            async fn insert_key(tx: &mut Tx<'_>, k: &ApiKey) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO api_keys \
+                     (id, tenant_id, roles, user_id, description, secret_hash, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+                )
+                .bind(&k.id)
+                .bind(k.tenant_id)
+                .bind(k.roles.to_stored())
+                .bind(k.user_id)
+                .bind(&k.description)
+                .bind(k.secret_hash.to_hex())
+                .bind(k.created_at)
+                .execute(&mut **tx)
+                .await
+                .map(drop)
+                .map_err(db_error)
+            }
+
+            /// Makes the owner's limits exactly `owned.limits`; the id of a wanted limit that
+            /// another owner holds, if any.
+            async fn replace_limits(tx: &mut Tx<'_>, owned: &OwnedLimits) -> Result<Option<String>> {
+                let held: Vec<String> = sqlx::query_scalar(
+                    "SELECT id FROM limits WHERE tenant_id = $1 AND owner = $2",
+                )
+                .bind(owned.tenant_id)
+                .bind(&owned.owner)
+                .fetch_all(&mut **tx)
+                .await
+                .map_err(db_error)?;
+                for id in held.iter().filter(|id| !owned.limits.iter().any(|l| &l.id == *id)) {
+                    sqlx::query("DELETE FROM limits WHERE tenant_id = $1 AND id = $2")
+                        .bind(owned.tenant_id)
+                        .bind(id)
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(db_error)?;
+                }
+                for l in &owned.limits {
+                    if !upsert_limit(tx, l).await? {
+                        return Ok(Some(l.id.clone()));
+                    }
+                }
+                Ok(None)
+            }
+
+            /// Creates or replaces a limit unless another owner holds its id; false then.
+            async fn upsert_limit(tx: &mut Tx<'_>, l: &Limit) -> Result<bool> {
+                let json = |v: serde_json::Result<String>| v.map_err(|e| Error::Internal(e.to_string()));
+                let done = sqlx::query(
+                    "INSERT INTO limits (tenant_id, id, selector, metric, amount, window_spec, \
+                     blocking, owner, created_at, updated_at, per) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+                     ON CONFLICT (tenant_id, id) DO UPDATE SET selector = excluded.selector, \
+                     metric = excluded.metric, amount = excluded.amount, \
+                     window_spec = excluded.window_spec, blocking = excluded.blocking, \
+                     updated_at = excluded.updated_at, per = excluded.per \
+                     WHERE limits.owner = excluded.owner",
+                )
+                .bind(l.tenant_id)
+                .bind(&l.id)
+                .bind(json(serde_json::to_string(l.selector.as_map()))?)
+                .bind(&l.metric)
+                .bind(l.amount.to_stored())
+                .bind(json(serde_json::to_string(&l.window.spec()))?)
+                .bind(l.blocking)
+                .bind(&l.owner)
+                .bind(l.created_at)
+                .bind(l.updated_at)
+                .bind(json(serde_json::to_string(&l.per))?)
+                .execute(&mut **tx)
+                .await
+                .map_err(db_error)?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            /// Counts one unit against the applied limit, in the single period of a limit without
+            /// a window; false when the limit has no room (or is gone).
+            async fn take(tx: &mut Tx<'_>, unit: &Unit) -> Result<bool> {
+                let done = sqlx::query(
+                    "INSERT INTO counters \
+                     (tenant_id, limit_id, per_value, period_start, period_end, used, updated_at) \
+                     SELECT $1, $2, '', 0, $3, 1, $4 FROM limits \
+                     WHERE tenant_id = $1 AND id = $2 AND (amount < 0 OR amount >= 1) \
+                     ON CONFLICT (tenant_id, limit_id, per_value, period_start) \
+                     DO UPDATE SET used = counters.used + 1, updated_at = excluded.updated_at \
+                     WHERE EXISTS (SELECT 1 FROM limits l WHERE l.tenant_id = $1 AND l.id = $2 \
+                                   AND (l.amount < 0 OR counters.used + 1 <= l.amount))",
+                )
+                .bind(unit.tenant_id)
+                .bind(&unit.limit_id)
+                .bind(i64::MAX)
+                .bind(unit.at_ms)
+                .execute(&mut **tx)
+                .await
+                .map_err(db_error)?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn give_back(tx: &mut Tx<'_>, unit: &Unit) -> Result<()> {
+                sqlx::query(
+                    "UPDATE counters SET used = CASE WHEN used > 0 THEN used - 1 ELSE 0 END \
+                     WHERE tenant_id = $1 AND limit_id = $2 AND per_value = '' AND period_start = 0",
+                )
+                .bind(unit.tenant_id)
+                .bind(&unit.limit_id)
+                .execute(&mut **tx)
+                .await
+                .map(drop)
+                .map_err(db_error)
+            }
+        }
+    };
+}
+
+pub(crate) use aggregate_store;

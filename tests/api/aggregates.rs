@@ -1,0 +1,165 @@
+//! Quotas as aggregates: a vendor quota, its limits and its unit of an applied quota commit
+//! together or not at all. A failure is injected between the steps with a trigger that refuses
+//! one of the writes, as a crash or a broken connection would stop it.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use sqlx::Connection;
+
+use crate::confluent::{COLLECTION, call, client_quota_limits, create, org, quota};
+use crate::on_both_backends;
+use crate::support::{Backend, TestApp, body};
+
+/// Refuses every insert into `table` that matches `when` (SQL over `NEW`), until lifted.
+async fn fail_inserts(app: &TestApp, table: &str, when: &str) {
+    fail(app, "INSERT", table, when).await;
+}
+
+async fn fail(app: &TestApp, event: &str, table: &str, when: &str) {
+    match app.backend {
+        Backend::Sqlite => {
+            let sql = format!(
+                "CREATE TRIGGER qp_fail BEFORE {event} ON {table} WHEN {when} \
+                 BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
+            );
+            let mut c = sqlx::SqliteConnection::connect(&app.database_url)
+                .await
+                .expect("sqlite");
+            sqlx::query(&sql).execute(&mut c).await.expect("trigger");
+        }
+        Backend::Postgres => {
+            let mut c = sqlx::PgConnection::connect(&app.database_url)
+                .await
+                .expect("pg");
+            sqlx::query(
+                "CREATE OR REPLACE FUNCTION qp_fail() RETURNS trigger LANGUAGE plpgsql AS \
+                 $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$",
+            )
+            .execute(&mut c)
+            .await
+            .expect("function");
+            let sql = format!(
+                "CREATE TRIGGER qp_fail BEFORE {event} ON {table} FOR EACH ROW WHEN ({when}) \
+                 EXECUTE FUNCTION qp_fail()"
+            );
+            sqlx::query(&sql).execute(&mut c).await.expect("trigger");
+        }
+    }
+}
+
+async fn lift(app: &TestApp, table: &str) {
+    let sql = match app.backend {
+        Backend::Sqlite => "DROP TRIGGER qp_fail".to_owned(),
+        Backend::Postgres => format!("DROP TRIGGER qp_fail ON {table}"),
+    };
+    match app.backend {
+        Backend::Sqlite => {
+            let mut c = sqlx::SqliteConnection::connect(&app.database_url)
+                .await
+                .expect("sqlite");
+            sqlx::query(&sql).execute(&mut c).await.expect("drop");
+        }
+        Backend::Postgres => {
+            let mut c = sqlx::PgConnection::connect(&app.database_url)
+                .await
+                .expect("pg");
+            sqlx::query(&sql).execute(&mut c).await.expect("drop");
+        }
+    }
+}
+
+/// The cluster's client-quota count, as its applied quota shows it (0 when nothing counted).
+async fn quotas_counted(app: &TestApp, auth: &str) -> i64 {
+    let path = "/service-quota/v1/applied-quotas/kafka.max_client_quotas.per_cluster\
+                ?environment=env-1&kafka_cluster=lkc-1";
+    let reply = call(app, Some(auth), Method::GET, path, None).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.body["usage"].as_i64().unwrap_or(0)
+}
+
+async fn quotas_listed(app: &TestApp, auth: &str) -> i64 {
+    let path = format!("{COLLECTION}?environment=env-1&spec.cluster=lkc-1");
+    let reply = call(app, Some(auth), Method::GET, &path, None).await;
+    reply.body["metadata"]["total_size"]
+        .as_i64()
+        .expect("total_size")
+}
+
+const EGRESS: &str = "NEW.metric = 'kafka_egress_bytes'";
+
+on_both_backends! {
+    async fn a_client_quota_whose_limits_cannot_be_written_leaves_nothing_and_a_retry_succeeds(app) {
+        let org = org(&app).await;
+        let body = quota("q", "env-1", "lkc-1", &["sa-1"]);
+        fail_inserts(&app, "limits", EGRESS).await;
+        let failed = call(&app, Some(&org.admin), Method::POST, COLLECTION, Some(&body)).await;
+        assert_eq!(failed.status, 500, "{}", failed.body);
+        assert_eq!(quotas_listed(&app, &org.admin).await, 0);
+        assert!(client_quota_limits(&app, &org.admin).await.is_empty());
+        assert_eq!(quotas_counted(&app, &org.admin).await, 0);
+        lift(&app, "limits").await;
+        create(&app, &org, &body).await;
+        assert_eq!(quotas_listed(&app, &org.admin).await, 1);
+        assert_eq!(client_quota_limits(&app, &org.admin).await.len(), 2);
+        assert_eq!(quotas_counted(&app, &org.admin).await, 1);
+    }
+
+    async fn an_update_that_fails_half_way_leaves_the_quota_and_its_limits_as_they_were(app) {
+        let org = org(&app).await;
+        let made = create(&app, &org, &quota("q", "env-1", "lkc-1", &["sa-1"])).await;
+        let path = format!("{COLLECTION}/{}", made["id"].as_str().expect("id"));
+        let change = json!({"spec": {"environment": {"id": "env-1"},
+            "throughput": {"ingress_byte_rate": "7", "egress_byte_rate": "8"},
+            "principals": [{"id": "sa-2"}]}});
+        fail_inserts(&app, "limits", EGRESS).await;
+        let failed = call(&app, Some(&org.admin), Method::PATCH, &path, Some(&change)).await;
+        assert_eq!(failed.status, 500, "{}", failed.body);
+        let now = call(&app, Some(&org.admin), Method::GET, &path, None).await;
+        assert_eq!(now.body["spec"]["throughput"]["ingress_byte_rate"], "1000");
+        assert_eq!(now.body["spec"]["principals"][0]["id"], "sa-1");
+        let limits = client_quota_limits(&app, &org.admin).await;
+        assert_eq!(limits.len(), 2);
+        assert!(limits.iter().all(|l| l["subject"]["principal"] == "sa-1"), "{limits:?}");
+        lift(&app, "limits").await;
+        let done = call(&app, Some(&org.admin), Method::PATCH, &path, Some(&change)).await;
+        assert_eq!(done.status, 200, "{}", done.body);
+        let limits = client_quota_limits(&app, &org.admin).await;
+        assert!(limits.iter().all(|l| l["subject"]["principal"] == "sa-2"), "{limits:?}");
+    }
+
+    async fn a_delete_that_fails_half_way_leaves_the_quota_enforced_and_counted(app) {
+        let org = org(&app).await;
+        let made = create(&app, &org, &quota("q", "env-1", "lkc-1", &["sa-1"])).await;
+        let path = format!("{COLLECTION}/{}", made["id"].as_str().expect("id"));
+        fail(&app, "DELETE", "limits", "OLD.metric = 'kafka_egress_bytes'").await;
+        let failed = call(&app, Some(&org.admin), Method::DELETE, &path, None).await;
+        assert_eq!(failed.status, 500, "{}", failed.body);
+        assert_eq!(call(&app, Some(&org.admin), Method::GET, &path, None).await.status, 200);
+        assert_eq!(client_quota_limits(&app, &org.admin).await.len(), 2);
+        assert_eq!(quotas_counted(&app, &org.admin).await, 1);
+        lift(&app, "limits").await;
+        assert_eq!(call(&app, Some(&org.admin), Method::DELETE, &path, None).await.status, 204);
+        assert_eq!(quotas_counted(&app, &org.admin).await, 0);
+        assert!(client_quota_limits(&app, &org.admin).await.is_empty());
+    }
+
+    async fn a_key_whose_insert_fails_takes_no_unit_of_the_key_quota(app) {
+        let tenant = app.create_tenant("keys").await;
+        let keys = format!("/v1/tenants/{tenant}/api-keys");
+        let counted = |v: Value| v["usage"]["used"].as_i64().unwrap_or(0);
+        let unit = format!("/v1/tenants/{tenant}/limits/service-quota.iam.max_api_keys.per_org");
+        app.post(&keys, &app.system, &json!({"roles": ["user"]})).await;
+        let before = counted(body(app.get(&unit, &app.system).await).await);
+        assert_eq!(before, 1);
+        fail_inserts(&app, "api_keys", "NEW.description = 'doomed'").await;
+        let failed = app.post(&keys, &app.system,
+            &json!({"roles": ["user"], "description": "doomed"})).await;
+        assert_eq!(failed.status(), 500);
+        assert_eq!(counted(body(app.get(&unit, &app.system).await).await), 1);
+        lift(&app, "api_keys").await;
+        let made = app.post(&keys, &app.system,
+            &json!({"roles": ["user"], "description": "doomed"})).await;
+        assert_eq!(made.status(), 201);
+        assert_eq!(counted(body(app.get(&unit, &app.system).await).await), 2);
+    }
+}
