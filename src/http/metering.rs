@@ -3,10 +3,10 @@
 //!
 //! The unit is consumed through the usage engine BEFORE the request is served, so that a
 //! blocking quota admits exactly `amount` requests per period however many arrive at once; a
-//! refused request is answered 429 in the called surface's envelope. When the response turns out
-//! to be one ZITADEL does not count (401, 429, 500), the unit is given back (refunded in the
-//! period it was counted in). System-API calls and system keys are never metered. A tenant
-//! without such a quota costs one look-up in the engine's limit cache, no I/O.
+//! refused request is answered by [`throttled`]: 429 in the called surface's own words. When
+//! the response turns out to be one ZITADEL does not count (401, 429, 500), the unit is given
+//! back (refunded in the period it was counted in). System-API calls and system keys are never
+//! metered. A tenant without such a quota costs one look-up in the engine's limit cache, no I/O.
 
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
@@ -14,18 +14,25 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::app::AppState;
-use crate::domain::Error;
 use crate::domain::limit::Subject;
 use crate::domain::principal::Caller;
 use crate::domain::usage::Usage;
 use crate::domain::zitadel::REQUESTS_METRIC;
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, Failure};
 
 /// Path prefix of the system API, never metered.
 const SYSTEM_API: &str = "/system/v1/";
 
 /// What ZITADEL's message says when the quota refuses.
-const EXHAUSTED: &str = "The quota for authenticated requests is exhausted";
+pub const EXHAUSTED: &str = "The quota for authenticated requests is exhausted";
+
+/// The answer to a tenant that may not be served now (its request quota is exhausted, or its
+/// instance is blocked): each surface's own "throttled, retry later", 429 with `Retry-After`
+/// (`retry_after`: seconds to the end of the period, when there is one). One function, so every
+/// caller that refuses a tenant answers alike on every surface.
+pub fn throttled(retry_after: Option<u64>) -> Response {
+    ApiError(Failure::Throttled { retry_after }).into_response()
+}
 
 /// The layer: runs after authentication and the rate limit.
 pub async fn meter_requests(
@@ -56,13 +63,7 @@ pub async fn meter_requests(
     let at = state.clock.now();
     match state.engine.consume(tenant, &usage, None).await {
         Ok(decision) if decision.allowed => {}
-        Ok(decision) => {
-            return ApiError::from(Error::QuotaExceeded {
-                message: EXHAUSTED.into(),
-                retry_after: decision.retry_after,
-            })
-            .into_response();
-        }
+        Ok(decision) => return throttled(decision.retry_after),
         Err(e) => return ApiError::from(e).into_response(),
     }
     let response = next.run(request).await;

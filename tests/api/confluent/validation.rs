@@ -112,7 +112,10 @@ on_both_backends! {
         let env = json!({"id": "env-1"});
         let cases = [
             (json!({}), "/spec"),
-            (json!({"spec": {"display_name": "x"}}), "/spec/environment"),
+            (json!({"spec": {"environment": {"id": "env-2"}, "display_name": "x"}}), "/spec/environment/id"),
+            (json!({"spec": {"cluster": {"id": "lkc-2"}}}), "/spec/cluster/id"),
+            (json!({"id": "cq-other", "spec": {"display_name": "x"}}), "/id"),
+            (json!({"spec": {"display_name": ""}}), "/spec/display_name"),
             (json!({"spec": {"environment": env, "display_name": ""}}), "/spec/display_name"),
             (json!({"spec": {"environment": env, "principals": []}}), "/spec/principals"),
             (json!({"spec": {"environment": env, "throughput": {"ingress_byte_rate": "1"}}}),
@@ -125,6 +128,8 @@ on_both_backends! {
         }
         let missing = patch(&app, &org.admin, "cq-nothere", &json!({"spec": {"environment": env}})).await;
         assert_eq!(missing.status, 404);
+        let untouched = crate::confluent::get(&app, &org.admin, id).await;
+        assert_eq!(untouched.body["spec"]["display_name"], "q", "no refused update changed anything");
     }
 
     async fn the_list_needs_both_filters_and_a_sane_page(app) {
