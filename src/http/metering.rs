@@ -84,3 +84,63 @@ fn uncounted(status: StatusCode) -> bool {
             | StatusCode::INTERNAL_SERVER_ERROR
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::error::{ErrorContext, SURFACES};
+
+    /// Each surface's answer to a throttled tenant: status and body.
+    async fn answer(path: &str) -> (StatusCode, serde_json::Value) {
+        let envelope = SURFACES
+            .iter()
+            .find(|(prefix, _)| path.starts_with(prefix))
+            .map_or(
+                &crate::api::native::ProblemJson as &dyn crate::http::error::Envelope,
+                |(_, e)| *e,
+            );
+        let ctx = ErrorContext {
+            request_id: "r-1",
+            path,
+        };
+        let response = envelope.render(
+            &Failure::Throttled {
+                retry_after: Some(7),
+            },
+            &ctx,
+        );
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        (status, serde_json::from_slice(&bytes).expect("JSON"))
+    }
+
+    #[tokio::test]
+    async fn every_surface_throttles_in_its_vendors_words() {
+        let (status, drf) = answer("/api/chat-quota/usage/").await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            drf["detail"],
+            "Request was throttled. Expected available in 7 seconds."
+        );
+        let (status, grpc) = answer("/system/v1/instances/i-1/quotas").await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(grpc["code"], 8, "RESOURCE_EXHAUSTED");
+        assert_eq!(grpc["details"][0]["id"], "QUOTA-vjAy8");
+        for path in ["/kafka-quotas/v1/client-quotas", "/service-quota/v1/scopes"] {
+            let (status, confluent) = answer(path).await;
+            assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+            assert_eq!(confluent["errors"][0]["code"], "too_many_requests");
+        }
+        let (status, datarobot) = answer("/api/v2/quotas/").await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            datarobot["message"],
+            "Too many requests. Retry after 7 seconds."
+        );
+        let (status, problem) = answer("/v1/whoami").await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(problem["code"], "quota_exceeded");
+    }
+}

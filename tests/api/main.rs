@@ -3,13 +3,16 @@
 mod support;
 
 mod confluent;
+mod cors;
 mod datarobot;
 mod foundation;
 mod openapi;
 mod process;
+mod throttled;
 mod usage;
 mod waldur;
 mod waldur_client;
+mod waldur_drf;
 mod waldur_limits;
 mod zitadel;
 mod zitadel_notifications;
