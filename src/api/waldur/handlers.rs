@@ -41,7 +41,11 @@ pub async fn usage(
 /// The body is JSON, a form or `multipart/form-data`; every invalid field is listed in one 400.
 /// 200 with no body.
 #[utoipa::path(post, path = "/api/chat-quota/set_quota/", tag = "chat-quota",
-    operation_id = "chat_quota_set_quota", request_body = SetTokenQuotaRequest,
+    operation_id = "chat_quota_set_quota",
+    request_body(content(
+        (SetTokenQuotaRequest = "application/json"),
+        (SetTokenQuotaRequest = "application/x-www-form-urlencoded"),
+        (SetTokenQuotaRequest = "multipart/form-data"))),
     security(("tokenAuth" = [])),
     responses((status = 200, description = "No response body"),
         (status = 400, description = "`{\"<field>\": [\"<message>\"]}`"),
