@@ -145,3 +145,26 @@ pub async fn cors(State(cors): State<Cors>, request: Request, next: Next) -> Res
     }
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_are_a_scheme_and_a_host_or_a_star() {
+        assert_eq!(
+            Cors::check_origin("https://homeport.example.com/").as_deref(),
+            Ok("https://homeport.example.com")
+        );
+        assert!(Cors::check_origin("http://localhost:8001").is_ok());
+        assert!(Cors::check_origin("*").is_ok());
+        for bad in [
+            "homeport.example.com",
+            "https://a.example/path",
+            "ftp://a.example",
+            "",
+        ] {
+            assert!(Cors::check_origin(bad).is_err(), "{bad}");
+        }
+    }
+}

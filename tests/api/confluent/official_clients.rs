@@ -1,6 +1,6 @@
 //! The requests Confluent's own tools build, replayed byte for byte (read from their public
-//! source): the Terraform provider's update (`resource_kafka_client_quota.go`: only the changed
-//! fields, no environment), the CLI's `confluent kafka quota update` (`command_quota_update.go`:
+//! source): the Terraform provider's create and update (`resource_kafka_client_quota.go`; an
+//! update has only the changed fields, no environment), the CLI's `confluent kafka quota update` (`command_quota_update.go`:
 //! the quota's id and the whole spec it read back, without environment or cluster) and the CLI's
 //! list loop (`pkg/ccloudv2/kafka_quotas.go`: `page_size=100` on every call, the `page_token`
 //! taken from `metadata.next` until it is absent). Go's `encoding/json` writes map keys sorted,
@@ -22,10 +22,17 @@ fn id_of(quota: &Value) -> String {
 }
 
 on_both_backends! {
-    async fn the_terraform_providers_update_bodies_are_accepted_without_an_environment(app) {
+    async fn the_terraform_providers_create_and_update_bodies_are_accepted(app) {
         let org = org(&app).await;
-        let created = create(&app, &org, &quota("q", "env-1", "lkc-1", &["sa-1"])).await;
-        let id = id_of(&created);
+        // `terraform apply` of a new `confluent_kafka_client_quota` without a description.
+        let create_body = concat!(r#"{"spec":{"cluster":{"id":"lkc-1","related":"","resource_name":""},"#,
+            r#""description":"","display_name":"q","environment":{"id":"env-1","related":"","resource_name":""},"#,
+            r#""principals":[{"id":"sa-1","related":"","resource_name":""}],"#,
+            r#""throughput":{"egress_byte_rate":"2000","ingress_byte_rate":"1000"}}}"#);
+        let created = call_raw(&app, &org.admin, Method::POST, COLLECTION, create_body).await;
+        assert_eq!(created.status, 202, "{}", created.body);
+        assert_eq!(created.body["spec"]["cluster"]["environment"], "env-1");
+        let id = id_of(&created.body);
         // `terraform apply` after changing only the throughput block.
         let throughput = r#"{"spec":{"throughput":{"egress_byte_rate":"3000000","ingress_byte_rate":"3000000"}}}"#;
         let reply = call_raw(&app, &org.admin, Method::PATCH, &path(&id), throughput).await;
