@@ -103,6 +103,14 @@ on_both_backends! {
         assert_eq!(created["spec"]["environment"]["id"], "env-1");
         assert_eq!(created["spec"]["cluster"]["environment"], "env-1");
         assert!(created.get("colour").is_none());
+        // An update echoing the read-only fields back, with one change.
+        let id = created["id"].as_str().expect("id");
+        let mut echoed = created.clone();
+        echoed["spec"]["display_name"] = json!("renamed");
+        echoed["spec"]["flavour"] = json!(1);
+        let updated = patch(&app, &org.admin, id, &echoed).await;
+        assert_eq!(updated.status, 200, "{}", updated.body);
+        assert_eq!(updated.body["spec"]["display_name"], "renamed");
     }
 
     async fn an_update_is_checked_like_a_create(app) {
