@@ -39,6 +39,8 @@ pub struct Settings {
     pub chat_defaults: SystemDefaults,
     /// Whether webhooks may call loopback, private, link-local or unspecified addresses.
     pub webhook_allow_private: bool,
+    /// Origins whose browsers may call the API (`*`: any); none by default.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 impl Default for Settings {
@@ -51,6 +53,7 @@ impl Default for Settings {
             rate_limit_window: Duration::from_secs(60),
             chat_defaults: SystemDefaults::default(),
             webhook_allow_private: false,
+            cors_allowed_origins: Vec::new(),
         }
     }
 }
@@ -149,6 +152,16 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(
             state.clone(),
             error::render_errors,
+        ))
+        // Preflights are answered here, before authentication.
+        .layer(middleware::from_fn_with_state(
+            crate::http::cors::Cors::new(&state.settings.cors_allowed_origins).unwrap_or_else(
+                |e| {
+                    tracing::error!(error = %e, "CORS disabled: an allowed origin is invalid");
+                    crate::http::cors::Cors::disabled()
+                },
+            ),
+            crate::http::cors::cors,
         ))
         .layer(middleware::from_fn(trace))
         .layer(middleware::from_fn(crate::http::metrics::track))

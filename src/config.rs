@@ -124,6 +124,11 @@ pub struct ServeArgs {
         default_value_t = false
     )]
     pub webhook_allow_private: bool,
+    /// Origins whose browsers may call the API, comma-separated (`https://homeport.example.com`,
+    /// or `*` for any); none by default. Preflights are answered before authentication.
+    #[arg(long, env = "QUOTAPLANE_CORS_ALLOWED_ORIGINS", value_delimiter = ',',
+        value_parser = crate::http::cors::Cors::check_origin)]
+    pub cors_allowed_origins: Vec<String>,
     /// The secret of a `system` key to ensure at start-up (never logged).
     #[arg(long, env = "QUOTAPLANE_BOOTSTRAP_TOKEN", hide_env_values = true)]
     pub bootstrap_token: Option<String>,

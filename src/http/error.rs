@@ -28,6 +28,12 @@ pub enum Failure {
     Timeout,
     /// The body is not well-formed JSON.
     Malformed(String),
+    /// The tenant may not be served now: its request quota is exhausted, or its instance is
+    /// blocked. Every surface answers as its vendor throttles a caller: 429, with `Retry-After`
+    /// when the time to the period's end is known. Made by [`crate::http::metering::throttled`].
+    Throttled {
+        retry_after: Option<u64>,
+    },
 }
 
 impl Failure {
@@ -56,6 +62,7 @@ impl Failure {
             Failure::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Failure::Timeout => StatusCode::SERVICE_UNAVAILABLE,
             Failure::Malformed(_) => StatusCode::BAD_REQUEST,
+            Failure::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -69,6 +76,7 @@ impl Failure {
             Failure::PayloadTooLarge => "the request body is too large".into(),
             Failure::Timeout => "the request took too long".into(),
             Failure::Malformed(m) => m.clone(),
+            Failure::Throttled { .. } => crate::http::metering::EXHAUSTED.into(),
         }
     }
 
@@ -77,6 +85,7 @@ impl Failure {
         match self {
             Failure::Domain(Error::RateLimited { retry_after }) => Some(*retry_after),
             Failure::Domain(Error::QuotaExceeded { retry_after, .. }) => *retry_after,
+            Failure::Throttled { retry_after } => *retry_after,
             _ => None,
         }
     }

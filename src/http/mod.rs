@@ -2,6 +2,7 @@
 //! writes each failure in the called surface's envelope.
 
 pub mod auth;
+pub mod cors;
 pub mod error;
 pub mod json;
 pub mod metering;

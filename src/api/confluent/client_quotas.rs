@@ -153,8 +153,9 @@ pub async fn get_client_quota(
     )
 }
 
-/// Updates a client quota's `display_name`, `description`, `throughput` or `principals`.
-/// `spec.environment` is required and must be the quota's; the cluster cannot change.
+/// Updates a client quota's `display_name`, `description`, `throughput` or `principals`: only
+/// the fields sent change. `spec.environment` and `spec.cluster`, when sent, must be the quota's;
+/// an `id` in the body must be the path's.
 #[utoipa::path(patch, path = "/kafka-quotas/v1/client-quotas/{id}", tag = TAG,
     params(("id" = String, Path, description = "The unique identifier for the client quota.")),
     request_body = ClientQuotaUpdate,
@@ -175,12 +176,12 @@ pub async fn update_client_quota(
     let links = Links::of_request(&state.settings, &headers, caller.tenant_id);
     let updated = async {
         caller.require_any(&[Role::Admin])?;
-        let update = body.check()?;
+        let update = body.check(&id)?;
         service(&state)
             .update(
                 caller.tenant_id,
                 &id,
-                &update.environment,
+                update.environment.as_deref(),
                 update.cluster.as_deref(),
                 update.changes,
                 state.clock.now(),

@@ -47,8 +47,8 @@ pub struct ObjectMeta {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ClientQuotaSpec {
     pub display_name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
+    /// Always present (`""` when never set): Confluent's CLI dereferences it without a check.
+    pub description: String,
     pub throughput: Throughput,
     pub cluster: EnvScopedObjectReference,
     pub principals: Vec<GlobalObjectReference>,
@@ -142,14 +142,19 @@ pub struct ClientQuotaSpecCreate {
     pub environment: Option<EnvironmentInput>,
 }
 
-/// The body of an update (`kafka-quotas.v1.ClientQuotaUpdate`).
+/// The body of an update (`kafka-quotas.v1.ClientQuotaUpdate`). Confluent's CLI sends the
+/// quota's `id` beside the spec; other read-only fields (`api_version`, `kind`, `metadata`) are
+/// ignored.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ClientQuotaUpdate {
+    /// When sent, must be the id of the path.
+    pub id: Option<String>,
     pub spec: Option<ClientQuotaSpecUpdate>,
 }
 
-/// The spec of an update: `environment` is required and must be the quota's; `cluster`, if
-/// sent, must be the quota's; the other fields change what they name.
+/// The spec of an update: `environment` and `cluster`, when sent, must be the quota's (the
+/// vendor's SDK cannot send them, so neither is required); the other fields change what they
+/// name, and a field not sent stays as it is.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ClientQuotaSpecUpdate {
     pub display_name: Option<String>,
@@ -227,19 +232,25 @@ impl ClientQuotaCreate {
     }
 }
 
-/// A checked update: the environment and cluster it names, and the changes.
+/// A checked update: the environment and cluster it names, if any, and the changes.
 pub struct CheckedUpdate {
-    pub environment: String,
+    pub environment: Option<String>,
     pub cluster: Option<String>,
     pub changes: Changes,
 }
 
 impl ClientQuotaUpdate {
-    /// The checked update, or the first field that breaks a rule.
-    pub fn check(self) -> Result<CheckedUpdate> {
+    /// The checked update of client quota `id`, or the first field that breaks a rule.
+    pub fn check(self, id: &str) -> Result<CheckedUpdate> {
+        if self.id.as_deref().is_some_and(|sent| sent != id) {
+            return Err(Error::invalid_body(
+                "/id",
+                format!("must be the id of the client quota being updated ('{id}')"),
+            ));
+        }
         let spec = required(self.spec, "/spec")?;
         Ok(CheckedUpdate {
-            environment: environment(spec.environment)?,
+            environment: spec.environment.map(|e| environment(Some(e))).transpose()?,
             cluster: spec
                 .cluster
                 .map(|c| reference(Some(c), "/spec/cluster"))
@@ -275,7 +286,7 @@ impl ClientQuota {
             },
             spec: ClientQuotaSpec {
                 display_name: quota.display_name.clone(),
-                description: quota.description.clone(),
+                description: quota.description.clone().unwrap_or_default(),
                 throughput: Throughput {
                     ingress_byte_rate: quota.throughput.ingress_byte_rate.to_string(),
                     egress_byte_rate: quota.throughput.egress_byte_rate.to_string(),

@@ -96,11 +96,7 @@ pub fn describe(failure: &Failure) -> (StatusCode, &'static str, &'static str) {
                 (S::TOO_MANY_REQUESTS, "quota_exceeded", "Quota Exceeded")
             }
             Error::LimitReached { .. } => (S::PAYMENT_REQUIRED, "quota_exceeded", "Quota Exceeded"),
-            Error::RateLimited { .. } => (
-                S::TOO_MANY_REQUESTS,
-                "too_many_requests",
-                "Rate Limit Exceeded",
-            ),
+            Error::RateLimited { .. } => THROTTLED,
             Error::Forbidden(_) => (
                 S::FORBIDDEN,
                 "user_unauthorized",
@@ -139,6 +135,26 @@ pub fn describe(failure: &Failure) -> (StatusCode, &'static str, &'static str) {
             "Service Unavailable",
         ),
         Failure::Malformed(_) => (S::BAD_REQUEST, "malformed_request", "Malformed Request"),
+        Failure::Throttled { .. } => THROTTLED,
+    }
+}
+
+/// How Confluent throttles a caller (a key past its rate, or a tenant out of requests); its own
+/// resource quotas (`LimitReached`) are a 402 instead.
+const THROTTLED: (StatusCode, &str, &str) = (
+    StatusCode::TOO_MANY_REQUESTS,
+    "too_many_requests",
+    "Rate Limit Exceeded",
+);
+
+/// The `detail` of `failure`: a throttled tenant is told when to retry, in Confluent's words.
+fn detail(failure: &Failure) -> String {
+    match failure {
+        Failure::Throttled {
+            retry_after: Some(seconds),
+        } => format!("Too many requests: retry after {seconds} seconds"),
+        Failure::Throttled { retry_after: None } => "Too many requests: retry later".into(),
+        other => other.public_message(),
     }
 }
 
@@ -167,7 +183,7 @@ impl Envelope for ConfluentFailure {
                 status: status.as_u16().to_string(),
                 code: code.into(),
                 title: title.into(),
-                detail: failure.public_message(),
+                detail: detail(failure),
                 source: source(failure),
             }],
         };

@@ -73,6 +73,13 @@ impl Envelope for DataRobotEnvelope {
                 message: "Not found".into(),
                 errors: None,
             },
+            Failure::Throttled { retry_after } => ErrorResponse {
+                message: match retry_after {
+                    Some(seconds) => format!("Too many requests. Retry after {seconds} seconds."),
+                    None => "Too many requests. Retry later.".into(),
+                },
+                errors: None,
+            },
             other => ErrorResponse {
                 message: other.public_message(),
                 errors: None,

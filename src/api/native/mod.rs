@@ -135,6 +135,7 @@ impl ProblemJson {
             Failure::PayloadTooLarge => "payload_too_large",
             Failure::Timeout => "timeout",
             Failure::Malformed(_) => "malformed",
+            Failure::Throttled { .. } => "quota_exceeded",
         }
     }
 }

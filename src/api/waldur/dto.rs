@@ -10,7 +10,6 @@ use crate::domain::Error;
 use crate::domain::waldur::{
     LimitChanges, PerPeriod, Period, QuotaChange, TokenQuotaUsage, check_limit, parse_user,
 };
-use crate::http::error::ApiError;
 
 /// A user's token quota and usage, in Waldur's field order.
 #[derive(Debug, Serialize, ToSchema)]
@@ -114,36 +113,47 @@ pub struct WaldurErrorDetail {
     pub detail: String,
 }
 
-/// Reads a `set_quota` body (a JSON object). The first invalid field, in Waldur's field order,
-/// is reported; unknown keys are ignored, as DRF does.
-pub fn parse_set_quota(body: &Value) -> Result<QuotaChange, ApiError> {
+/// Reads a `set_quota` body (a JSON object, or a form's fields). Every invalid field is
+/// reported, in the serializer's field order, as DRF does; unknown keys are ignored.
+pub fn parse_set_quota(body: &Value) -> Result<QuotaChange, Vec<Error>> {
     let Value::Object(fields) = body else {
-        return Err(Error::invalid_body(
+        return Err(vec![Error::invalid_body(
             "",
             format!(
                 "Invalid data. Expected a dictionary, but got {}.",
                 python_type(body)
             ),
-        )
-        .into());
+        )]);
     };
+    let mut errors = Vec::new();
+    let invalid_uuid = || Error::invalid_body("/user_uuid", "Must be a valid UUID.");
     let user = match fields.get("user_uuid") {
-        None => return Err(required("user_uuid").into()),
-        Some(Value::Null) => return Err(not_null("user_uuid").into()),
-        Some(Value::String(raw)) => parse_user(raw),
-        Some(_) => None,
+        None => Err(required("user_uuid")),
+        Some(Value::Null) => Err(not_null("user_uuid")),
+        Some(Value::String(raw)) => parse_user(raw).ok_or_else(invalid_uuid),
+        Some(_) => Err(invalid_uuid()),
     }
-    .ok_or_else(|| Error::invalid_body("/user_uuid", "Must be a valid UUID."))?;
+    .map_err(|e| errors.push(e))
+    .ok();
     let mut limits = LimitChanges::default();
     for period in Period::ALL {
-        let change = limit_change(fields, period.limit_field())?;
+        let change = match limit_change(fields, period.limit_field()) {
+            Ok(change) => change,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
+        };
         match period {
             Period::Daily => limits.daily = change,
             Period::Weekly => limits.weekly = change,
             Period::Monthly => limits.monthly = change,
         }
     }
-    Ok(QuotaChange { user, limits })
+    match user {
+        Some(user) if errors.is_empty() => Ok(QuotaChange { user, limits }),
+        _ => Err(errors),
+    }
 }
 
 fn limit_change(fields: &Map<String, Value>, field: &str) -> Result<Option<Option<i64>>, Error> {
@@ -222,14 +232,21 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn field_error(body: Value) -> (String, String) {
+    fn field_errors(body: Value) -> Vec<(String, String)> {
         match parse_set_quota(&body) {
-            Err(ApiError(crate::http::error::Failure::Domain(Error::Invalid {
-                field,
-                message,
-            }))) => (field.name().to_owned(), message),
-            other => panic!("expected a field error, got {other:?}"),
+            Err(errors) => errors
+                .into_iter()
+                .map(|e| match e {
+                    Error::Invalid { field, message } => (field.name().to_owned(), message),
+                    other => panic!("expected a field error, got {other:?}"),
+                })
+                .collect(),
+            Ok(change) => panic!("expected field errors, got {change:?}"),
         }
+    }
+
+    fn field_error(body: Value) -> (String, String) {
+        field_errors(body).remove(0)
     }
 
     #[test]
@@ -259,6 +276,21 @@ mod tests {
         assert_eq!(change.limits.daily, Some(Some(10)));
         assert_eq!(change.limits.weekly, None);
         assert_eq!(change.limits.monthly, Some(None));
+    }
+
+    #[test]
+    fn every_bad_field_is_named_in_the_serializers_order() {
+        assert_eq!(
+            field_errors(json!({"monthly_limit": -2, "daily_limit": "x", "weekly_limit": 3})),
+            vec![
+                ("/user_uuid".into(), "This field is required.".into()),
+                ("/daily_limit".into(), "A valid integer is required.".into()),
+                (
+                    "/monthly_limit".into(),
+                    "Ensure this value is greater than or equal to -1.".into()
+                ),
+            ]
+        );
     }
 
     #[test]

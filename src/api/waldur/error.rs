@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::domain::waldur::USER;
 use crate::domain::{Credentials, Error, Field};
-use crate::http::error::{Envelope, ErrorContext, Failure};
+use crate::http::error::{ApiError, Deliberate, Envelope, ErrorContext, Failure};
 
 /// The Waldur envelope.
 pub struct Drf;
@@ -43,10 +43,7 @@ fn table(failure: &Failure) -> (StatusCode, Value) {
             Error::IdempotencyKeyReused => detail(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string()),
             Error::RateLimited { retry_after } => detail(
                 StatusCode::TOO_MANY_REQUESTS,
-                &format!(
-                    "Request was throttled. Expected available in {retry_after} second{}.",
-                    if *retry_after == 1 { "" } else { "s" }
-                ),
+                &throttled(Some(*retry_after)),
             ),
             Error::Unavailable(_) => detail(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -66,6 +63,12 @@ fn table(failure: &Failure) -> (StatusCode, Value) {
             StatusCode::SERVICE_UNAVAILABLE,
             "Service temporarily unavailable, try again later.",
         ),
+        Failure::Throttled { retry_after } => {
+            detail(StatusCode::TOO_MANY_REQUESTS, &throttled(*retry_after))
+        }
+        Failure::Malformed(m) if m.starts_with(super::body::PREFIX) => {
+            detail(StatusCode::BAD_REQUEST, m)
+        }
         Failure::Malformed(m) => detail(
             StatusCode::BAD_REQUEST,
             &format!(
@@ -73,6 +76,15 @@ fn table(failure: &Failure) -> (StatusCode, Value) {
                 m.trim_start_matches("malformed JSON: ")
             ),
         ),
+    }
+}
+
+/// DRF's `Throttled` detail, with the wait when it is known.
+fn throttled(retry_after: Option<u64>) -> String {
+    match retry_after {
+        Some(1) => "Request was throttled. Expected available in 1 second.".into(),
+        Some(n) => format!("Request was throttled. Expected available in {n} seconds."),
+        None => "Request was throttled.".into(),
     }
 }
 
@@ -86,6 +98,35 @@ fn field_key(field: &Field) -> String {
         },
         other => other.name().to_owned(),
     }
+}
+
+/// A 400 that lists every invalid field under its key, in the order given (the serializer's),
+/// as DRF does; the keys keep that order in the body. Anything but field errors is answered as
+/// the failure it is.
+pub fn invalid_fields(errors: Vec<Error>) -> Response {
+    let mut fields: Vec<(String, Vec<String>)> = Vec::new();
+    for error in errors {
+        let Error::Invalid { field, message } = error else {
+            return ApiError::from(error).into_response();
+        };
+        let key = field_key(&field);
+        match fields.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, messages)) => messages.push(message),
+            None => fields.push((key, vec![message])),
+        }
+    }
+    let members: Vec<String> = fields
+        .iter()
+        .map(|(key, messages)| format!("{}:{}", Value::from(key.as_str()), json!(messages)))
+        .collect();
+    let mut response = (
+        StatusCode::BAD_REQUEST,
+        [(header::CONTENT_TYPE, "application/json")],
+        format!("{{{}}}", members.join(",")),
+    )
+        .into_response();
+    response.extensions_mut().insert(Deliberate);
+    response
 }
 
 impl Envelope for Drf {

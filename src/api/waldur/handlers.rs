@@ -1,9 +1,8 @@
 //! The two endpoints: `GET usage/` and `POST set_quota/`.
 
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
-use bytes::Bytes;
-use serde_json::Value;
+use axum::response::{IntoResponse, Response};
 
 use super::dto::{
     SetTokenQuotaRequest, TokenQuotaUsageResponse, UsageParams, WaldurErrorDetail, parse_set_quota,
@@ -12,7 +11,10 @@ use crate::app::AppState;
 use crate::domain::principal::Caller;
 use crate::domain::waldur::require_staff_or_support;
 use crate::http::error::{ApiError, Failure};
-use crate::http::json::{Query, parse_json};
+use crate::http::json::Query;
+
+use super::error::invalid_fields;
+use super::metadata::{self, ViewMetadata};
 
 /// A user's token quota and usage for the day, week and month (UTC). Without `user_uuid`, the
 /// caller's own; another user's needs the `staff` or `support` role.
@@ -36,9 +38,14 @@ pub async fn usage(
 
 /// Sets a user's daily, weekly and monthly token limits (`staff` or `support` only). Only the
 /// limits present change: `null` puts one back to the system default, -1 makes it unlimited.
+/// The body is JSON, a form or `multipart/form-data`; every invalid field is listed in one 400.
 /// 200 with no body.
 #[utoipa::path(post, path = "/api/chat-quota/set_quota/", tag = "chat-quota",
-    operation_id = "chat_quota_set_quota", request_body = SetTokenQuotaRequest,
+    operation_id = "chat_quota_set_quota",
+    request_body(content(
+        (SetTokenQuotaRequest = "application/json"),
+        (SetTokenQuotaRequest = "application/x-www-form-urlencoded"),
+        (SetTokenQuotaRequest = "multipart/form-data"))),
     security(("tokenAuth" = [])),
     responses((status = 200, description = "No response body"),
         (status = 400, description = "`{\"<field>\": [\"<message>\"]}`"),
@@ -47,21 +54,33 @@ pub async fn usage(
 pub async fn set_quota(
     State(state): State<AppState>,
     caller: Caller,
-    body: Bytes,
-) -> Result<StatusCode, ApiError> {
+    request: Request,
+) -> Result<Response, ApiError> {
     // As in Waldur, permission is checked before the body is read.
     require_staff_or_support(&caller)?;
-    let body: Value = if body.iter().all(u8::is_ascii_whitespace) {
-        Value::Object(Default::default())
-    } else {
-        parse_json(&body)?
+    let body = super::body::read(request).await?;
+    let change = match parse_set_quota(&body) {
+        Ok(change) => change,
+        Err(errors) => return Ok(invalid_fields(errors)),
     };
-    let change = parse_set_quota(&body)?;
     state
         .chat_quotas
         .set_quota(&state.engine, &caller, change)
         .await?;
-    Ok(StatusCode::OK)
+    Ok(StatusCode::OK.into_response())
+}
+
+/// `OPTIONS usage/`: the view's metadata, as DRF answers it.
+pub async fn usage_options(_: Caller) -> axum::Json<ViewMetadata> {
+    axum::Json(metadata::usage())
+}
+
+/// `OPTIONS set_quota/`: the view's metadata, with the fields a `POST` takes when the caller
+/// may set quotas.
+pub async fn set_quota_options(caller: Caller) -> axum::Json<ViewMetadata> {
+    axum::Json(metadata::set_quota(
+        require_staff_or_support(&caller).is_ok(),
+    ))
 }
 
 /// Methods Waldur does not allow on a route (HEAD).

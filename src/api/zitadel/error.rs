@@ -144,6 +144,11 @@ fn state(failure: &Failure, path: &str) -> Stated {
         Failure::PayloadTooLarge => stated(ResourceExhausted, None, failure.public_message()),
         Failure::Timeout => stated(DeadlineExceeded, None, failure.public_message()),
         Failure::Malformed(m) => stated(InvalidArgument, None, m.clone()),
+        Failure::Throttled { .. } => stated(
+            ResourceExhausted,
+            Some("QUOTA-vjAy8"),
+            failure.public_message(),
+        ),
     }
 }
 

@@ -170,19 +170,19 @@ impl ClientQuotas<'_> {
         })
     }
 
-    /// Applies `changes` to client quota `id`. `environment` must be the quota's, and `cluster`,
-    /// when given, its cluster: both are immutable.
+    /// Applies `changes` to client quota `id`. `environment` and `cluster`, when given, must be
+    /// the quota's: both are immutable.
     pub async fn update(
         &self,
         tenant_id: Uuid,
         id: &str,
-        environment: &str,
+        environment: Option<&str>,
         cluster: Option<&str>,
         changes: Changes,
         now: DateTime<Utc>,
     ) -> Result<ClientQuota> {
         let current = self.get(tenant_id, id).await?;
-        if current.environment != environment {
+        if environment.is_some_and(|e| e != current.environment) {
             return Err(Error::invalid_body(
                 "/spec/environment/id",
                 format!(

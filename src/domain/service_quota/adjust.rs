@@ -7,7 +7,8 @@ use uuid::Uuid;
 use super::service::amount_of;
 use super::{
     Adjustment, Applied, AuditEntry, AuditRecord, CodeDefinition, QuotaCode, ScopeRef,
-    ServiceQuotas, builtin, check_code, check_display_name, check_limit, limit_id, owner_of,
+    ServiceQuotas, builtin, check_code, check_display_name, check_limit, documented, limit_id,
+    owner_of,
 };
 use crate::domain::limit::Amount;
 use crate::domain::principal::{Caller, Role};
@@ -111,7 +112,8 @@ impl ServiceQuotas<'_> {
             .service_quota_codes()
             .await?
             .into_iter()
-            .find(|c| c.code == code);
+            .find(|c| c.code == code)
+            .or_else(|| documented(code));
         if let Some(earlier) = &earlier {
             if earlier.scope != quota_code.scope {
                 return Err(Error::Conflict {
@@ -123,7 +125,10 @@ impl ServiceQuotas<'_> {
                 });
             }
         }
-        let created = self.store.put_service_quota_code(&quota_code, now).await?;
+        // A documented code is in the catalogue before it is first stored: redefining it is a
+        // change, not a creation.
+        let created = self.store.put_service_quota_code(&quota_code, now).await?
+            && documented(code).is_none();
         self.limits.learn(&quota_code);
         if let Some(earlier) = earlier.filter(|e| e.default_limit != quota_code.default_limit) {
             self.follow_default(&earlier, &quota_code, now).await?;

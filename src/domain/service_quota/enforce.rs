@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::{
     API_KEYS, DATAROBOT_QUOTAS, KAFKA_CLIENT_QUOTAS, ORGANIZATION_KEY, QuotaCode, Scope, ScopeRef,
-    builtin_codes, default_limit, limit_id, subject,
+    builtin_codes, default_limit, documented_codes, limit_id, subject,
 };
 use crate::domain::aggregate::Unit;
 use crate::domain::datarobot::{Page, QuotaFilter};
@@ -152,10 +152,11 @@ pub struct ServiceQuotaLimits {
 }
 
 impl ServiceQuotaLimits {
-    /// The hook over `store`, knowing the built-in codes.
+    /// The hook over `store`, knowing the built-in and the documented codes.
     pub fn new(store: AnyStore) -> Self {
         let codes = builtin_codes()
             .into_iter()
+            .chain(documented_codes())
             .map(|c| (c.code.clone(), c))
             .collect();
         Self {

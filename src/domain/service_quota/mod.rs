@@ -11,6 +11,7 @@
 //! Resources made before their limit existed are counted when it is made.
 
 mod adjust;
+mod documented;
 mod enforce;
 mod scope;
 mod service;
@@ -25,6 +26,7 @@ use super::limit::{Amount, Limit, Subject};
 use super::window::Window;
 use super::{Error, Result};
 
+pub use documented::{documented, documented_codes};
 pub use enforce::{ServiceQuotaLimits, give_back, live_count, no_room, release, take, unit};
 pub use scope::{REFERENCE_KEYS, Scope};
 pub use service::{Adjustment, Applied, AppliedPage, ListFilter, ServiceQuotas, page_size};
@@ -57,7 +59,7 @@ pub struct QuotaCode {
     pub builtin: bool,
 }
 
-/// quotaplane's own codes and their defaults.
+/// quotaplane's own codes and their defaults (usage counted by quotaplane itself).
 pub fn builtin_codes() -> Vec<QuotaCode> {
     let code = |code: &str, scope, name: &str, default_limit| QuotaCode {
         code: code.into(),

@@ -7,7 +7,10 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use super::enforce::live_count;
-use super::{QuotaCode, Scope, ScopeRef, ServiceQuotaLimits, builtin_codes, limit_id, owner_of};
+use super::{
+    QuotaCode, Scope, ScopeRef, ServiceQuotaLimits, builtin_codes, documented_codes, limit_id,
+    owner_of,
+};
 use crate::domain::confluent::page::{self, Cursor};
 use crate::domain::limit::{Amount, Limit};
 use crate::domain::usage::Engine;
@@ -67,10 +70,17 @@ pub struct Adjustment {
 }
 
 impl ServiceQuotas<'_> {
-    /// Every code: the built-in ones, then the operator's, ordered by code.
+    /// Every code, ordered by code: the built-in ones, Confluent's documented ones (as the
+    /// operator redefined them, if so), and the operator's own.
     pub async fn catalogue(&self) -> Result<Vec<QuotaCode>> {
+        let stored = self.store.service_quota_codes().await?;
         let mut codes = builtin_codes();
-        for code in self.store.service_quota_codes().await? {
+        codes.extend(
+            documented_codes()
+                .into_iter()
+                .filter(|d| !stored.iter().any(|s| s.code == d.code)),
+        );
+        for code in stored {
             self.limits.learn(&code);
             codes.push(code);
         }

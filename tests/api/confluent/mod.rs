@@ -3,7 +3,9 @@
 
 mod conflicts;
 mod crud;
+mod documented_codes;
 mod limits;
+mod official_clients;
 mod paging;
 mod schema;
 mod service_quota;

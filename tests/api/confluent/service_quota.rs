@@ -14,6 +14,8 @@ const APPLIED: &str = "/service-quota/v1/applied-quotas";
 const KAFKA: &str = "kafka.max_client_quotas.per_cluster";
 const KEYS: &str = "iam.max_api_keys.per_org";
 const DATAROBOT: &str = "datarobot.max_quotas.per_org";
+/// Confluent's documented code, the example of its own spec.
+const ENVIRONMENTS: &str = "iam.max_environments.per_org";
 
 async fn read(app: &TestApp, auth: &str, path: &str) -> Reply {
     call(app, Some(auth), Method::GET, path, None).await
@@ -92,7 +94,8 @@ on_both_backends! {
         let list = read(&app, &org.user, &format!("{APPLIED}?scope=organization")).await;
         assert_eq!(list.status, 200, "{}", list.body);
         assert_eq!(list.body["kind"], "AppliedQuotaList");
-        assert_eq!(codes(&list.body), vec![DATAROBOT.to_owned(), KEYS.to_owned()]);
+        assert_eq!(codes(&list.body), vec![DATAROBOT, KEYS, ENVIRONMENTS, "iam.max_kafka_clusters.per_org",
+            "sd.max_pipelines.per_organization"], "quotaplane's own codes and Confluent's documented ones");
         let keys = &list.body["data"][1];
         assert_eq!(keys["scope"], "ORGANIZATION");
         assert_eq!((keys["default_limit"].clone(), keys["applied_limit"].clone()), (json!(100), json!(100)));
@@ -236,7 +239,7 @@ on_both_backends! {
         let system = format!("Bearer {}", app.system);
         let define = json!({"scope": "organization", "display_name": "Environments Per Organization", "default_limit": 25});
         let (status, code) = put(&app, &system, "/v1/service-quota-codes/iam.max_environments.per_org", &define).await;
-        assert_eq!((status, code["scope"].clone()), (201, json!("ORGANIZATION")), "{code}");
+        assert_eq!((status, code["scope"].clone()), (200, json!("ORGANIZATION")), "a documented code already exists: {code}");
         let (again, _) = put(&app, &system, "/v1/service-quota-codes/iam.max_environments.per_org", &define).await;
         assert_eq!(again, 200);
         let (denied, _) = put(&app, &org.admin, "/v1/service-quota-codes/x.y", &define).await;
@@ -268,8 +271,9 @@ on_both_backends! {
             let define = json!({"scope": "ORGANIZATION", "display_name": format!("Thing {i}"), "default_limit": 10});
             put(&app, &system, &format!("/v1/service-quota-codes/svc.max_things_{i}.per_org"), &define).await;
         }
-        let first = read(&app, &org.user, &format!("{APPLIED}?scope=ORGANIZATION&page_size=4")).await;
-        assert_eq!(first.body["metadata"]["total_size"], 6);
+        // Four codes of the operator, two of quotaplane's own, three documented ones.
+        let first = read(&app, &org.user, &format!("{APPLIED}?scope=ORGANIZATION&page_size=5")).await;
+        assert_eq!(first.body["metadata"]["total_size"], 9);
         let mut seen = codes(&first.body);
         let next = first.body["metadata"]["next"].as_str().expect("next").to_owned();
         let rest = read(&app, &org.user, next.trim_start_matches(&app.base)).await;
@@ -277,7 +281,7 @@ on_both_backends! {
         let mut sorted = seen.clone();
         sorted.sort();
         sorted.dedup();
-        assert_eq!((seen.len(), sorted.len()), (6, 6));
+        assert_eq!((seen.len(), sorted.len()), (9, 9));
         let token = next.split("page_token=").nth(1).expect("token").to_owned();
         let moved = read(&app, &org.user, &format!("{APPLIED}?scope=KAFKA_CLUSTER&page_token={token}")).await;
         assert_eq!((moved.status, moved.error()["source"]["parameter"].clone()), (400, json!("page_token")));
@@ -356,7 +360,8 @@ on_both_backends! {
         let (status, catalogue) = crate::confluent::native(&app, &a.user, "/v1/service-quota-codes").await;
         assert_eq!(status, 200);
         let listed: Vec<&str> = catalogue.as_array().expect("codes").iter().filter_map(|c| c["code"].as_str()).collect();
-        assert_eq!(listed, vec![DATAROBOT, KEYS, KAFKA, "svc.max_widgets.per_org"]);
+        assert_eq!(listed, vec![DATAROBOT, KEYS, ENVIRONMENTS, "iam.max_kafka_clusters.per_org", KAFKA,
+            "kafka.max_kafka_clusters.per_env", "sd.max_pipelines.per_organization", "svc.max_widgets.per_org"]);
     }
 }
 
@@ -407,7 +412,7 @@ on_both_backends! {
             assert_eq!((one.body["scope"].clone(), one.body["applied_limit"].clone()), (json!(scope), json!(5)));
             assert!(one.body.get("usage").is_none(), "{scope}: nothing reported");
             assert_eq!(one.body[field]["id"], references.last().expect("reference").1, "{scope}");
-            let listed = read(&app, &org.user, &format!("{APPLIED}?scope={}&{query}", scope.to_lowercase())).await;
+            let listed = read(&app, &org.user, &format!("{APPLIED}?scope={}&{query}&id={code}", scope.to_lowercase())).await;
             assert_eq!(codes(&listed.body), vec![code.clone()], "{scope}");
             let mut adjust = json!({"scope": scope, "applied_limit": 3});
             for (k, v) in references {
@@ -417,7 +422,7 @@ on_both_backends! {
             assert_eq!((status, answer["applied_limit"].clone()), (200, json!(3)), "{scope}: {answer}");
             let all = read(&app, &org.user, &format!("{APPLIED}?scope={scope}")).await;
             assert_eq!(all.body["data"][0]["applied_limit"], 3, "{scope}: the adjusted reference is listed");
-            let other = read(&app, &org.user, &format!("{APPLIED}?scope={scope}&{}=elsewhere", references.last().expect("reference").0)).await;
+            let other = read(&app, &org.user, &format!("{APPLIED}?scope={scope}&{}=elsewhere&id={code}", references.last().expect("reference").0)).await;
             assert_eq!(other.body["data"].as_array().map(Vec::len), Some(usize::from(references.len() == 1)), "{scope}");
         }
         let network = read(&app, &org.user, &format!("{APPLIED}/svc.max_things.per_network?environment=env-1&network=n-1")).await;

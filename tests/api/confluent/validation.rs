@@ -103,6 +103,14 @@ on_both_backends! {
         assert_eq!(created["spec"]["environment"]["id"], "env-1");
         assert_eq!(created["spec"]["cluster"]["environment"], "env-1");
         assert!(created.get("colour").is_none());
+        // An update echoing the read-only fields back, with one change.
+        let id = created["id"].as_str().expect("id");
+        let mut echoed = created.clone();
+        echoed["spec"]["display_name"] = json!("renamed");
+        echoed["spec"]["flavour"] = json!(1);
+        let updated = patch(&app, &org.admin, id, &echoed).await;
+        assert_eq!(updated.status, 200, "{}", updated.body);
+        assert_eq!(updated.body["spec"]["display_name"], "renamed");
     }
 
     async fn an_update_is_checked_like_a_create(app) {
@@ -112,7 +120,10 @@ on_both_backends! {
         let env = json!({"id": "env-1"});
         let cases = [
             (json!({}), "/spec"),
-            (json!({"spec": {"display_name": "x"}}), "/spec/environment"),
+            (json!({"spec": {"environment": {"id": "env-2"}, "display_name": "x"}}), "/spec/environment/id"),
+            (json!({"spec": {"cluster": {"id": "lkc-2"}}}), "/spec/cluster/id"),
+            (json!({"id": "cq-other", "spec": {"display_name": "x"}}), "/id"),
+            (json!({"spec": {"display_name": ""}}), "/spec/display_name"),
             (json!({"spec": {"environment": env, "display_name": ""}}), "/spec/display_name"),
             (json!({"spec": {"environment": env, "principals": []}}), "/spec/principals"),
             (json!({"spec": {"environment": env, "throughput": {"ingress_byte_rate": "1"}}}),
@@ -125,6 +136,8 @@ on_both_backends! {
         }
         let missing = patch(&app, &org.admin, "cq-nothere", &json!({"spec": {"environment": env}})).await;
         assert_eq!(missing.status, 404);
+        let untouched = crate::confluent::get(&app, &org.admin, id).await;
+        assert_eq!(untouched.body["spec"]["display_name"], "q", "no refused update changed anything");
     }
 
     async fn the_list_needs_both_filters_and_a_sane_page(app) {
