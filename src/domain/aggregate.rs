@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::Result;
 use super::confluent::{ClientQuota, PrincipalClash};
+use super::datarobot::Quota;
 use super::limit::Limit;
 use super::principal::ApiKey;
 
@@ -18,6 +19,9 @@ pub enum Row<'a> {
     InsertClientQuota(&'a ClientQuota),
     UpdateClientQuota(&'a ClientQuota),
     DeleteClientQuota { tenant_id: Uuid, id: &'a str },
+    InsertDataRobotQuota(&'a Quota),
+    UpdateDataRobotQuota(&'a Quota),
+    DeleteDataRobotQuota { tenant_id: Uuid, id: &'a str },
     InsertKey(&'a ApiKey),
     DeleteKey { tenant_id: Uuid, id: &'a str },
 }

@@ -73,6 +73,15 @@ macro_rules! aggregate_store {
                         let sql = "DELETE FROM confluent_client_quotas WHERE tenant_id = $1 AND id = $2";
                         delete(tx, sql, tenant_id, id).await?
                     }
+                    Row::InsertDataRobotQuota(q) => {
+                        datarobot_row(tx, q, true).await?;
+                        Written::Done
+                    }
+                    Row::UpdateDataRobotQuota(q) => datarobot_row(tx, q, false).await?,
+                    Row::DeleteDataRobotQuota { tenant_id, id } => {
+                        let sql = "DELETE FROM datarobot_quotas WHERE tenant_id = $1 AND id = $2";
+                        delete(tx, sql, tenant_id, id).await?
+                    }
                     Row::InsertKey(k) => {
                         insert_key(tx, k).await?;
                         Written::Done
@@ -103,6 +112,46 @@ macro_rules! aggregate_store {
                     .execute(&mut **tx)
                     .await
                     .map_err(db_error)?;
+                Ok(if done.rows_affected() > 0 { Written::Done } else { Written::Missing })
+            }
+
+            /// Inserts a DataRobot quota's row, or replaces its rules (`Missing` when gone).
+            async fn datarobot_row(
+                tx: &mut Tx<'_>,
+                q: &$crate::domain::datarobot::Quota,
+                insert: bool,
+            ) -> Result<Written> {
+                let query = if insert {
+                    sqlx::query(
+                        "INSERT INTO datarobot_quotas (tenant_id, id, default_rules, policies, \
+                         capacity, saturation_threshold, updated_at, resource_type, resource_id, \
+                         user_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                    )
+                } else {
+                    sqlx::query(
+                        "UPDATE datarobot_quotas SET default_rules = $3, policies = $4, \
+                         capacity = $5, saturation_threshold = $6, updated_at = $7 \
+                         WHERE tenant_id = $1 AND id = $2",
+                    )
+                };
+                let query = query
+                    .bind(q.tenant_id)
+                    .bind(&q.id)
+                    .bind(to_json(&q.default_rules)?)
+                    .bind(to_json(&q.policies)?)
+                    .bind(q.capacity.as_ref().map(to_json).transpose()?)
+                    .bind(q.saturation_threshold)
+                    .bind(q.updated_at);
+                let query = if insert {
+                    query
+                        .bind(&q.resource_type)
+                        .bind(&q.resource_id)
+                        .bind(&q.user_id)
+                        .bind(q.created_at)
+                } else {
+                    query
+                };
+                let done = query.execute(&mut **tx).await.map_err(db_error)?;
                 Ok(if done.rows_affected() > 0 { Written::Done } else { Written::Missing })
             }
 

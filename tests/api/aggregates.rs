@@ -163,3 +163,48 @@ on_both_backends! {
         assert_eq!(counted(body(app.get(&unit, &app.system).await).await), 2);
     }
 }
+
+/// How many DataRobot quotas the tenant of `admin` lists, and how many limits they own.
+async fn datarobot_state(app: &TestApp, admin: &str) -> (u64, usize) {
+    let listed = body(app.get("/api/v2/quotas/", admin).await).await;
+    let limits = body(app.get("/v1/limits", admin).await).await;
+    let owned = limits
+        .as_array()
+        .expect("limits")
+        .iter()
+        .filter(|l| {
+            l["owner"]
+                .as_str()
+                .is_some_and(|o| o.starts_with("datarobot:"))
+        })
+        .count();
+    (listed["totalCount"].as_u64().expect("totalCount"), owned)
+}
+
+on_both_backends! {
+    async fn a_datarobot_quota_is_written_and_deleted_whole_or_not_at_all(app) {
+        let (tenant, admin) = app.tenant_with_admin().await;
+        let unit = format!("/v1/tenants/{tenant}/limits/service-quota.datarobot.max_quotas.per_org");
+        let counted = |v: Value| v["usage"]["used"].as_i64().unwrap_or(0);
+        let request = json!({"resourceType": "deployment", "resourceId": "dep-1",
+            "defaultRules": [{"rule": "requests", "limit": 10}, {"rule": "token", "limit": 50}]});
+        fail_inserts(&app, "limits", "NEW.metric = 'datarobot.token'").await;
+        assert_eq!(app.post("/api/v2/quotas/", &admin, &request).await.status(), 500);
+        assert_eq!(datarobot_state(&app, &admin).await, (0, 0));
+        assert_eq!(counted(body(app.get(&unit, &app.system).await).await), 0);
+        lift(&app, "limits").await;
+        let made = app.post("/api/v2/quotas/", &admin, &request).await;
+        assert_eq!(made.status(), 201);
+        let id = body(made).await["id"].as_str().expect("id").to_owned();
+        assert_eq!(datarobot_state(&app, &admin).await, (1, 2));
+        assert_eq!(counted(body(app.get(&unit, &app.system).await).await), 1);
+        fail(&app, "DELETE", "limits", "OLD.metric = 'datarobot.token'").await;
+        assert_eq!(app.delete(&format!("/api/v2/quotas/{id}/"), &admin).await.status(), 500);
+        assert_eq!(datarobot_state(&app, &admin).await, (1, 2));
+        assert_eq!(counted(body(app.get(&unit, &app.system).await).await), 1);
+        lift(&app, "limits").await;
+        assert_eq!(app.delete(&format!("/api/v2/quotas/{id}/"), &admin).await.status(), 204);
+        assert_eq!(datarobot_state(&app, &admin).await, (0, 0));
+        assert_eq!(counted(body(app.get(&unit, &app.system).await).await), 0);
+    }
+}

@@ -2,17 +2,18 @@
 //! who may do what, one quota per resource, templates, and keeping a quota's engine limits in
 //! step with it.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::limits::{limits_of, owner};
+use super::limits::{limits_of, metric, owner};
 use super::{
-    Capacity, Page, Policy, Quota, QuotaFilter, RESOURCE_DEPLOYMENT, Rule, Template, new_id,
+    Capacity, Page, Policy, Quota, QuotaFilter, RESOURCE_DEPLOYMENT, Rule, RuleKind, Template,
+    new_id,
 };
 use crate::domain::access::SYSTEM_TENANT;
-use crate::domain::limit::Limit;
+use crate::domain::aggregate::{
+    AggregateStore, AggregateWrite, OwnedLimits, Row, UnitChange, Written,
+};
 use crate::domain::principal::{Caller, Role};
 use crate::domain::service_quota::{self, ScopeRef};
 use crate::domain::usage::Engine;
@@ -96,37 +97,64 @@ pub async fn create_quota(
         return Err(existing);
     }
     let code = service_quota::own(service_quota::DATAROBOT_QUOTAS)?;
-    let reference = ScopeRef::organization();
-    service_quota::take(engine, quota.tenant_id, &code, &reference).await?;
-    let made = insert_quota(store, engine, &quota, now).await;
-    if made.is_err() {
-        let _ = service_quota::give_back(engine, quota.tenant_id, &code, &reference).await;
+    let unit =
+        service_quota::unit(engine, quota.tenant_id, &code, &ScopeRef::organization()).await?;
+    let write = AggregateWrite {
+        row: Row::InsertDataRobotQuota(&quota),
+        limits: Some(owned_limits(&quota, now)),
+        unit: Some(UnitChange::Take(unit)),
+    };
+    match store.write_aggregate(&write).await {
+        Err(Error::AlreadyExists { .. }) => {
+            return Err(existing_for(store, &quota)
+                .await?
+                .unwrap_or(Error::Conflict {
+                    message: "a quota for this resource already exists".into(),
+                    existing: None,
+                }));
+        }
+        Ok(Written::NoRoom) => return Err(service_quota::no_room(&code)),
+        written => settled(written?)?,
     }
-    made.map(|()| quota)
+    engine.limits_changed(quota.tenant_id, metrics());
+    Ok(quota)
 }
 
-/// Stores `quota` and its limits, or nothing.
-async fn insert_quota(
-    store: &AnyStore,
-    engine: &Engine,
-    quota: &Quota,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    if let Err(e) = store.insert_datarobot_quota(quota).await {
-        return Err(match e {
-            Error::AlreadyExists { .. } => existing_for(store, quota).await?.unwrap_or(e),
-            e => e,
-        });
+/// The limits `quota` owns, as an aggregate write replaces them.
+fn owned_limits(quota: &Quota, now: DateTime<Utc>) -> OwnedLimits {
+    OwnedLimits {
+        tenant_id: quota.tenant_id,
+        owner: owner(&quota.id),
+        limits: limits_of(quota, now),
     }
-    if let Err(e) = sync_limits(store, engine, quota, now).await {
-        // Leave nothing half made: the client may simply try again.
-        let _ = sync_limits(store, engine, &without_limits(quota), now).await;
-        let _ = store
-            .delete_datarobot_quota(quota.tenant_id, &quota.id)
-            .await;
-        return Err(e);
+}
+
+/// Every metric DataRobot quotas' limits use (their cached limits are stale after a write).
+fn metrics() -> Vec<&'static str> {
+    [
+        RuleKind::Requests,
+        RuleKind::Token,
+        RuleKind::ConcurrentRequests,
+        RuleKind::InputSequenceLength,
+    ]
+    .into_iter()
+    .map(metric)
+    .collect()
+}
+
+/// What an aggregate write that did not commit means to the caller.
+fn settled(written: Written) -> Result<()> {
+    match written {
+        Written::Done => Ok(()),
+        Written::Missing => Err(Error::NotFound("quota")),
+        Written::Taken(id) => Err(Error::Conflict {
+            message: format!("limit {id} is managed by another resource"),
+            existing: None,
+        }),
+        other => Err(Error::Internal(format!(
+            "a DataRobot quota write ended as {other:?}"
+        ))),
     }
-    Ok(())
 }
 
 /// The 409 naming the quota that already governs `quota`'s resource, if one does.
@@ -186,10 +214,13 @@ pub async fn update_quota(
     }
     quota.updated_at = now;
     quota.validate()?;
-    if !store.update_datarobot_quota(&quota).await? {
-        return Err(Error::NotFound("quota"));
-    }
-    sync_limits(store, engine, &quota, now).await?;
+    let write = AggregateWrite {
+        row: Row::UpdateDataRobotQuota(&quota),
+        limits: Some(owned_limits(&quota, now)),
+        unit: None,
+    };
+    settled(store.write_aggregate(&write).await?)?;
+    engine.limits_changed(quota.tenant_id, metrics());
     Ok(quota)
 }
 
@@ -203,68 +234,23 @@ pub async fn delete_quota(
 ) -> Result<()> {
     caller.require_any(&[Role::Admin])?;
     let quota = quota(store, caller, id).await?;
-    sync_limits(store, engine, &without_limits(&quota), now).await?;
-    if !store.delete_datarobot_quota(caller.tenant_id, id).await? {
-        return Err(Error::NotFound("quota"));
-    }
     let code = service_quota::own(service_quota::DATAROBOT_QUOTAS)?;
-    service_quota::release(engine, caller.tenant_id, &code, &ScopeRef::organization()).await;
+    let unit =
+        service_quota::unit(engine, caller.tenant_id, &code, &ScopeRef::organization()).await?;
+    let write = AggregateWrite {
+        row: Row::DeleteDataRobotQuota {
+            tenant_id: caller.tenant_id,
+            id,
+        },
+        limits: Some(OwnedLimits {
+            limits: Vec::new(),
+            ..owned_limits(&quota, now)
+        }),
+        unit: Some(UnitChange::GiveBack(unit)),
+    };
+    settled(store.write_aggregate(&write).await?)?;
+    engine.limits_changed(quota.tenant_id, metrics());
     Ok(())
-}
-
-fn without_limits(quota: &Quota) -> Quota {
-    Quota {
-        default_rules: Vec::new(),
-        policies: Vec::new(),
-        capacity: None,
-        saturation_threshold: None,
-        ..quota.clone()
-    }
-}
-
-/// Makes the engine's limits owned by `quota` exactly those it needs: puts what is new or
-/// changed, deletes what is no longer needed (also leftovers of an interrupted earlier sync).
-async fn sync_limits(
-    store: &AnyStore,
-    engine: &Engine,
-    quota: &Quota,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    let owner = owner(&quota.id);
-    let mut existing: HashMap<String, Limit> = store
-        .limits(quota.tenant_id)
-        .await?
-        .into_iter()
-        .filter(|l| l.owner.as_deref() == Some(owner.as_str()))
-        .map(|l| (l.id.clone(), l))
-        .collect();
-    for mut limit in limits_of(quota, now) {
-        match existing.remove(&limit.id) {
-            Some(old) if same_terms(&old, &limit) => continue,
-            Some(old) => limit.created_at = old.created_at,
-            None => {}
-        }
-        engine.put_limit(&limit).await?;
-    }
-    for stale in existing.keys() {
-        match engine
-            .delete_limit(quota.tenant_id, stale, Some(&owner))
-            .await
-        {
-            Ok(()) | Err(Error::NotFound(_)) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
-fn same_terms(a: &Limit, b: &Limit) -> bool {
-    a.selector == b.selector
-        && a.metric == b.metric
-        && a.amount == b.amount
-        && a.window == b.window
-        && a.blocking == b.blocking
-        && a.per == b.per
 }
 
 /// The tenants whose templates `caller` sees: its own, and the installation-wide ones of the
