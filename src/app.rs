@@ -39,6 +39,16 @@ pub struct Settings {
     pub chat_defaults: SystemDefaults,
     /// Whether webhooks may call loopback, private, link-local or unspecified addresses.
     pub webhook_allow_private: bool,
+    /// Header-read timeout, connection cap, shutdown deadline.
+    pub connections: crate::http::connections::Limits,
+    /// The bearer token `/metrics` requires, if any.
+    pub metrics_token: Option<String>,
+    /// Whether `/metrics` is served on a listener of its own (then 404 on this one).
+    pub metrics_elsewhere: bool,
+    /// How long a cached key is trusted before the store is asked again.
+    pub key_cache_ttl: Duration,
+    /// Invalid credentials a client address may present per minute before it is answered 429.
+    pub auth_failures_per_minute: u32,
 }
 
 impl Default for Settings {
@@ -51,6 +61,11 @@ impl Default for Settings {
             rate_limit_window: Duration::from_secs(60),
             chat_defaults: SystemDefaults::default(),
             webhook_allow_private: false,
+            connections: crate::http::connections::Limits::default(),
+            metrics_token: None,
+            metrics_elsewhere: false,
+            key_cache_ttl: KeyCache::DEFAULT_TTL,
+            auth_failures_per_minute: crate::http::auth_throttle::AuthThrottle::DEFAULT_MAX_FAILURES,
         }
     }
 }
@@ -65,6 +80,8 @@ pub struct Shared {
     pub store: AnyStore,
     pub clock: SharedClock,
     pub keys: KeyCache,
+    /// Invalid credentials per client address.
+    pub auth_throttle: crate::http::auth_throttle::AuthThrottle,
     pub rate_limiter: KeyRateLimiter,
     pub engine: Arc<Engine>,
     /// Waldur chat token quotas (also hooked into the engine).
@@ -103,7 +120,11 @@ impl AppState {
             service_quotas,
             store,
             clock,
-            keys: KeyCache::default(),
+            keys: KeyCache::new(settings.key_cache_ttl, KeyCache::DEFAULT_MAX_ENTRIES),
+            auth_throttle: crate::http::auth_throttle::AuthThrottle::new(
+                settings.auth_failures_per_minute,
+                Duration::from_secs(60),
+            ),
             rate_limiter: KeyRateLimiter::new(
                 settings.rate_limit_requests,
                 settings.rate_limit_window,
@@ -192,7 +213,8 @@ async fn trace(request: Request, next: Next) -> Response {
     .await
 }
 
-/// Serves `state` on `listener` until `shutdown` completes; requests in flight then finish.
+/// Serves `state` on `listener` until `shutdown` completes; requests in flight then finish, within
+/// the shutdown deadline (see [`crate::http::connections`]).
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
@@ -208,6 +230,7 @@ pub async fn serve(
         tracing::info!(changed, "chat token limits brought to the system defaults");
     }
     let app = router(state.clone());
+    let limits = state.settings.connections;
     let notifier = crate::notify::start(
         state.store.clone(),
         state.clock.clone(),
@@ -227,15 +250,26 @@ pub async fn serve(
             if tick % 10 == 0 {
                 crate::http::metrics::handle().run_upkeep();
                 state.rate_limiter.forget_idle();
+                state.auth_throttle.forget_idle();
+                state.keys.forget_expired();
             }
         }
     });
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let served = crate::http::connections::serve(listener, app, limits, shutdown).await;
     upkeep.abort();
     notifier.abort();
     served
+}
+
+/// The router of a `--metrics-bind` listener: `/metrics` alone, behind `token` if one is set.
+pub fn metrics_router(token: Option<String>) -> Router {
+    let token: Arc<Option<String>> = Arc::new(token);
+    Router::new().route(
+        "/metrics",
+        axum::routing::get(move |headers: axum::http::HeaderMap| async move {
+            api::native::exposition((*token).as_deref(), &headers)
+        }),
+    )
 }
 
 /// Completes on ctrl-c or SIGTERM.

@@ -349,11 +349,7 @@ impl Engine {
             .limits
             .matching(&self.store, tenant_id, &usage.subject, &usage.metric)
             .await?;
-        let label = if limits.is_empty() {
-            "(none)"
-        } else {
-            usage.metric.as_str()
-        };
+        let label = owner_kind(limits.first().map(|(limit, _)| &**limit));
         let idempotency = idempotency_key
             .map(|key| idempotency(tenant_id, key, usage, &operation))
             .transpose()?;
@@ -384,11 +380,10 @@ impl Engine {
             idempotency,
             reply: None,
         };
-        let label = label.to_owned();
-        self.submit(job, &label).await
+        self.submit(job, label).await
     }
 
-    async fn submit(&self, mut job: Job, metric: &str) -> Result<Decision> {
+    async fn submit(&self, mut job: Job, owner: &'static str) -> Result<Decision> {
         let started = Instant::now();
         let operation = job.operation.name();
         let (tx, rx) = oneshot::channel();
@@ -409,7 +404,7 @@ impl Engine {
                 (false, false) => "refused",
             };
             metrics::counter!("quotaplane_usage_decisions_total",
-                "operation" => operation, "metric" => metric.to_owned(), "outcome" => outcome)
+                "operation" => operation, "owner" => owner, "outcome" => outcome)
             .increment(1);
         }
         answer
@@ -621,4 +616,21 @@ fn idempotency(
         },
         hex,
     ))
+}
+
+/// A metrics label for decisions: the kind of the limits' owner (the surface, `native`, or
+/// `none` when no limit matched), never a tenant-chosen name, so label cardinality is bounded.
+fn owner_kind(limit: Option<&Limit>) -> &'static str {
+    let Some(limit) = limit else {
+        return "none";
+    };
+    match limit.owner.as_deref().and_then(|o| o.split_once(':')).map(|(kind, _)| kind) {
+        None if limit.owner.is_none() => "native",
+        Some("confluent") => "confluent",
+        Some("service-quota") => "service-quota",
+        Some("waldur") => "waldur",
+        Some("datarobot") => "datarobot",
+        Some("zitadel") => "zitadel",
+        _ => "other",
+    }
 }
