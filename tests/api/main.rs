@@ -3,8 +3,10 @@
 mod support;
 
 mod confluent;
+mod connections;
 mod datarobot;
 mod foundation;
+mod hardening;
 mod openapi;
 mod process;
 mod usage;

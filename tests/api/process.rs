@@ -140,3 +140,28 @@ async fn a_bootstrap_token_is_a_system_key_and_no_secret_is_printed() {
         "no generated secret when a token is given: {printed}"
     );
 }
+
+#[tokio::test]
+async fn a_bootstrap_token_shorter_than_32_characters_is_refused_at_start_without_echoing_it() {
+    let dir = TempDir::new();
+    let url = format!("sqlite://{}/q.db", dir.0.display());
+    let run = Command::new(env!("CARGO_BIN_EXE_quotaplane"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--database-url", &url])
+        .env("QUOTAPLANE_BOOTSTRAP_TOKEN", "short-secret-xyz")
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true)
+        .output();
+
+    let output = tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .expect("exits at once")
+        .expect("output");
+
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("at least 32"), "a clear reason: {stderr}");
+    assert!(
+        !stderr.contains("short-secret-xyz"),
+        "the token is not echoed: {stderr}"
+    );
+}
