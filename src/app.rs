@@ -29,8 +29,12 @@ use crate::store::{AnyStore, Store};
 /// Settings of a running server (the parts of the command line that shape requests).
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Base URL for absolute links; `None`: from the request's Host.
+    /// Base URL for absolute links; `None`: see [`crate::http::links`].
     pub public_url: Option<String>,
+    /// Peers whose `Forwarded` / `X-Forwarded-*` headers are believed for links.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// `Host` values links may use; empty: the bound address and the localhost forms.
+    pub allowed_hosts: Vec<String>,
     pub body_limit_bytes: usize,
     pub request_timeout: Duration,
     pub rate_limit_requests: u32,
@@ -55,6 +59,8 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             public_url: None,
+            trusted_proxies: Vec::new(),
+            allowed_hosts: Vec::new(),
             body_limit_bytes: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             rate_limit_requests: 6000,
@@ -148,6 +154,10 @@ pub fn router(state: AppState) -> Router {
         .merge(api::confluent::router())
         .merge(api::datarobot::router())
         .fallback(no_route)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::http::links::resolve,
+        ))
         // Layers run from the last added (outermost) to the first (innermost).
         .layer(middleware::from_fn_with_state(
             state.clone(),

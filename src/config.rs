@@ -94,9 +94,18 @@ pub struct ServeArgs {
         default_value_t = 60
     )]
     pub rate_limit_window_seconds: u32,
-    /// Base URL for absolute links (`Location`, `self`); by default taken from the request's Host.
+    /// Base URL for absolute links (`Location`, `self`, `next`); wins over every request header.
     #[arg(long, env = "QUOTAPLANE_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Comma-separated addresses or CIDR ranges of reverse proxies whose `Forwarded` and
+    /// `X-Forwarded-Proto`/`X-Forwarded-Host` headers are believed when building links.
+    #[arg(long, env = "QUOTAPLANE_TRUSTED_PROXIES", value_delimiter = ',', value_parser = proxy)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Comma-separated `Host` values (`name` or `name:port`) links may be built from; by default
+    /// the bound address and `localhost`, `127.0.0.1`, `[::1]` on the bound port. Another
+    /// `Host` gets links to the address the client connected to.
+    #[arg(long, env = "QUOTAPLANE_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "QUOTAPLANE_BODY_LIMIT_BYTES", default_value_t = 1024 * 1024)]
     pub body_limit_bytes: usize,
@@ -176,6 +185,14 @@ fn chat_default(raw: &str) -> Result<i64, String> {
             crate::domain::waldur::MAX_LIMIT
         )
     })
+}
+
+/// A trusted proxy: an address or a CIDR range.
+fn proxy(raw: &str) -> Result<ipnet::IpNet, String> {
+    let raw = raw.trim();
+    raw.parse::<ipnet::IpNet>()
+        .or_else(|_| raw.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("`{raw}` is neither an IP address nor a CIDR range"))
 }
 
 /// How log lines are written.

@@ -71,6 +71,8 @@ async fn serve(args: ServeArgs) -> quotaplane::domain::Result<()> {
     }
     let settings = Settings {
         public_url: args.public_url,
+        trusted_proxies: args.trusted_proxies,
+        allowed_hosts: args.allowed_hosts,
         body_limit_bytes: args.body_limit_bytes,
         request_timeout: Duration::from_secs(args.request_timeout_seconds),
         rate_limit_requests: args.rate_limit_requests,

@@ -21,6 +21,8 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tower::ServiceExt;
 
+use super::links::LocalAddr;
+
 /// How connections are bounded.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -144,8 +146,12 @@ async fn serve_one(
             return;
         }
     }
+    let local = stream.local_addr().ok();
     let service = app.map_request(move |mut request: axum::http::Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));
+        if let Some(local) = local {
+            request.extensions_mut().insert(LocalAddr(local));
+        }
         request
     });
     let connection =

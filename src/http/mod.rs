@@ -7,6 +7,7 @@ pub mod connections;
 pub mod error;
 pub mod json;
 pub mod key_cache;
+pub mod links;
 pub mod metering;
 pub mod metrics;
 pub mod rate_limit;

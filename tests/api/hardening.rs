@@ -138,3 +138,49 @@ on_both_backends_with! {
         assert_eq!(app.get("/v1/whoami", &earlier).await.status(), 401, "on every replica");
     }
 }
+
+/// Creates a Confluent client quota with `extra` request headers; its `Location`.
+async fn location_of_a_new_quota(app: &TestApp, extra: &[(&str, &str)]) -> String {
+    let org = crate::confluent::org(app).await;
+    let mut request = app
+        .client
+        .post(format!("{}{}", app.base, crate::confluent::COLLECTION))
+        .header("Authorization", &org.admin)
+        .json(&crate::confluent::quota("q", "env-1", "lkc-1", &["sa-1"]));
+    for (name, value) in extra {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.expect("POST");
+    assert_eq!(response.status(), 202);
+    let location = response.headers()["location"].to_str().expect("location");
+    location.to_owned()
+}
+
+const FORWARDED: &[(&str, &str)] = &[
+    ("Host", "evil.example:1"),
+    ("X-Forwarded-Proto", "https"),
+    ("X-Forwarded-Host", "quotas.example"),
+];
+
+on_both_backends_with! {
+    settings = Settings::default();
+
+    async fn without_trusted_proxies_links_ignore_host_and_forwarded_headers(app) {
+        let location = location_of_a_new_quota(&app, FORWARDED).await;
+
+        assert!(location.starts_with(&format!("{}/kafka-quotas/", app.base)), "{location}");
+    }
+}
+
+on_both_backends_with! {
+    settings = Settings {
+        trusted_proxies: vec!["127.0.0.1/32".parse().expect("net")],
+        ..Settings::default()
+    };
+
+    async fn behind_a_trusted_proxy_links_use_the_forwarded_scheme_and_host(app) {
+        let location = location_of_a_new_quota(&app, FORWARDED).await;
+
+        assert!(location.starts_with("https://quotas.example/kafka-quotas/"), "{location}");
+    }
+}
