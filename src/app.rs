@@ -262,6 +262,7 @@ pub async fn serve(
                 state.rate_limiter.forget_idle();
                 state.auth_throttle.forget_idle();
                 state.keys.forget_expired();
+                state.engine.forget_idle_limits();
             }
         }
     });

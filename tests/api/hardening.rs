@@ -41,6 +41,10 @@ on_both_backends_with! {
         assert!(text.contains("quotaplane_usage_decisions_total"), "decisions are still counted");
         assert!(text.contains("owner=\"native\""), "labelled by owner kind");
         assert!(!text.contains(&customer), "a tenant's metric name leaked into /metrics");
+        for cache in ["keys", "limits"] {
+            assert!(text.contains(&format!("quotaplane_cache_lookups_total{{cache=\"{cache}\",outcome=\"hit\"}}")), "{cache} hits");
+            assert!(text.contains(&format!("quotaplane_cache_lookups_total{{cache=\"{cache}\",outcome=\"miss\"}}")), "{cache} misses");
+        }
     }
 }
 

@@ -221,6 +221,12 @@ impl Engine {
         })
     }
 
+    /// Forgets cached limits of metrics nobody asked for lately (run periodically; see
+    /// [`LimitCache::forget_idle`]).
+    pub fn forget_idle_limits(&self) {
+        self.limits.forget_idle();
+    }
+
     /// Adds a hook run before every check, consume, report and acquire (see [`Preparer`]).
     pub fn add_preparer(&self, preparer: Arc<dyn Preparer>) {
         if let Ok(mut preparers) = self.preparers.write() {
