@@ -84,7 +84,7 @@ pub async fn require_caller(
     let address = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
+        .map(|c| crate::http::links::client_address(&state.settings, c.0.ip(), request.headers()));
     if let Some(retry_after) = address.and_then(|a| state.auth_throttle.blocked(a)) {
         metrics::counter!("quotaplane_auth_failures_total", "outcome" => "throttled").increment(1);
         return Err(Error::RateLimited { retry_after }.into());

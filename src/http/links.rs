@@ -82,6 +82,38 @@ pub fn link_base(
     }
 }
 
+/// The client's address: the peer's, or, when the peer is a trusted proxy, the nearest address
+/// in `X-Forwarded-For` (else `Forwarded: for=`) that is not itself a trusted proxy. Failed
+/// authentication is throttled per this address, so clients behind one proxy are told apart.
+pub fn client_address(settings: &Settings, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+    let trusted = |ip: &IpAddr| settings.trusted_proxies.iter().any(|n| n.contains(ip));
+    if !trusted(&peer) {
+        return peer;
+    }
+    let chain: Vec<IpAddr> = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(list) => list.split(',').filter_map(|a| a.trim().parse().ok()).collect(),
+        None => headers
+            .get("forwarded")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                v.split(',')
+                    .flat_map(|element| element.split(';'))
+                    .filter_map(|pair| pair.trim().split_once('='))
+                    .filter(|(name, _)| name.trim().eq_ignore_ascii_case("for"))
+                    .filter_map(|(_, value)| {
+                        let value = value.trim().trim_matches('"');
+                        let value = value.strip_prefix('[').map_or(value, |v| {
+                            v.split_once(']').map_or(v, |(ip, _)| ip)
+                        });
+                        value.parse().ok()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+    };
+    chain.into_iter().rev().find(|ip| !trusted(ip)).unwrap_or(peer)
+}
+
 /// The scheme and host a proxy forwards: the first element of `Forwarded` (RFC 7239), else the
 /// first values of `X-Forwarded-Proto` and `X-Forwarded-Host`.
 fn forwarded(headers: &HeaderMap) -> (Option<&'static str>, Option<String>) {
@@ -188,6 +220,19 @@ mod tests {
             trusted_proxies: vec!["10.0.0.0/24".parse().expect("net")],
             ..Settings::default()
         }
+    }
+
+    #[test]
+    fn the_client_behind_a_trusted_proxy_is_the_nearest_untrusted_forwarded_address() {
+        let settings = behind_proxy();
+        let proxy: IpAddr = PROXY.parse().expect("ip");
+        let h = headers(&[("x-forwarded-for", "198.51.100.1, 192.0.2.7, 10.0.0.9")]);
+        assert_eq!(client_address(&settings, proxy, &h).to_string(), "192.0.2.7");
+        let f = headers(&[("forwarded", "for=\"[2001:db8::1]:4711\", for=10.0.0.3")]);
+        assert_eq!(client_address(&settings, proxy, &f).to_string(), "2001:db8::1");
+        let stranger: IpAddr = "192.0.2.50".parse().expect("ip");
+        assert_eq!(client_address(&settings, stranger, &h), stranger, "only proxies may say");
+        assert_eq!(client_address(&settings, proxy, &HeaderMap::new()), proxy);
     }
 
     #[test]
