@@ -71,7 +71,8 @@ impl Default for Settings {
             metrics_token: None,
             metrics_elsewhere: false,
             key_cache_ttl: KeyCache::DEFAULT_TTL,
-            auth_failures_per_minute: crate::http::auth_throttle::AuthThrottle::DEFAULT_MAX_FAILURES,
+            auth_failures_per_minute:
+                crate::http::auth_throttle::AuthThrottle::DEFAULT_MAX_FAILURES,
         }
     }
 }

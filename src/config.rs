@@ -145,7 +145,11 @@ pub struct ServeArgs {
     pub max_connections: u64,
     /// On SIGTERM, how long requests in flight may take to finish, in seconds, before the
     /// connections still open are dropped and the process exits.
-    #[arg(long, env = "QUOTAPLANE_SHUTDOWN_DEADLINE_SECONDS", default_value_t = 30)]
+    #[arg(
+        long,
+        env = "QUOTAPLANE_SHUTDOWN_DEADLINE_SECONDS",
+        default_value_t = 30
+    )]
     pub shutdown_deadline_seconds: u64,
     /// HTTP/2: seconds between keep-alive pings, and how long an unanswered one is waited for.
     #[arg(long, env = "QUOTAPLANE_HTTP2_KEEP_ALIVE_SECONDS", default_value_t = 20,

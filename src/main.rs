@@ -76,9 +76,7 @@ async fn serve(args: ServeArgs) -> quotaplane::domain::Result<()> {
         body_limit_bytes: args.body_limit_bytes,
         request_timeout: Duration::from_secs(args.request_timeout_seconds),
         rate_limit_requests: args.rate_limit_requests,
-        rate_limit_window: Duration::from_secs(u64::from(
-            args.rate_limit_window_seconds.max(1),
-        )),
+        rate_limit_window: Duration::from_secs(u64::from(args.rate_limit_window_seconds.max(1))),
         chat_defaults: quotaplane::domain::waldur::SystemDefaults(
             quotaplane::domain::waldur::PerPeriod {
                 daily: args.chat_daily_default,

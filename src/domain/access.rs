@@ -176,7 +176,8 @@ pub async fn bootstrap(
             Ok(Bootstrap::EnsuredGivenToken)
         }
         None => {
-            let (key, secret) = ApiKey::issue(tenant.id, system, None, "bootstrap".to_owned(), now)?;
+            let (key, secret) =
+                ApiKey::issue(tenant.id, system, None, "bootstrap".to_owned(), now)?;
             store.insert_key(&key).await?;
             Ok(Bootstrap::Created(key, secret))
         }

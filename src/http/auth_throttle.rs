@@ -90,7 +90,11 @@ mod tests {
         }
         assert_eq!(throttle.blocked(guesser), None);
         throttle.failed(guesser);
-        assert!(throttle.blocked(guesser).is_some_and(|s| (1..=60).contains(&s)));
+        assert!(
+            throttle
+                .blocked(guesser)
+                .is_some_and(|s| (1..=60).contains(&s))
+        );
         assert_eq!(throttle.blocked(other), None);
     }
 

@@ -154,8 +154,8 @@ async fn serve_one(
         }
         request
     });
-    let connection =
-        builder.serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service));
+    let connection = builder
+        .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service));
     tokio::pin!(connection);
     let ended = tokio::select! {
         ended = connection.as_mut() => ended,
@@ -165,7 +165,9 @@ async fn serve_one(
         }
     };
     if let Err(e) = ended {
-        if e.downcast_ref::<hyper::Error>().is_some_and(hyper::Error::is_timeout) {
+        if e.downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_timeout)
+        {
             slow_client();
         } else {
             tracing::debug!(error = %e, %peer, "connection ended with an error");

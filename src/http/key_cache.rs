@@ -144,7 +144,8 @@ impl KeyCache {
                         Known::Nothing => negative,
                     }
             });
-            metrics::gauge!("quotaplane_cache_entries", "cache" => "keys").set(entries.len() as f64);
+            metrics::gauge!("quotaplane_cache_entries", "cache" => "keys")
+                .set(entries.len() as f64);
         }
     }
 
@@ -237,8 +238,20 @@ mod tests {
             }
         };
         for _ in 0..3 {
-            assert!(cache.find(hash, store(Some(key.clone()))).await.expect("find").is_some());
-            assert!(cache.find(unknown, store(None)).await.expect("find").is_none());
+            assert!(
+                cache
+                    .find(hash, store(Some(key.clone())))
+                    .await
+                    .expect("find")
+                    .is_some()
+            );
+            assert!(
+                cache
+                    .find(unknown, store(None))
+                    .await
+                    .expect("find")
+                    .is_none()
+            );
         }
         assert_eq!(reads.load(Ordering::SeqCst), 2);
     }

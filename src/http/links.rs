@@ -91,7 +91,10 @@ pub fn client_address(settings: &Settings, peer: IpAddr, headers: &HeaderMap) ->
         return peer;
     }
     let chain: Vec<IpAddr> = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(list) => list.split(',').filter_map(|a| a.trim().parse().ok()).collect(),
+        Some(list) => list
+            .split(',')
+            .filter_map(|a| a.trim().parse().ok())
+            .collect(),
         None => headers
             .get("forwarded")
             .and_then(|v| v.to_str().ok())
@@ -102,16 +105,20 @@ pub fn client_address(settings: &Settings, peer: IpAddr, headers: &HeaderMap) ->
                     .filter(|(name, _)| name.trim().eq_ignore_ascii_case("for"))
                     .filter_map(|(_, value)| {
                         let value = value.trim().trim_matches('"');
-                        let value = value.strip_prefix('[').map_or(value, |v| {
-                            v.split_once(']').map_or(v, |(ip, _)| ip)
-                        });
+                        let value = value
+                            .strip_prefix('[')
+                            .map_or(value, |v| v.split_once(']').map_or(v, |(ip, _)| ip));
                         value.parse().ok()
                     })
                     .collect()
             })
             .unwrap_or_default(),
     };
-    chain.into_iter().rev().find(|ip| !trusted(ip)).unwrap_or(peer)
+    chain
+        .into_iter()
+        .rev()
+        .find(|ip| !trusted(ip))
+        .unwrap_or(peer)
 }
 
 /// The scheme and host a proxy forwards: the first element of `Forwarded` (RFC 7239), else the
@@ -175,8 +182,7 @@ fn allowed(settings: &Settings, host: &str, local: Option<SocketAddr>) -> bool {
     if !settings.allowed_hosts.is_empty() {
         return settings.allowed_hosts.iter().any(|entry| {
             let (allowed_name, allowed_port) = split_port(entry);
-            allowed_name.eq_ignore_ascii_case(name)
-                && allowed_port.is_none_or(|p| Some(p) == port)
+            allowed_name.eq_ignore_ascii_case(name) && allowed_port.is_none_or(|p| Some(p) == port)
         });
     }
     let Some(local) = local else {
@@ -227,11 +233,21 @@ mod tests {
         let settings = behind_proxy();
         let proxy: IpAddr = PROXY.parse().expect("ip");
         let h = headers(&[("x-forwarded-for", "198.51.100.1, 192.0.2.7, 10.0.0.9")]);
-        assert_eq!(client_address(&settings, proxy, &h).to_string(), "192.0.2.7");
+        assert_eq!(
+            client_address(&settings, proxy, &h).to_string(),
+            "192.0.2.7"
+        );
         let f = headers(&[("forwarded", "for=\"[2001:db8::1]:4711\", for=10.0.0.3")]);
-        assert_eq!(client_address(&settings, proxy, &f).to_string(), "2001:db8::1");
+        assert_eq!(
+            client_address(&settings, proxy, &f).to_string(),
+            "2001:db8::1"
+        );
         let stranger: IpAddr = "192.0.2.50".parse().expect("ip");
-        assert_eq!(client_address(&settings, stranger, &h), stranger, "only proxies may say");
+        assert_eq!(
+            client_address(&settings, stranger, &h),
+            stranger,
+            "only proxies may say"
+        );
         assert_eq!(client_address(&settings, proxy, &HeaderMap::new()), proxy);
     }
 
@@ -241,7 +257,10 @@ mod tests {
             public_url: Some("https://quotas.example/".into()),
             ..behind_proxy()
         };
-        let h = headers(&[("host", "evil.example:1"), ("x-forwarded-host", "evil.example")]);
+        let h = headers(&[
+            ("host", "evil.example:1"),
+            ("x-forwarded-host", "evil.example"),
+        ]);
         let base = link_base(&settings, PROXY.parse().ok(), local(), &h, None);
         assert_eq!(base, "https://quotas.example");
     }
@@ -295,7 +314,10 @@ mod tests {
     #[test]
     fn the_forwarded_header_is_read_before_the_x_forwarded_ones() {
         let h = headers(&[
-            ("forwarded", "for=192.0.2.60;proto=https;host=\"quotas.example\", for=10.0.0.1"),
+            (
+                "forwarded",
+                "for=192.0.2.60;proto=https;host=\"quotas.example\", for=10.0.0.1",
+            ),
             ("x-forwarded-host", "other.example"),
         ]);
         let base = link_base(&behind_proxy(), PROXY.parse().ok(), local(), &h, None);
@@ -311,7 +333,10 @@ mod tests {
 
     #[test]
     fn a_forwarded_host_with_odd_characters_is_ignored() {
-        let h = headers(&[("host", "localhost:8080"), ("x-forwarded-host", "evil.example/x?")]);
+        let h = headers(&[
+            ("host", "localhost:8080"),
+            ("x-forwarded-host", "evil.example/x?"),
+        ]);
         let base = link_base(&behind_proxy(), PROXY.parse().ok(), local(), &h, None);
         assert_eq!(base, "http://localhost:8080");
     }

@@ -143,24 +143,24 @@ pub fn is_public(ip: IpAddr) -> bool {
 
 /// IANA IPv4 special-purpose registry (and multicast), as (network, prefix length).
 const SPECIAL_V4: &[([u8; 4], u32)] = &[
-    ([0, 0, 0, 0], 8),        // "this network"
-    ([10, 0, 0, 0], 8),       // private
-    ([100, 64, 0, 0], 10),    // shared address space (CGNAT)
-    ([127, 0, 0, 0], 8),      // loopback
-    ([169, 254, 0, 0], 16),   // link-local
-    ([172, 16, 0, 0], 12),    // private
-    ([192, 0, 0, 0], 24),     // IETF protocol assignments
-    ([192, 0, 2, 0], 24),     // documentation (TEST-NET-1)
-    ([192, 31, 196, 0], 24),  // AS112-v4
-    ([192, 52, 193, 0], 24),  // AMT
-    ([192, 88, 99, 0], 24),   // deprecated 6to4 relay anycast
-    ([192, 168, 0, 0], 16),   // private
-    ([192, 175, 48, 0], 24),  // direct delegation AS112
-    ([198, 18, 0, 0], 15),    // benchmarking
-    ([198, 51, 100, 0], 24),  // documentation (TEST-NET-2)
-    ([203, 0, 113, 0], 24),   // documentation (TEST-NET-3)
-    ([224, 0, 0, 0], 4),      // multicast
-    ([240, 0, 0, 0], 4),      // reserved, and the limited broadcast address
+    ([0, 0, 0, 0], 8),       // "this network"
+    ([10, 0, 0, 0], 8),      // private
+    ([100, 64, 0, 0], 10),   // shared address space (CGNAT)
+    ([127, 0, 0, 0], 8),     // loopback
+    ([169, 254, 0, 0], 16),  // link-local
+    ([172, 16, 0, 0], 12),   // private
+    ([192, 0, 0, 0], 24),    // IETF protocol assignments
+    ([192, 0, 2, 0], 24),    // documentation (TEST-NET-1)
+    ([192, 31, 196, 0], 24), // AS112-v4
+    ([192, 52, 193, 0], 24), // AMT
+    ([192, 88, 99, 0], 24),  // deprecated 6to4 relay anycast
+    ([192, 168, 0, 0], 16),  // private
+    ([192, 175, 48, 0], 24), // direct delegation AS112
+    ([198, 18, 0, 0], 15),   // benchmarking
+    ([198, 51, 100, 0], 24), // documentation (TEST-NET-2)
+    ([203, 0, 113, 0], 24),  // documentation (TEST-NET-3)
+    ([224, 0, 0, 0], 4),     // multicast
+    ([240, 0, 0, 0], 4),     // reserved, and the limited broadcast address
 ];
 
 /// Ranges inside global unicast `2000::/3` that IANA's IPv6 special-purpose registry lists;
@@ -169,11 +169,11 @@ const SPECIAL_V4: &[([u8; 4], u32)] = &[
 /// `5f00::/16`, unique-local `fc00::/7`, link-local `fe80::/10`, site-local `fec0::/10`,
 /// multicast `ff00::/8`).
 const SPECIAL_V6_IN_GLOBAL: &[(u128, u32)] = &[
-    (0x2001_0000 << 96, 23),      // IETF protocol assignments (Teredo, benchmarking, ORCHID)
-    (0x2001_0db8 << 96, 32),      // documentation
-    (0x2002 << 112, 16),          // 6to4
+    (0x2001_0000 << 96, 23), // IETF protocol assignments (Teredo, benchmarking, ORCHID)
+    (0x2001_0db8 << 96, 32), // documentation
+    (0x2002 << 112, 16),     // 6to4
     (0x2620_004f_8000 << 80, 48), // direct delegation AS112
-    (0x3fff << 112, 20),          // documentation
+    (0x3fff << 112, 20),     // documentation
 ];
 
 fn is_public_v4(ip: Ipv4Addr) -> bool {
@@ -210,8 +210,18 @@ mod tests {
     #[test]
     fn private_and_local_addresses_are_not_public() {
         refused(&[
-            "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0",
-            "100.64.0.1", "::1", "::", "fe80::1", "fd00::1", "::ffff:127.0.0.1",
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "::1",
+            "::",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
         ]);
     }
 
@@ -223,8 +233,16 @@ mod tests {
     #[test]
     fn benchmarking_documentation_and_protocol_assignment_ranges_are_refused() {
         refused(&[
-            "198.18.0.1", "198.19.255.255", "192.0.0.1", "192.0.0.170", "192.0.2.1",
-            "198.51.100.7", "203.0.113.9", "192.88.99.1", "224.0.0.1", "192.31.196.1",
+            "198.18.0.1",
+            "198.19.255.255",
+            "192.0.0.1",
+            "192.0.0.170",
+            "192.0.2.1",
+            "198.51.100.7",
+            "203.0.113.9",
+            "192.88.99.1",
+            "224.0.0.1",
+            "192.31.196.1",
         ]);
     }
 
@@ -235,7 +253,12 @@ mod tests {
 
     #[test]
     fn six_to_four_and_teredo_are_refused() {
-        refused(&["2002:7f00:1::", "2002:808:808::1", "2001::1", "2001:0:4136:e378::1"]);
+        refused(&[
+            "2002:7f00:1::",
+            "2002:808:808::1",
+            "2001::1",
+            "2001:0:4136:e378::1",
+        ]);
     }
 
     #[test]
@@ -245,7 +268,15 @@ mod tests {
 
     #[test]
     fn site_local_unique_local_multicast_and_documentation_ipv6_are_refused() {
-        refused(&["fec0::1", "fc00::1", "ff02::1", "2001:db8::1", "3fff::1", "100::1", "5f00::1"]);
+        refused(&[
+            "fec0::1",
+            "fc00::1",
+            "ff02::1",
+            "2001:db8::1",
+            "3fff::1",
+            "100::1",
+            "5f00::1",
+        ]);
     }
 
     #[test]
@@ -256,7 +287,12 @@ mod tests {
 
     #[test]
     fn ordinary_public_addresses_pass() {
-        for ip in ["93.184.216.34", "8.8.8.8", "2606:2800:220:1::1", "2a00:1450:4001::1"] {
+        for ip in [
+            "93.184.216.34",
+            "8.8.8.8",
+            "2606:2800:220:1::1",
+            "2a00:1450:4001::1",
+        ] {
             let ip: IpAddr = ip.parse().expect("address");
             assert!(is_public(ip), "{ip}");
         }

@@ -115,7 +115,10 @@ async fn a_bootstrap_token_is_a_system_key_and_no_secret_is_printed() {
     let url = format!("sqlite://{}/q.db", dir.0.display());
     let server = Server::start(
         &url,
-        &[("QUOTAPLANE_BOOTSTRAP_TOKEN", "operator-token-0123456789-abcdefghijkl")],
+        &[(
+            "QUOTAPLANE_BOOTSTRAP_TOKEN",
+            "operator-token-0123456789-abcdefghijkl",
+        )],
     )
     .await;
     let me = reqwest::Client::new()

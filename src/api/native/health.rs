@@ -3,9 +3,9 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
-use subtle::ConstantTimeEq;
 use axum::response::IntoResponse;
 use serde::Serialize;
+use subtle::ConstantTimeEq;
 
 use crate::app::AppState;
 use crate::domain::{Credentials, Error};

@@ -203,8 +203,11 @@ impl LimitCache {
         if let Ok(mut entries) = self.entries.write() {
             let current = self.generation(&key) == generation
                 && self.epoch.load(std::sync::atomic::Ordering::Acquire) == epoch;
-            let known = entries.get(&tenant_id).is_some_and(|m| m.contains_key(metric));
-            let room = known || entries.values().map(HashMap::len).sum::<usize>() < self.max_entries;
+            let known = entries
+                .get(&tenant_id)
+                .is_some_and(|m| m.contains_key(metric));
+            let room =
+                known || entries.values().map(HashMap::len).sum::<usize>() < self.max_entries;
             if current && room {
                 let (tenant_id, metric) = key;
                 entries
@@ -257,10 +260,11 @@ impl LimitCache {
             held = entries.values().map(HashMap::len).sum::<usize>();
             if let Ok(mut generations) = self.generations.write() {
                 if !generations.is_empty() {
-                    self.epoch
-                        .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+                    self.epoch.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
                     generations.retain(|(tenant_id, metric), _| {
-                        entries.get(tenant_id).is_some_and(|m| m.contains_key(metric))
+                        entries
+                            .get(tenant_id)
+                            .is_some_and(|m| m.contains_key(metric))
                     });
                 }
             }
@@ -313,7 +317,9 @@ mod tests {
         let cache = LimitCache::bounded(5, LimitCache::IDLE);
         let (tenant, anyone) = (Uuid::new_v4(), Subject::default());
         for i in 0..20 {
-            let found = cache.matching(&store, tenant, &anyone, &format!("m{i}")).await;
+            let found = cache
+                .matching(&store, tenant, &anyone, &format!("m{i}"))
+                .await;
             assert!(found.expect("matching").is_empty());
         }
         assert_eq!(cache.len(), 5);
@@ -326,13 +332,22 @@ mod tests {
         let cache = LimitCache::bounded(100, Duration::ZERO);
         let (tenant, anyone) = (Uuid::new_v4(), Subject::default());
         for metric in ["a", "b"] {
-            cache.matching(&store, tenant, &anyone, metric).await.expect("matching");
+            cache
+                .matching(&store, tenant, &anyone, metric)
+                .await
+                .expect("matching");
         }
         cache.invalidate(tenant, "a");
         assert_eq!(cache.len(), 1);
         cache.forget_idle();
         assert!(cache.is_empty());
-        assert!(cache.generations.read().map(|g| g.is_empty()).unwrap_or(false));
+        assert!(
+            cache
+                .generations
+                .read()
+                .map(|g| g.is_empty())
+                .unwrap_or(false)
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -630,7 +630,12 @@ fn owner_kind(limit: Option<&Limit>) -> &'static str {
     let Some(limit) = limit else {
         return "none";
     };
-    match limit.owner.as_deref().and_then(|o| o.split_once(':')).map(|(kind, _)| kind) {
+    match limit
+        .owner
+        .as_deref()
+        .and_then(|o| o.split_once(':'))
+        .map(|(kind, _)| kind)
+    {
         None if limit.owner.is_none() => "native",
         Some("confluent") => "confluent",
         Some("service-quota") => "service-quota",
