@@ -141,6 +141,32 @@ on_both_backends_with! {
 }
 
 on_both_backends_with! {
+    settings = Settings::default();
+
+    async fn a_request_in_flight_when_shutdown_begins_is_answered(app) {
+        let mut in_flight = connect(&app).await;
+        let head = format!(
+            "POST /v1/tenants HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+             Content-Type: application/json\r\nContent-Length: 19\r\n\r\n{{\"name\"",
+            app.system
+        );
+        in_flight.write_all(head.as_bytes()).await.expect("write");
+        assert_eq!(healthz(&app).await, 200);
+
+        app.begin_shutdown();
+        in_flight.write_all(b": \"late\"}   ").await.expect("the rest of the body");
+        let mut answer = String::new();
+        let read = tokio::time::timeout(Duration::from_secs(30), in_flight.read_to_string(&mut answer));
+
+        assert!(read.await.is_ok_and(|r| r.is_ok()), "answered, then closed");
+        assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+        let server = app.server.take().expect("server");
+        let stopped = tokio::time::timeout(Duration::from_secs(30), server).await;
+        assert!(stopped.is_ok_and(|s| s.is_ok_and(|served| served.is_ok())));
+    }
+}
+
+on_both_backends_with! {
     settings = Settings {
         request_timeout: Duration::from_secs(120),
         connections: Limits {

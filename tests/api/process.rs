@@ -168,3 +168,28 @@ async fn a_bootstrap_token_shorter_than_32_characters_is_refused_at_start_withou
         "the token is not echoed: {stderr}"
     );
 }
+
+#[tokio::test]
+async fn with_metrics_bind_metrics_are_served_on_that_listener_only() {
+    let dir = TempDir::new();
+    let url = format!("sqlite://{}/q.db", dir.0.display());
+    let metrics_port = free_port();
+    let metrics_bind = format!("127.0.0.1:{metrics_port}");
+    let server = Server::start(&url, &[("QUOTAPLANE_METRICS_BIND", &metrics_bind)]).await;
+    let client = reqwest::Client::new();
+
+    let main = client
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .expect("GET");
+    let private = client
+        .get(format!("http://{metrics_bind}/metrics"))
+        .send()
+        .await
+        .expect("GET");
+
+    assert_eq!(main.status(), 404);
+    assert_eq!(private.status(), 200);
+    assert!(private.text().await.expect("text").contains("quotaplane_"));
+}
