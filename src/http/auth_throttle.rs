@@ -4,14 +4,15 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 /// Failures per client address in fixed windows.
 pub struct AuthThrottle {
     max_failures: u32,
     window: Duration,
-    failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+    /// Read on every authenticated request, written only on failures.
+    failures: RwLock<HashMap<IpAddr, (u32, Instant)>>,
 }
 
 impl Default for AuthThrottle {
@@ -33,13 +34,13 @@ impl AuthThrottle {
         Self {
             max_failures: max_failures.max(1),
             window,
-            failures: Mutex::new(HashMap::new()),
+            failures: RwLock::new(HashMap::new()),
         }
     }
 
     /// `Some(seconds to wait)` while `address` has used up its failures.
     pub fn blocked(&self, address: IpAddr) -> Option<u64> {
-        let failures = self.failures.lock().ok()?;
+        let failures = self.failures.read().ok()?;
         let (count, since) = failures.get(&address)?;
         let elapsed = since.elapsed();
         (*count >= self.max_failures && elapsed < self.window)
@@ -48,7 +49,7 @@ impl AuthThrottle {
 
     /// Counts one invalid credential from `address`.
     pub fn failed(&self, address: IpAddr) {
-        let Ok(mut failures) = self.failures.lock() else {
+        let Ok(mut failures) = self.failures.write() else {
             return;
         };
         if failures.len() >= Self::MAX_ADDRESSES {
@@ -67,7 +68,7 @@ impl AuthThrottle {
 
     /// Forgets addresses whose window ended (run periodically).
     pub fn forget_idle(&self) {
-        if let Ok(mut failures) = self.failures.lock() {
+        if let Ok(mut failures) = self.failures.write() {
             let window = self.window;
             failures.retain(|_, (_, since)| since.elapsed() < window);
         }
