@@ -17,6 +17,7 @@ fn strict(max_connections: usize) -> Settings {
         connections: Limits {
             header_read_timeout: Duration::from_secs(1),
             max_connections,
+            http2_keep_alive: Duration::from_secs(1),
             ..Limits::default()
         },
         ..Settings::default()
@@ -97,6 +98,20 @@ on_both_backends_with! {
         assert_eq!(&answer, b"HTTP/1.1 200");
 
         assert!(closed_by_server(&mut idle, Duration::from_secs(30)).await);
+    }
+
+    async fn an_http2_connection_that_stops_after_its_preface_is_closed(app) {
+        let mut mute = connect(&app).await;
+        mute.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await.expect("preface");
+
+        assert!(closed_by_server(&mut mute, Duration::from_secs(30)).await, "unanswered pings close it");
+    }
+
+    async fn an_http2_preface_sent_in_part_is_closed(app) {
+        let mut partial = connect(&app).await;
+        partial.write_all(b"PRI * HTTP/2").await.expect("part of the preface");
+
+        assert!(closed_by_server(&mut partial, Duration::from_secs(30)).await);
     }
 
     async fn a_request_over_http2_cleartext_is_answered_on_the_same_port(app) {
