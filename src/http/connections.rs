@@ -103,10 +103,8 @@ pub async fn serve(
         let app = app.clone();
         let mut stopping = stopping.clone();
         connections.spawn(async move {
-            let _permit = permit;
-            metrics::gauge!("quotaplane_connections_open").increment(1.0);
+            let _open = Open::counted(permit);
             serve_one(&builder, stream, peer, app, limits, &mut stopping).await;
-            metrics::gauge!("quotaplane_connections_open").decrement(1.0);
         });
     }
     drop(listener);
@@ -123,6 +121,25 @@ pub async fn serve(
         connections.shutdown().await;
     }
     Ok(())
+}
+
+/// An open connection: holds its slot under the cap and counts itself in
+/// `quotaplane_connections_open` until dropped (also when its task is aborted at the deadline).
+struct Open {
+    _slot: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Open {
+    fn counted(permit: tokio::sync::OwnedSemaphorePermit) -> Self {
+        metrics::gauge!("quotaplane_connections_open").increment(1.0);
+        Self { _slot: permit }
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        metrics::gauge!("quotaplane_connections_open").decrement(1.0);
+    }
 }
 
 /// Serves one connection until it closes, times out, or shutdown lets it finish.
