@@ -155,11 +155,11 @@ pub fn router(state: AppState) -> Router {
         .merge(api::confluent::router())
         .merge(api::datarobot::router())
         .fallback(no_route)
+        // Layers run from the last added (outermost) to the first (innermost).
         .layer(middleware::from_fn_with_state(
             state.clone(),
             crate::http::links::resolve,
         ))
-        // Layers run from the last added (outermost) to the first (innermost).
         .layer(middleware::from_fn_with_state(
             state.clone(),
             crate::http::metering::meter_requests,
