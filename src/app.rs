@@ -41,7 +41,7 @@ pub struct Settings {
     pub rate_limit_window: Duration,
     /// Waldur's system default chat token limits (-1: unlimited).
     pub chat_defaults: SystemDefaults,
-    /// Whether webhooks may call loopback, private, link-local or unspecified addresses.
+    /// Whether webhooks may call special-purpose addresses (loopback, private, ...).
     pub webhook_allow_private: bool,
     /// Header-read timeout, connection cap, shutdown deadline.
     pub connections: crate::http::connections::Limits,

@@ -125,8 +125,8 @@ pub struct ServeArgs {
     #[arg(long, env = "QUOTAPLANE_CHAT_MONTHLY_DEFAULT", default_value_t = -1,
         allow_negative_numbers = true, value_parser = chat_default)]
     pub chat_monthly_default: i64,
-    /// Let webhooks call loopback, private, link-local and unspecified addresses (tests, private
-    /// deployments); by default such call URLs are refused at delivery.
+    /// Let webhooks call special-purpose addresses (loopback, private, link-local, reserved, ...:
+    /// tests, private deployments); by default such call URLs are refused at delivery.
     #[arg(
         long,
         env = "QUOTAPLANE_WEBHOOK_ALLOW_PRIVATE",

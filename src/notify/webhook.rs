@@ -41,7 +41,7 @@ struct Payload<'a> {
 /// Delivers notifications over HTTP.
 #[derive(Debug, Clone)]
 pub struct Webhook {
-    /// Whether call URLs may resolve to loopback, private, link-local or unspecified addresses.
+    /// Whether call URLs may resolve to special-purpose addresses (loopback, private, ...).
     pub allow_private: bool,
 }
 
