@@ -29,24 +29,40 @@ use crate::store::{AnyStore, Store};
 /// Settings of a running server (the parts of the command line that shape requests).
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Base URL for absolute links; `None`: from the request's Host.
+    /// Base URL for absolute links; `None`: see [`crate::http::links`].
     pub public_url: Option<String>,
+    /// Peers whose `Forwarded` / `X-Forwarded-*` headers are believed for links.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// `Host` values links may use; empty: the bound address and the localhost forms.
+    pub allowed_hosts: Vec<String>,
     pub body_limit_bytes: usize,
     pub request_timeout: Duration,
     pub rate_limit_requests: u32,
     pub rate_limit_window: Duration,
     /// Waldur's system default chat token limits (-1: unlimited).
     pub chat_defaults: SystemDefaults,
-    /// Whether webhooks may call loopback, private, link-local or unspecified addresses.
+    /// Whether webhooks may call special-purpose addresses (loopback, private, ...).
     pub webhook_allow_private: bool,
     /// Origins whose browsers may call the API (`*`: any); none by default.
     pub cors_allowed_origins: Vec<String>,
+    /// Header-read timeout, connection cap, shutdown deadline.
+    pub connections: crate::http::connections::Limits,
+    /// The bearer token `/metrics` requires, if any.
+    pub metrics_token: Option<String>,
+    /// Whether `/metrics` is served on a listener of its own (then 404 on this one).
+    pub metrics_elsewhere: bool,
+    /// How long a cached key is trusted before the store is asked again.
+    pub key_cache_ttl: Duration,
+    /// Invalid credentials a client address may present per minute before it is answered 429.
+    pub auth_failures_per_minute: u32,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Self {
             public_url: None,
+            trusted_proxies: Vec::new(),
+            allowed_hosts: Vec::new(),
             body_limit_bytes: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             rate_limit_requests: 6000,
@@ -54,6 +70,12 @@ impl Default for Settings {
             chat_defaults: SystemDefaults::default(),
             webhook_allow_private: false,
             cors_allowed_origins: Vec::new(),
+            connections: crate::http::connections::Limits::default(),
+            metrics_token: None,
+            metrics_elsewhere: false,
+            key_cache_ttl: KeyCache::DEFAULT_TTL,
+            auth_failures_per_minute:
+                crate::http::auth_throttle::AuthThrottle::DEFAULT_MAX_FAILURES,
         }
     }
 }
@@ -68,6 +90,8 @@ pub struct Shared {
     pub store: AnyStore,
     pub clock: SharedClock,
     pub keys: KeyCache,
+    /// Invalid credentials per client address.
+    pub auth_throttle: crate::http::auth_throttle::AuthThrottle,
     pub rate_limiter: KeyRateLimiter,
     pub engine: Arc<Engine>,
     /// Waldur chat token quotas (also hooked into the engine).
@@ -106,7 +130,11 @@ impl AppState {
             service_quotas,
             store,
             clock,
-            keys: KeyCache::default(),
+            keys: KeyCache::new(settings.key_cache_ttl, KeyCache::DEFAULT_MAX_ENTRIES),
+            auth_throttle: crate::http::auth_throttle::AuthThrottle::new(
+                settings.auth_failures_per_minute,
+                Duration::from_secs(60),
+            ),
             rate_limiter: KeyRateLimiter::new(
                 settings.rate_limit_requests,
                 settings.rate_limit_window,
@@ -131,6 +159,10 @@ pub fn router(state: AppState) -> Router {
         .merge(api::datarobot::router())
         .fallback(no_route)
         // Layers run from the last added (outermost) to the first (innermost).
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::http::links::resolve,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             crate::http::metering::meter_requests,
@@ -205,7 +237,8 @@ async fn trace(request: Request, next: Next) -> Response {
     .await
 }
 
-/// Serves `state` on `listener` until `shutdown` completes; requests in flight then finish.
+/// Serves `state` on `listener` until `shutdown` completes; requests in flight then finish, within
+/// the shutdown deadline (see [`crate::http::connections`]).
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
@@ -221,6 +254,7 @@ pub async fn serve(
         tracing::info!(changed, "chat token limits brought to the system defaults");
     }
     let app = router(state.clone());
+    let limits = state.settings.connections;
     let notifier = crate::notify::start(
         state.store.clone(),
         state.clock.clone(),
@@ -240,15 +274,27 @@ pub async fn serve(
             if tick % 10 == 0 {
                 crate::http::metrics::handle().run_upkeep();
                 state.rate_limiter.forget_idle();
+                state.auth_throttle.forget_idle();
+                state.keys.forget_expired();
+                state.engine.forget_idle_limits();
             }
         }
     });
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let served = crate::http::connections::serve(listener, app, limits, shutdown).await;
     upkeep.abort();
     notifier.abort();
     served
+}
+
+/// The router of a `--metrics-bind` listener: `/metrics` alone, behind `token` if one is set.
+pub fn metrics_router(token: Option<String>) -> Router {
+    let token: Arc<Option<String>> = Arc::new(token);
+    Router::new().route(
+        "/metrics",
+        axum::routing::get(move |headers: axum::http::HeaderMap| async move {
+            api::native::exposition((*token).as_deref(), &headers)
+        }),
+    )
 }
 
 /// Completes on ctrl-c or SIGTERM.

@@ -94,9 +94,18 @@ pub struct ServeArgs {
         default_value_t = 60
     )]
     pub rate_limit_window_seconds: u32,
-    /// Base URL for absolute links (`Location`, `self`); by default taken from the request's Host.
+    /// Base URL for absolute links (`Location`, `self`, `next`); wins over every request header.
     #[arg(long, env = "QUOTAPLANE_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Comma-separated addresses or CIDR ranges of reverse proxies whose `Forwarded` and
+    /// `X-Forwarded-Proto`/`X-Forwarded-Host` headers are believed when building links.
+    #[arg(long, env = "QUOTAPLANE_TRUSTED_PROXIES", value_delimiter = ',', value_parser = proxy)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Comma-separated `Host` values (`name` or `name:port`) links may be built from; by default
+    /// the bound address and `localhost`, `127.0.0.1`, `[::1]` on the bound port. Another
+    /// `Host` gets links to the address the client connected to.
+    #[arg(long, env = "QUOTAPLANE_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "QUOTAPLANE_BODY_LIMIT_BYTES", default_value_t = 1024 * 1024)]
     pub body_limit_bytes: usize,
@@ -116,8 +125,8 @@ pub struct ServeArgs {
     #[arg(long, env = "QUOTAPLANE_CHAT_MONTHLY_DEFAULT", default_value_t = -1,
         allow_negative_numbers = true, value_parser = chat_default)]
     pub chat_monthly_default: i64,
-    /// Let webhooks call loopback, private, link-local and unspecified addresses (tests, private
-    /// deployments); by default such call URLs are refused at delivery.
+    /// Let webhooks call special-purpose addresses (loopback, private, link-local, reserved, ...:
+    /// tests, private deployments); by default such call URLs are refused at delivery.
     #[arg(
         long,
         env = "QUOTAPLANE_WEBHOOK_ALLOW_PRIVATE",
@@ -129,7 +138,46 @@ pub struct ServeArgs {
     #[arg(long, env = "QUOTAPLANE_CORS_ALLOWED_ORIGINS", value_delimiter = ',',
         value_parser = crate::http::cors::Cors::check_origin)]
     pub cors_allowed_origins: Vec<String>,
-    /// The secret of a `system` key to ensure at start-up (never logged).
+    /// HTTP/1: longest a client may take to send a request's head, in seconds, counted from
+    /// when the connection waits for it (so also the idle time allowed between kept-alive
+    /// requests); the bytes that pick HTTP/1 or HTTP/2 must arrive within it too.
+    #[arg(long, env = "QUOTAPLANE_HEADER_READ_TIMEOUT_SECONDS", default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_read_timeout_seconds: u64,
+    /// Most connections open at once; further ones are closed as soon as they are accepted.
+    #[arg(long, env = "QUOTAPLANE_MAX_CONNECTIONS", default_value_t = 4096,
+        value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: u64,
+    /// On SIGTERM, how long requests in flight may take to finish, in seconds, before the
+    /// connections still open are dropped and the process exits.
+    #[arg(
+        long,
+        env = "QUOTAPLANE_SHUTDOWN_DEADLINE_SECONDS",
+        default_value_t = 30
+    )]
+    pub shutdown_deadline_seconds: u64,
+    /// HTTP/2: seconds between keep-alive pings, and how long an unanswered one is waited for.
+    #[arg(long, env = "QUOTAPLANE_HTTP2_KEEP_ALIVE_SECONDS", default_value_t = 20,
+        value_parser = clap::value_parser!(u64).range(1..))]
+    pub http2_keep_alive_seconds: u64,
+    /// A bearer token `/metrics` then requires (never logged); by default `/metrics` is public.
+    #[arg(long, env = "QUOTAPLANE_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+    /// Serve `/metrics` on this separate address only (for example a private interface); the
+    /// main listener then answers it 404.
+    #[arg(long, env = "QUOTAPLANE_METRICS_BIND")]
+    pub metrics_bind: Option<SocketAddr>,
+    /// How long a key found in the store is trusted without asking again, in milliseconds: the
+    /// longest a key revoked by another replica or `admin revoke-key` keeps working here.
+    #[arg(long, env = "QUOTAPLANE_KEY_CACHE_TTL_MS", default_value_t = 2000)]
+    pub key_cache_ttl_ms: u64,
+    /// Invalid credentials one client address may present per minute; past it, its requests
+    /// are answered 429 (in the surface's envelope) without a look-up until the minute ends.
+    #[arg(long, env = "QUOTAPLANE_AUTH_FAILURES_PER_MINUTE", default_value_t = 20,
+        value_parser = clap::value_parser!(u32).range(1..))]
+    pub auth_failures_per_minute: u32,
+    /// The secret of a `system` key to ensure at start-up (never logged), at least 32
+    /// characters. When it changes, the key of the earlier token is revoked.
     #[arg(long, env = "QUOTAPLANE_BOOTSTRAP_TOKEN", hide_env_values = true)]
     pub bootstrap_token: Option<String>,
 }
@@ -146,6 +194,14 @@ fn chat_default(raw: &str) -> Result<i64, String> {
             crate::domain::waldur::MAX_LIMIT
         )
     })
+}
+
+/// A trusted proxy: an address or a CIDR range.
+fn proxy(raw: &str) -> Result<ipnet::IpNet, String> {
+    let raw = raw.trim();
+    raw.parse::<ipnet::IpNet>()
+        .or_else(|_| raw.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("`{raw}` is neither an IP address nor a CIDR range"))
 }
 
 /// How log lines are written.

@@ -1,6 +1,7 @@
 //! The `quotaplane` binary: parse the command line, start telemetry, then serve, migrate or admin.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 use quotaplane::app::{self, AppState, Settings};
@@ -70,13 +71,13 @@ async fn serve(args: ServeArgs) -> quotaplane::domain::Result<()> {
     }
     let settings = Settings {
         public_url: args.public_url,
+        trusted_proxies: args.trusted_proxies,
+        allowed_hosts: args.allowed_hosts,
         body_limit_bytes: args.body_limit_bytes,
-        request_timeout: std::time::Duration::from_secs(args.request_timeout_seconds),
+        request_timeout: Duration::from_secs(args.request_timeout_seconds),
         rate_limit_requests: args.rate_limit_requests,
         cors_allowed_origins: args.cors_allowed_origins.clone(),
-        rate_limit_window: std::time::Duration::from_secs(u64::from(
-            args.rate_limit_window_seconds.max(1),
-        )),
+        rate_limit_window: Duration::from_secs(u64::from(args.rate_limit_window_seconds.max(1))),
         chat_defaults: quotaplane::domain::waldur::SystemDefaults(
             quotaplane::domain::waldur::PerPeriod {
                 daily: args.chat_daily_default,
@@ -85,7 +86,29 @@ async fn serve(args: ServeArgs) -> quotaplane::domain::Result<()> {
             },
         ),
         webhook_allow_private: args.webhook_allow_private,
+        connections: quotaplane::http::connections::Limits {
+            header_read_timeout: Duration::from_secs(args.header_read_timeout_seconds),
+            max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+            shutdown_deadline: Duration::from_secs(args.shutdown_deadline_seconds),
+            http2_keep_alive: Duration::from_secs(args.http2_keep_alive_seconds),
+        },
+        metrics_token: args.metrics_token.clone(),
+        metrics_elsewhere: args.metrics_bind.is_some(),
+        key_cache_ttl: Duration::from_millis(args.key_cache_ttl_ms),
+        auth_failures_per_minute: args.auth_failures_per_minute,
     };
+    if let Some(bind) = args.metrics_bind {
+        let metrics = tokio::net::TcpListener::bind(bind).await.map_err(|e| {
+            quotaplane::domain::Error::Unavailable(format!("cannot bind {bind}: {e}"))
+        })?;
+        let limits = settings.connections;
+        tokio::spawn(quotaplane::http::connections::serve(
+            metrics,
+            app::metrics_router(args.metrics_token.clone()),
+            limits,
+            std::future::pending(),
+        ));
+    }
     tracing::info!(bind = %args.bind, store = store.backend(), "quotaplane serving");
     let state = AppState::new(store, settings);
     app::serve(listener, state, app::shutdown_signal())

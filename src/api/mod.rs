@@ -8,23 +8,17 @@ pub mod waldur;
 pub mod zitadel;
 
 use axum::http::HeaderMap;
-use axum::http::header::HOST;
 
 use crate::app::Settings;
 
-/// The base of absolute links (`Location`, `self`): the configured public URL, else
-/// `http://<Host>` of the request.
+/// The base of absolute links (`Location`, `self`): the configured public URL, else what
+/// [`crate::http::links`] resolved for the request (never a client's unchecked `Host`).
 pub fn base_url(settings: &Settings, headers: &HeaderMap) -> String {
     if let Some(url) = &settings.public_url {
         return url.trim_end_matches('/').to_owned();
     }
-    let host = headers
-        .get(HOST)
+    headers
+        .get(crate::http::links::LINK_BASE)
         .and_then(|h| h.to_str().ok())
-        .filter(|h| {
-            h.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
-        })
-        .unwrap_or("localhost");
-    format!("http://{host}")
+        .map_or_else(|| "http://localhost".to_owned(), str::to_owned)
 }

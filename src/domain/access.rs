@@ -139,14 +139,26 @@ pub enum Bootstrap {
     Created(ApiKey, Secret),
 }
 
-/// Makes sure an operator can get in: with a token, a system key with that secret exists; without
-/// one, an empty store gets a fresh system key.
+/// The description of the key made from `QUOTAPLANE_BOOTSTRAP_TOKEN`: the one a changed token
+/// replaces.
+pub const BOOTSTRAP_TOKEN_KEY: &str = "bootstrap token";
+
+/// Makes sure an operator can get in: with a token, a system key with that secret exists (and
+/// the key of an earlier, different token is revoked); without one, an empty store gets a fresh
+/// system key. A token shorter than [`Secret::MIN_GIVEN_LEN`] is refused.
 pub async fn bootstrap(
-    store: &impl Store,
+    store: &(impl Store + AggregateStore),
     token: Option<String>,
     now: DateTime<Utc>,
 ) -> Result<Bootstrap> {
-    if token.is_none() && store.count_keys().await? > 0 {
+    let given = token
+        .map(Secret::from_given)
+        .transpose()
+        .map_err(|message| Error::Invalid {
+            field: super::Field::Header("QUOTAPLANE_BOOTSTRAP_TOKEN".into()),
+            message,
+        })?;
+    if given.is_none() && store.count_keys().await? > 0 {
         return Ok(Bootstrap::Nothing);
     }
     let tenant = match store.tenant_named(SYSTEM_TENANT).await? {
@@ -158,20 +170,37 @@ pub async fn bootstrap(
         }
     };
     let system = Roles::default().with(Role::System);
-    let description = "bootstrap".to_owned();
-    match token {
-        Some(token) => {
-            let secret = Secret::from_given(token);
-            if store.key_by_hash(&secret.hash()).await?.is_some() {
+    match given {
+        Some(secret) => {
+            let hash = secret.hash();
+            for earlier in store.keys(tenant.id).await? {
+                if earlier.description == BOOTSTRAP_TOKEN_KEY && !earlier.secret_hash.matches(&hash)
+                {
+                    // A bootstrap key took no unit of the key quota: none to give back.
+                    let revoke = AggregateWrite {
+                        row: Row::DeleteKey {
+                            tenant_id: tenant.id,
+                            id: &earlier.id,
+                        },
+                        limits: None,
+                        unit: None,
+                    };
+                    store.write_aggregate(&revoke).await?;
+                    tracing::info!(key = %earlier.id, "the key of the earlier bootstrap token is revoked");
+                }
+            }
+            if store.key_by_hash(&hash).await?.is_some() {
                 return Ok(Bootstrap::Nothing);
             }
-            let (mut key, _) = ApiKey::issue(tenant.id, system, None, description, now)?;
-            key.secret_hash = secret.hash();
+            let (mut key, _) =
+                ApiKey::issue(tenant.id, system, None, BOOTSTRAP_TOKEN_KEY.to_owned(), now)?;
+            key.secret_hash = hash;
             store.insert_key(&key).await?;
             Ok(Bootstrap::EnsuredGivenToken)
         }
         None => {
-            let (key, secret) = ApiKey::issue(tenant.id, system, None, description, now)?;
+            let (key, secret) =
+                ApiKey::issue(tenant.id, system, None, "bootstrap".to_owned(), now)?;
             store.insert_key(&key).await?;
             Ok(Bootstrap::Created(key, secret))
         }

@@ -125,9 +125,22 @@ impl Secret {
         Secret(format!("qps_{}", random_alphanumeric(32)))
     }
 
-    /// A secret given by the operator (the bootstrap token).
-    pub fn from_given(value: String) -> Self {
-        Secret(value)
+    /// The shortest secret an operator may give: secrets are hashed with unsalted SHA-256,
+    /// which is only safe when they cannot be guessed.
+    pub const MIN_GIVEN_LEN: usize = 32;
+
+    /// A secret given by the operator (the bootstrap token); refused below
+    /// [`Secret::MIN_GIVEN_LEN`] characters. The message never repeats the value.
+    pub fn from_given(value: String) -> Result<Self, String> {
+        let len = value.trim().chars().count();
+        if len < Self::MIN_GIVEN_LEN {
+            return Err(format!(
+                "the bootstrap token has {len} characters; it must have at least {} \
+                 (for example `openssl rand -hex 24`)",
+                Self::MIN_GIVEN_LEN
+            ));
+        }
+        Ok(Secret(value))
     }
 
     /// The secret's text, to show once.

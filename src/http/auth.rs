@@ -1,21 +1,21 @@
 //! Authentication: `Bearer <secret>`, `Token <secret>` or `Basic base64(<key id>:<secret>)` all
 //! find the same key; the caller goes into the request's extensions as a [`Caller`].
 
-use std::collections::HashMap;
-use std::sync::RwLock;
-use std::time::{Duration, Instant};
+use std::net::SocketAddr;
 
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::Response;
 use base64::Engine;
 
 use crate::app::AppState;
-use crate::domain::principal::{ApiKey, Caller, SecretHash};
+use crate::domain::principal::{Caller, SecretHash};
 use crate::domain::{Credentials, Error, Result};
 use crate::http::error::ApiError;
-use crate::store::{AnyStore, Store};
+use crate::store::Store;
+
+pub use super::key_cache::KeyCache;
 
 /// Paths anyone may call: probes, metrics and the API description.
 const PUBLIC_PATHS: &[&str] = &["/healthz", "/readyz", "/metrics", "/openapi.json"];
@@ -49,48 +49,6 @@ fn parse(header: &str) -> Option<Credential<'_>> {
     None
 }
 
-/// Keys recently seen, by secret hash, so the hot path does not read the store on every request.
-/// A revoke on this server evicts at once; other replicas see it within [`KeyCache::TTL`].
-#[derive(Default)]
-pub struct KeyCache {
-    entries: RwLock<HashMap<SecretHash, (ApiKey, Instant)>>,
-}
-
-impl KeyCache {
-    /// How long a cached key is trusted before the store is asked again.
-    pub const TTL: Duration = Duration::from_secs(2);
-    const MAX_ENTRIES: usize = 100_000;
-
-    /// The key whose secret hashes to `hash`, from the cache or the store.
-    pub async fn find(&self, store: &AnyStore, hash: SecretHash) -> Result<Option<ApiKey>> {
-        if let Ok(entries) = self.entries.read() {
-            if let Some((key, at)) = entries.get(&hash) {
-                if at.elapsed() < Self::TTL {
-                    return Ok(Some(key.clone()));
-                }
-            }
-        }
-        let found = store.key_by_hash(&hash).await?;
-        if let Ok(mut entries) = self.entries.write() {
-            if entries.len() >= Self::MAX_ENTRIES {
-                entries.clear();
-            }
-            match &found {
-                Some(key) => entries.insert(hash, (key.clone(), Instant::now())),
-                None => entries.remove(&hash),
-            };
-        }
-        Ok(found)
-    }
-
-    /// Forgets a key, so its next use asks the store.
-    pub fn evict(&self, key_id: &str) {
-        if let Ok(mut entries) = self.entries.write() {
-            entries.retain(|_, (key, _)| key.id != key_id);
-        }
-    }
-}
-
 /// Resolves a presented `Authorization` header to its caller.
 pub async fn authenticate(state: &AppState, header: Option<&str>) -> Result<Caller> {
     let header = header.ok_or(Error::Unauthenticated(Credentials::Missing))?;
@@ -102,7 +60,7 @@ pub async fn authenticate(state: &AppState, header: Option<&str>) -> Result<Call
     let presented = SecretHash::of(&secret);
     let key = state
         .keys
-        .find(&state.store, presented)
+        .find(presented, || state.store.key_by_hash(&presented))
         .await?
         .filter(|key| key.secret_hash.matches(&presented))
         .filter(|key| key_id.as_deref().is_none_or(|id| id == key.id))
@@ -123,7 +81,25 @@ pub async fn require_caller(
         .headers()
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let caller = authenticate(&state, header).await?;
+    let address = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| crate::http::links::client_address(&state.settings, c.0.ip(), request.headers()));
+    if let Some(retry_after) = address.and_then(|a| state.auth_throttle.blocked(a)) {
+        metrics::counter!("quotaplane_auth_failures_total", "outcome" => "throttled").increment(1);
+        return Err(Error::RateLimited { retry_after }.into());
+    }
+    let caller = match authenticate(&state, header).await {
+        Err(Error::Unauthenticated(Credentials::Invalid)) => {
+            metrics::counter!("quotaplane_auth_failures_total", "outcome" => "invalid")
+                .increment(1);
+            if let Some(address) = address {
+                state.auth_throttle.failed(address);
+            }
+            return Err(Error::Unauthenticated(Credentials::Invalid).into());
+        }
+        other => other?,
+    };
     tracing::Span::current().record("tenant", tracing::field::display(caller.tenant_id));
     request.extensions_mut().insert(caller);
     Ok(next.run(request).await)

@@ -2,9 +2,13 @@
 //! writes each failure in the called surface's envelope.
 
 pub mod auth;
+pub mod auth_throttle;
+pub mod connections;
 pub mod cors;
 pub mod error;
 pub mod json;
+pub mod key_cache;
+pub mod links;
 pub mod metering;
 pub mod metrics;
 pub mod rate_limit;

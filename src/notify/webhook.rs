@@ -41,7 +41,7 @@ struct Payload<'a> {
 /// Delivers notifications over HTTP.
 #[derive(Debug, Clone)]
 pub struct Webhook {
-    /// Whether call URLs may resolve to loopback, private, link-local or unspecified addresses.
+    /// Whether call URLs may resolve to special-purpose addresses (loopback, private, ...).
     pub allow_private: bool,
 }
 
@@ -74,7 +74,10 @@ impl Webhook {
         let address = *addresses
             .first()
             .ok_or_else(|| Failure::Transient("the call URL's host has no address".into()))?;
+        // No proxy (`HTTP(S)_PROXY` would otherwise be honoured): the request must go to the
+        // address just checked, not to whatever a proxy makes of the host name.
         let mut client = reqwest::Client::builder()
+            .no_proxy()
             .timeout(TIMEOUT)
             .redirect(reqwest::redirect::Policy::none());
         if let Some(domain) = &domain {
@@ -122,9 +125,12 @@ async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, Failure> {
     Ok(found.collect())
 }
 
-/// Whether `ip` is an address on the public internet: not loopback, private, link-local,
-/// unspecified, shared (CGNAT), broadcast, multicast or unique-local, also when IPv4 is mapped
-/// into IPv6.
+/// Whether `ip` is an ordinary address on the public internet: outside every range of IANA's
+/// IPv4 and IPv6 special-purpose address registries (loopback, private, shared, link-local,
+/// documentation, benchmarking, reserved 240/4, multicast, NAT64, 6to4, Teredo, unique-local,
+/// site-local, ...). IPv4 mapped into IPv6 (`::ffff:a.b.c.d`) is decoded and checked as IPv4;
+/// the other forms that embed IPv4 (IPv4-compatible `::a.b.c.d`, NAT64, 6to4, Teredo) are
+/// refused whatever they embed, since the address they reach depends on a translator.
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_public_v4(v4),
@@ -135,34 +141,75 @@ pub fn is_public(ip: IpAddr) -> bool {
     }
 }
 
+/// IANA IPv4 special-purpose registry (and multicast), as (network, prefix length).
+const SPECIAL_V4: &[([u8; 4], u32)] = &[
+    ([0, 0, 0, 0], 8),       // "this network"
+    ([10, 0, 0, 0], 8),      // private
+    ([100, 64, 0, 0], 10),   // shared address space (CGNAT)
+    ([127, 0, 0, 0], 8),     // loopback
+    ([169, 254, 0, 0], 16),  // link-local
+    ([172, 16, 0, 0], 12),   // private
+    ([192, 0, 0, 0], 24),    // IETF protocol assignments
+    ([192, 0, 2, 0], 24),    // documentation (TEST-NET-1)
+    ([192, 31, 196, 0], 24), // AS112-v4
+    ([192, 52, 193, 0], 24), // AMT
+    ([192, 88, 99, 0], 24),  // deprecated 6to4 relay anycast
+    ([192, 168, 0, 0], 16),  // private
+    ([192, 175, 48, 0], 24), // direct delegation AS112
+    ([198, 18, 0, 0], 15),   // benchmarking
+    ([198, 51, 100, 0], 24), // documentation (TEST-NET-2)
+    ([203, 0, 113, 0], 24),  // documentation (TEST-NET-3)
+    ([224, 0, 0, 0], 4),     // multicast
+    ([240, 0, 0, 0], 4),     // reserved, and the limited broadcast address
+];
+
+/// Ranges inside global unicast `2000::/3` that IANA's IPv6 special-purpose registry lists;
+/// everything outside `2000::/3` is refused (loopback, unspecified, IPv4-compatible `::/96`,
+/// IPv4-translated, NAT64 `64:ff9b::/96` and `64:ff9b:1::/48`, discard-only `100::/64`, SRv6
+/// `5f00::/16`, unique-local `fc00::/7`, link-local `fe80::/10`, site-local `fec0::/10`,
+/// multicast `ff00::/8`).
+const SPECIAL_V6_IN_GLOBAL: &[(u128, u32)] = &[
+    (0x2001_0000 << 96, 23), // IETF protocol assignments (Teredo, benchmarking, ORCHID)
+    (0x2001_0db8 << 96, 32), // documentation
+    (0x2002 << 112, 16),     // 6to4
+    (0x2620_004f_8000 << 80, 48), // direct delegation AS112
+    (0x3fff << 112, 20),     // documentation
+];
+
 fn is_public_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, ..] = ip.octets();
-    !(ip.is_loopback()
-        || ip.is_private()
-        || ip.is_link_local()
-        || ip.is_unspecified()
-        || ip.is_broadcast()
-        || ip.is_multicast()
-        || a == 0
-        || (a == 100 && (64..128).contains(&b)))
+    let address = u32::from(ip);
+    !SPECIAL_V4.iter().any(|(network, len)| {
+        let mask = u32::MAX << (32 - len);
+        address & mask == u32::from_be_bytes(*network) & mask
+    })
 }
 
 fn is_public_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
-    !(ip.is_loopback()
-        || ip.is_unspecified()
-        || ip.is_multicast()
-        || (first & 0xfe00) == 0xfc00
-        || (first & 0xffc0) == 0xfe80)
+    let address = u128::from(ip);
+    let in_prefix = |network: u128, len: u32| {
+        let mask = u128::MAX << (128 - len);
+        address & mask == network & mask
+    };
+    in_prefix(0x2000 << 112, 3)
+        && !SPECIAL_V6_IN_GLOBAL
+            .iter()
+            .any(|(network, len)| in_prefix(*network, *len))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn refused(ips: &[&str]) {
+        for ip in ips {
+            let parsed: IpAddr = ip.parse().expect("address");
+            assert!(!is_public(parsed), "{ip} must be refused");
+        }
+    }
+
     #[test]
     fn private_and_local_addresses_are_not_public() {
-        for ip in [
+        refused(&[
             "127.0.0.1",
             "10.1.2.3",
             "172.16.0.1",
@@ -175,13 +222,106 @@ mod tests {
             "fe80::1",
             "fd00::1",
             "::ffff:127.0.0.1",
+        ]);
+    }
+
+    #[test]
+    fn the_reserved_class_e_range_is_refused() {
+        refused(&["240.0.0.1", "255.255.255.254", "255.255.255.255"]);
+    }
+
+    #[test]
+    fn benchmarking_documentation_and_protocol_assignment_ranges_are_refused() {
+        refused(&[
+            "198.18.0.1",
+            "198.19.255.255",
+            "192.0.0.1",
+            "192.0.0.170",
+            "192.0.2.1",
+            "198.51.100.7",
+            "203.0.113.9",
+            "192.88.99.1",
+            "224.0.0.1",
+            "192.31.196.1",
+        ]);
+    }
+
+    #[test]
+    fn nat64_prefixes_are_refused_whatever_they_embed() {
+        refused(&["64:ff9b::7f00:1", "64:ff9b::808:808", "64:ff9b:1::a00:1"]);
+    }
+
+    #[test]
+    fn six_to_four_and_teredo_are_refused() {
+        refused(&[
+            "2002:7f00:1::",
+            "2002:808:808::1",
+            "2001::1",
+            "2001:0:4136:e378::1",
+        ]);
+    }
+
+    #[test]
+    fn ipv4_compatible_and_translated_forms_are_refused() {
+        refused(&["::127.0.0.1", "::8.8.8.8", "::ffff:0:7f00:1"]);
+    }
+
+    #[test]
+    fn site_local_unique_local_multicast_and_documentation_ipv6_are_refused() {
+        refused(&[
+            "fec0::1",
+            "fc00::1",
+            "ff02::1",
+            "2001:db8::1",
+            "3fff::1",
+            "100::1",
+            "5f00::1",
+        ]);
+    }
+
+    #[test]
+    fn ipv4_mapped_into_ipv6_is_judged_by_its_ipv4() {
+        refused(&["::ffff:10.0.0.1", "::ffff:240.0.0.1", "::ffff:198.18.0.1"]);
+        assert!(is_public("::ffff:93.184.216.34".parse().expect("address")));
+    }
+
+    #[test]
+    fn ordinary_public_addresses_pass() {
+        for ip in [
+            "93.184.216.34",
+            "8.8.8.8",
+            "2606:2800:220:1::1",
+            "2a00:1450:4001::1",
         ] {
             let ip: IpAddr = ip.parse().expect("address");
-            assert!(!is_public(ip), "{ip}");
-        }
-        for ip in ["93.184.216.34", "2606:2800:220:1::1"] {
-            let ip: IpAddr = ip.parse().expect("address");
             assert!(is_public(ip), "{ip}");
+        }
+    }
+
+    #[tokio::test]
+    async fn every_special_address_form_in_a_call_url_is_refused_before_connecting() {
+        let webhook = Webhook {
+            allow_private: false,
+        };
+        for url in [
+            "http://240.0.0.1/q",
+            "http://[64:ff9b::7f00:1]/q",
+            "http://[2002:7f00:1::]/q",
+            "http://[::127.0.0.1]/q",
+            "http://[fec0::1]/q",
+            "http://198.18.0.1/q",
+            "http://192.0.0.8/q",
+            "http://[64:ff9b:1::1]/q",
+            "http://[::ffff:7f00:1]/q",
+            "http://0x7f000001/q",
+            "http://2130706433/q",
+            "http://0177.0.0.1/q",
+        ] {
+            let outcome = webhook.deliver(&due(url)).await;
+            assert!(
+                matches!(&outcome, Err(Failure::Refused(why)) if why.contains("non-public")),
+                "{url}: {outcome:?}"
+            );
         }
     }
 

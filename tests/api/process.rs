@@ -115,12 +115,15 @@ async fn a_bootstrap_token_is_a_system_key_and_no_secret_is_printed() {
     let url = format!("sqlite://{}/q.db", dir.0.display());
     let server = Server::start(
         &url,
-        &[("QUOTAPLANE_BOOTSTRAP_TOKEN", "operator-token-0123456789")],
+        &[(
+            "QUOTAPLANE_BOOTSTRAP_TOKEN",
+            "operator-token-0123456789-abcdefghijkl",
+        )],
     )
     .await;
     let me = reqwest::Client::new()
         .get(format!("{}/v1/whoami", server.base))
-        .bearer_auth("operator-token-0123456789")
+        .bearer_auth("operator-token-0123456789-abcdefghijkl")
         .send()
         .await
         .expect("whoami");
@@ -139,4 +142,54 @@ async fn a_bootstrap_token_is_a_system_key_and_no_secret_is_printed() {
         !printed.contains("qps_"),
         "no generated secret when a token is given: {printed}"
     );
+}
+
+#[tokio::test]
+async fn a_bootstrap_token_shorter_than_32_characters_is_refused_at_start_without_echoing_it() {
+    let dir = TempDir::new();
+    let url = format!("sqlite://{}/q.db", dir.0.display());
+    let run = Command::new(env!("CARGO_BIN_EXE_quotaplane"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--database-url", &url])
+        .env("QUOTAPLANE_BOOTSTRAP_TOKEN", "short-secret-xyz")
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true)
+        .output();
+
+    let output = tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .expect("exits at once")
+        .expect("output");
+
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("at least 32"), "a clear reason: {stderr}");
+    assert!(
+        !stderr.contains("short-secret-xyz"),
+        "the token is not echoed: {stderr}"
+    );
+}
+
+#[tokio::test]
+async fn with_metrics_bind_metrics_are_served_on_that_listener_only() {
+    let dir = TempDir::new();
+    let url = format!("sqlite://{}/q.db", dir.0.display());
+    let metrics_port = free_port();
+    let metrics_bind = format!("127.0.0.1:{metrics_port}");
+    let server = Server::start(&url, &[("QUOTAPLANE_METRICS_BIND", &metrics_bind)]).await;
+    let client = reqwest::Client::new();
+
+    let main = client
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .expect("GET");
+    let private = client
+        .get(format!("http://{metrics_bind}/metrics"))
+        .send()
+        .await
+        .expect("GET");
+
+    assert_eq!(main.status(), 404);
+    assert_eq!(private.status(), 200);
+    assert!(private.text().await.expect("text").contains("quotaplane_"));
 }

@@ -278,7 +278,10 @@ async fn two_processes_on_one_postgres_never_pass_a_blocking_limit() {
     };
     let url = crate::support::fresh_postgres_database(&base).await;
     let env = [
-        ("QUOTAPLANE_BOOTSTRAP_TOKEN", "two-process-token"),
+        (
+            "QUOTAPLANE_BOOTSTRAP_TOKEN",
+            "two-process-token-0123456789abcdef",
+        ),
         ("QUOTAPLANE_RATE_LIMIT_REQUESTS", "1000000"),
     ];
     let one = Server::start(&url, &env).await;
@@ -301,10 +304,13 @@ async fn two_processes_on_one_postgres_never_pass_a_blocking_limit() {
 }
 
 async fn acknowledged_usage_survives_kill_9(database_url: &str) {
-    let env = [("QUOTAPLANE_BOOTSTRAP_TOKEN", "durability-token")];
+    let env = [(
+        "QUOTAPLANE_BOOTSTRAP_TOKEN",
+        "durability-token-0123456789abcdefghij",
+    )];
     let server = Server::start(database_url, &env).await;
     let client = reqwest::Client::new();
-    let token = "durability-token";
+    let token = "durability-token-0123456789abcdefghij";
     let tenant = body(
         client
             .post(format!("{}/v1/tenants", server.base))

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::process::Server;
 use crate::support::{TempDir, body};
 
-const TOKEN: &str = "waldur-client-operator-token";
+const TOKEN: &str = "waldur-client-operator-token-0123456789";
 
 fn waldur_python() -> Option<String> {
     match std::env::var("QUOTAPLANE_WALDUR_PYTHON") {

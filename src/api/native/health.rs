@@ -2,12 +2,14 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{HeaderMap, header};
 use axum::response::IntoResponse;
 use serde::Serialize;
+use subtle::ConstantTimeEq;
 
 use crate::app::AppState;
-use crate::http::error::ApiError;
+use crate::domain::{Credentials, Error};
+use crate::http::error::{ApiError, Failure};
 use crate::store::Store;
 
 /// The answer of a probe.
@@ -33,15 +35,44 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiEr
     Ok(Json(Health { status: "ok" }))
 }
 
-/// Prometheus text: requests by route, method and status; latency histograms; engine counters.
+/// Prometheus text: requests by route, method and status; latency histograms; engine counters;
+/// connections. Labels never carry tenant-chosen names. With `--metrics-token` it needs that
+/// bearer token; with `--metrics-bind` it is served on that listener only (404 here).
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus exposition format", body = String,
-        content_type = "text/plain")))]
-pub async fn metrics() -> impl IntoResponse {
-    (
+        content_type = "text/plain"),
+        (status = 401, description = "`--metrics-token` is set and was not presented", body = super::Problem)))]
+pub async fn metrics(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    if state.settings.metrics_elsewhere {
+        return Err(ApiError(Failure::NoRoute));
+    }
+    exposition(state.settings.metrics_token.as_deref(), &headers)
+}
+
+/// The Prometheus text, when `token` (if any) is presented as `Authorization: Bearer`.
+pub fn exposition(
+    token: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<impl IntoResponse + use<>, ApiError> {
+    if let Some(token) = token {
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .ok_or(Error::Unauthenticated(Credentials::Missing))?
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        if !bool::from(presented.as_bytes().ct_eq(token.as_bytes())) {
+            return Err(Error::Unauthenticated(Credentials::Invalid).into());
+        }
+    }
+    Ok((
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         crate::http::metrics::handle().render(),
-    )
+    ))
 }
 
 /// This document.

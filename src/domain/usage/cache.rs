@@ -4,6 +4,11 @@
 //! re-read inside the batch's transaction, so only which limits exist can lag, never what they
 //! allow.
 //!
+//! Bounded: at most [`LimitCache::MAX_ENTRIES`] metrics are held, and a metric not asked for
+//! during [`LimitCache::IDLE`] is forgotten by [`LimitCache::forget_idle`], so a client asking
+//! for ever new metric names (with or without limits) cannot grow it without end. Hits and
+//! misses are counted in `quotaplane_cache_lookups_total{cache="limits"}`.
+//!
 //! Keying by metric keeps writes cheap: defining the ten-thousandth limit of one metric does not
 //! make the next request of another metric (say, the request metering every call goes through)
 //! read the tenant's whole set again.
@@ -90,20 +95,40 @@ impl MetricIndex {
 }
 
 /// The cache.
-#[derive(Default)]
 pub struct LimitCache {
+    max_entries: usize,
+    idle: Duration,
     /// tenant -> metric -> limits (nested, so a look-up by `&str` allocates nothing).
     entries: RwLock<HashMap<Uuid, HashMap<String, Arc<MetricLimits>>>>,
     /// Bumped by each invalidation of a key, so a load that read the store before one is not
     /// kept after it.
     generations: RwLock<HashMap<Key, u64>>,
+    /// Bumped when idle generations are pruned: a load that began before is not kept (its key's
+    /// generation may have been forgotten under it).
+    epoch: std::sync::atomic::AtomicU64,
     /// One cold load at a time; while it runs, others keep using what is cached, if anything.
     loading: tokio::sync::Mutex<()>,
+}
+
+impl Default for LimitCache {
+    fn default() -> Self {
+        Self::bounded(Self::MAX_ENTRIES, Self::IDLE)
+    }
+}
+
+fn counted(outcome: &'static str) {
+    metrics::counter!("quotaplane_cache_lookups_total", "cache" => "limits", "outcome" => outcome)
+        .increment(1);
 }
 
 impl LimitCache {
     /// How long a metric's limits are trusted before they are read again.
     pub const TTL: Duration = Duration::from_secs(5);
+    /// Most metrics held at once (over all tenants); past it, new ones are served uncached
+    /// until [`LimitCache::forget_idle`] makes room.
+    pub const MAX_ENTRIES: usize = 50_000;
+    /// How long a metric nobody asks for stays cached.
+    pub const IDLE: Duration = Duration::from_secs(600);
 
     /// The limits of `tenant_id` that apply to `subject` and `metric`, ordered by id, each with
     /// its notification rules.
@@ -127,26 +152,36 @@ impl LimitCache {
         let cached = self.cached(tenant_id, metric);
         if let Some(limits) = &cached {
             if limits.checked.elapsed() < Self::TTL {
+                counted("hit");
                 return Ok(limits.clone());
             }
         }
         let _guard = match (self.loading.try_lock(), cached) {
             (Ok(guard), _) => guard,
-            (Err(_), Some(stale)) => return Ok(stale),
+            (Err(_), Some(stale)) => {
+                counted("stale");
+                return Ok(stale);
+            }
             (Err(_), None) => self.loading.lock().await,
         };
         let cached = self.cached(tenant_id, metric);
         if let Some(fresh) = cached.as_ref().filter(|l| l.checked.elapsed() < Self::TTL) {
+            counted("hit");
             return Ok(fresh.clone());
         }
         let key = (tenant_id, metric.to_owned());
+        let epoch = self.epoch.load(std::sync::atomic::Ordering::Acquire);
         let generation = self.generation(&key);
         // Ask first whether anything changed: a large metric is then read and indexed again only
         // when it did, not every TTL.
         let fingerprint = store.limits_fingerprint(tenant_id, metric).await?;
         let index = match cached.filter(|c| c.fingerprint == fingerprint) {
-            Some(unchanged) => unchanged.index.clone(),
+            Some(unchanged) => {
+                counted("revalidated");
+                unchanged.index.clone()
+            }
             None => {
+                counted("miss");
                 let limits = store.limits_of_metric(tenant_id, metric).await?;
                 let rules = if limits.is_empty() {
                     Vec::new()
@@ -166,7 +201,14 @@ impl LimitCache {
             index,
         });
         if let Ok(mut entries) = self.entries.write() {
-            if self.generation(&key) == generation {
+            let current = self.generation(&key) == generation
+                && self.epoch.load(std::sync::atomic::Ordering::Acquire) == epoch;
+            let known = entries
+                .get(&tenant_id)
+                .is_some_and(|m| m.contains_key(metric));
+            let room =
+                known || entries.values().map(HashMap::len).sum::<usize>() < self.max_entries;
+            if current && room {
                 let (tenant_id, metric) = key;
                 entries
                     .entry(tenant_id)
@@ -193,6 +235,57 @@ impl LimitCache {
             .unwrap_or(0)
     }
 
+    /// A cache of at most `max_entries` metrics, each forgotten after `idle` unused.
+    pub fn bounded(max_entries: usize, idle: Duration) -> Self {
+        Self {
+            max_entries,
+            idle,
+            entries: RwLock::default(),
+            generations: RwLock::default(),
+            epoch: std::sync::atomic::AtomicU64::new(0),
+            loading: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Forgets the metrics not asked for during [`LimitCache::IDLE`] (an entry in use is checked
+    /// again every [`LimitCache::TTL`]), and the invalidation marks of metrics no longer held.
+    /// Run periodically.
+    pub fn forget_idle(&self) {
+        let mut held = 0;
+        if let Ok(mut entries) = self.entries.write() {
+            for metrics in entries.values_mut() {
+                metrics.retain(|_, limits| limits.checked.elapsed() < self.idle);
+            }
+            entries.retain(|_, metrics| !metrics.is_empty());
+            held = entries.values().map(HashMap::len).sum::<usize>();
+            if let Ok(mut generations) = self.generations.write() {
+                if !generations.is_empty() {
+                    self.epoch.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+                    generations.retain(|(tenant_id, metric), _| {
+                        entries
+                            .get(tenant_id)
+                            .is_some_and(|m| m.contains_key(metric))
+                    });
+                }
+            }
+        }
+        metrics::gauge!("quotaplane_cache_entries", "cache" => "limits").set(held as f64);
+    }
+
+    /// How many metrics are held (all tenants).
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.entries
+            .read()
+            .map_or(0, |e| e.values().map(HashMap::len).sum())
+    }
+
+    /// Whether nothing is held.
+    #[cfg(test)]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Forgets a tenant's limits of `metric`, so the next request of it reads them again.
     pub fn invalidate(&self, tenant_id: Uuid, metric: &str) {
         let key = (tenant_id, metric.to_owned());
@@ -204,5 +297,57 @@ impl LimitCache {
                 metrics.remove(metric);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn store() -> (AnyStore, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("qp-cache-{}", Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let url = format!("sqlite://{}/t.db", dir.display());
+        (AnyStore::connect(&url).await.expect("store"), dir)
+    }
+
+    #[tokio::test]
+    async fn ever_new_metric_names_never_grow_the_cache_past_its_bound() {
+        let (store, dir) = store().await;
+        let cache = LimitCache::bounded(5, LimitCache::IDLE);
+        let (tenant, anyone) = (Uuid::new_v4(), Subject::default());
+        for i in 0..20 {
+            let found = cache
+                .matching(&store, tenant, &anyone, &format!("m{i}"))
+                .await;
+            assert!(found.expect("matching").is_empty());
+        }
+        assert_eq!(cache.len(), 5);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn metrics_left_idle_are_forgotten() {
+        let (store, dir) = store().await;
+        let cache = LimitCache::bounded(100, Duration::ZERO);
+        let (tenant, anyone) = (Uuid::new_v4(), Subject::default());
+        for metric in ["a", "b"] {
+            cache
+                .matching(&store, tenant, &anyone, metric)
+                .await
+                .expect("matching");
+        }
+        cache.invalidate(tenant, "a");
+        assert_eq!(cache.len(), 1);
+        cache.forget_idle();
+        assert!(cache.is_empty());
+        assert!(
+            cache
+                .generations
+                .read()
+                .map(|g| g.is_empty())
+                .unwrap_or(false)
+        );
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -221,6 +221,12 @@ impl Engine {
         })
     }
 
+    /// Forgets cached limits of metrics nobody asked for lately (run periodically; see
+    /// [`LimitCache::forget_idle`]).
+    pub fn forget_idle_limits(&self) {
+        self.limits.forget_idle();
+    }
+
     /// Adds a hook run before every check, consume, report and acquire (see [`Preparer`]).
     pub fn add_preparer(&self, preparer: Arc<dyn Preparer>) {
         if let Ok(mut preparers) = self.preparers.write() {
@@ -380,11 +386,10 @@ impl Engine {
             .limits
             .matching(&self.store, tenant_id, &usage.subject, &usage.metric)
             .await?;
-        let label = if limits.is_empty() {
-            "(none)"
-        } else {
-            usage.metric.as_str()
-        };
+        // A metrics label: the kind of the limits' owner, never a tenant-chosen name.
+        let label = limits.first().map_or("none", |(limit, _)| {
+            super::authority::OwnerKind::of(limit.owner.as_deref()).as_str()
+        });
         let idempotency = idempotency_key
             .map(|key| idempotency(tenant_id, key, usage, &operation))
             .transpose()?;
@@ -415,11 +420,10 @@ impl Engine {
             idempotency,
             reply: None,
         };
-        let label = label.to_owned();
-        self.submit(job, &label).await
+        self.submit(job, label).await
     }
 
-    async fn submit(&self, mut job: Job, metric: &str) -> Result<Decision> {
+    async fn submit(&self, mut job: Job, owner: &'static str) -> Result<Decision> {
         let started = Instant::now();
         let operation = job.operation.name();
         let (tx, rx) = oneshot::channel();
@@ -440,7 +444,7 @@ impl Engine {
                 (false, false) => "refused",
             };
             metrics::counter!("quotaplane_usage_decisions_total",
-                "operation" => operation, "metric" => metric.to_owned(), "outcome" => outcome)
+                "operation" => operation, "owner" => owner, "outcome" => outcome)
             .increment(1);
         }
         answer
