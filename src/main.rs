@@ -20,7 +20,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         None => serve(cli.serve).await,
-        Some(Command::Serve(args)) => serve(args).await,
+        Some(Command::Serve(args)) => serve(*args).await,
         Some(Command::Migrate(store)) => {
             quotaplane::telemetry::init(LogFormat::Text);
             AnyStore::connect_with(&store.resolved_url(), store.options())
