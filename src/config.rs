@@ -124,6 +124,15 @@ pub struct ServeArgs {
         default_value_t = false
     )]
     pub webhook_allow_private: bool,
+    /// ZITADEL system API users: a YAML or JSON file mapping each user id to `path` (of its RSA
+    /// public key, relative to the file) or `keyData` (the PEM, or base64 of it). Their
+    /// self-signed RS256 JWTs authenticate as system principals on the system API.
+    #[arg(long, env = "QUOTAPLANE_SYSTEM_API_USERS")]
+    pub system_api_users: Option<std::path::PathBuf>,
+    /// Audiences a system API user's JWT may name (`aud`), besides `--public-url`
+    /// (comma-separated in the environment variable). Without either: `http://<bind>`.
+    #[arg(long, env = "QUOTAPLANE_SYSTEM_API_AUDIENCE", value_delimiter = ',')]
+    pub system_api_audience: Vec<String>,
     /// The secret of a `system` key to ensure at start-up (never logged).
     #[arg(long, env = "QUOTAPLANE_BOOTSTRAP_TOKEN", hide_env_values = true)]
     pub bootstrap_token: Option<String>,

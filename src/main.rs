@@ -68,7 +68,19 @@ async fn serve(args: ServeArgs) -> quotaplane::domain::Result<()> {
             base
         );
     }
+    let system_api_users = match &args.system_api_users {
+        Some(file) => {
+            let mut audiences = args.system_api_audience.clone();
+            if audiences.is_empty() || args.public_url.is_some() {
+                audiences.push(base.clone());
+            }
+            quotaplane::http::system_users::SystemApiUsers::load(file, audiences)
+                .map_err(quotaplane::domain::Error::Unavailable)?
+        }
+        None => Default::default(),
+    };
     let settings = Settings {
+        system_api_users,
         public_url: args.public_url,
         body_limit_bytes: args.body_limit_bytes,
         request_timeout: std::time::Duration::from_secs(args.request_timeout_seconds),

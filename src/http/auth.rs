@@ -18,7 +18,13 @@ use crate::http::error::ApiError;
 use crate::store::{AnyStore, Store};
 
 /// Paths anyone may call: probes, metrics and the API description.
-const PUBLIC_PATHS: &[&str] = &["/healthz", "/readyz", "/metrics", "/openapi.json"];
+const PUBLIC_PATHS: &[&str] = &[
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/openapi.json",
+    "/system/v1/healthz",
+];
 
 /// A credential as presented.
 #[derive(Debug, PartialEq, Eq)]
@@ -110,6 +116,27 @@ pub async fn authenticate(state: &AppState, header: Option<&str>) -> Result<Call
     Ok(Caller::of(&key))
 }
 
+/// Path prefix of ZITADEL's system API, where system API users' JWTs are accepted too.
+const SYSTEM_API: &str = "/system/v1/";
+
+/// Resolves an `Authorization` header on the system API (REST or gRPC): a system API user's
+/// self-signed JWT, or any of quotaplane's own credentials.
+pub async fn authenticate_system(state: &AppState, header: Option<&str>) -> Result<Caller> {
+    let users = &state.settings.system_api_users;
+    if let Some(Credential::Secret(token)) = header.and_then(parse) {
+        if !users.is_empty() && crate::http::system_users::looks_like_jwt(token) {
+            return match users.verify(token, chrono::Utc::now()) {
+                Ok(user) => Ok(Caller::system_api_user(&user)),
+                Err(why) => {
+                    tracing::debug!(error = %why, "system API token refused");
+                    Err(Error::Unauthenticated(Credentials::Invalid))
+                }
+            };
+        }
+    }
+    authenticate(state, header).await
+}
+
 /// The layer: public paths pass; everything else needs a valid credential.
 pub async fn require_caller(
     State(state): State<AppState>,
@@ -123,7 +150,11 @@ pub async fn require_caller(
         .headers()
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let caller = authenticate(&state, header).await?;
+    let caller = if request.uri().path().starts_with(SYSTEM_API) {
+        authenticate_system(&state, header).await?
+    } else {
+        authenticate(&state, header).await?
+    };
     tracing::Span::current().record("tenant", tracing::field::display(caller.tenant_id));
     request.extensions_mut().insert(caller);
     Ok(next.run(request).await)

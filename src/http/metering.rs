@@ -7,6 +7,9 @@
 //! to be one ZITADEL does not count (401, 429, 500), the unit is given back (refunded in the
 //! period it was counted in). System-API calls and system keys are never metered. A tenant
 //! without such a quota costs one look-up in the engine's limit cache, no I/O.
+//!
+//! A tenant whose ZITADEL instance is blocked (SetLimits `block: true`) is refused here the same
+//! way, before anything is counted: [`refusal`] decides, the error layer renders.
 
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
@@ -39,6 +42,9 @@ pub async fn meter_requests(
         }
         _ => return next.run(request).await,
     };
+    if let Some(refused) = refusal(&state, tenant) {
+        return ApiError::from(refused).into_response();
+    }
     let usage = Usage {
         subject: Subject::default(),
         metric: REQUESTS_METRIC.to_owned(),
@@ -72,6 +78,17 @@ pub async fn meter_requests(
         }
     }
     response
+}
+
+/// Whether the tenant is refused outright (its instance is blocked), as what error.
+fn refusal(state: &AppState, tenant: uuid::Uuid) -> Option<Error> {
+    state
+        .instance_blocks
+        .is_blocked(tenant)
+        .then(|| Error::QuotaExceeded {
+            message: crate::domain::zitadel_instance::BLOCKED.into(),
+            retry_after: None,
+        })
 }
 
 /// The answers ZITADEL does not count as usage.

@@ -7,6 +7,7 @@
 mod postgres;
 mod sql;
 mod sqlite;
+mod zitadel_limits;
 
 use std::collections::HashMap;
 use std::future::Future;

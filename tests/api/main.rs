@@ -12,4 +12,6 @@ mod waldur;
 mod waldur_client;
 mod waldur_limits;
 mod zitadel;
+mod zitadel_grpc;
 mod zitadel_notifications;
+mod zitadel_system;

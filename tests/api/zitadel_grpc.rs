@@ -1,0 +1,159 @@
+//! `zitadel.system.v1.SystemService` over gRPC on the server's one port, called by a tonic client
+//! compiled from the same proto, with system keys and system API users' JWTs.
+
+use prost::Message;
+use quotaplane::api::zitadel::grpc::proto::google::rpc::Status as RpcStatus;
+use quotaplane::api::zitadel::grpc::proto::zitadel::instance::v1::{IdsQuery, Query, query};
+use quotaplane::api::zitadel::grpc::proto::zitadel::quota::v1::{Notification, Unit};
+use quotaplane::api::zitadel::grpc::proto::zitadel::system::v1::system_service_client::SystemServiceClient;
+use quotaplane::api::zitadel::grpc::proto::zitadel::system::v1::*;
+use quotaplane::api::zitadel::grpc::proto::zitadel::v1::{ErrorDetail, ListQuery};
+use tonic::Code;
+use tonic::transport::Channel;
+
+use crate::on_both_backends_with;
+use crate::support::{TestApp, test_epoch};
+use crate::zitadel_system::{settings, token};
+
+/// A client of the server over HTTP/2 cleartext.
+async fn client(app: &TestApp) -> SystemServiceClient<Channel> {
+    SystemServiceClient::connect(app.base.clone())
+        .await
+        .expect("gRPC connection")
+}
+
+/// `message` with `Authorization: Bearer <credential>`.
+fn authorized<T>(credential: &str, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    let value = format!("Bearer {credential}")
+        .parse()
+        .expect("metadata value");
+    request.metadata_mut().insert("authorization", value);
+    request
+}
+
+fn set_quota(instance: &str, amount: u64, limit: bool) -> SetQuotaRequest {
+    SetQuotaRequest {
+        instance_id: instance.into(),
+        unit: Unit::RequestsAllAuthenticated as i32,
+        from: Some(prost_types::Timestamp {
+            seconds: test_epoch().timestamp(),
+            nanos: 0,
+        }),
+        reset_interval: Some(prost_types::Duration {
+            seconds: 3600,
+            nanos: 0,
+        }),
+        amount,
+        limit,
+        notifications: vec![Notification {
+            percent: 80,
+            repeat: false,
+            call_url: "https://hooks.test/q".into(),
+        }],
+    }
+}
+
+/// The ZITADEL error detail a status carries: (id, message).
+fn detail(status: &tonic::Status) -> Option<(String, String)> {
+    let packed = RpcStatus::decode(status.details()).ok()?;
+    assert_eq!(packed.code, status.code() as i32);
+    let any = packed.details.first()?;
+    assert_eq!(any.type_url, "type.googleapis.com/zitadel.v1.ErrorDetail");
+    let detail = ErrorDetail::decode(any.value.as_slice()).ok()?;
+    Some((detail.id, detail.message))
+}
+
+on_both_backends_with! {
+    settings = settings();
+
+    async fn set_and_remove_quota_over_grpc_with_a_key_or_a_jwt_and_refused_without(app) {
+        let (tenant, admin) = app.tenant_with_admin().await;
+        let mut grpc = client(&app).await;
+
+        let anonymous = grpc.set_quota(set_quota(&tenant, 10, false)).await.expect_err("no credentials");
+        assert_eq!(anonymous.code(), Code::Unauthenticated);
+        assert_eq!(detail(&anonymous), Some(("AUTH-7fs1e".into(), "auth header missing".into())));
+        let forged = grpc.set_quota(authorized("eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJ4In0.c2ln", set_quota(&tenant, 10, false)))
+            .await.expect_err("a forged token");
+        assert_eq!(forged.code(), Code::Unauthenticated);
+
+        let set = grpc.set_quota(authorized(&token(), set_quota(&tenant, 10, false))).await.expect("SetQuota");
+        let details = set.into_inner().details.expect("details");
+        assert_eq!(details.sequence, 1);
+        assert_eq!(details.resource_owner, tenant);
+        assert!(details.creation_date.is_some());
+        let limit = crate::support::body(app.get(crate::zitadel::REQUESTS_LIMIT, &admin).await).await;
+        assert_eq!(limit["amount"], 10, "the same domain call as REST");
+
+        let same = grpc.set_quota(authorized(&app.system, set_quota(&tenant, 10, false))).await.expect("again");
+        assert_eq!(same.into_inner().details.expect("details").sequence, 1, "unchanged: nothing written");
+
+        let remove = || RemoveQuotaRequest { instance_id: tenant.clone(), unit: Unit::RequestsAllAuthenticated as i32 };
+        let removed = grpc.remove_quota(authorized(&app.system, remove())).await.expect("RemoveQuota");
+        let details = removed.into_inner().details.expect("details");
+        assert_eq!(details.sequence, 2);
+        assert!(details.change_date.is_some());
+        let gone = grpc.remove_quota(authorized(&token(), remove())).await.expect_err("nothing to remove");
+        assert_eq!(gone.code(), Code::NotFound);
+        assert_eq!(gone.message(), "Quota not found for this unit (COMMAND-WDfFf)");
+        assert_eq!(detail(&gone).map(|d| d.0), Some("COMMAND-WDfFf".into()));
+
+        let mut invalid = set_quota(&tenant, 10, false);
+        invalid.reset_interval = Some(prost_types::Duration { seconds: 30, nanos: 0 });
+        let refused = grpc.set_quota(authorized(&app.system, invalid)).await.expect_err("too short");
+        assert_eq!(refused.code(), Code::InvalidArgument);
+        assert_eq!(detail(&refused).map(|d| d.0), Some("QUOTA-R5otd".into()));
+        let mut zero = AddQuotaRequest { instance_id: tenant.clone(), amount: 0, ..Default::default() };
+        zero.unit = Unit::RequestsAllAuthenticated as i32;
+        let refused = grpc.add_quota(authorized(&app.system, zero)).await.expect_err("proto rules");
+        assert_eq!(refused.code(), Code::InvalidArgument);
+        let forbidden = grpc.set_quota(authorized(&admin, set_quota(&tenant, 10, false))).await.expect_err("admin");
+        assert_eq!(forbidden.code(), Code::PermissionDenied);
+    }
+
+    async fn set_limits_over_grpc_blocks_the_tenant_on_rest_until_reset_limits(app) {
+        let (tenant, admin) = app.tenant_with_admin().await;
+        let mut grpc = client(&app).await;
+        let block = SetLimitsRequest { instance_id: tenant.clone(), audit_log_retention: None, block: Some(true) };
+        grpc.set_limits(authorized(&token(), block)).await.expect("SetLimits");
+        for (surface, status) in app.statuses_on_every_surface(&admin).await {
+            assert_eq!(status, 429, "{surface}");
+        }
+        let health = grpc.healthz(HealthzRequest {}).await;
+        assert!(health.is_ok(), "Healthz needs no credentials");
+        let reset = ResetLimitsRequest { instance_id: tenant.clone() };
+        grpc.reset_limits(authorized(&app.system, reset.clone())).await.expect("ResetLimits");
+        assert_eq!(app.get("/v1/whoami", &admin).await.status(), 200);
+        let again = grpc.reset_limits(authorized(&app.system, reset)).await.expect_err("no limits");
+        assert_eq!(again.code(), Code::NotFound);
+        assert_eq!(detail(&again).map(|d| d.0), Some("COMMAND-9JToT".into()));
+    }
+
+    async fn list_and_get_instances_over_grpc(app) {
+        let (acme, _) = app.tenant_with_admin().await;
+        let globex = app.create_tenant("globex").await;
+        let mut grpc = client(&app).await;
+        let anonymous = grpc.list_instances(ListInstancesRequest::default()).await.expect_err("no credentials");
+        assert_eq!(anonymous.code(), Code::Unauthenticated);
+
+        let request = ListInstancesRequest {
+            query: Some(ListQuery { offset: 0, limit: 1, asc: true }),
+            sorting_column: 2,
+            queries: vec![Query { query: Some(query::Query::IdQuery(IdsQuery { ids: vec![globex.clone(), acme.clone()] })) }],
+        };
+        let listed = grpc.list_instances(authorized(&token(), request)).await.expect("ListInstances").into_inner();
+        assert_eq!(listed.details.expect("details").total_result, 2);
+        assert_eq!(listed.result.len(), 1);
+        assert_eq!(listed.result[0].name, "acme", "sorted by name, ascending");
+        assert_eq!(listed.sorting_column, 2);
+
+        let got = grpc.get_instance(authorized(&app.system, GetInstanceRequest { instance_id: globex.clone() }))
+            .await.expect("GetInstance").into_inner().instance.expect("instance");
+        assert_eq!(got.id, globex);
+        assert_eq!(got.state, 2, "STATE_RUNNING");
+        let unknown = grpc.get_instance(authorized(&app.system, GetInstanceRequest { instance_id: "nope".into() }))
+            .await.expect_err("unknown");
+        assert_eq!(unknown.code(), Code::NotFound);
+    }
+}
