@@ -162,10 +162,16 @@ on_both_backends_with! {
         let before = app.statuses_on_every_surface(&admin).await;
         assert!(before.iter().all(|(_, status)| *status != 429), "{before:?}");
 
+        let (exhausted, exhausted_admin) = app.tenant_with_admin().await;
+        app.set_instance_quota(&app.system, &exhausted, &quota(REQUESTS, 0, true)).await;
+        let past_quota = app.statuses_on_every_surface(&exhausted_admin).await;
+
         let blocked = app.set_limits(&token(), &tenant, &json!({"block": true})).await;
         assert_eq!(blocked.status(), 200);
-        for (surface, status) in app.statuses_on_every_surface(&admin).await {
-            assert_eq!(status, 429, "{surface}");
+        let statuses = app.statuses_on_every_surface(&admin).await;
+        assert_eq!(statuses, past_quota, "the same refusal as a tenant past its request quota");
+        for (surface, status) in &statuses[..3] {
+            assert_eq!(*status, 429, "{surface}");
         }
         let refused = app.get("/v1/whoami", &admin).await;
         assert_eq!(refused.headers()["content-type"], "application/problem+json");
@@ -247,7 +253,8 @@ on_both_backends_with! {
         let names: Vec<&str> = all["result"].as_array().expect("result").iter()
             .filter_map(|i| i["name"].as_str()).collect();
         assert_eq!(all["details"]["totalResult"], names.len().to_string());
-        assert!(names.ends_with(&["acme", "globex"]), "{names:?}");
+        let position = |name: &str| names.iter().position(|n| *n == name).expect("listed");
+        assert!(position("acme") < position("globex"), "oldest first when asc: {names:?}");
         let page = body(app.post(search, &app.system,
             &json!({"query": {"offset": "1", "limit": 1, "asc": true}, "sortingColumn": "FIELD_NAME_NAME",
                     "queries": [{"idQuery": {"ids": [acme, globex]}}]})).await).await;
