@@ -156,3 +156,77 @@ on_both_backends_with! {
         assert_eq!(unknown.code(), Code::NotFound);
     }
 }
+
+/// The real binary, configured as an operator would: `QUOTAPLANE_SYSTEM_API_USERS` and
+/// `QUOTAPLANE_PUBLIC_URL` (the audience), called over gRPC with and without a JWT.
+#[tokio::test]
+async fn the_binary_serves_grpc_to_a_system_api_user_named_in_its_environment() {
+    let dir = crate::support::TempDir::new();
+    let users = crate::zitadel_system::users_file(&dir);
+    let url = format!("sqlite://{}/q.db", dir.0.display());
+    let system = "operator-token-0123456789";
+    let server = crate::process::Server::start(
+        &url,
+        &[
+            ("QUOTAPLANE_BOOTSTRAP_TOKEN", system),
+            ("QUOTAPLANE_SYSTEM_API_USERS", users.to_str().expect("path")),
+            ("QUOTAPLANE_PUBLIC_URL", crate::zitadel_system::AUDIENCE),
+        ],
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let created = http
+        .post(format!("{}/v1/tenants", server.base))
+        .bearer_auth(system)
+        .json(&serde_json::json!({"name": "acme"}))
+        .send()
+        .await
+        .expect("create tenant");
+    let tenant = crate::support::body(created).await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let mut grpc = SystemServiceClient::connect(server.base.clone())
+        .await
+        .expect("gRPC connection");
+
+    let anonymous = grpc
+        .set_quota(set_quota(&tenant, 5, true))
+        .await
+        .expect_err("no JWT");
+    assert_eq!(anonymous.code(), Code::Unauthenticated);
+    let set = grpc
+        .set_quota(authorized(&token(), set_quota(&tenant, 5, true)))
+        .await
+        .expect("SetQuota");
+    assert_eq!(
+        set.into_inner().details.expect("details").resource_owner,
+        tenant
+    );
+    let block = SetLimitsRequest {
+        instance_id: tenant.clone(),
+        audit_log_retention: None,
+        block: Some(true),
+    };
+    grpc.set_limits(authorized(&token(), block))
+        .await
+        .expect("SetLimits");
+    let listed = grpc
+        .list_instances(authorized(&token(), ListInstancesRequest::default()))
+        .await
+        .expect("ListInstances")
+        .into_inner();
+    assert!(
+        listed
+            .result
+            .iter()
+            .any(|i| i.id == tenant && i.name == "acme")
+    );
+    let remove = RemoveQuotaRequest {
+        instance_id: tenant.clone(),
+        unit: Unit::RequestsAllAuthenticated as i32,
+    };
+    grpc.remove_quota(authorized(&token(), remove))
+        .await
+        .expect("RemoveQuota");
+}

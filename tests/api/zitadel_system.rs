@@ -40,6 +40,16 @@ pub fn key_pair() -> &'static (String, String) {
 /// user by `path`, one by base64 `keyData`.
 pub fn settings() -> Settings {
     let dir = TempDir::new();
+    let file = users_file(&dir);
+    let users = SystemApiUsers::load(&file, vec![AUDIENCE.into()]).expect("users load");
+    Settings {
+        system_api_users: users,
+        ..Settings::default()
+    }
+}
+
+/// Writes the users file (and the key file it names) into `dir`; its path.
+pub fn users_file(dir: &TempDir) -> std::path::PathBuf {
     let public = &key_pair().1;
     std::fs::write(dir.0.join("user.pub"), public).expect("key file");
     let key_data = base64::engine::general_purpose::STANDARD.encode(public);
@@ -49,11 +59,7 @@ pub fn settings() -> Settings {
         format!("{USER}:\n  path: user.pub\nsystem-user-2:\n  keyData: {key_data}\n"),
     )
     .expect("users file");
-    let users = SystemApiUsers::load(&file, vec![AUDIENCE.into()]).expect("users load");
-    Settings {
-        system_api_users: users,
-        ..Settings::default()
-    }
+    file
 }
 
 /// Seconds since the epoch, now (JWTs are checked against the real clock).
