@@ -230,3 +230,38 @@ async fn the_binary_serves_grpc_to_a_system_api_user_named_in_its_environment() 
         .await
         .expect("RemoveQuota");
 }
+
+/// A gRPC-Web frame: flag byte, big-endian length, payload.
+fn frame(flag: u8, payload: &[u8]) -> Vec<u8> {
+    let mut framed = vec![flag];
+    framed.extend_from_slice(&u32::try_from(payload.len()).expect("small").to_be_bytes());
+    framed.extend_from_slice(payload);
+    framed
+}
+
+on_both_backends_with! {
+    settings = settings();
+
+    async fn grpc_web_calls_work_over_http1(app) {
+        let (tenant, _) = app.tenant_with_admin().await;
+        let request = GetInstanceRequest { instance_id: tenant.clone() };
+        let response = app.client
+            .post(format!("{}/zitadel.system.v1.SystemService/GetInstance", app.base))
+            .header("content-type", "application/grpc-web+proto")
+            .header("x-grpc-web", "1")
+            .bearer_auth(token())
+            .body(frame(0, &request.encode_to_vec()))
+            .send().await.expect("gRPC-Web call");
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.version(), reqwest::Version::HTTP_11);
+        assert_eq!(response.headers()["content-type"], "application/grpc-web+proto");
+        let bytes = response.bytes().await.expect("body");
+        assert_eq!(bytes[0], 0, "a data frame first");
+        let length = u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]) as usize;
+        let answer = GetInstanceResponse::decode(&bytes[5..5 + length]).expect("GetInstanceResponse");
+        assert_eq!(answer.instance.expect("instance").id, tenant);
+        let trailers = String::from_utf8_lossy(&bytes[5 + length + 5..]).to_lowercase();
+        assert_eq!(bytes[5 + length], 0x80, "then the trailers frame");
+        assert!(trailers.contains("grpc-status:0"), "{trailers}");
+    }
+}

@@ -1,5 +1,7 @@
 //! `zitadel.system.v1.SystemService` over gRPC, on the same port as everything else: a request
-//! whose `content-type` is `application/grpc*` goes to tonic, any other to the REST router. The
+//! whose `content-type` is `application/grpc*` goes to tonic, any other to the REST router.
+//! gRPC needs HTTP/2 (cleartext with prior knowledge, or TLS terminated in front); gRPC-Web
+//! (`application/grpc-web[-text][+proto]`, as browsers send it) also works over HTTP/1.1. The
 //! messages are compiled (build.rs) from `proto/`, quotaplane's subset of ZITADEL's protos with
 //! ZITADEL's package, service, method names and field numbers, so ZITADEL's generated clients
 //! work on the wire. Every call makes the same domain call as its REST mapping; errors carry
@@ -53,9 +55,13 @@ pub mod proto {
 
 use proto::zitadel::system::v1::system_service_server::SystemServiceServer;
 
+/// The gRPC service, which also answers gRPC-Web.
+pub type Grpc = tonic_web::GrpcWebService<SystemServiceServer<SystemApi>>;
+
 /// The gRPC service over `state`.
-pub fn server(state: AppState) -> SystemServiceServer<SystemApi> {
-    SystemServiceServer::new(SystemApi::new(state))
+pub fn server(state: AppState) -> Grpc {
+    use tower::Layer;
+    tonic_web::GrpcWebLayer::new().layer(SystemServiceServer::new(SystemApi::new(state)))
 }
 
 /// Whether a request is a gRPC call (`application/grpc`, `application/grpc+proto`, ...).
@@ -68,11 +74,7 @@ fn is_grpc(request: &Request) -> bool {
 }
 
 /// The layer that hands gRPC calls to tonic and everything else to the REST router.
-pub async fn route(
-    State(grpc): State<SystemServiceServer<SystemApi>>,
-    request: Request,
-    next: Next,
-) -> Response {
+pub async fn route(State(grpc): State<Grpc>, request: Request, next: Next) -> Response {
     if !is_grpc(&request) {
         return next.run(request).await;
     }
