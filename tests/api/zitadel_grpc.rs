@@ -265,3 +265,21 @@ on_both_backends_with! {
         assert!(trailers.contains("grpc-status:0"), "{trailers}");
     }
 }
+
+on_both_backends_with! {
+    settings = quotaplane::app::Settings { rate_limit_requests: 2, ..settings() };
+
+    async fn grpc_calls_count_against_the_callers_rate_limit(app) {
+        let (tenant, _) = app.tenant_with_admin().await;
+        let mut grpc = client(&app).await;
+        let get = || authorized(&token(), GetInstanceRequest { instance_id: tenant.clone() });
+        grpc.get_instance(get()).await.expect("first");
+        grpc.get_instance(get()).await.expect("second");
+        let refused = grpc.get_instance(get()).await.expect_err("past the limit");
+        assert_eq!(refused.code(), Code::ResourceExhausted);
+        let second_user = crate::zitadel_system::signed(&crate::zitadel_system::claims(
+            "system-user-2", crate::zitadel_system::AUDIENCE));
+        let other = grpc.get_instance(authorized(&second_user, GetInstanceRequest { instance_id: tenant.clone() })).await;
+        assert!(other.is_ok(), "each caller has its own limit");
+    }
+}

@@ -31,15 +31,19 @@ impl SystemApi {
         Self { state }
     }
 
-    /// The caller the `authorization` metadata proves.
+    /// The caller the `authorization` metadata proves, within its rate limit (as over REST).
     async fn caller<T>(&self, request: &Request<T>) -> std::result::Result<Caller, Status> {
         let header = request
             .metadata()
             .get("authorization")
             .and_then(|v| v.to_str().ok());
-        crate::http::auth::authenticate_system(&self.state, header)
+        let caller = crate::http::auth::authenticate_system(&self.state, header)
             .await
-            .map_err(|e| status(e, ""))
+            .map_err(|e| status(e, ""))?;
+        match self.state.rate_limiter.admit(&caller.key_id) {
+            None => Ok(caller),
+            Some(retry_after) => Err(status(Error::RateLimited { retry_after }, "")),
+        }
     }
 }
 
