@@ -169,6 +169,8 @@ fn details_of(limits: &InstanceLimits) -> Details {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Instance {
     pub tenant: Tenant,
+    /// Its limits, if any are set (quotaplane shows them; ZITADEL's system API has no read).
+    pub limits: Option<InstanceLimits>,
     pub sequence: i64,
     /// The date of the last change of its quotas or limits (its creation before any).
     pub changed_at: DateTime<Utc>,
@@ -190,12 +192,13 @@ pub async fn get_instance<S: Store + InstanceStore>(
 
 async fn as_instance<S: Store + InstanceStore>(store: &S, tenant: Tenant) -> Result<Instance> {
     let sequence = store.instance_sequence(tenant.id).await?;
-    let changed_at = store
-        .instance_limits(tenant.id)
-        .await?
+    let limits = store.instance_limits(tenant.id).await?;
+    let changed_at = limits
+        .as_ref()
         .map_or(tenant.created_at, |l| l.updated_at.max(tenant.created_at));
     Ok(Instance {
         tenant,
+        limits,
         sequence,
         changed_at,
     })

@@ -118,6 +118,14 @@ on_both_backends_with! {
         let block = SetLimitsRequest { instance_id: tenant.clone(), audit_log_retention: None, block: Some(true) };
         grpc.set_limits(authorized(&token(), block)).await.expect("SetLimits");
         assert_eq!(app.get("/v1/whoami", &admin).await.status(), 429);
+        let retention = SetLimitsRequest { instance_id: tenant.clone(),
+            audit_log_retention: Some(prost_types::Duration { seconds: 86400, nanos: 0 }), block: None };
+        grpc.set_limits(authorized(&token(), retention)).await.expect("SetLimits retention");
+        let got = grpc.get_instance(authorized(&token(), GetInstanceRequest { instance_id: tenant.clone() }))
+            .await.expect("GetInstance").into_inner().instance.expect("instance");
+        let limits = got.limits.expect("limits");
+        assert_eq!(limits.block, Some(true));
+        assert_eq!(limits.audit_log_retention.map(|d| d.seconds), Some(86400));
         assert_eq!(app.get("/api/v2/quotas/", &admin).await.status(), 429);
         let health = grpc.healthz(HealthzRequest {}).await;
         assert!(health.is_ok(), "Healthz needs no credentials");

@@ -205,6 +205,8 @@ on_both_backends_with! {
 
         let first = body(app.set_limits(&app.system, &tenant, &json!({"auditLogRetention": "2592000s"})).await).await;
         assert_eq!(first["details"]["sequence"], "1");
+        let instance = body(app.get(&format!("/system/v1/instances/{tenant}"), &app.system).await).await;
+        assert_eq!(instance["instance"]["limits"], json!({"auditLogRetention": "2592000s"}), "stored and returned");
         assert_eq!(first["details"]["resourceOwner"], tenant);
         let same = body(app.set_limits(&app.system, &tenant, &json!({"audit_log_retention": "2592000s"})).await).await;
         assert_eq!(same["details"]["sequence"], "1", "nothing changed");
@@ -214,6 +216,9 @@ on_both_backends_with! {
         let unblocked = app.set_limits(&app.system, &tenant, &json!({"block": false})).await;
         assert_eq!(body(unblocked).await["details"]["sequence"], "3");
         assert_eq!(app.get("/v1/whoami", &admin).await.status(), 200);
+        let instance = body(app.get(&format!("/system/v1/instances/{tenant}"), &app.system).await).await;
+        assert_eq!(instance["instance"]["limits"], json!({"auditLogRetention": "2592000s", "block": false}),
+            "what is not given is kept");
     }
 
     async fn bulk_set_limits_checks_every_instance_before_writing_any(app) {

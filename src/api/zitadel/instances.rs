@@ -30,6 +30,18 @@ pub struct V1Instance {
     pub name: String,
     /// quotaplane's version.
     pub version: &'static str,
+    /// quotaplane's addition, GetInstance only: the limits SetLimits stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limits: Option<V1InstanceLimits>,
+}
+
+/// An instance's limits (quotaplane's addition; ZITADEL's system API cannot read them back).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct V1InstanceLimits {
+    #[serde(rename = "auditLogRetention", skip_serializing_if = "Option::is_none")]
+    pub audit_log_retention: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub block: Option<bool>,
 }
 
 impl V1Instance {
@@ -46,6 +58,20 @@ impl V1Instance {
             state: RUNNING,
             name: tenant.name.as_str().to_owned(),
             version: env!("CARGO_PKG_VERSION"),
+            limits: None,
+        }
+    }
+
+    /// The detail GetInstance answers: with the instance's limits.
+    pub fn detail(instance: &Instance) -> Self {
+        Self {
+            limits: instance.limits.as_ref().map(|l| V1InstanceLimits {
+                audit_log_retention: l
+                    .audit_log_retention
+                    .map(|r| format!("{}s", r.num_seconds())),
+                block: l.block,
+            }),
+            ..Self::of(instance)
         }
     }
 }
@@ -233,7 +259,7 @@ pub async fn get_instance(
 ) -> Result<Json<V1GetInstanceResponse>, ApiError> {
     let instance = zitadel_instance::get_instance(&state.store, &caller, &instance_id).await?;
     Ok(Json(V1GetInstanceResponse {
-        instance: V1Instance::of(&instance),
+        instance: V1Instance::detail(&instance),
     }))
 }
 

@@ -146,6 +146,13 @@ fn instance_detail(i: &Instance) -> instance::InstanceDetail {
         name: i.tenant.name.as_str().to_owned(),
         version: env!("CARGO_PKG_VERSION").into(),
         domains: Vec::new(),
+        limits: i.limits.as_ref().map(|l| instance::InstanceLimits {
+            audit_log_retention: l.audit_log_retention.map(|r| Duration {
+                seconds: r.num_seconds(),
+                nanos: 0,
+            }),
+            block: l.block,
+        }),
     }
 }
 
