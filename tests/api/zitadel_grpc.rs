@@ -108,6 +108,10 @@ on_both_backends_with! {
         zero.unit = Unit::RequestsAllAuthenticated as i32;
         let refused = grpc.add_quota(authorized(&app.system, zero)).await.expect_err("proto rules");
         assert_eq!(refused.code(), Code::InvalidArgument);
+        let no_instance = grpc.set_quota(authorized(&app.system, set_quota("", 10, false))).await.expect_err("empty id");
+        assert_eq!(no_instance.code(), Code::InvalidArgument);
+        assert_eq!(no_instance.message(),
+            "invalid SetQuotaRequest.InstanceId: value length must be between 1 and 200 runes, inclusive");
         let forbidden = grpc.set_quota(authorized(&admin, set_quota(&tenant, 10, false))).await.expect_err("admin");
         assert_eq!(forbidden.code(), Code::PermissionDenied);
     }

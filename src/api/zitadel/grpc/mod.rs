@@ -8,6 +8,7 @@
 //! ZITADEL's gRPC code, its `message (ID)` text, and its `zitadel.v1.ErrorDetail` in
 //! `grpc-status-details-bin`.
 
+mod convert;
 mod service;
 
 use axum::extract::{Request, State};

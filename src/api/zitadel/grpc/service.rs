@@ -2,24 +2,23 @@
 //! in the `authorization` metadata), translates the message into the REST mapping's input, and
 //! makes the same domain call.
 
-use chrono::{DateTime, Utc};
-use prost_types::{Duration, Timestamp};
 use tonic::{Request, Response, Status};
 
+use super::convert::{
+    as_listed, changed, check_instance_id, created, instance_detail, limits_change, spec, timestamp,
+};
 use super::proto::zitadel::instance::v1 as instance;
 use super::proto::zitadel::system::v1::system_service_server::SystemService;
 use super::proto::zitadel::system::v1::*;
 use super::proto::zitadel::v1::{ListDetails, ObjectDetails};
 use super::status;
-use crate::api::zitadel::dto::{
-    Request as Kind, SystemServiceAddQuotaBody, Uint, V1Notification, V1Unit,
-};
+use crate::api::zitadel::dto::Request as Kind;
 use crate::api::zitadel::instances::sort_of_number;
 use crate::app::AppState;
+use crate::domain::Error;
 use crate::domain::principal::Caller;
-use crate::domain::zitadel::{self, Details, QuotaSpec, Unit};
-use crate::domain::zitadel_instance::{self, Instance, InstanceQuery, LimitsChange, SortBy};
-use crate::domain::{Error, Result};
+use crate::domain::zitadel::{self, Unit};
+use crate::domain::zitadel_instance::{self, InstanceQuery, SortBy};
 
 /// The service: the application state it calls into.
 pub struct SystemApi {
@@ -44,126 +43,6 @@ impl SystemApi {
             None => Ok(caller),
             Some(retry_after) => Err(status(Error::RateLimited { retry_after }, "")),
         }
-    }
-}
-
-fn timestamp(at: DateTime<Utc>) -> Timestamp {
-    Timestamp {
-        seconds: at.timestamp(),
-        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
-    }
-}
-
-fn created(d: &Details) -> Option<ObjectDetails> {
-    Some(ObjectDetails {
-        sequence: u64::try_from(d.sequence).unwrap_or(0),
-        creation_date: Some(timestamp(d.date)),
-        change_date: None,
-        resource_owner: d.resource_owner.to_string(),
-    })
-}
-
-fn changed(d: &Details) -> Option<ObjectDetails> {
-    Some(ObjectDetails {
-        sequence: u64::try_from(d.sequence).unwrap_or(0),
-        creation_date: None,
-        change_date: Some(timestamp(d.date)),
-        resource_owner: d.resource_owner.to_string(),
-    })
-}
-
-/// A protobuf Duration as its JSON text, so the REST mapping's rules read it.
-fn duration_text(d: &Duration) -> String {
-    match d.nanos {
-        0 => format!("{}s", d.seconds),
-        n => format!("{}.{:09}s", d.seconds, n.unsigned_abs()),
-    }
-}
-
-/// The quota a message asks for, through the same proto-level rules as the REST body.
-#[allow(clippy::too_many_arguments)]
-fn spec(
-    kind: Kind,
-    unit: i32,
-    from: Option<Timestamp>,
-    reset_interval: Option<Duration>,
-    amount: u64,
-    limit: bool,
-    notifications: Vec<super::proto::zitadel::quota::v1::Notification>,
-) -> Result<QuotaSpec> {
-    let from = match from {
-        Some(t) => Some(
-            DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0))
-                .ok_or_else(|| Error::invalid_body("/from", "invalid timestamp"))?
-                .to_rfc3339(),
-        ),
-        None => None,
-    };
-    SystemServiceAddQuotaBody {
-        unit: Some(V1Unit::Number(i64::from(unit))),
-        from,
-        reset_interval: reset_interval.as_ref().map(duration_text),
-        amount: Some(Uint::Number(amount)),
-        limit: Some(limit),
-        notifications: Some(
-            notifications
-                .into_iter()
-                .map(|n| V1Notification {
-                    percent: Some(Uint::Number(u64::from(n.percent))),
-                    repeat: Some(n.repeat),
-                    call_url: Some(n.call_url),
-                })
-                .collect(),
-        ),
-    }
-    .into_spec(kind)
-}
-
-fn limits_change(retention: Option<&Duration>, block: Option<bool>) -> Result<LimitsChange> {
-    let audit_log_retention = match retention {
-        Some(d) => Some(crate::api::zitadel::dto::duration_of(
-            &duration_text(d),
-            "/auditLogRetention",
-        )?),
-        None => None,
-    };
-    Ok(LimitsChange {
-        audit_log_retention,
-        block,
-    })
-}
-
-fn instance_detail(i: &Instance) -> instance::InstanceDetail {
-    instance::InstanceDetail {
-        id: i.tenant.id.to_string(),
-        details: Some(ObjectDetails {
-            sequence: u64::try_from(i.sequence).unwrap_or(0),
-            creation_date: Some(timestamp(i.tenant.created_at)),
-            change_date: Some(timestamp(i.changed_at)),
-            resource_owner: i.tenant.id.to_string(),
-        }),
-        state: instance::State::Running as i32,
-        name: i.tenant.name.as_str().to_owned(),
-        version: env!("CARGO_PKG_VERSION").into(),
-        domains: Vec::new(),
-        limits: i.limits.as_ref().map(|l| instance::InstanceLimits {
-            audit_log_retention: l.audit_log_retention.map(|r| Duration {
-                seconds: r.num_seconds(),
-                nanos: 0,
-            }),
-            block: l.block,
-        }),
-    }
-}
-
-fn as_listed(d: instance::InstanceDetail) -> instance::Instance {
-    instance::Instance {
-        id: d.id,
-        details: d.details,
-        state: d.state,
-        name: d.name,
-        version: d.version,
-        domains: d.domains,
     }
 }
 
@@ -237,6 +116,7 @@ impl SystemService for SystemApi {
     ) -> Answer<GetInstanceResponse> {
         let caller = self.caller(&request).await?;
         let id = request.into_inner().instance_id;
+        check_instance_id("GetInstanceRequest", &id)?;
         let found = zitadel_instance::get_instance(&self.state.store, &caller, &id)
             .await
             .map_err(|e| status(e, &id))?;
@@ -249,6 +129,7 @@ impl SystemService for SystemApi {
         let caller = self.caller(&request).await?;
         let r = request.into_inner();
         let id = r.instance_id.clone();
+        check_instance_id("AddQuotaRequest", &id)?;
         let details = async {
             let tenant = zitadel::instance(&self.state.store, &caller, &id).await?;
             let spec = spec(
@@ -273,6 +154,7 @@ impl SystemService for SystemApi {
         let caller = self.caller(&request).await?;
         let r = request.into_inner();
         let id = r.instance_id.clone();
+        check_instance_id("SetQuotaRequest", &id)?;
         let details = async {
             let tenant = zitadel::instance(&self.state.store, &caller, &id).await?;
             let spec = spec(
@@ -300,6 +182,7 @@ impl SystemService for SystemApi {
         let caller = self.caller(&request).await?;
         let r = request.into_inner();
         let id = r.instance_id.clone();
+        check_instance_id("RemoveQuotaRequest", &id)?;
         let details = async {
             let tenant = zitadel::instance(&self.state.store, &caller, &id).await?;
             let unit = Unit::from_number(i64::from(r.unit));
@@ -316,6 +199,7 @@ impl SystemService for SystemApi {
         let caller = self.caller(&request).await?;
         let r = request.into_inner();
         let id = r.instance_id.clone();
+        check_instance_id("SetLimitsRequest", &id)?;
         let details = async {
             let tenant = zitadel::instance(&self.state.store, &caller, &id).await?;
             let change = limits_change(r.audit_log_retention.as_ref(), r.block)?;
@@ -337,6 +221,7 @@ impl SystemService for SystemApi {
         let mut changes = Vec::new();
         for item in &r.limits {
             let id = &item.instance_id;
+            check_instance_id("SetLimitsRequest", id)?;
             let checked = async {
                 let tenant = zitadel::instance(&self.state.store, &caller, id).await?;
                 let change = limits_change(item.audit_log_retention.as_ref(), item.block)?;
@@ -376,6 +261,7 @@ impl SystemService for SystemApi {
     ) -> Answer<ResetLimitsResponse> {
         let caller = self.caller(&request).await?;
         let id = request.into_inner().instance_id;
+        check_instance_id("ResetLimitsRequest", &id)?;
         let details = async {
             let tenant = zitadel::instance(&self.state.store, &caller, &id).await?;
             let now = self.state.clock.now();
