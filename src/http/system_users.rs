@@ -225,6 +225,30 @@ mod tests {
     }
 
     #[test]
+    fn the_users_file_is_a_map_or_zitadels_list_with_either_capitalisation() {
+        let ids = |text: &str| -> Vec<(String, bool, bool)> {
+            let entries = match serde_norway::from_str::<UsersFile>(text).expect("parses") {
+                UsersFile::Map(map) => map.into_iter().collect::<Vec<_>>(),
+                UsersFile::List(list) => list.into_iter().flatten().collect(),
+            };
+            entries
+                .into_iter()
+                .map(|(id, e)| (id, e.path.is_some(), e.key_data.is_some()))
+                .collect()
+        };
+        let expected = vec![("a".to_owned(), true, false), ("b".to_owned(), false, true)];
+        assert_eq!(ids("a:\n  path: a.pub\nb:\n  keyData: x\n"), expected);
+        assert_eq!(
+            ids("- a:\n    Path: a.pub\n- b:\n    KeyData: x\n"),
+            expected
+        );
+        assert_eq!(
+            ids(r#"{"a": {"path": "a.pub"}, "b": {"keyData": "x"}}"#),
+            expected
+        );
+    }
+
+    #[test]
     fn a_token_of_no_configured_user_is_refused() {
         let users = SystemApiUsers::default();
         assert!(matches!(
