@@ -9,6 +9,7 @@
 
 use std::collections::HashSet;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -298,6 +299,9 @@ pub async fn list_instances<S: Store + InstanceStore>(
 #[derive(Debug, Default)]
 pub struct InstanceBlocks {
     blocked: RwLock<HashSet<Uuid>>,
+    /// Moved by every change made here, so a reload that read the store before the change does
+    /// not undo it.
+    changes: AtomicU64,
 }
 
 impl InstanceBlocks {
@@ -312,6 +316,7 @@ impl InstanceBlocks {
     /// Records a change made here.
     pub fn set(&self, tenant_id: Uuid, blocked: bool) {
         if let Ok(mut set) = self.blocked.write() {
+            self.changes.fetch_add(1, Ordering::SeqCst);
             if blocked {
                 set.insert(tenant_id);
             } else {
@@ -322,9 +327,13 @@ impl InstanceBlocks {
 
     /// Reads the blocked instances from the store.
     pub async fn load<S: InstanceStore>(&self, store: &S) -> Result<()> {
+        let before = self.changes.load(Ordering::SeqCst);
         let blocked: HashSet<Uuid> = store.blocked_instances().await?.into_iter().collect();
         if let Ok(mut set) = self.blocked.write() {
-            *set = blocked;
+            // A change made here meanwhile is newer than what was read; the next reload has it.
+            if self.changes.load(Ordering::SeqCst) == before {
+                *set = blocked;
+            }
         }
         Ok(())
     }
