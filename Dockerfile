@@ -1,7 +1,8 @@
 # Build the release binary, then run it on a slim Debian with nothing else.
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
-COPY Cargo.toml Cargo.lock ./
+COPY Cargo.toml Cargo.lock build.rs ./
+COPY proto ./proto
 COPY src ./src
 COPY migrations ./migrations
 RUN cargo build --release --locked

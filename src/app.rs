@@ -20,6 +20,7 @@ use crate::domain::clock::{SharedClock, SystemClock};
 use crate::domain::service_quota::ServiceQuotaLimits;
 use crate::domain::usage::Engine;
 use crate::domain::waldur::{ChatQuotas, SystemDefaults};
+use crate::domain::zitadel_instance::InstanceBlocks;
 use crate::http::auth::{self, KeyCache};
 use crate::http::error::{self, ApiError, Failure};
 use crate::http::rate_limit::{self, KeyRateLimiter};
@@ -55,6 +56,8 @@ pub struct Settings {
     pub key_cache_ttl: Duration,
     /// Invalid credentials a client address may present per minute before it is answered 429.
     pub auth_failures_per_minute: u32,
+    /// ZITADEL system API users whose self-signed JWTs authenticate on the system API.
+    pub system_api_users: crate::http::system_users::SystemApiUsers,
 }
 
 impl Default for Settings {
@@ -76,6 +79,7 @@ impl Default for Settings {
             key_cache_ttl: KeyCache::DEFAULT_TTL,
             auth_failures_per_minute:
                 crate::http::auth_throttle::AuthThrottle::DEFAULT_MAX_FAILURES,
+            system_api_users: Default::default(),
         }
     }
 }
@@ -98,6 +102,8 @@ pub struct Shared {
     pub chat_quotas: Arc<ChatQuotas>,
     /// The hook that makes applied quotas' limits exist (and knows the code catalogue).
     pub service_quotas: Arc<ServiceQuotaLimits>,
+    /// The tenants whose ZITADEL instance is blocked (SetLimits `block: true`).
+    pub instance_blocks: Arc<InstanceBlocks>,
     pub settings: Settings,
 }
 
@@ -124,7 +130,10 @@ impl AppState {
         let service_quotas = Arc::new(ServiceQuotaLimits::new(store.clone()));
         engine.add_preparer(service_quotas.clone());
         ServiceQuotaLimits::keep_loaded(&service_quotas, Duration::from_secs(30));
+        let instance_blocks = Arc::new(InstanceBlocks::default());
+        InstanceBlocks::keep_loaded(&instance_blocks, store.clone(), Duration::from_secs(2));
         Self(Arc::new(Shared {
+            instance_blocks,
             engine,
             chat_quotas,
             service_quotas,
@@ -197,6 +206,11 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(middleware::from_fn(trace))
         .layer(middleware::from_fn(crate::http::metrics::track))
+        // gRPC calls (content-type application/grpc*) leave here for tonic.
+        .layer(middleware::from_fn_with_state(
+            api::zitadel::grpc::server(state.clone()),
+            api::zitadel::grpc::route,
+        ))
         .layer(middleware::from_fn(request_id::request_id))
         .with_state(state)
 }

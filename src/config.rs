@@ -176,6 +176,15 @@ pub struct ServeArgs {
     #[arg(long, env = "QUOTAPLANE_AUTH_FAILURES_PER_MINUTE", default_value_t = 20,
         value_parser = clap::value_parser!(u32).range(1..))]
     pub auth_failures_per_minute: u32,
+    /// ZITADEL system API users: a YAML or JSON file mapping each user id to `path` (of its RSA
+    /// public key, relative to the file) or `keyData` (the PEM, or base64 of it). Their
+    /// self-signed RS256 JWTs authenticate as system principals on the system API.
+    #[arg(long, env = "QUOTAPLANE_SYSTEM_API_USERS")]
+    pub system_api_users: Option<std::path::PathBuf>,
+    /// Audiences a system API user's JWT may name (`aud`), besides `--public-url`
+    /// (comma-separated in the environment variable). Without either: `http://<bind>`.
+    #[arg(long, env = "QUOTAPLANE_SYSTEM_API_AUDIENCE", value_delimiter = ',')]
+    pub system_api_audience: Vec<String>,
     /// The secret of a `system` key to ensure at start-up (never logged), at least 32
     /// characters. When it changes, the key of the earlier token is revoked.
     #[arg(long, env = "QUOTAPLANE_BOOTSTRAP_TOKEN", hide_env_values = true)]

@@ -69,7 +69,19 @@ async fn serve(args: ServeArgs) -> quotaplane::domain::Result<()> {
             base
         );
     }
+    let system_api_users = match &args.system_api_users {
+        Some(file) => {
+            let mut audiences = args.system_api_audience.clone();
+            if audiences.is_empty() || args.public_url.is_some() {
+                audiences.push(base.clone());
+            }
+            quotaplane::http::system_users::SystemApiUsers::load(file, audiences)
+                .map_err(quotaplane::domain::Error::Unavailable)?
+        }
+        None => Default::default(),
+    };
     let settings = Settings {
+        system_api_users,
         public_url: args.public_url,
         trusted_proxies: args.trusted_proxies,
         allowed_hosts: args.allowed_hosts,

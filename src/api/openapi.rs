@@ -23,6 +23,8 @@ use super::{confluent, datarobot, native, waldur, zitadel};
         native::delete_tenant_limit,
         waldur::usage, waldur::set_quota,
         zitadel::add_quota, zitadel::set_quota, zitadel::remove_quota,
+        zitadel::healthz, zitadel::get_instance, zitadel::list_instances,
+        zitadel::set_limits, zitadel::bulk_set_limits, zitadel::reset_limits,
         confluent::list_client_quotas, confluent::create_client_quota,
         confluent::get_client_quota, confluent::update_client_quota,
         confluent::delete_client_quota, confluent::effective_client_quota,

@@ -18,5 +18,6 @@ pub mod usage;
 pub mod waldur;
 pub mod window;
 pub mod zitadel;
+pub mod zitadel_instance;
 
 pub use error::{Credentials, Error, Field, Result};

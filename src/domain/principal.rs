@@ -249,6 +249,17 @@ impl Caller {
         }
     }
 
+    /// A ZITADEL system API user, proven by its self-signed JWT: a system principal of no
+    /// tenant (the nil id), rate-limited under its own name.
+    pub fn system_api_user(user_id: &str) -> Self {
+        Caller {
+            tenant_id: Uuid::nil(),
+            key_id: format!("system-api-user:{user_id}"),
+            user_id: None,
+            roles: Roles::default().with(Role::System),
+        }
+    }
+
     /// Whether the caller operates the whole installation.
     pub fn is_system(&self) -> bool {
         self.roles.contains(Role::System)

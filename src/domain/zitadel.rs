@@ -13,6 +13,7 @@ use super::notification::Notification;
 use super::principal::Caller;
 use super::usage::{Engine, MAX_AMOUNT};
 use super::window::Window;
+use super::zitadel_instance::InstanceStore;
 use super::{Error, Result};
 use crate::store::Store;
 
@@ -115,7 +116,7 @@ pub struct QuotaSpec {
 pub struct QuotaRecord {
     pub tenant_id: Uuid,
     pub unit: Unit,
-    /// Incremented by every change.
+    /// The instance's sequence at the last change (monotonic per instance).
     pub sequence: i64,
     pub created_at: DateTime<Utc>,
     /// The date of the last change.
@@ -189,16 +190,22 @@ pub async fn instance(store: &impl Store, caller: &Caller, instance_id: &str) ->
 /// AddQuota: creates the instance's quota (the instance as resolved by [`instance`]) for the unit; `AlreadyExists` when it has one.
 pub async fn add_quota(
     engine: &Engine,
-    store: &impl Store,
+    store: &(impl Store + InstanceStore),
     tenant_id: Uuid,
     spec: QuotaSpec,
 ) -> Result<Details> {
     validate(&spec)?;
     let now = engine.now();
+    if store.zitadel_quota(tenant_id, spec.unit).await?.is_some() {
+        return Err(Error::AlreadyExists {
+            what: "quota",
+            existing: Some(spec.unit.name().to_owned()),
+        });
+    }
     let record = QuotaRecord {
         tenant_id,
         unit: spec.unit,
-        sequence: 1,
+        sequence: store.next_instance_sequence(tenant_id, now).await?,
         created_at: now,
         updated_at: now,
     };
@@ -221,7 +228,7 @@ pub async fn add_quota(
 /// with new ids; unchanged ones keep theirs (and what they already fired in this period).
 pub async fn set_quota(
     engine: &Engine,
-    store: &impl Store,
+    store: &(impl Store + InstanceStore),
     tenant_id: Uuid,
     spec: QuotaSpec,
 ) -> Result<Details> {
@@ -250,10 +257,11 @@ pub async fn set_quota(
     };
     let created_at = current.as_ref().map_or(now, |l| l.created_at);
     put(engine, tenant_id, &spec, rules, created_at, now).await?;
+    let sequence = store.next_instance_sequence(tenant_id, now).await?;
     let record = match existing {
         Some(record) => {
             let record = QuotaRecord {
-                sequence: record.sequence + 1,
+                sequence,
                 updated_at: now,
                 ..record
             };
@@ -264,7 +272,7 @@ pub async fn set_quota(
             let record = QuotaRecord {
                 tenant_id,
                 unit: spec.unit,
-                sequence: 1,
+                sequence,
                 created_at: now,
                 updated_at: now,
             };
@@ -281,7 +289,7 @@ pub async fn set_quota(
 /// instance has none for the unit. Notifications already due are still delivered.
 pub async fn remove_quota(
     engine: &Engine,
-    store: &impl Store,
+    store: &(impl Store + InstanceStore),
     tenant_id: Uuid,
     unit: Option<Unit>,
 ) -> Result<Details> {
@@ -299,9 +307,10 @@ pub async fn remove_quota(
         Err(e) => return Err(e),
     }
     store.delete_zitadel_quota(tenant_id, unit).await?;
+    let now = engine.now();
     Ok(Details {
-        sequence: record.sequence + 1,
-        date: engine.now(),
+        sequence: store.next_instance_sequence(record.tenant_id, now).await?,
+        date: now,
         resource_owner: tenant_id,
     })
 }

@@ -18,7 +18,13 @@ use crate::store::Store;
 pub use super::key_cache::KeyCache;
 
 /// Paths anyone may call: probes, metrics and the API description.
-const PUBLIC_PATHS: &[&str] = &["/healthz", "/readyz", "/metrics", "/openapi.json"];
+const PUBLIC_PATHS: &[&str] = &[
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/openapi.json",
+    "/system/v1/healthz",
+];
 
 /// A credential as presented.
 #[derive(Debug, PartialEq, Eq)]
@@ -68,6 +74,27 @@ pub async fn authenticate(state: &AppState, header: Option<&str>) -> Result<Call
     Ok(Caller::of(&key))
 }
 
+/// Path prefix of ZITADEL's system API, where system API users' JWTs are accepted too.
+const SYSTEM_API: &str = "/system/v1/";
+
+/// Resolves an `Authorization` header on the system API (REST or gRPC): a system API user's
+/// self-signed JWT, or any of quotaplane's own credentials.
+pub async fn authenticate_system(state: &AppState, header: Option<&str>) -> Result<Caller> {
+    let users = &state.settings.system_api_users;
+    if let Some(Credential::Secret(token)) = header.and_then(parse) {
+        if !users.is_empty() && crate::http::system_users::looks_like_jwt(token) {
+            return match users.verify(token, chrono::Utc::now()) {
+                Ok(user) => Ok(Caller::system_api_user(&user)),
+                Err(why) => {
+                    tracing::debug!(error = %why, "system API token refused");
+                    Err(Error::Unauthenticated(Credentials::Invalid))
+                }
+            };
+        }
+    }
+    authenticate(state, header).await
+}
+
 /// The layer: public paths pass; everything else needs a valid credential.
 pub async fn require_caller(
     State(state): State<AppState>,
@@ -89,7 +116,12 @@ pub async fn require_caller(
         metrics::counter!("quotaplane_auth_failures_total", "outcome" => "throttled").increment(1);
         return Err(Error::RateLimited { retry_after }.into());
     }
-    let caller = match authenticate(&state, header).await {
+    let authenticated = if request.uri().path().starts_with(SYSTEM_API) {
+        authenticate_system(&state, header).await
+    } else {
+        authenticate(&state, header).await
+    };
+    let caller = match authenticated {
         Err(Error::Unauthenticated(Credentials::Invalid)) => {
             metrics::counter!("quotaplane_auth_failures_total", "outcome" => "invalid")
                 .increment(1);

@@ -33,6 +33,8 @@ pub enum Failure {
     /// when the time to the period's end is known. Made by [`crate::http::metering::throttled`].
     Throttled {
         retry_after: Option<u64>,
+        /// Why, in the words the native API and logs use.
+        why: &'static str,
     },
 }
 
@@ -76,7 +78,7 @@ impl Failure {
             Failure::PayloadTooLarge => "the request body is too large".into(),
             Failure::Timeout => "the request took too long".into(),
             Failure::Malformed(m) => m.clone(),
-            Failure::Throttled { .. } => crate::http::metering::EXHAUSTED.into(),
+            Failure::Throttled { why, .. } => (*why).into(),
         }
     }
 
@@ -85,7 +87,7 @@ impl Failure {
         match self {
             Failure::Domain(Error::RateLimited { retry_after }) => Some(*retry_after),
             Failure::Domain(Error::QuotaExceeded { retry_after, .. }) => *retry_after,
-            Failure::Throttled { retry_after } => *retry_after,
+            Failure::Throttled { retry_after, .. } => *retry_after,
             _ => None,
         }
     }

@@ -7,6 +7,9 @@
 //! the response turns out to be one ZITADEL does not count (401, 429, 500), the unit is given
 //! back (refunded in the period it was counted in). System-API calls and system keys are never
 //! metered. A tenant without such a quota costs one look-up in the engine's limit cache, no I/O.
+//!
+//! A tenant whose ZITADEL instance is blocked (SetLimits `block: true`) is refused here the same
+//! way, before anything is counted.
 
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
@@ -30,8 +33,8 @@ pub const EXHAUSTED: &str = "The quota for authenticated requests is exhausted";
 /// instance is blocked): each surface's own "throttled, retry later", 429 with `Retry-After`
 /// (`retry_after`: seconds to the end of the period, when there is one). One function, so every
 /// caller that refuses a tenant answers alike on every surface.
-pub fn throttled(retry_after: Option<u64>) -> Response {
-    ApiError(Failure::Throttled { retry_after }).into_response()
+pub fn throttled(retry_after: Option<u64>, why: &'static str) -> Response {
+    ApiError(Failure::Throttled { retry_after, why }).into_response()
 }
 
 /// The layer: runs after authentication and the rate limit.
@@ -46,6 +49,10 @@ pub async fn meter_requests(
         }
         _ => return next.run(request).await,
     };
+    if state.instance_blocks.is_blocked(tenant) {
+        // Blocked until the operator resets the instance's limits: no time to wait for.
+        return throttled(None, crate::domain::zitadel_instance::BLOCKED);
+    }
     let usage = Usage {
         subject: Subject::default(),
         metric: REQUESTS_METRIC.to_owned(),
@@ -63,7 +70,7 @@ pub async fn meter_requests(
     let at = state.clock.now();
     match state.engine.consume(tenant, &usage, None).await {
         Ok(decision) if decision.allowed => {}
-        Ok(decision) => return throttled(decision.retry_after),
+        Ok(decision) => return throttled(decision.retry_after, EXHAUSTED),
         Err(e) => return ApiError::from(e).into_response(),
     }
     let response = next.run(request).await;
@@ -106,6 +113,7 @@ mod tests {
         let response = envelope.render(
             &Failure::Throttled {
                 retry_after: Some(7),
+                why: EXHAUSTED,
             },
             &ctx,
         );

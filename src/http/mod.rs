@@ -13,3 +13,4 @@ pub mod metering;
 pub mod metrics;
 pub mod rate_limit;
 pub mod request_id;
+pub mod system_users;

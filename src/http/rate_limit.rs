@@ -87,6 +87,12 @@ impl KeyRateLimiter {
         }
     }
 
+    /// Counts one request of `key_id` for callers outside the HTTP layers (gRPC): `None` when
+    /// admitted, else the seconds after which a retry can succeed.
+    pub fn admit(&self, key_id: &str) -> Option<u64> {
+        self.take(key_id).retry_after
+    }
+
     /// Forgets keys idle long enough to be back at a full burst.
     pub fn forget_idle(&self) {
         self.limiter.retain_recent();

@@ -8,6 +8,7 @@ mod aggregate;
 mod postgres;
 mod sql;
 mod sqlite;
+mod zitadel_limits;
 
 use std::collections::HashMap;
 use std::future::Future;

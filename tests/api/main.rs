@@ -19,4 +19,6 @@ mod waldur_client;
 mod waldur_drf;
 mod waldur_limits;
 mod zitadel;
+mod zitadel_grpc;
 mod zitadel_notifications;
+mod zitadel_system;

@@ -184,7 +184,7 @@ on_both_backends! {
 
         let anonymous = app.client.post(format!("{}{}", app.base, TestApp::quotas_path(&tenant)))
             .json(&request).send().await.expect("POST");
-        assert_status(anonymous, 401, 16, None).await;
+        assert_status(anonymous, 401, 16, Some("AUTH-7fs1e")).await;
     }
 
     async fn metering_counts_a_tenants_requests_but_not_what_zitadel_skips(app) {

@@ -152,8 +152,11 @@ fn detail(failure: &Failure) -> String {
     match failure {
         Failure::Throttled {
             retry_after: Some(seconds),
+            ..
         } => format!("Too many requests: retry after {seconds} seconds"),
-        Failure::Throttled { retry_after: None } => "Too many requests: retry later".into(),
+        Failure::Throttled {
+            retry_after: None, ..
+        } => "Too many requests: retry later".into(),
         other => other.public_message(),
     }
 }

@@ -73,7 +73,7 @@ impl Envelope for DataRobotEnvelope {
                 message: "Not found".into(),
                 errors: None,
             },
-            Failure::Throttled { retry_after } => ErrorResponse {
+            Failure::Throttled { retry_after, .. } => ErrorResponse {
                 message: match retry_after {
                     Some(seconds) => format!("Too many requests. Retry after {seconds} seconds."),
                     None => "Too many requests. Retry later.".into(),

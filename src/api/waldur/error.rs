@@ -63,7 +63,7 @@ fn table(failure: &Failure) -> (StatusCode, Value) {
             StatusCode::SERVICE_UNAVAILABLE,
             "Service temporarily unavailable, try again later.",
         ),
-        Failure::Throttled { retry_after } => {
+        Failure::Throttled { retry_after, .. } => {
             detail(StatusCode::TOO_MANY_REQUESTS, &throttled(*retry_after))
         }
         Failure::Malformed(m) if m.starts_with(super::body::PREFIX) => {

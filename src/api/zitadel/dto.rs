@@ -238,9 +238,14 @@ impl V1Notification {
 /// A protobuf Duration in JSON: seconds with an optional fraction of up to 9 digits and an `s`
 /// suffix. quotaplane's windows are whole seconds, so a non-zero fraction is refused.
 pub fn duration(text: &str) -> Result<TimeDelta> {
+    duration_of(text, "/resetInterval")
+}
+
+/// [`duration`] for the field at `pointer`.
+pub fn duration_of(text: &str, pointer: &str) -> Result<TimeDelta> {
     let invalid = || {
         Error::invalid_body(
-            "/resetInterval",
+            pointer,
             format!("proto: invalid google.protobuf.Duration value {text:?}"),
         )
     };
@@ -263,8 +268,8 @@ pub fn duration(text: &str) -> Result<TimeDelta> {
     }
     if fraction.is_some_and(|f| f.bytes().any(|b| b != b'0')) {
         return Err(Error::invalid_body(
-            "/resetInterval",
-            "resetInterval must be a whole number of seconds",
+            pointer,
+            "a duration must be a whole number of seconds",
         ));
     }
     let seconds = if negative { -seconds } else { seconds };
@@ -284,12 +289,12 @@ pub struct V1ObjectDetails {
     #[serde(rename = "changeDate", skip_serializing_if = "Option::is_none")]
     pub change_date: Option<String>,
     /// The instance.
-    #[serde(rename = "resourceOwner")]
+    #[serde(rename = "resourceOwner", skip_serializing_if = "String::is_empty")]
     pub resource_owner: String,
 }
 
 /// A Timestamp in protojson: RFC 3339 in UTC with 0, 3, 6 or 9 fractional digits.
-fn timestamp(at: DateTime<Utc>) -> String {
+pub fn timestamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 

@@ -8,13 +8,14 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::domain::Error;
 use crate::domain::zitadel::messages;
+use crate::domain::zitadel_instance::messages as limit_messages;
+use crate::domain::{Credentials, Error};
 use crate::http::error::{Envelope, ErrorContext, Failure};
 
 /// gRPC status codes, with the HTTP status grpc-gateway gives each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Code {
+pub(super) enum Code {
     InvalidArgument = 3,
     DeadlineExceeded = 4,
     NotFound = 5,
@@ -73,6 +74,12 @@ const RULES: &[(&str, Code, &str, &str)] = &[
         "Quota percent is lower than 1",
     ),
     (
+        limit_messages::NONE_SPECIFIED,
+        Code::InvalidArgument,
+        "COMMAND-4M9vs",
+        "No limits specified",
+    ),
+    (
         messages::DUPLICATE_NOTIFICATION,
         Code::Internal,
         "QUOTA-Pty2n",
@@ -81,10 +88,10 @@ const RULES: &[(&str, Code, &str, &str)] = &[
 ];
 
 /// A failure as ZITADEL states it: code, optional error id, text.
-struct Stated {
-    code: Code,
-    id: Option<&'static str>,
-    text: String,
+pub(super) struct Stated {
+    pub code: Code,
+    pub id: Option<&'static str>,
+    pub text: String,
 }
 
 fn stated(code: Code, id: Option<&'static str>, text: impl Into<String>) -> Stated {
@@ -95,8 +102,8 @@ fn stated(code: Code, id: Option<&'static str>, text: impl Into<String>) -> Stat
     }
 }
 
-/// The table: every failure, in ZITADEL's terms.
-fn state(failure: &Failure, path: &str) -> Stated {
+/// The table: every failure, in ZITADEL's terms (`instance_id`: the instance the call names).
+pub(super) fn state(failure: &Failure, instance_id: &str) -> Stated {
     use Code::*;
     match failure {
         Failure::Domain(e) => match e {
@@ -119,8 +126,11 @@ fn state(failure: &Failure, path: &str) -> Stated {
             Error::NotFound("instance") => stated(
                 NotFound,
                 None,
-                format!("unable to set instance using id {}", instance_of(path)),
+                format!("unable to set instance using id {instance_id}"),
             ),
+            Error::NotFound("limits") => {
+                stated(NotFound, Some("COMMAND-9JToT"), "Limits not found")
+            }
             Error::NotFound(_) => stated(NotFound, None, e.to_string()),
             Error::AlreadyExists { .. } => stated(AlreadyExists, None, e.to_string()),
             Error::Conflict { .. } => stated(FailedPrecondition, None, e.to_string()),
@@ -135,7 +145,12 @@ fn state(failure: &Failure, path: &str) -> Stated {
                 Some("AUTH-5mWD2"),
                 "No matching permissions found",
             ),
-            Error::Unauthenticated(why) => stated(Unauthenticated, None, why.to_string()),
+            Error::Unauthenticated(Credentials::Missing) => {
+                stated(Unauthenticated, Some("AUTH-7fs1e"), "auth header missing")
+            }
+            Error::Unauthenticated(_) => {
+                stated(Unauthenticated, Some("AUTH-7fs1e"), "Token is invalid")
+            }
             Error::Unavailable(_) => stated(Unavailable, None, failure.public_message()),
             Error::Internal(_) => stated(Internal, None, failure.public_message()),
         },
@@ -153,7 +168,7 @@ fn state(failure: &Failure, path: &str) -> Stated {
 }
 
 /// The `{instanceId}` segment of a system-API path.
-fn instance_of(path: &str) -> &str {
+pub(super) fn instance_of(path: &str) -> &str {
     path.strip_prefix("/system/v1/instances/")
         .and_then(|rest| rest.split('/').next())
         .unwrap_or_default()
@@ -183,12 +198,11 @@ pub struct ZitadelStatus;
 
 impl Envelope for ZitadelStatus {
     fn render(&self, failure: &Failure, ctx: &ErrorContext<'_>) -> Response {
-        let Stated { code, id, text } = state(failure, ctx.path);
+        let Stated { code, id, text } = state(failure, instance_of(ctx.path));
         let status = match failure {
-            // Statuses HTTP itself chose are kept; the body still speaks gRPC.
-            Failure::PayloadTooLarge | Failure::MethodNotAllowed | Failure::Timeout => {
-                failure.status()
-            }
+            // Statuses HTTP itself chose are kept; the body still speaks gRPC. A wrong method is
+            // grpc-gateway's 501 Unimplemented.
+            Failure::PayloadTooLarge | Failure::Timeout => failure.status(),
             _ => code.http(),
         };
         let body = RpcStatus {

@@ -1,18 +1,24 @@
-//! The ZITADEL system API's quota calls (`/system/v1/instances/{instanceId}/quotas`): protojson
-//! in lowerCamelCase, 200 for every success, and gRPC statuses as errors. Only `system` keys may
-//! call it; an instance is a tenant.
+//! The ZITADEL system API (`/system/v1/...`): quotas, limits and instances, as grpc-gateway maps
+//! them (protojson in lowerCamelCase, 200 for every success, gRPC statuses as errors), and the
+//! same calls over gRPC ([`grpc`]: `zitadel.system.v1.SystemService`). Only system principals
+//! (system keys, system API users' JWTs) may call it; an instance is a tenant.
 
 mod dto;
 mod error;
+pub mod grpc;
+mod instances;
+mod limits;
 mod quotas;
 
 use axum::Router;
-use axum::routing::{delete, post};
+use axum::routing::{delete, get, post, put};
 
 use crate::app::AppState;
 
 pub use dto::*;
 pub use error::{ErrorDetail, RpcStatus, ZitadelStatus};
+pub use instances::*;
+pub use limits::*;
 pub use quotas::*;
 
 /// The routes.
@@ -25,5 +31,22 @@ pub fn router() -> Router<AppState> {
         .route(
             "/system/v1/instances/{instance_id}/quotas/{unit}",
             delete(quotas::remove_quota),
+        )
+        .route("/system/v1/healthz", get(instances::healthz))
+        .route(
+            "/system/v1/instances/_search",
+            post(instances::list_instances),
+        )
+        .route(
+            "/system/v1/instances/{instance_id}",
+            get(instances::get_instance),
+        )
+        .route(
+            "/system/v1/instances/{instance_id}/limits",
+            put(limits::set_limits).delete(limits::reset_limits),
+        )
+        .route(
+            "/system/v1/instances/limits/_bulk",
+            put(limits::bulk_set_limits),
         )
 }

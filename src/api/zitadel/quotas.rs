@@ -22,6 +22,27 @@ fn spec(body: &Bytes, request: Request) -> Result<QuotaSpec, ApiError> {
     Ok(body.into_spec(request)?)
 }
 
+/// The `{unit}` path segment: an enum name or number (`None`: `UNIT_UNIMPLEMENTED`, which no
+/// quota has). Anything else is grpc-gateway's 400 InvalidArgument, as it fails to parse the
+/// path before the call is made.
+fn path_unit(text: &str) -> Result<Option<Unit>, ApiError> {
+    if text == "UNIT_UNIMPLEMENTED" || text == "0" {
+        return Ok(None);
+    }
+    Unit::from_name(text)
+        .or_else(|| text.parse().ok().and_then(Unit::from_number))
+        .map(Some)
+        .ok_or_else(|| {
+            crate::domain::Error::Invalid {
+                field: crate::domain::Field::Path("unit".into()),
+                message: format!(
+                    "type mismatch, parameter: unit, error: {text:?} is not valid zitadel.quota.v1.Unit"
+                ),
+            }
+            .into()
+        })
+}
+
 /// Creates a quota; 409 when the instance has one for the unit (deprecated: use SetQuota).
 #[utoipa::path(post, path = "/system/v1/instances/{instanceId}/quotas", tag = "zitadel",
     operation_id = "SystemService_AddQuota",
@@ -79,7 +100,7 @@ pub async fn remove_quota(
     Path((instance_id, unit)): Path<(String, String)>,
 ) -> Result<Json<V1RemoveQuotaResponse>, ApiError> {
     let tenant = zitadel::instance(&state.store, &caller, &instance_id).await?;
-    let unit = Unit::from_name(&unit).or_else(|| unit.parse().ok().and_then(Unit::from_number));
+    let unit = path_unit(&unit)?;
     let details = zitadel::remove_quota(&state.engine, &state.store, tenant, unit).await?;
     Ok(Json(V1RemoveQuotaResponse {
         details: V1ObjectDetails::changed(&details),
