@@ -82,6 +82,7 @@ pub async fn create_key(
     let code = service_quota::own(service_quota::API_KEYS)?;
     let unit = service_quota::unit(engine, tenant.id, &code, &ScopeRef::organization()).await?;
     let write = AggregateWrite {
+        rules: None,
         row: Row::InsertKey(&key),
         limits: None,
         unit: Some(UnitChange::Take(unit)),
@@ -116,6 +117,7 @@ pub async fn revoke_key(
     let code = service_quota::own(service_quota::API_KEYS)?;
     let unit = service_quota::unit(engine, tenant_id, &code, &ScopeRef::organization()).await?;
     let write = AggregateWrite {
+        rules: None,
         row: Row::DeleteKey {
             tenant_id,
             id: key_id,
@@ -178,6 +180,7 @@ pub async fn bootstrap(
                 {
                     // A bootstrap key took no unit of the key quota: none to give back.
                     let revoke = AggregateWrite {
+                        rules: None,
                         row: Row::DeleteKey {
                             tenant_id: tenant.id,
                             id: &earlier.id,

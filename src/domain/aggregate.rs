@@ -5,25 +5,47 @@
 
 use std::future::Future;
 
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::Result;
 use super::confluent::{ClientQuota, PrincipalClash};
 use super::datarobot::Quota;
 use super::limit::Limit;
+use super::notification::Notification;
 use super::principal::ApiKey;
+use super::zitadel::{QuotaRecord, Unit as ZitadelUnit};
 
 /// The row an aggregate write is about.
 #[derive(Debug, Clone, Copy)]
 pub enum Row<'a> {
     InsertClientQuota(&'a ClientQuota),
     UpdateClientQuota(&'a ClientQuota),
-    DeleteClientQuota { tenant_id: Uuid, id: &'a str },
+    DeleteClientQuota {
+        tenant_id: Uuid,
+        id: &'a str,
+    },
     InsertDataRobotQuota(&'a Quota),
     UpdateDataRobotQuota(&'a Quota),
-    DeleteDataRobotQuota { tenant_id: Uuid, id: &'a str },
+    DeleteDataRobotQuota {
+        tenant_id: Uuid,
+        id: &'a str,
+    },
+    /// A ZITADEL instance quota: inserted (refused as `AlreadyExists` when the instance has one
+    /// for the unit) or, with `replace`, inserted or updated.
+    PutZitadelQuota {
+        record: &'a QuotaRecord,
+        replace: bool,
+    },
+    DeleteZitadelQuota {
+        tenant_id: Uuid,
+        unit: ZitadelUnit,
+    },
     InsertKey(&'a ApiKey),
-    DeleteKey { tenant_id: Uuid, id: &'a str },
+    DeleteKey {
+        tenant_id: Uuid,
+        id: &'a str,
+    },
 }
 
 /// The limits one owner has after the write: those not listed are deleted with their usage.
@@ -52,11 +74,22 @@ pub enum UnitChange {
     GiveBack(Unit),
 }
 
+/// A limit's notification rules, replaced as a whole.
+#[derive(Debug, Clone)]
+pub struct Rules<'a> {
+    pub tenant_id: Uuid,
+    pub limit_id: &'a str,
+    pub rules: &'a [Notification],
+    pub at: DateTime<Utc>,
+}
+
 /// One aggregate write: all of it commits, or none of it.
 #[derive(Debug, Clone)]
 pub struct AggregateWrite<'a> {
     pub row: Row<'a>,
     pub limits: Option<OwnedLimits>,
+    /// Replaces a limit's notification rules (after the limits are written).
+    pub rules: Option<Rules<'a>>,
     pub unit: Option<UnitChange>,
 }
 

@@ -5,6 +5,7 @@
 //! The rules here are ZITADEL's command rules (`internal/command/quota.go`); the wire format and
 //! the proto-level validation live in `crate::api::zitadel`.
 
+use crate::domain::aggregate::{AggregateStore, AggregateWrite, OwnedLimits, Row, Rules, Written};
 use chrono::{DateTime, TimeDelta, Utc};
 use uuid::Uuid;
 
@@ -190,7 +191,7 @@ pub async fn instance(store: &impl Store, caller: &Caller, instance_id: &str) ->
 /// AddQuota: creates the instance's quota (the instance as resolved by [`instance`]) for the unit; `AlreadyExists` when it has one.
 pub async fn add_quota(
     engine: &Engine,
-    store: &(impl Store + InstanceStore),
+    store: &(impl Store + InstanceStore + AggregateStore),
     tenant_id: Uuid,
     spec: QuotaSpec,
 ) -> Result<Details> {
@@ -209,18 +210,59 @@ pub async fn add_quota(
         created_at: now,
         updated_at: now,
     };
-    if !store.insert_zitadel_quota(&record).await? {
-        return Err(Error::AlreadyExists {
-            what: "quota",
-            existing: Some(spec.unit.name().to_owned()),
-        });
-    }
     let rules = fresh_rules(&spec.notifications);
-    if let Err(e) = put(engine, tenant_id, &spec, rules, now, now).await {
-        store.delete_zitadel_quota(tenant_id, spec.unit).await?;
-        return Err(e);
-    }
+    let limit = limit_of(tenant_id, &spec, now, now);
+    write(
+        engine,
+        store,
+        Row::PutZitadelQuota {
+            record: &record,
+            replace: false,
+        },
+        limit,
+        &rules,
+    )
+    .await?;
     Ok(details(&record))
+}
+
+/// Writes a quota's row, its limit and the limit's notification rules in one transaction.
+async fn write(
+    engine: &Engine,
+    store: &impl AggregateStore,
+    row: Row<'_>,
+    limit: Limit,
+    rules: &[Notification],
+) -> Result<()> {
+    let (tenant_id, metric, at) = (limit.tenant_id, limit.metric.clone(), limit.updated_at);
+    let id = limit.id.clone();
+    let write = AggregateWrite {
+        row,
+        limits: Some(OwnedLimits {
+            tenant_id,
+            owner: id.clone(),
+            limits: vec![limit],
+        }),
+        rules: Some(Rules {
+            tenant_id,
+            limit_id: &id,
+            rules,
+            at,
+        }),
+        unit: None,
+    };
+    let written = store.write_aggregate(&write).await?;
+    engine.limits_changed(tenant_id, [metric.as_str()]);
+    match written {
+        Written::Done => Ok(()),
+        Written::Taken(id) => Err(Error::Conflict {
+            message: format!("limit {id} is managed by the native API"),
+            existing: Some(id),
+        }),
+        other => Err(Error::Internal(format!(
+            "a ZITADEL quota write ended as {other:?}"
+        ))),
+    }
 }
 
 /// SetQuota: creates or updates the instance's quota for the unit. Nothing changed: nothing is
@@ -228,7 +270,7 @@ pub async fn add_quota(
 /// with new ids; unchanged ones keep theirs (and what they already fired in this period).
 pub async fn set_quota(
     engine: &Engine,
-    store: &(impl Store + InstanceStore),
+    store: &(impl Store + InstanceStore + AggregateStore),
     tenant_id: Uuid,
     spec: QuotaSpec,
 ) -> Result<Details> {
@@ -256,32 +298,27 @@ pub async fn set_quota(
         fresh_rules(&spec.notifications)
     };
     let created_at = current.as_ref().map_or(now, |l| l.created_at);
-    put(engine, tenant_id, &spec, rules, created_at, now).await?;
     let sequence = store.next_instance_sequence(tenant_id, now).await?;
     let record = match existing {
-        Some(record) => {
-            let record = QuotaRecord {
-                sequence,
-                updated_at: now,
-                ..record
-            };
-            store.update_zitadel_quota(&record).await?;
-            record
-        }
-        None => {
-            let record = QuotaRecord {
-                tenant_id,
-                unit: spec.unit,
-                sequence,
-                created_at: now,
-                updated_at: now,
-            };
-            if !store.insert_zitadel_quota(&record).await? {
-                store.update_zitadel_quota(&record).await?;
-            }
-            record
-        }
+        Some(record) => QuotaRecord {
+            sequence,
+            updated_at: now,
+            ..record
+        },
+        None => QuotaRecord {
+            tenant_id,
+            unit: spec.unit,
+            sequence,
+            created_at: now,
+            updated_at: now,
+        },
     };
+    let limit = limit_of(tenant_id, &spec, created_at, now);
+    let row = Row::PutZitadelQuota {
+        record: &record,
+        replace: true,
+    };
+    write(engine, store, row, limit, &rules).await?;
     Ok(details(&record))
 }
 
@@ -289,7 +326,7 @@ pub async fn set_quota(
 /// instance has none for the unit. Notifications already due are still delivered.
 pub async fn remove_quota(
     engine: &Engine,
-    store: &(impl Store + InstanceStore),
+    store: &(impl Store + InstanceStore + AggregateStore),
     tenant_id: Uuid,
     unit: Option<Unit>,
 ) -> Result<Details> {
@@ -299,14 +336,21 @@ pub async fn remove_quota(
         .await?
         .ok_or(Error::NotFound("quota"))?;
     let limit_id = unit.limit_id();
-    match engine
-        .delete_limit(tenant_id, &limit_id, Some(&limit_id))
-        .await
-    {
-        Ok(()) | Err(Error::NotFound(_)) => {}
-        Err(e) => return Err(e),
+    let write = AggregateWrite {
+        row: Row::DeleteZitadelQuota { tenant_id, unit },
+        limits: Some(OwnedLimits {
+            tenant_id,
+            owner: limit_id,
+            limits: Vec::new(),
+        }),
+        rules: None,
+        unit: None,
+    };
+    let written = store.write_aggregate(&write).await?;
+    engine.limits_changed(tenant_id, [unit.metric()]);
+    if written != Written::Done {
+        return Err(Error::NotFound("quota"));
     }
-    store.delete_zitadel_quota(tenant_id, unit).await?;
     let now = engine.now();
     Ok(Details {
         sequence: store.next_instance_sequence(record.tenant_id, now).await?,
@@ -321,21 +365,6 @@ fn details(record: &QuotaRecord) -> Details {
         date: record.updated_at,
         resource_owner: record.tenant_id,
     }
-}
-
-async fn put(
-    engine: &Engine,
-    tenant_id: Uuid,
-    spec: &QuotaSpec,
-    rules: Vec<Notification>,
-    created_at: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    let limit = limit_of(tenant_id, spec, created_at, now);
-    engine
-        .put_limit_with_notifications(&limit, &rules)
-        .await
-        .map(drop)
 }
 
 /// The engine limit behind a quota.

@@ -82,6 +82,18 @@ macro_rules! aggregate_store {
                         let sql = "DELETE FROM datarobot_quotas WHERE tenant_id = $1 AND id = $2";
                         delete(tx, sql, tenant_id, id).await?
                     }
+                    Row::PutZitadelQuota { record, replace } => {
+                        zitadel_row(tx, record, replace).await?
+                    }
+                    Row::DeleteZitadelQuota { tenant_id, unit } => {
+                        sqlx::query("DELETE FROM zitadel_quotas WHERE tenant_id = $1 AND unit = $2")
+                            .bind(tenant_id)
+                            .bind(unit.number())
+                            .execute(&mut **tx)
+                            .await
+                            .map(|done| if done.rows_affected() > 0 { Written::Done } else { Written::Missing })
+                            .map_err(db_error)?
+                    }
                     Row::InsertKey(k) => {
                         insert_key(tx, k).await?;
                         Written::Done
@@ -98,6 +110,9 @@ macro_rules! aggregate_store {
                     if let Some(taken) = replace_limits(tx, owned).await? {
                         return Ok(Written::Taken(taken));
                     }
+                }
+                if let Some(rules) = &w.rules {
+                    replace_rules(tx, rules).await?;
                 }
                 if let Some(UnitChange::GiveBack(unit)) = &w.unit {
                     give_back(tx, unit).await?;
@@ -153,6 +168,81 @@ macro_rules! aggregate_store {
                 };
                 let done = query.execute(&mut **tx).await.map_err(db_error)?;
                 Ok(if done.rows_affected() > 0 { Written::Done } else { Written::Missing })
+            }
+
+            /// Inserts a ZITADEL instance quota (`AlreadyExists` when there is one, unless
+            /// `replace`: then it is updated).
+            async fn zitadel_row(
+                tx: &mut Tx<'_>,
+                q: &$crate::domain::zitadel::QuotaRecord,
+                replace: bool,
+            ) -> Result<Written> {
+                let inserted = sqlx::query(
+                    "INSERT INTO zitadel_quotas (tenant_id, unit, sequence, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                )
+                .bind(q.tenant_id)
+                .bind(q.unit.number())
+                .bind(q.sequence)
+                .bind(q.created_at)
+                .bind(q.updated_at)
+                .execute(&mut **tx)
+                .await
+                .map_err(db_error)?
+                .rows_affected();
+                if inserted > 0 {
+                    return Ok(Written::Done);
+                }
+                if !replace {
+                    return Err(Error::AlreadyExists {
+                        what: "quota",
+                        existing: Some(q.unit.name().to_owned()),
+                    });
+                }
+                sqlx::query(
+                    "UPDATE zitadel_quotas SET sequence = $3, updated_at = $4 \
+                     WHERE tenant_id = $1 AND unit = $2",
+                )
+                .bind(q.tenant_id)
+                .bind(q.unit.number())
+                .bind(q.sequence)
+                .bind(q.updated_at)
+                .execute(&mut **tx)
+                .await
+                .map(|_| Written::Done)
+                .map_err(db_error)
+            }
+
+            /// Replaces a limit's notification rules, in the order given.
+            async fn replace_rules(
+                tx: &mut Tx<'_>,
+                r: &$crate::domain::aggregate::Rules<'_>,
+            ) -> Result<()> {
+                sqlx::query("DELETE FROM limit_notifications WHERE tenant_id = $1 AND limit_id = $2")
+                    .bind(r.tenant_id)
+                    .bind(r.limit_id)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(db_error)?;
+                for (ordinal, rule) in r.rules.iter().enumerate() {
+                    sqlx::query(
+                        "INSERT INTO limit_notifications (tenant_id, limit_id, id, percent, repeats, \
+                         call_url, ordinal, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+                    )
+                    .bind(r.tenant_id)
+                    .bind(r.limit_id)
+                    .bind(&rule.id)
+                    .bind(i64::from(rule.percent))
+                    .bind(rule.repeat)
+                    .bind(&rule.call_url)
+                    .bind(i32::try_from(ordinal).unwrap_or(i32::MAX))
+                    .bind(r.at)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(db_error)?;
+                }
+                Ok(())
             }
 
             async fn insert_key(tx: &mut Tx<'_>, k: &ApiKey) -> Result<()> {

@@ -132,14 +132,6 @@ pub trait Store: Send + Sync {
         now: chrono::DateTime<chrono::Utc>,
     ) -> impl Future<Output = Result<OwnLimits>> + Send;
 
-    /// Replaces a limit's notification rules.
-    fn put_notification_rules(
-        &self,
-        tenant_id: Uuid,
-        limit_id: &str,
-        rules: &[Notification],
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> impl Future<Output = Result<()>> + Send;
     /// A tenant's notification rules with their limit's id, by limit, in the order given.
     fn notification_rules(
         &self,
@@ -167,19 +159,6 @@ pub trait Store: Send + Sync {
         tenant_id: Uuid,
         unit: Unit,
     ) -> impl Future<Output = Result<Option<QuotaRecord>>> + Send;
-    /// Adds a ZITADEL instance quota; false when the instance has one for the unit already.
-    fn insert_zitadel_quota(
-        &self,
-        quota: &QuotaRecord,
-    ) -> impl Future<Output = Result<bool>> + Send;
-    /// Updates a ZITADEL instance quota's sequence and change date.
-    fn update_zitadel_quota(&self, quota: &QuotaRecord) -> impl Future<Output = Result<()>> + Send;
-    /// Removes a ZITADEL instance quota; false when there was none.
-    fn delete_zitadel_quota(
-        &self,
-        tenant_id: Uuid,
-        unit: Unit,
-    ) -> impl Future<Output = Result<bool>> + Send;
 
     /// A tenant's client quota by id.
     fn client_quota(
@@ -220,10 +199,6 @@ pub trait Store: Send + Sync {
         now: chrono::DateTime<chrono::Utc>,
     ) -> impl Future<Output = Result<Vec<u8>>> + Send;
 
-    /// Adds a DataRobot quota; `AlreadyExists` when its resource has one.
-    fn insert_datarobot_quota(&self, quota: &Quota) -> impl Future<Output = Result<()>> + Send;
-    /// Replaces a DataRobot quota's rules; false when there is none.
-    fn update_datarobot_quota(&self, quota: &Quota) -> impl Future<Output = Result<bool>> + Send;
     /// A tenant's DataRobot quota by id.
     fn datarobot_quota(
         &self,
@@ -244,12 +219,6 @@ pub trait Store: Send + Sync {
         filter: &QuotaFilter,
         page: Page,
     ) -> impl Future<Output = Result<(Vec<Quota>, i64)>> + Send;
-    /// Deletes a DataRobot quota; false when there was none.
-    fn delete_datarobot_quota(
-        &self,
-        tenant_id: Uuid,
-        id: &str,
-    ) -> impl Future<Output = Result<bool>> + Send;
     /// Creates or replaces a quota template; true when it was created.
     fn put_datarobot_template(
         &self,
@@ -460,15 +429,6 @@ impl Store for AnyStore {
     ) -> Result<OwnLimits> {
         dispatch!(self, s => s.set_chat_quota(tenant_id, user_id, changes, now))
     }
-    async fn put_notification_rules(
-        &self,
-        tenant_id: Uuid,
-        limit_id: &str,
-        rules: &[Notification],
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<()> {
-        dispatch!(self, s => s.put_notification_rules(tenant_id, limit_id, rules, now))
-    }
     async fn notification_rules(&self, tenant_id: Uuid) -> Result<Vec<(String, Notification)>> {
         dispatch!(self, s => s.notification_rules(tenant_id))
     }
@@ -485,15 +445,6 @@ impl Store for AnyStore {
     }
     async fn zitadel_quota(&self, tenant_id: Uuid, unit: Unit) -> Result<Option<QuotaRecord>> {
         dispatch!(self, s => s.zitadel_quota(tenant_id, unit))
-    }
-    async fn insert_zitadel_quota(&self, quota: &QuotaRecord) -> Result<bool> {
-        dispatch!(self, s => s.insert_zitadel_quota(quota))
-    }
-    async fn update_zitadel_quota(&self, quota: &QuotaRecord) -> Result<()> {
-        dispatch!(self, s => s.update_zitadel_quota(quota))
-    }
-    async fn delete_zitadel_quota(&self, tenant_id: Uuid, unit: Unit) -> Result<bool> {
-        dispatch!(self, s => s.delete_zitadel_quota(tenant_id, unit))
     }
     async fn client_quota(&self, tenant_id: Uuid, id: &str) -> Result<Option<ClientQuota>> {
         dispatch!(self, s => s.client_quota(tenant_id, id))
@@ -533,12 +484,6 @@ impl Store for AnyStore {
     ) -> Result<Vec<u8>> {
         dispatch!(self, s => s.confluent_secret(name, candidate, now))
     }
-    async fn insert_datarobot_quota(&self, quota: &Quota) -> Result<()> {
-        dispatch!(self, s => s.insert_datarobot_quota(quota))
-    }
-    async fn update_datarobot_quota(&self, quota: &Quota) -> Result<bool> {
-        dispatch!(self, s => s.update_datarobot_quota(quota))
-    }
     async fn datarobot_quota(&self, tenant_id: Uuid, id: &str) -> Result<Option<Quota>> {
         dispatch!(self, s => s.datarobot_quota(tenant_id, id))
     }
@@ -557,9 +502,6 @@ impl Store for AnyStore {
         page: Page,
     ) -> Result<(Vec<Quota>, i64)> {
         dispatch!(self, s => s.datarobot_quotas(tenant_id, filter, page))
-    }
-    async fn delete_datarobot_quota(&self, tenant_id: Uuid, id: &str) -> Result<bool> {
-        dispatch!(self, s => s.delete_datarobot_quota(tenant_id, id))
     }
     async fn put_datarobot_template(&self, template: &Template) -> Result<bool> {
         dispatch!(self, s => s.put_datarobot_template(template))

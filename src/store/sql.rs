@@ -274,47 +274,6 @@ macro_rules! shared_store {
                 tx.commit().await.map_err(db_error)
             }
 
-            async fn insert_datarobot_quota(&self, q: &Quota) -> Result<()> {
-                sqlx::query(
-                    "INSERT INTO datarobot_quotas (tenant_id, id, resource_type, resource_id, \
-                     user_id, default_rules, policies, capacity, saturation_threshold, \
-                     created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                )
-                .bind(q.tenant_id)
-                .bind(&q.id)
-                .bind(&q.resource_type)
-                .bind(&q.resource_id)
-                .bind(&q.user_id)
-                .bind(to_json(&q.default_rules)?)
-                .bind(to_json(&q.policies)?)
-                .bind(q.capacity.as_ref().map(to_json).transpose()?)
-                .bind(q.saturation_threshold)
-                .bind(q.created_at)
-                .bind(q.updated_at)
-                .execute(&self.pool)
-                .await
-                .map(drop)
-                .map_err(db_error)
-            }
-
-            async fn update_datarobot_quota(&self, q: &Quota) -> Result<bool> {
-                sqlx::query(
-                    "UPDATE datarobot_quotas SET default_rules = $3, policies = $4, capacity = $5, \
-                     saturation_threshold = $6, updated_at = $7 WHERE tenant_id = $1 AND id = $2",
-                )
-                .bind(q.tenant_id)
-                .bind(&q.id)
-                .bind(to_json(&q.default_rules)?)
-                .bind(to_json(&q.policies)?)
-                .bind(q.capacity.as_ref().map(to_json).transpose()?)
-                .bind(q.saturation_threshold)
-                .bind(q.updated_at)
-                .execute(&self.pool)
-                .await
-                .map(|done| done.rows_affected() > 0)
-                .map_err(db_error)
-            }
-
             async fn datarobot_quota(&self, tenant_id: Uuid, id: &str) -> Result<Option<Quota>> {
                 sqlx::query(&format!("{QUOTA_COLUMNS} WHERE tenant_id = $1 AND id = $2"))
                     .bind(tenant_id)
@@ -378,16 +337,6 @@ macro_rules! shared_store {
                 .filter_map(|r| readable(quota_from(r), "DataRobot quota"))
                 .collect::<Result<Vec<_>>>()?;
                 Ok((quotas, total))
-            }
-
-            async fn delete_datarobot_quota(&self, tenant_id: Uuid, id: &str) -> Result<bool> {
-                sqlx::query("DELETE FROM datarobot_quotas WHERE tenant_id = $1 AND id = $2")
-                    .bind(tenant_id)
-                    .bind(id)
-                    .execute(&self.pool)
-                    .await
-                    .map(|done| done.rows_affected() > 0)
-                    .map_err(db_error)
             }
 
             async fn put_datarobot_template(&self, t: &Template) -> Result<bool> {
@@ -729,41 +678,6 @@ macro_rules! shared_store {
                 Self::own_limits(&row)
             }
 
-            async fn put_notification_rules(
-                &self,
-                tenant_id: Uuid,
-                limit_id: &str,
-                rules: &[crate::domain::notification::Notification],
-                now: chrono::DateTime<chrono::Utc>,
-            ) -> Result<()> {
-                let mut tx = self.pool.begin().await.map_err(db_error)?;
-                sqlx::query("DELETE FROM limit_notifications WHERE tenant_id = $1 AND limit_id = $2")
-                    .bind(tenant_id)
-                    .bind(limit_id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_error)?;
-                for (ordinal, rule) in rules.iter().enumerate() {
-                    sqlx::query(
-                        "INSERT INTO limit_notifications (tenant_id, limit_id, id, percent, repeats, \
-                         call_url, ordinal, created_at, updated_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
-                    )
-                    .bind(tenant_id)
-                    .bind(limit_id)
-                    .bind(&rule.id)
-                    .bind(i64::from(rule.percent))
-                    .bind(rule.repeat)
-                    .bind(&rule.call_url)
-                    .bind(i32::try_from(ordinal).unwrap_or(i32::MAX))
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_error)?;
-                }
-                tx.commit().await.map_err(db_error)
-            }
-
             async fn notification_rules(
                 &self,
                 tenant_id: Uuid,
@@ -869,57 +783,6 @@ macro_rules! shared_store {
                     created_at,
                     updated_at,
                 }))
-            }
-
-            async fn insert_zitadel_quota(
-                &self,
-                q: &crate::domain::zitadel::QuotaRecord,
-            ) -> Result<bool> {
-                sqlx::query(
-                    "INSERT INTO zitadel_quotas (tenant_id, unit, sequence, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-                )
-                .bind(q.tenant_id)
-                .bind(q.unit.number())
-                .bind(q.sequence)
-                .bind(q.created_at)
-                .bind(q.updated_at)
-                .execute(&self.pool)
-                .await
-                .map(|done| done.rows_affected() > 0)
-                .map_err(db_error)
-            }
-
-            async fn update_zitadel_quota(
-                &self,
-                q: &crate::domain::zitadel::QuotaRecord,
-            ) -> Result<()> {
-                sqlx::query(
-                    "UPDATE zitadel_quotas SET sequence = $3, updated_at = $4 \
-                     WHERE tenant_id = $1 AND unit = $2",
-                )
-                .bind(q.tenant_id)
-                .bind(q.unit.number())
-                .bind(q.sequence)
-                .bind(q.updated_at)
-                .execute(&self.pool)
-                .await
-                .map(drop)
-                .map_err(db_error)
-            }
-
-            async fn delete_zitadel_quota(
-                &self,
-                tenant_id: Uuid,
-                unit: crate::domain::zitadel::Unit,
-            ) -> Result<bool> {
-                sqlx::query("DELETE FROM zitadel_quotas WHERE tenant_id = $1 AND unit = $2")
-                    .bind(tenant_id)
-                    .bind(unit.number())
-                    .execute(&self.pool)
-                    .await
-                    .map(|done| done.rows_affected() > 0)
-                    .map_err(db_error)
             }
 
             async fn client_quota(

@@ -208,3 +208,24 @@ on_both_backends! {
         assert_eq!(counted(body(app.get(&unit, &app.system).await).await), 0);
     }
 }
+
+on_both_backends! {
+    async fn a_zitadel_quota_whose_notifications_cannot_be_written_is_not_added_and_a_retry_succeeds(app) {
+        let tenant = app.create_tenant("instance").await;
+        let mut quota = crate::zitadel::quota(crate::zitadel::REQUESTS, 10, true);
+        quota["notifications"] = json!([{"percent": 50, "repeat": false,
+            "callUrl": "https://hooks.example.com/q"}]);
+        let limit = format!("/v1/tenants/{tenant}/limits/zitadel:UNIT_REQUESTS_ALL_AUTHENTICATED");
+        fail_inserts(&app, "limit_notifications", "NEW.percent = 50").await;
+        let failed = app.add_quota(&app.system, &tenant, &quota).await;
+        assert_eq!(failed.status(), 500);
+        assert_eq!(app.get(&limit, &app.system).await.status(), 404);
+        lift(&app, "limit_notifications").await;
+        let added = app.add_quota(&app.system, &tenant, &quota).await;
+        assert_eq!(added.status(), 200, "not 409: the failed add left nothing");
+        assert_eq!(app.get(&limit, &app.system).await.status(), 200);
+        let removed = app.remove_quota(&app.system, &tenant, crate::zitadel::REQUESTS).await;
+        assert_eq!(removed.status(), 200);
+        assert_eq!(app.get(&limit, &app.system).await.status(), 404);
+    }
+}

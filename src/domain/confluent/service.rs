@@ -81,6 +81,7 @@ impl ClientQuotas<'_> {
         let mut attempts = 0;
         loop {
             let write = AggregateWrite {
+                rules: None,
                 row: Row::InsertClientQuota(&quota),
                 limits: Some(owned_limits(&quota)),
                 unit: Some(UnitChange::Take(unit.clone())),
@@ -202,6 +203,7 @@ impl ClientQuotas<'_> {
         }
         let updated = current.changed(changes, micros(now));
         let write = AggregateWrite {
+            rules: None,
             row: Row::UpdateClientQuota(&updated),
             limits: Some(owned_limits(&updated)),
             unit: None,
@@ -218,6 +220,7 @@ impl ClientQuotas<'_> {
         let reference = ScopeRef::kafka_cluster(&quota.environment, &quota.cluster);
         let unit = service_quota::unit(self.engine, tenant_id, &code, &reference).await?;
         let write = AggregateWrite {
+            rules: None,
             row: Row::DeleteClientQuota { tenant_id, id },
             limits: Some(OwnedLimits {
                 limits: Vec::new(),

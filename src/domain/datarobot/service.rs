@@ -100,6 +100,7 @@ pub async fn create_quota(
     let unit =
         service_quota::unit(engine, quota.tenant_id, &code, &ScopeRef::organization()).await?;
     let write = AggregateWrite {
+        rules: None,
         row: Row::InsertDataRobotQuota(&quota),
         limits: Some(owned_limits(&quota, now)),
         unit: Some(UnitChange::Take(unit)),
@@ -215,6 +216,7 @@ pub async fn update_quota(
     quota.updated_at = now;
     quota.validate()?;
     let write = AggregateWrite {
+        rules: None,
         row: Row::UpdateDataRobotQuota(&quota),
         limits: Some(owned_limits(&quota, now)),
         unit: None,
@@ -238,6 +240,7 @@ pub async fn delete_quota(
     let unit =
         service_quota::unit(engine, caller.tenant_id, &code, &ScopeRef::organization()).await?;
     let write = AggregateWrite {
+        rules: None,
         row: Row::DeleteDataRobotQuota {
             tenant_id: caller.tenant_id,
             id,

@@ -490,29 +490,6 @@ impl Engine {
         Ok(created)
     }
 
-    /// Creates or replaces a limit with its notification rules (which replace the limit's
-    /// earlier rules); true when the limit was created.
-    pub async fn put_limit_with_notifications(
-        &self,
-        limit: &Limit,
-        rules: &[Notification],
-    ) -> Result<bool> {
-        let existing = self
-            .check_owner(limit.tenant_id, &limit.id, limit.owner.as_deref())
-            .await?;
-        let created = self.store.put_limit(limit).await;
-        let replaced = match created {
-            Ok(_) => {
-                self.store
-                    .put_notification_rules(limit.tenant_id, &limit.id, rules, limit.updated_at)
-                    .await
-            }
-            Err(_) => Ok(()),
-        };
-        self.forget(limit, existing.as_ref());
-        replaced.and(created)
-    }
-
     /// A limit's notification rules, in the order they were given.
     pub async fn notification_rules(
         &self,
