@@ -14,6 +14,7 @@ use super::datarobot::Quota;
 use super::limit::Limit;
 use super::notification::Notification;
 use super::principal::ApiKey;
+use super::service_quota::AuditEntry;
 use super::zitadel::{QuotaRecord, Unit as ZitadelUnit};
 
 /// The row an aggregate write is about.
@@ -40,6 +41,11 @@ pub enum Row<'a> {
     DeleteZitadelQuota {
         tenant_id: Uuid,
         unit: ZitadelUnit,
+    },
+    /// An applied quota's limit with its new amount, and the audit record of the change.
+    AdjustAppliedQuota {
+        limit: &'a Limit,
+        audit: &'a AuditEntry,
     },
     InsertKey(&'a ApiKey),
     DeleteKey {

@@ -94,6 +94,13 @@ macro_rules! aggregate_store {
                             .map(|done| if done.rows_affected() > 0 { Written::Done } else { Written::Missing })
                             .map_err(db_error)?
                     }
+                    Row::AdjustAppliedQuota { limit, audit } => {
+                        if !upsert_limit(tx, limit).await? {
+                            return Ok(Written::Taken(limit.id.clone()));
+                        }
+                        record_adjustment(tx, audit).await?;
+                        Written::Done
+                    }
                     Row::InsertKey(k) => {
                         insert_key(tx, k).await?;
                         Written::Done
@@ -243,6 +250,29 @@ macro_rules! aggregate_store {
                     .map_err(db_error)?;
                 }
                 Ok(())
+            }
+
+            async fn record_adjustment(
+                tx: &mut Tx<'_>,
+                entry: &$crate::domain::service_quota::AuditEntry,
+            ) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO service_quota_adjustments (id, tenant_id, code, scope_ref, \
+                     old_limit, new_limit, key_id, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+                )
+                .bind(entry.id)
+                .bind(entry.tenant_id)
+                .bind(&entry.code)
+                .bind(entry.reference.to_json())
+                .bind(entry.old_limit)
+                .bind(entry.new_limit)
+                .bind(&entry.key_id)
+                .bind(entry.at)
+                .execute(&mut **tx)
+                .await
+                .map(drop)
+                .map_err(db_error)
             }
 
             async fn insert_key(tx: &mut Tx<'_>, k: &ApiKey) -> Result<()> {

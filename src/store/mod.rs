@@ -251,11 +251,6 @@ pub trait Store: Send + Sync {
     ) -> impl Future<Output = Result<bool>> + Send;
     /// Every operator-defined service-quota code, ordered by code.
     fn service_quota_codes(&self) -> impl Future<Output = Result<Vec<QuotaCode>>> + Send;
-    /// Records a change of an applied limit.
-    fn record_service_quota_adjustment(
-        &self,
-        entry: &AuditEntry,
-    ) -> impl Future<Output = Result<()>> + Send;
     /// The recorded changes of a tenant's applied limits of `code`, oldest first.
     fn service_quota_adjustments(
         &self,
@@ -528,9 +523,6 @@ impl Store for AnyStore {
     }
     async fn service_quota_codes(&self) -> Result<Vec<QuotaCode>> {
         dispatch!(self, s => s.service_quota_codes())
-    }
-    async fn record_service_quota_adjustment(&self, entry: &AuditEntry) -> Result<()> {
-        dispatch!(self, s => s.record_service_quota_adjustment(entry))
     }
     async fn service_quota_adjustments(
         &self,

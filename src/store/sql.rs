@@ -480,29 +480,6 @@ macro_rules! shared_store {
                     .collect()
             }
 
-            async fn record_service_quota_adjustment(
-                &self,
-                entry: &crate::domain::service_quota::AuditEntry,
-            ) -> Result<()> {
-                sqlx::query(
-                    "INSERT INTO service_quota_adjustments (id, tenant_id, code, scope_ref, \
-                     old_limit, new_limit, key_id, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
-                )
-                .bind(entry.id)
-                .bind(entry.tenant_id)
-                .bind(&entry.code)
-                .bind(entry.reference.to_json())
-                .bind(entry.old_limit)
-                .bind(entry.new_limit)
-                .bind(&entry.key_id)
-                .bind(entry.at)
-                .execute(&self.pool)
-                .await
-                .map(drop)
-                .map_err(db_error)
-            }
-
             async fn service_quota_adjustments(
                 &self,
                 tenant_id: Uuid,

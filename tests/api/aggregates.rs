@@ -229,3 +229,20 @@ on_both_backends! {
         assert_eq!(app.get(&limit, &app.system).await.status(), 404);
     }
 }
+
+on_both_backends! {
+    async fn an_applied_quota_adjustment_without_its_audit_record_is_not_made(app) {
+        let (tenant, admin) = app.tenant_with_admin().await;
+        let path = "/v1/applied-quotas/iam.max_api_keys.per_org";
+        let unit = format!("/v1/tenants/{tenant}/limits/service-quota.iam.max_api_keys.per_org");
+        let lower = json!({"scope": "ORGANIZATION", "applied_limit": 40});
+        fail_inserts(&app, "service_quota_adjustments", "NEW.new_limit = 40").await;
+        assert_eq!(app.put(path, &admin, &lower).await.status(), 500);
+        assert_eq!(body(app.get(&unit, &app.system).await).await["amount"], 100);
+        lift(&app, "service_quota_adjustments").await;
+        assert_eq!(app.put(path, &admin, &lower).await.status(), 200);
+        assert_eq!(body(app.get(&unit, &app.system).await).await["amount"], 40);
+        let audit = body(app.get(&format!("{path}/adjustments"), &admin).await).await;
+        assert_eq!(audit.as_array().map(Vec::len), Some(1), "{audit}");
+    }
+}

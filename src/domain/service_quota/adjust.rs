@@ -1,6 +1,7 @@
 //! Changing the catalogue and the applied limits: operator-defined codes, adjustments of an
 //! applied limit (what Confluent does through its support), and their audit.
 
+use crate::domain::aggregate::{AggregateStore, AggregateWrite, Row, Written};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -61,19 +62,34 @@ impl ServiceQuotas<'_> {
         }
         limit.amount = Amount::Limited(applied_limit);
         limit.updated_at = now;
-        self.engine.put_limit(&limit).await?;
-        self.store
-            .record_service_quota_adjustment(&AuditEntry {
-                id: Uuid::new_v4(),
-                tenant_id,
-                code: code.code.clone(),
-                reference: reference.clone(),
-                old_limit,
-                new_limit: applied_limit,
-                key_id: caller.key_id.clone(),
-                at: now,
-            })
-            .await?;
+        let audit = AuditEntry {
+            id: Uuid::new_v4(),
+            tenant_id,
+            code: code.code.clone(),
+            reference: reference.clone(),
+            old_limit,
+            new_limit: applied_limit,
+            key_id: caller.key_id.clone(),
+            at: now,
+        };
+        // The new amount and its audit record commit together, or neither does.
+        let write = AggregateWrite {
+            row: Row::AdjustAppliedQuota {
+                limit: &limit,
+                audit: &audit,
+            },
+            limits: None,
+            rules: None,
+            unit: None,
+        };
+        let written = self.store.write_aggregate(&write).await?;
+        self.engine.limits_changed(tenant_id, [code.code.as_str()]);
+        if written != Written::Done {
+            return Err(Error::Conflict {
+                message: format!("limit {id} is not this applied quota's"),
+                existing: None,
+            });
+        }
         self.applied(tenant_id, &code, reference).await
     }
 
