@@ -20,7 +20,7 @@ use crate::domain::datarobot::{Page, Quota, QuotaFilter, Template};
 use crate::domain::limit::Limit;
 use crate::domain::notification::{Delivery, DueNotification, Notification};
 use crate::domain::principal::{ApiKey, SecretHash};
-use crate::domain::service_quota::{AuditEntry, AuditRecord, QuotaCode};
+use crate::domain::service_quota::{AuditRecord, QuotaCode};
 use crate::domain::tenant::Tenant;
 use crate::domain::usage::batch::{BatchReads, BatchState, BatchWrites, CounterKey};
 use crate::domain::waldur::{LimitChanges, OwnLimits};
