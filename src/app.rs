@@ -22,7 +22,7 @@ use crate::domain::usage::Engine;
 use crate::domain::waldur::{ChatQuotas, SystemDefaults};
 use crate::http::auth::{self, KeyCache};
 use crate::http::error::{self, ApiError, Failure};
-use crate::http::rate_limit::{self, KeyRateLimiter};
+use crate::http::rate_limit::{self, RequestRateLimiter};
 use crate::http::request_id::{self, RequestId};
 use crate::store::{AnyStore, Store};
 
@@ -33,7 +33,10 @@ pub struct Settings {
     pub public_url: Option<String>,
     pub body_limit_bytes: usize,
     pub request_timeout: Duration,
+    /// Requests each key may make per window.
     pub rate_limit_requests: u32,
+    /// Requests all keys of a tenant may make together per window; `None`: ten keys' worth.
+    pub rate_limit_tenant_requests: Option<u32>,
     pub rate_limit_window: Duration,
     /// Waldur's system default chat token limits (-1: unlimited).
     pub chat_defaults: SystemDefaults,
@@ -50,6 +53,7 @@ impl Default for Settings {
             body_limit_bytes: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             rate_limit_requests: 6000,
+            rate_limit_tenant_requests: None,
             rate_limit_window: Duration::from_secs(60),
             chat_defaults: SystemDefaults::default(),
             webhook_allow_private: false,
@@ -68,7 +72,7 @@ pub struct Shared {
     pub store: AnyStore,
     pub clock: SharedClock,
     pub keys: KeyCache,
-    pub rate_limiter: KeyRateLimiter,
+    pub rate_limiter: RequestRateLimiter,
     pub engine: Arc<Engine>,
     /// Waldur chat token quotas (also hooked into the engine).
     pub chat_quotas: Arc<ChatQuotas>,
@@ -107,8 +111,11 @@ impl AppState {
             store,
             clock,
             keys: KeyCache::default(),
-            rate_limiter: KeyRateLimiter::new(
+            rate_limiter: RequestRateLimiter::new(
                 settings.rate_limit_requests,
+                settings.rate_limit_tenant_requests.unwrap_or_else(|| {
+                    rate_limit::default_tenant_requests(settings.rate_limit_requests)
+                }),
                 settings.rate_limit_window,
             ),
             settings,

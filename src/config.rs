@@ -87,6 +87,10 @@ pub struct ServeArgs {
     /// Requests each key may make per window.
     #[arg(long, env = "QUOTAPLANE_RATE_LIMIT_REQUESTS", default_value_t = 6000)]
     pub rate_limit_requests: u32,
+    /// Requests all keys of one tenant may make together per window (default: ten times
+    /// `--rate-limit-requests`).
+    #[arg(long, env = "QUOTAPLANE_RATE_LIMIT_TENANT_REQUESTS")]
+    pub rate_limit_tenant_requests: Option<u32>,
     /// Length of the rate-limit window, in seconds.
     #[arg(
         long,

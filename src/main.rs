@@ -73,6 +73,7 @@ async fn serve(args: ServeArgs) -> quotaplane::domain::Result<()> {
         body_limit_bytes: args.body_limit_bytes,
         request_timeout: std::time::Duration::from_secs(args.request_timeout_seconds),
         rate_limit_requests: args.rate_limit_requests,
+        rate_limit_tenant_requests: args.rate_limit_tenant_requests,
         cors_allowed_origins: args.cors_allowed_origins.clone(),
         rate_limit_window: std::time::Duration::from_secs(u64::from(
             args.rate_limit_window_seconds.max(1),

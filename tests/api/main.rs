@@ -10,6 +10,7 @@ mod datarobot;
 mod foundation;
 mod openapi;
 mod process;
+mod rate_limits;
 mod throttled;
 mod usage;
 mod waldur;
