@@ -10,6 +10,7 @@ pub mod datarobot;
 pub mod error;
 pub mod limit;
 pub mod notification;
+pub mod page;
 pub mod principal;
 pub mod service_quota;
 pub mod tenant;

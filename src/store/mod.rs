@@ -5,6 +5,7 @@
 //! write lock for a batch) lives in the backend's own file.
 
 mod aggregate;
+mod pages;
 mod postgres;
 mod sql;
 mod sqlite;

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::aggregate::aggregate_store;
 use super::db_error;
+use super::pages::page_store;
 use super::sql::shared_store;
 use crate::domain::datarobot::{Page, Quota, QuotaFilter, Template};
 use crate::domain::limit::{Amount, Limit, Subject};
@@ -225,6 +226,7 @@ impl PgStore {
 }
 
 shared_store!(PgStore, Postgres, PgRow);
+page_store!(PgStore, PgRow);
 aggregate_store!(PgStore, Postgres);
 
 /// Counter keys as parallel arrays (tenants, limits, period starts, partitions), to bind to

@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::aggregate::aggregate_store;
 use super::db_error;
+use super::pages::page_store;
 use super::sql::shared_store;
 use crate::domain::datarobot::{Page, Quota, QuotaFilter, Template};
 use crate::domain::limit::{Amount, Limit, Subject};
@@ -171,4 +172,5 @@ impl SqliteStore {
 }
 
 shared_store!(SqliteStore, Sqlite, SqliteRow);
+page_store!(SqliteStore, SqliteRow);
 aggregate_store!(SqliteStore, Sqlite);

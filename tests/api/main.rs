@@ -9,6 +9,7 @@ mod cors;
 mod datarobot;
 mod foundation;
 mod openapi;
+mod pages;
 mod process;
 mod rate_limits;
 mod throttled;
