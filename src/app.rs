@@ -17,6 +17,7 @@ use tracing::Instrument;
 
 use crate::api;
 use crate::domain::clock::{SharedClock, SystemClock};
+use crate::domain::retention::{Retention, RetentionStore, Swept};
 use crate::domain::service_quota::ServiceQuotaLimits;
 use crate::domain::usage::Engine;
 use crate::domain::waldur::{ChatQuotas, SystemDefaults};
@@ -44,6 +45,8 @@ pub struct Settings {
     pub webhook_allow_private: bool,
     /// Origins whose browsers may call the API (`*`: any); none by default.
     pub cors_allowed_origins: Vec<String>,
+    /// How long counters and outbox rows are kept.
+    pub retention: Retention,
 }
 
 impl Default for Settings {
@@ -58,6 +61,7 @@ impl Default for Settings {
             chat_defaults: SystemDefaults::default(),
             webhook_allow_private: false,
             cors_allowed_origins: Vec::new(),
+            retention: Retention::default(),
         }
     }
 }
@@ -241,8 +245,22 @@ pub async fn serve(
         for tick in 0u64.. {
             every.tick().await;
             let now = state.clock.now().timestamp_millis();
-            if let Err(e) = state.store.sweep(now, tick % 60 == 0).await {
+            let thorough = tick % 60 == 0;
+            if let Err(e) = state.store.sweep(now, thorough).await {
                 tracing::warn!(error = %e, "housekeeping failed");
+            }
+            if thorough {
+                match state
+                    .store
+                    .sweep_retained(now, &state.settings.retention)
+                    .await
+                {
+                    Ok(swept) if swept != Swept::default() => {
+                        tracing::info!(?swept, "swept rows past their retention");
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "retention sweep failed"),
+                }
             }
             if tick % 10 == 0 {
                 crate::http::metrics::handle().run_upkeep();

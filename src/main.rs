@@ -68,6 +68,7 @@ async fn serve(args: ServeArgs) -> quotaplane::domain::Result<()> {
             base
         );
     }
+    let retention = args.retention();
     let settings = Settings {
         public_url: args.public_url,
         body_limit_bytes: args.body_limit_bytes,
@@ -86,6 +87,7 @@ async fn serve(args: ServeArgs) -> quotaplane::domain::Result<()> {
             },
         ),
         webhook_allow_private: args.webhook_allow_private,
+        retention,
     };
     tracing::info!(bind = %args.bind, store = store.backend(), "quotaplane serving");
     let state = AppState::new(store, settings);

@@ -12,6 +12,7 @@ pub mod limit;
 pub mod notification;
 pub mod page;
 pub mod principal;
+pub mod retention;
 pub mod service_quota;
 pub mod tenant;
 pub mod text;

@@ -7,6 +7,7 @@
 mod aggregate;
 mod pages;
 mod postgres;
+mod retention;
 mod sql;
 mod sqlite;
 
@@ -95,7 +96,7 @@ pub trait Store: Send + Sync {
         decide: &mut (dyn FnMut(&BatchState) -> BatchWrites + Send),
     ) -> impl Future<Output = Result<()>> + Send;
     /// Housekeeping: frees expired leases; when `thorough`, also forgets expired idempotency
-    /// records and counters of periods long past.
+    /// records (counters and the outbox: `domain::retention::RetentionStore`).
     fn sweep(&self, now_ms: i64, thorough: bool) -> impl Future<Output = Result<()>> + Send;
 
     /// Whether a key of the tenant acts as `user_id`.

@@ -15,6 +15,7 @@ use uuid::Uuid;
 use super::aggregate::aggregate_store;
 use super::db_error;
 use super::pages::page_store;
+use super::retention::retention_store;
 use super::sql::shared_store;
 use crate::domain::datarobot::{Page, Quota, QuotaFilter, Template};
 use crate::domain::limit::{Amount, Limit, Subject};
@@ -173,4 +174,5 @@ impl SqliteStore {
 
 shared_store!(SqliteStore, Sqlite, SqliteRow);
 page_store!(SqliteStore, SqliteRow);
+retention_store!(SqliteStore);
 aggregate_store!(SqliteStore, Sqlite);

@@ -12,6 +12,7 @@ mod openapi;
 mod pages;
 mod process;
 mod rate_limits;
+mod retention;
 mod throttled;
 mod usage;
 mod waldur;
