@@ -211,4 +211,30 @@ on_both_backends! {
         sweep_at(&app, now + TimeDelta::days(8)).await;
         assert_eq!(status(&app, tried_out).await, None);
     }
+
+    async fn an_idempotency_record_keeps_a_compact_answer_and_replays_the_same_decision(app) {
+        let (_, admin) = app.tenant_with_admin().await;
+        for i in 0..60 {
+            let path = format!("/v1/limits/wide-{i:02}");
+            assert_eq!(app.put(&path, &admin, &limit("day", &[])).await.status(), 201);
+        }
+        let tight = json!({"subject": {"who": "t"}, "metric": "m", "amount": 1, "window": {"kind": "day"}});
+        assert_eq!(app.put("/v1/limits/tight", &admin, &tight).await.status(), 201);
+        let consume = |key: &'static str, who: &str, amount: i64| {
+            let request = json!({"subject": {"who": who}, "metric": "m", "amount": amount});
+            app.request(reqwest::Method::POST, "/v1/usage/consume", &admin)
+                .header("Idempotency-Key", key).json(&request).send()
+        };
+        let first = body(consume("wide", "w", 2).await.expect("consume")).await;
+        assert_eq!(first["limits"].as_array().map(Vec::len), Some(60), "{first}");
+        let refused = consume("refused", "t", 5).await.expect("consume");
+        assert_eq!(refused.status(), 429);
+        let refused = body(refused).await;
+        for (key, who, amount, answer) in [("wide", "w", 2, &first), ("refused", "t", 5, &refused)] {
+            let again = consume(key, who, amount).await.expect("replay");
+            assert_eq!(&body(again).await, answer, "a replay answers as the first time");
+        }
+        let longest = scalar(&app, "SELECT MAX(LENGTH(decision)) FROM idempotency").await;
+        assert!(longest < 100, "records hold no limit statuses: {longest} bytes");
+    }
 }

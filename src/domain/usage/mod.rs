@@ -12,6 +12,7 @@ pub mod batch;
 mod batcher;
 mod cache;
 mod decide;
+mod replay;
 
 use std::future::Future;
 use std::pin::Pin;
