@@ -140,6 +140,14 @@ pub trait PageStore: Send + Sync {
         tenant_id: Uuid,
         page: &PageRequest,
     ) -> impl Future<Output = Result<Paged<Limit>>> + Send;
+    /// A tenant's limits owned by one of `owners` (each a bound parameter: a catalogue's worth,
+    /// not tens of thousands), in id order.
+    fn owned_limits_page(
+        &self,
+        tenant_id: Uuid,
+        owners: &[String],
+        page: &PageRequest,
+    ) -> impl Future<Output = Result<Paged<Limit>>> + Send;
 }
 
 #[cfg(test)]

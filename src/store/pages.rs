@@ -126,6 +126,46 @@ macro_rules! page_store {
                     },
                 )
             }
+
+            async fn owned_limits_page(
+                &self,
+                tenant_id: Uuid,
+                owners: &[String],
+                page: &$crate::domain::page::PageRequest,
+            ) -> Result<$crate::domain::page::Paged<Limit>> {
+                if owners.is_empty() {
+                    return Ok($crate::domain::page::Paged {
+                        items: Vec::new(),
+                        next: None,
+                    });
+                }
+                let after = page.after.as_ref().map(|c| c.id.as_str()).unwrap_or("");
+                let marks: Vec<String> = (0..owners.len()).map(|i| format!("${}", i + 4)).collect();
+                let sql = format!(
+                    "{LIMIT_COLUMNS} WHERE tenant_id = $1 AND id > $2 AND owner IN ({}) \
+                     ORDER BY id LIMIT $3",
+                    marks.join(", ")
+                );
+                let mut query = sqlx::query(&sql)
+                    .bind(tenant_id)
+                    .bind(after)
+                    .bind(fetched(page));
+                for owner in owners {
+                    query = query.bind(owner);
+                }
+                let rows = query.fetch_all(&self.pool).await.map_err(db_error)?;
+                page_steps::paged(
+                    page,
+                    &rows,
+                    false,
+                    |r| limit_from(r),
+                    "limit",
+                    |r| {
+                        use sqlx::Row;
+                        r.try_get::<String, _>("id")
+                    },
+                )
+            }
         }
 
         /// One more row than the page holds: whether it exists says whether a next page does.
@@ -205,6 +245,18 @@ impl PageStore for AnyStore {
         match self {
             AnyStore::Postgres(s) => s.limits_page(tenant_id, page).await,
             AnyStore::Sqlite(s) => s.limits_page(tenant_id, page).await,
+        }
+    }
+
+    async fn owned_limits_page(
+        &self,
+        tenant_id: Uuid,
+        owners: &[String],
+        page: &PageRequest,
+    ) -> Result<Paged<Limit>> {
+        match self {
+            AnyStore::Postgres(s) => s.owned_limits_page(tenant_id, owners, page).await,
+            AnyStore::Sqlite(s) => s.owned_limits_page(tenant_id, owners, page).await,
         }
     }
 }
