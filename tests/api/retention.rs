@@ -198,7 +198,10 @@ on_both_backends! {
         let dead_long_ago = outbox_row(&app, tenant, "dead", 20, ago(12), ago(8), ago(5)).await;
 
         let swept = sweep_at(&app, now).await;
-        assert_eq!((swept.dead_lettered, swept.outbox), (2, 2), "{swept:?}");
+        // (The server's own sweep, at its clock's instant, may have dead-lettered the row out
+        // of attempts already: the statuses below are what matters.)
+        assert!((1..=2).contains(&swept.dead_lettered), "{swept:?}");
+        assert_eq!(swept.outbox, 2, "{swept:?}");
         assert_eq!(status(&app, tried_out).await.as_deref(), Some("dead"));
         assert_eq!(status(&app, too_old).await.as_deref(), Some("dead"));
         assert_eq!(status(&app, retrying).await.as_deref(), Some("pending"));
@@ -234,7 +237,7 @@ on_both_backends! {
             let again = consume(key, who, amount).await.expect("replay");
             assert_eq!(&body(again).await, answer, "a replay answers as the first time");
         }
-        let longest = scalar(&app, "SELECT MAX(LENGTH(decision)) FROM idempotency").await;
+        let longest = scalar(&app, "SELECT CAST(MAX(LENGTH(decision)) AS BIGINT) FROM idempotency").await;
         assert!(longest < 100, "records hold no limit statuses: {longest} bytes");
     }
 }
