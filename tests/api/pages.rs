@@ -159,4 +159,22 @@ on_both_backends! {
         let refused = app.get(&format!("/v1/tenants?cursor={cursor}"), &app.system).await;
         assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
     }
+
+    async fn rows_added_before_a_cursor_never_repeat_or_shift_the_next_page(app) {
+        let (_, admin) = app.tenant_with_admin().await;
+        for id in ["b", "c", "d"] {
+            app.put(&format!("/v1/limits/{id}"), &admin, &native(1)).await;
+        }
+        let first = app.get("/v1/limits?limit=2", &admin).await;
+        let next = next_link(&first).expect("a next page");
+        let first: Vec<String> = body(first).await.as_array().expect("array").iter()
+            .map(|l| l["id"].as_str().expect("id").to_owned()).collect();
+        assert_eq!(first.len(), 2);
+        // Behind the cursor, and after it.
+        app.put("/v1/limits/a", &admin, &native(1)).await;
+        app.put("/v1/limits/z", &admin, &native(1)).await;
+        let (_, rest) = walk(&app, next.trim_start_matches(&app.base), &admin).await;
+        assert!(rest.iter().all(|id| !first.contains(id) && id != "a"), "{first:?} {rest:?}");
+        assert!(rest.contains(&"z".to_owned()), "{rest:?}");
+    }
 }
