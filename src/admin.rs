@@ -9,6 +9,7 @@ use crate::config::AdminAction;
 use crate::domain::Result;
 use crate::domain::access::{self, NewKey};
 use crate::domain::clock::SystemClock;
+use crate::domain::page::PageRequest;
 use crate::domain::principal::{Caller, Role, Roles};
 use crate::domain::service_quota::ServiceQuotaLimits;
 use crate::domain::usage::Engine;
@@ -32,13 +33,22 @@ pub async fn run(store: &AnyStore, action: AdminAction) -> Result<()> {
             println!("{}\t{}", t.id, t.name.as_str());
         }
         AdminAction::ListTenants => {
-            for t in access::list_tenants(store, &operator).await? {
-                println!(
-                    "{}\t{}\t{}",
-                    t.id,
-                    t.name.as_str(),
-                    t.created_at.to_rfc3339()
-                );
+            // Every page, one at a time.
+            let mut page = PageRequest::default();
+            loop {
+                let found = access::list_tenants(store, &operator, &page).await?;
+                for t in found.items {
+                    println!(
+                        "{}\t{}\t{}",
+                        t.id,
+                        t.name.as_str(),
+                        t.created_at.to_rfc3339()
+                    );
+                }
+                match found.next {
+                    Some(next) => page.after = Some(next),
+                    None => break,
+                }
             }
         }
         AdminAction::CreateKey {
@@ -57,15 +67,23 @@ pub async fn run(store: &AnyStore, action: AdminAction) -> Result<()> {
             println!("id\t{}\nsecret\t{}", key.id, secret.expose());
         }
         AdminAction::ListKeys { tenant } => {
-            for k in access::list_keys(store, &operator, tenant).await? {
-                let user = k.user_id.map(|u| u.to_string()).unwrap_or_default();
-                println!(
-                    "{}\t{}\t{}\t{}",
-                    k.id,
-                    k.roles.to_stored(),
-                    user,
-                    k.description
-                );
+            let mut page = PageRequest::default();
+            loop {
+                let found = access::list_keys(store, &operator, tenant, &page).await?;
+                for k in found.items {
+                    let user = k.user_id.map(|u| u.to_string()).unwrap_or_default();
+                    println!(
+                        "{}\t{}\t{}\t{}",
+                        k.id,
+                        k.roles.to_stored(),
+                        user,
+                        k.description
+                    );
+                }
+                match found.next {
+                    Some(next) => page.after = Some(next),
+                    None => break,
+                }
             }
         }
         AdminAction::RevokeKey { tenant, key_id } => {

@@ -17,13 +17,14 @@ use tracing::Instrument;
 
 use crate::api;
 use crate::domain::clock::{SharedClock, SystemClock};
+use crate::domain::retention::{Retention, RetentionStore, Swept};
 use crate::domain::service_quota::ServiceQuotaLimits;
 use crate::domain::usage::Engine;
 use crate::domain::waldur::{ChatQuotas, SystemDefaults};
 use crate::domain::zitadel_instance::InstanceBlocks;
 use crate::http::auth::{self, KeyCache};
 use crate::http::error::{self, ApiError, Failure};
-use crate::http::rate_limit::{self, KeyRateLimiter};
+use crate::http::rate_limit::{self, RequestRateLimiter};
 use crate::http::request_id::{self, RequestId};
 use crate::store::{AnyStore, Store};
 
@@ -38,7 +39,10 @@ pub struct Settings {
     pub allowed_hosts: Vec<String>,
     pub body_limit_bytes: usize,
     pub request_timeout: Duration,
+    /// Requests each key may make per window.
     pub rate_limit_requests: u32,
+    /// Requests all keys of a tenant may make together per window; `None`: ten keys' worth.
+    pub rate_limit_tenant_requests: Option<u32>,
     pub rate_limit_window: Duration,
     /// Waldur's system default chat token limits (-1: unlimited).
     pub chat_defaults: SystemDefaults,
@@ -58,6 +62,8 @@ pub struct Settings {
     pub auth_failures_per_minute: u32,
     /// ZITADEL system API users whose self-signed JWTs authenticate on the system API.
     pub system_api_users: crate::http::system_users::SystemApiUsers,
+    /// How long counters and outbox rows are kept.
+    pub retention: Retention,
 }
 
 impl Default for Settings {
@@ -69,6 +75,7 @@ impl Default for Settings {
             body_limit_bytes: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             rate_limit_requests: 6000,
+            rate_limit_tenant_requests: None,
             rate_limit_window: Duration::from_secs(60),
             chat_defaults: SystemDefaults::default(),
             webhook_allow_private: false,
@@ -80,6 +87,7 @@ impl Default for Settings {
             auth_failures_per_minute:
                 crate::http::auth_throttle::AuthThrottle::DEFAULT_MAX_FAILURES,
             system_api_users: Default::default(),
+            retention: Retention::default(),
         }
     }
 }
@@ -96,7 +104,7 @@ pub struct Shared {
     pub keys: KeyCache,
     /// Invalid credentials per client address.
     pub auth_throttle: crate::http::auth_throttle::AuthThrottle,
-    pub rate_limiter: KeyRateLimiter,
+    pub rate_limiter: RequestRateLimiter,
     pub engine: Arc<Engine>,
     /// Waldur chat token quotas (also hooked into the engine).
     pub chat_quotas: Arc<ChatQuotas>,
@@ -144,8 +152,11 @@ impl AppState {
                 settings.auth_failures_per_minute,
                 Duration::from_secs(60),
             ),
-            rate_limiter: KeyRateLimiter::new(
+            rate_limiter: RequestRateLimiter::new(
                 settings.rate_limit_requests,
+                settings.rate_limit_tenant_requests.unwrap_or_else(|| {
+                    rate_limit::default_tenant_requests(settings.rate_limit_requests)
+                }),
                 settings.rate_limit_window,
             ),
             settings,
@@ -282,8 +293,22 @@ pub async fn serve(
         for tick in 0u64.. {
             every.tick().await;
             let now = state.clock.now().timestamp_millis();
-            if let Err(e) = state.store.sweep(now, tick % 60 == 0).await {
+            let thorough = tick % 60 == 0;
+            if let Err(e) = state.store.sweep(now, thorough).await {
                 tracing::warn!(error = %e, "housekeeping failed");
+            }
+            if thorough {
+                match state
+                    .store
+                    .sweep_retained(now, &state.settings.retention)
+                    .await
+                {
+                    Ok(swept) if swept != Swept::default() => {
+                        tracing::info!(?swept, "swept rows past their retention");
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "retention sweep failed"),
+                }
             }
             if tick % 10 == 0 {
                 crate::http::metrics::handle().run_upkeep();

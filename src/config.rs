@@ -87,6 +87,10 @@ pub struct ServeArgs {
     /// Requests each key may make per window.
     #[arg(long, env = "QUOTAPLANE_RATE_LIMIT_REQUESTS", default_value_t = 6000)]
     pub rate_limit_requests: u32,
+    /// Requests all keys of one tenant may make together per window (default: ten times
+    /// `--rate-limit-requests`).
+    #[arg(long, env = "QUOTAPLANE_RATE_LIMIT_TENANT_REQUESTS")]
+    pub rate_limit_tenant_requests: Option<u32>,
     /// Length of the rate-limit window, in seconds.
     #[arg(
         long,
@@ -94,6 +98,32 @@ pub struct ServeArgs {
         default_value_t = 60
     )]
     pub rate_limit_window_seconds: u32,
+    /// Counters of ended periods are kept one more window's length plus this margin, in seconds.
+    #[arg(
+        long,
+        env = "QUOTAPLANE_COUNTER_RETENTION_MARGIN_SECONDS",
+        default_value_t = 600
+    )]
+    pub counter_retention_margin_seconds: u32,
+    /// A `per` partition's counter of a `window: none` limit is swept once it holds 0 and has
+    /// not been written for this long, in seconds.
+    #[arg(
+        long,
+        env = "QUOTAPLANE_IDLE_PARTITION_SECONDS",
+        default_value_t = 3600
+    )]
+    pub idle_partition_seconds: u32,
+    /// A notification is dead-lettered after this many failed delivery attempts.
+    #[arg(long, env = "QUOTAPLANE_OUTBOX_MAX_ATTEMPTS", default_value_t = 20,
+        value_parser = clap::value_parser!(i32).range(1..))]
+    pub outbox_max_attempts: i32,
+    /// A notification not delivered within this many seconds is dead-lettered.
+    #[arg(long, env = "QUOTAPLANE_OUTBOX_MAX_AGE_SECONDS", default_value_t = 3 * 24 * 3600)]
+    pub outbox_max_age_seconds: u32,
+    /// Delivered, refused and dead notifications are kept this many seconds (and at least until
+    /// their period ends), then swept.
+    #[arg(long, env = "QUOTAPLANE_OUTBOX_RETENTION_SECONDS", default_value_t = 7 * 24 * 3600)]
+    pub outbox_retention_seconds: u32,
     /// Base URL for absolute links (`Location`, `self`, `next`); wins over every request header.
     #[arg(long, env = "QUOTAPLANE_PUBLIC_URL")]
     pub public_url: Option<String>,
@@ -189,6 +219,20 @@ pub struct ServeArgs {
     /// characters. When it changes, the key of the earlier token is revoked.
     #[arg(long, env = "QUOTAPLANE_BOOTSTRAP_TOKEN", hide_env_values = true)]
     pub bootstrap_token: Option<String>,
+}
+
+impl ServeArgs {
+    /// The retention rules the flags set.
+    pub fn retention(&self) -> crate::domain::retention::Retention {
+        let seconds = |s: u32| chrono::TimeDelta::seconds(i64::from(s));
+        crate::domain::retention::Retention {
+            counter_margin: seconds(self.counter_retention_margin_seconds),
+            idle_partition: seconds(self.idle_partition_seconds),
+            outbox_max_attempts: self.outbox_max_attempts,
+            outbox_max_age: seconds(self.outbox_max_age_seconds),
+            outbox_retention: seconds(self.outbox_retention_seconds),
+        }
+    }
 }
 
 /// A chat token default: -1 (unlimited) up to Waldur's largest limit.

@@ -80,6 +80,7 @@ async fn serve(args: ServeArgs) -> quotaplane::domain::Result<()> {
         }
         None => Default::default(),
     };
+    let retention = args.retention();
     let settings = Settings {
         system_api_users,
         public_url: args.public_url,
@@ -88,6 +89,7 @@ async fn serve(args: ServeArgs) -> quotaplane::domain::Result<()> {
         body_limit_bytes: args.body_limit_bytes,
         request_timeout: Duration::from_secs(args.request_timeout_seconds),
         rate_limit_requests: args.rate_limit_requests,
+        rate_limit_tenant_requests: args.rate_limit_tenant_requests,
         cors_allowed_origins: args.cors_allowed_origins.clone(),
         rate_limit_window: Duration::from_secs(u64::from(args.rate_limit_window_seconds.max(1))),
         chat_defaults: quotaplane::domain::waldur::SystemDefaults(
@@ -108,6 +110,7 @@ async fn serve(args: ServeArgs) -> quotaplane::domain::Result<()> {
         metrics_elsewhere: args.metrics_bind.is_some(),
         key_cache_ttl: Duration::from_millis(args.key_cache_ttl_ms),
         auth_failures_per_minute: args.auth_failures_per_minute,
+        retention,
     };
     if let Some(bind) = args.metrics_bind {
         let metrics = tokio::net::TcpListener::bind(bind).await.map_err(|e| {

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::aggregate::{AggregateStore, AggregateWrite, Row, UnitChange, Written};
+use super::page::{PageRequest, PageStore, Paged};
 use super::principal::{ApiKey, Caller, Role, Roles, Secret};
 use super::service_quota::{self, ScopeRef};
 use super::tenant::{Tenant, TenantName};
@@ -36,10 +37,14 @@ pub async fn create_tenant(
     Ok(tenant)
 }
 
-/// Every tenant (system keys only).
-pub async fn list_tenants(store: &impl Store, caller: &Caller) -> Result<Vec<Tenant>> {
+/// A page of the tenants, oldest first (system keys only).
+pub async fn list_tenants(
+    store: &impl PageStore,
+    caller: &Caller,
+    page: &PageRequest,
+) -> Result<Paged<Tenant>> {
     caller.require_system()?;
-    store.tenants().await
+    store.tenants_page(page).await
 }
 
 /// One tenant, for a system key or that tenant's own admin. Another tenant's caller is told it
@@ -94,14 +99,15 @@ pub async fn create_key(
     }
 }
 
-/// A tenant's keys, for a system key or that tenant's admin.
+/// A page of a tenant's keys, oldest first, for a system key or that tenant's admin.
 pub async fn list_keys(
-    store: &impl Store,
+    store: &(impl Store + PageStore),
     caller: &Caller,
     tenant_id: Uuid,
-) -> Result<Vec<ApiKey>> {
+    page: &PageRequest,
+) -> Result<Paged<ApiKey>> {
     tenant(store, caller, tenant_id).await?;
-    store.keys(tenant_id).await
+    store.keys_page(tenant_id, page).await
 }
 
 /// Revokes a key, giving back its unit of the API key quota; the caller must evict it from any

@@ -1,5 +1,7 @@
-//! Per-key rate limiting (GCRA, from `governor`): every authenticated response says where the key
-//! stands in `X-RateLimit-*` headers; past the limit the answer is 429 with `Retry-After`.
+//! Request rate limiting (GCRA, from `governor`) in two buckets over one window: one per key and
+//! one per tenant (so a tenant cannot multiply its budget by minting keys). Every authenticated
+//! response says where the key stands in `X-RateLimit-*` headers; past either limit the answer is
+//! 429 with `Retry-After` and the headers of the bucket that refused.
 
 use std::num::NonZeroU32;
 use std::time::Duration;
@@ -25,7 +27,8 @@ static RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
 type Limiter =
     RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
 
-/// `requests` per `window` for each key: a burst of `requests`, refilled evenly over the window.
+/// `requests` per `window` for each key of a bucket (a key id or a tenant id): a burst of
+/// `requests`, refilled evenly over the window.
 pub struct KeyRateLimiter {
     limiter: Limiter,
     requests: u32,
@@ -87,12 +90,6 @@ impl KeyRateLimiter {
         }
     }
 
-    /// Counts one request of `key_id` for callers outside the HTTP layers (gRPC): `None` when
-    /// admitted, else the seconds after which a retry can succeed.
-    pub fn admit(&self, key_id: &str) -> Option<u64> {
-        self.take(key_id).retry_after
-    }
-
     /// Forgets keys idle long enough to be back at a full burst.
     pub fn forget_idle(&self) {
         self.limiter.retain_recent();
@@ -104,23 +101,71 @@ fn ceil_secs(d: Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
+/// The two buckets every authenticated request draws from.
+pub struct RequestRateLimiter {
+    /// Per key.
+    pub keys: KeyRateLimiter,
+    /// Per tenant, shared by all of its keys.
+    pub tenants: KeyRateLimiter,
+}
+
+impl RequestRateLimiter {
+    /// `key_requests` per key and `tenant_requests` per tenant, each per `window`.
+    pub fn new(key_requests: u32, tenant_requests: u32, window: Duration) -> Self {
+        Self {
+            keys: KeyRateLimiter::new(key_requests, window),
+            tenants: KeyRateLimiter::new(tenant_requests, window),
+        }
+    }
+
+    /// Takes one request from the key's bucket, then (if it had room) from its tenant's: the
+    /// bucket whose standing the answer reports (the one that refused, else the key's) and that
+    /// standing. A request the key's bucket refuses costs its tenant nothing.
+    fn take(&self, key_id: &str, tenant_id: &str) -> (&KeyRateLimiter, Standing) {
+        let by_key = self.keys.take(key_id);
+        if by_key.retry_after.is_some() {
+            return (&self.keys, by_key);
+        }
+        let by_tenant = self.tenants.take(tenant_id);
+        if by_tenant.retry_after.is_some() {
+            return (&self.tenants, by_tenant);
+        }
+        (&self.keys, by_key)
+    }
+
+    /// Takes one request for a caller outside the HTTP layers (gRPC): `None` when admitted,
+    /// else the seconds to wait.
+    pub fn admit(&self, key_id: &str, tenant_id: &str) -> Option<u64> {
+        self.take(key_id, tenant_id).1.retry_after
+    }
+
+    /// Forgets keys and tenants idle long enough to be back at a full burst.
+    pub fn forget_idle(&self) {
+        self.keys.forget_idle();
+        self.tenants.forget_idle();
+    }
+}
+
+/// The tenant bucket's default size: ten keys' worth.
+pub fn default_tenant_requests(key_requests: u32) -> u32 {
+    key_requests.saturating_mul(10)
+}
+
 /// The layer: runs after authentication; unauthenticated (public) requests pass untouched.
 pub async fn limit_rate(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let Some(key_id) = request
+    let Some((key_id, tenant_id)) = request
         .extensions()
         .get::<Caller>()
-        .map(|c| c.key_id.clone())
+        .map(|c| (c.key_id.clone(), c.tenant_id.to_string()))
     else {
         return next.run(request).await;
     };
-    let standing = state.rate_limiter.take(&key_id);
+    let (bucket, standing) = state.rate_limiter.take(&key_id, &tenant_id);
     let mut response = match standing.retry_after {
         Some(retry_after) => ApiError::from(Error::RateLimited { retry_after }).into_response(),
         None => next.run(request).await,
     };
-    state
-        .rate_limiter
-        .write_headers(&standing, response.headers_mut());
+    bucket.write_headers(&standing, response.headers_mut());
     response
 }
 
@@ -136,5 +181,30 @@ mod tests {
         let refused = limiter.take("k");
         assert!(refused.retry_after.is_some_and(|s| (1..=20).contains(&s)));
         assert!(limiter.take("other").retry_after.is_none());
+    }
+
+    #[test]
+    fn a_tenant_bucket_refuses_a_fresh_key_once_the_tenants_keys_spent_it() {
+        let limiter = RequestRateLimiter::new(3, 4, Duration::from_secs(60));
+        for _ in 0..3 {
+            assert!(limiter.take("k1", "t").1.retry_after.is_none());
+        }
+        assert!(limiter.take("k2", "t").1.retry_after.is_none());
+        let (bucket, refused) = limiter.take("k2", "t");
+        assert!(refused.retry_after.is_some());
+        assert_eq!(bucket.requests, 4, "the tenant's bucket refused");
+        assert!(limiter.take("k3", "other").1.retry_after.is_none());
+    }
+
+    #[test]
+    fn a_key_refused_by_its_own_bucket_costs_its_tenant_nothing() {
+        let limiter = RequestRateLimiter::new(1, 2, Duration::from_secs(60));
+        assert!(limiter.take("k1", "t").1.retry_after.is_none());
+        for _ in 0..5 {
+            let (bucket, refused) = limiter.take("k1", "t");
+            assert!(refused.retry_after.is_some());
+            assert_eq!(bucket.requests, 1, "the key's bucket refused");
+        }
+        assert!(limiter.take("k2", "t").1.retry_after.is_none());
     }
 }

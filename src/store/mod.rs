@@ -5,7 +5,9 @@
 //! write lock for a batch) lives in the backend's own file.
 
 mod aggregate;
+mod pages;
 mod postgres;
+mod retention;
 mod sql;
 mod sqlite;
 mod zitadel_limits;
@@ -95,7 +97,7 @@ pub trait Store: Send + Sync {
         decide: &mut (dyn FnMut(&BatchState) -> BatchWrites + Send),
     ) -> impl Future<Output = Result<()>> + Send;
     /// Housekeeping: frees expired leases; when `thorough`, also forgets expired idempotency
-    /// records and counters of periods long past.
+    /// records (counters and the outbox: `domain::retention::RetentionStore`).
     fn sweep(&self, now_ms: i64, thorough: bool) -> impl Future<Output = Result<()>> + Send;
 
     /// Whether a key of the tenant acts as `user_id`.

@@ -10,6 +10,8 @@ use uuid::Uuid;
 
 use super::aggregate::aggregate_store;
 use super::db_error;
+use super::pages::page_store;
+use super::retention::retention_store;
 use super::sql::shared_store;
 use crate::domain::datarobot::{Page, Quota, QuotaFilter, Template};
 use crate::domain::limit::{Amount, Limit, Subject};
@@ -191,7 +193,9 @@ impl PgStore {
             .collect()
     }
 
-    /// Writes each changed counter once, in one statement.
+    /// Writes each changed counter once, in one statement. An upsert, not an update: the
+    /// retention sweep may have removed an idle counter holding 0 between this batch's insert
+    /// and its lock, and the write must then make it again rather than be lost.
     async fn write_counters(
         tx: &mut Transaction<'static, Postgres>,
         counters: &[(CounterKey, i64, i64)],
@@ -204,11 +208,13 @@ impl PgStore {
         let ends: Vec<i64> = counters.iter().map(|(_, end, _)| *end).collect();
         let used: Vec<i64> = counters.iter().map(|(.., used)| *used).collect();
         sqlx::query(
-            "UPDATE counters c SET used = k.u, updated_at = $6 \
+            "INSERT INTO counters \
+             (tenant_id, limit_id, per_value, period_start, period_end, used, updated_at) \
+             SELECT k.t, k.l, k.p, k.s, k.e, k.u, $6 \
              FROM UNNEST($1::uuid[], $2::text[], $3::int8[], $4::int8[], $5::int8[], $7::text[]) \
                   AS k(t, l, s, e, u, p) \
-             WHERE c.tenant_id = k.t AND c.limit_id = k.l AND c.per_value = k.p \
-             AND c.period_start = k.s",
+             ON CONFLICT (tenant_id, limit_id, per_value, period_start) \
+             DO UPDATE SET used = excluded.used, updated_at = excluded.updated_at",
         )
         .bind(&tenants)
         .bind(&limits)
@@ -225,6 +231,8 @@ impl PgStore {
 }
 
 shared_store!(PgStore, Postgres, PgRow);
+page_store!(PgStore, PgRow);
+retention_store!(PgStore);
 aggregate_store!(PgStore, Postgres);
 
 /// Counter keys as parallel arrays (tenants, limits, period starts, partitions), to bind to

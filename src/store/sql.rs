@@ -531,18 +531,7 @@ macro_rules! shared_store {
                     .execute(&self.pool)
                     .await
                     .map_err(db_error)?;
-                sqlx::query("DELETE FROM counters WHERE period_end < $1")
-                    .bind(now_ms.saturating_sub(COUNTER_RETENTION_MS))
-                    .execute(&self.pool)
-                    .await
-                    .map_err(db_error)?;
-                sqlx::query(
-                    "DELETE FROM notification_outbox WHERE status <> 'pending' AND period_end < $1",
-                )
-                .bind(now_ms.saturating_sub(COUNTER_RETENTION_MS))
-                .execute(&self.pool)
-                .await
-                .map_err(db_error)?;
+                // Counters and the outbox follow `RetentionStore::sweep_retained`.
                 Ok(())
             }
 
@@ -993,9 +982,6 @@ macro_rules! shared_store {
 
         const LIMIT_COLUMNS: &str = "SELECT tenant_id, id, selector, metric, amount, window_spec, \
                                      blocking, owner, created_at, updated_at, per FROM limits";
-
-        /// How long counters of ended periods are kept (for reads just after a reset).
-        const COUNTER_RETENTION_MS: i64 = 7 * 24 * 3600 * 1000;
 
         fn limit_from(r: &$row) -> Result<Limit> {
             use sqlx::Row;

@@ -14,6 +14,8 @@ use uuid::Uuid;
 
 use super::aggregate::aggregate_store;
 use super::db_error;
+use super::pages::page_store;
+use super::retention::retention_store;
 use super::sql::shared_store;
 use crate::domain::datarobot::{Page, Quota, QuotaFilter, Template};
 use crate::domain::limit::{Amount, Limit, Subject};
@@ -171,4 +173,6 @@ impl SqliteStore {
 }
 
 shared_store!(SqliteStore, Sqlite, SqliteRow);
+page_store!(SqliteStore, SqliteRow);
+retention_store!(SqliteStore);
 aggregate_store!(SqliteStore, Sqlite);

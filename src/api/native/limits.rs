@@ -2,19 +2,21 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::Problem;
+use super::paging::{self, PageParams};
 use super::usage::LimitUsage;
 use crate::app::AppState;
 use crate::domain::authority;
 use crate::domain::limit::{Amount, Limit, Subject, check_name, check_per};
+use crate::domain::page::Paged;
 use crate::domain::principal::{Caller, Role};
 use crate::domain::usage::LimitStatus;
 use crate::domain::window::{Window, WindowSpec};
@@ -215,24 +217,44 @@ async fn one(
     found.pop().ok_or_else(|| Error::NotFound("limit").into())
 }
 
-fn listed(limits: Vec<(Limit, LimitStatus)>, caller: &Caller) -> Vec<LimitResponse> {
-    limits
-        .into_iter()
-        .filter(|(l, _)| authority::may_see(caller, l))
-        .map(|(l, s)| response(l, s))
-        .collect()
+/// The limits of a page the caller may see (`authority::may_see`), as answered.
+fn listed(page: Paged<(Limit, LimitStatus)>, caller: &Caller) -> Paged<LimitResponse> {
+    Paged {
+        items: page
+            .items
+            .into_iter()
+            .filter(|(l, _)| authority::may_see(caller, l))
+            .map(|(l, s)| response(l, s))
+            .collect(),
+        next: page.next,
+    }
 }
 
-/// The tenant's limits with current usage: for admins every limit (native and those of every
-/// surface); for other keys native limits and those that name their own `user_id`.
-#[utoipa::path(get, path = "/v1/limits", tag = "limits",
-    responses((status = 200, body = [LimitResponse])))]
+/// The tenant's limits with current usage, by id, a page at a time (the next page's URL is in
+/// `Link: <…>; rel="next"`): for admins every limit (native and those of every surface); for
+/// other keys native limits and those that name their own `user_id`. The filter applies to
+/// each page, so a page may hold fewer items than `limit` (even none) and still have a next.
+#[utoipa::path(get, path = "/v1/limits", tag = "limits", params(PageParams),
+    responses((status = 200, body = [LimitResponse],
+            headers(("link" = String, description = "The next page: `<url>; rel=\"next\"`"))),
+        (status = 400, body = Problem)))]
 pub async fn list_limits(
     State(state): State<AppState>,
     caller: Caller,
-) -> Result<axum::Json<Vec<LimitResponse>>, ApiError> {
-    let limits = state.engine.limits(caller.tenant_id, None).await?;
-    Ok(axum::Json(listed(limits, &caller)))
+    headers: HeaderMap,
+    uri: Uri,
+    Query(params): Query<PageParams>,
+) -> Result<Response, ApiError> {
+    let request = params.request()?;
+    let page = state.engine.limits_page(caller.tenant_id, &request).await?;
+    let page = listed(page, &caller);
+    Ok(paging::respond(
+        &state.settings,
+        &headers,
+        &uri,
+        &request,
+        page,
+    ))
 }
 
 /// One limit with current usage (404 for a limit the caller may not see).
@@ -267,19 +289,33 @@ pub async fn delete_limit(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Any tenant's limits, every owner's (system keys).
+/// Any tenant's limits, every owner's (system keys), by id, a page at a time: the next page's
+/// URL is in `Link: <…>; rel="next"`.
 #[utoipa::path(get, path = "/v1/tenants/{tenant_id}/limits", tag = "limits",
-    params(("tenant_id" = Uuid, Path)),
-    responses((status = 200, body = [LimitResponse]), (status = 403, body = Problem),
+    params(("tenant_id" = Uuid, Path), PageParams),
+    responses((status = 200, body = [LimitResponse],
+            headers(("link" = String, description = "The next page: `<url>; rel=\"next\"`"))),
+        (status = 400, body = Problem), (status = 403, body = Problem),
         (status = 404, body = Problem)))]
 pub async fn list_tenant_limits(
     State(state): State<AppState>,
     caller: Caller,
     Path(tenant_id): Path<String>,
-) -> Result<axum::Json<Vec<LimitResponse>>, ApiError> {
+    headers: HeaderMap,
+    uri: Uri,
+    Query(params): Query<PageParams>,
+) -> Result<Response, ApiError> {
     let tenant_id = operated_tenant(&state, &caller, &tenant_id).await?;
-    let limits = state.engine.limits(tenant_id, None).await?;
-    Ok(axum::Json(listed(limits, &caller)))
+    let request = params.request()?;
+    let page = state.engine.limits_page(tenant_id, &request).await?;
+    let page = listed(page, &caller);
+    Ok(paging::respond(
+        &state.settings,
+        &headers,
+        &uri,
+        &request,
+        page,
+    ))
 }
 
 /// One limit of any tenant, whatever its owner (system keys).

@@ -4,6 +4,7 @@
 mod deployments;
 mod health;
 mod limits;
+mod paging;
 mod templates;
 mod tenants;
 mod usage;

@@ -1,7 +1,8 @@
 //! `/v1/tenants`, `/v1/tenants/{id}/api-keys` and `/v1/whoami`.
 
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::Response;
 use axum::{Json, response::IntoResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -9,6 +10,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::Problem;
+use super::paging::{self, PageParams};
 use crate::app::AppState;
 use crate::domain::Error;
 use crate::domain::access::{self, NewKey};
@@ -112,15 +114,29 @@ pub async fn create_tenant(
     Ok((StatusCode::CREATED, Json(TenantResponse::from(tenant))))
 }
 
-/// Lists tenants (system keys).
-#[utoipa::path(get, path = "/v1/tenants", tag = "tenants",
-    responses((status = 200, body = [TenantResponse]), (status = 403, body = Problem)))]
+/// Lists tenants (system keys), oldest first, a page at a time: the next page's URL is in
+/// `Link: <…>; rel="next"`.
+#[utoipa::path(get, path = "/v1/tenants", tag = "tenants", params(PageParams),
+    responses((status = 200, body = [TenantResponse],
+            headers(("link" = String, description = "The next page: `<url>; rel=\"next\"`"))),
+        (status = 400, body = Problem), (status = 403, body = Problem)))]
 pub async fn list_tenants(
     State(state): State<AppState>,
     caller: Caller,
-) -> Result<Json<Vec<TenantResponse>>, ApiError> {
-    let tenants = access::list_tenants(&state.store, &caller).await?;
-    Ok(Json(tenants.into_iter().map(Into::into).collect()))
+    headers: HeaderMap,
+    uri: Uri,
+    Query(params): Query<PageParams>,
+) -> Result<Response, ApiError> {
+    let request = params.request()?;
+    let tenants = access::list_tenants(&state.store, &caller, &request).await?;
+    let page = tenants.map(TenantResponse::from);
+    Ok(paging::respond(
+        &state.settings,
+        &headers,
+        &uri,
+        &request,
+        page,
+    ))
 }
 
 /// One tenant (system keys, or that tenant's admin).
@@ -169,17 +185,31 @@ pub async fn create_key(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
-/// Lists a tenant's keys, without secrets.
+/// Lists a tenant's keys, without secrets, oldest first, a page at a time: the next page's URL
+/// is in `Link: <…>; rel="next"`.
 #[utoipa::path(get, path = "/v1/tenants/{tenant_id}/api-keys", tag = "tenants",
-    params(("tenant_id" = Uuid, Path)),
-    responses((status = 200, body = [ApiKeyResponse]), (status = 404, body = Problem)))]
+    params(("tenant_id" = Uuid, Path), PageParams),
+    responses((status = 200, body = [ApiKeyResponse],
+            headers(("link" = String, description = "The next page: `<url>; rel=\"next\"`"))),
+        (status = 400, body = Problem), (status = 404, body = Problem)))]
 pub async fn list_keys(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Vec<ApiKeyResponse>>, ApiError> {
-    let keys = access::list_keys(&state.store, &caller, tenant_id(&id)?).await?;
-    Ok(Json(keys.iter().map(Into::into).collect()))
+    headers: HeaderMap,
+    uri: Uri,
+    Query(params): Query<PageParams>,
+) -> Result<Response, ApiError> {
+    let request = params.request()?;
+    let keys = access::list_keys(&state.store, &caller, tenant_id(&id)?, &request).await?;
+    let page = keys.map(|k| ApiKeyResponse::from(&k));
+    Ok(paging::respond(
+        &state.settings,
+        &headers,
+        &uri,
+        &request,
+        page,
+    ))
 }
 
 /// Revokes a key: its next request is refused.

@@ -13,6 +13,7 @@
 mod adjust;
 mod documented;
 mod enforce;
+mod listing;
 mod scope;
 mod service;
 

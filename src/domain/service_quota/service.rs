@@ -7,9 +7,9 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use super::enforce::live_count;
+use super::listing::Listing;
 use super::{
     QuotaCode, Scope, ScopeRef, ServiceQuotaLimits, builtin_codes, documented_codes, limit_id,
-    owner_of,
 };
 use crate::domain::confluent::page::{self, Cursor};
 use crate::domain::limit::{Amount, Limit};
@@ -166,14 +166,12 @@ impl ServiceQuotas<'_> {
             None => (None, None),
         };
         let page_size = page_size.or(token_size).unwrap_or(DEFAULT_PAGE_SIZE);
-        let mut all = self.applied_of_scope(tenant_id, scope, filter).await?;
-        all.sort_by(|a, b| a.limit_id.cmp(&b.limit_id));
-        let total_size = all.len() as i64;
-        let mut items: Vec<Applied> = all
-            .into_iter()
-            .filter(|a| after.as_ref().is_none_or(|id| a.limit_id > *id))
-            .take(page_size as usize + 1)
-            .collect();
+        let listing = Listing::new(self, scope, filter).await?;
+        let total_size = listing.count(tenant_id).await?;
+        let mut items = Vec::with_capacity(page_size as usize + 1);
+        for (code, reference) in listing.after(tenant_id, after, page_size + 1).await? {
+            items.push(self.applied(tenant_id, code, reference).await?);
+        }
         let next_token = if items.len() > page_size as usize {
             items.truncate(page_size as usize);
             match items.last() {
@@ -210,45 +208,6 @@ impl ServiceQuotas<'_> {
         let code = self.code(code).await?;
         let reference = ScopeRef::of(code.scope, given, |k, m| Error::invalid_query(k, m))?;
         self.applied(tenant_id, &code, reference).await
-    }
-
-    /// Every applied quota of `scope` that matches `filter`: one per code for the organization
-    /// scope; for the others each reference with a limit, and the reference the filter names
-    /// completely (at its default) when it has none yet.
-    async fn applied_of_scope(
-        &self,
-        tenant_id: Uuid,
-        scope: Scope,
-        filter: &ListFilter,
-    ) -> Result<Vec<Applied>> {
-        let codes: Vec<QuotaCode> = self
-            .catalogue()
-            .await?
-            .into_iter()
-            .filter(|c| c.scope == scope)
-            .filter(|c| filter.code.as_ref().is_none_or(|f| *f == c.code))
-            .collect();
-        let limits = self.store.limits(tenant_id).await?;
-        let named = ScopeRef::of(scope, &filter.references, |k, m| Error::invalid_query(k, m)).ok();
-        let mut out = Vec::new();
-        for code in codes {
-            let owner = owner_of(&code.code);
-            let mut references: Vec<ScopeRef> = limits
-                .iter()
-                .filter(|l| l.owner.as_deref() == Some(owner.as_str()))
-                .map(|l| ScopeRef::from_selector(&l.selector))
-                .filter(|r| r.matches(&filter.references))
-                .collect();
-            if let Some(named) = &named {
-                if !references.contains(named) {
-                    references.push(named.clone());
-                }
-            }
-            for reference in references {
-                out.push(self.applied(tenant_id, &code, reference).await?);
-            }
-        }
-        Ok(out)
     }
 
     /// Where `code` stands at `reference`: from its limit when it exists, else the default and

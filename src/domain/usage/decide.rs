@@ -8,7 +8,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use super::batch::{
     BatchState, BatchWrites, CounterKey, CounterRow, IdempotencyKey, IdempotencyRecord, LeaseRow,
 };
-use super::{Decision, Job, LeaseGrant, LimitStatus, Operation};
+use super::{Decision, Job, LeaseGrant, LimitStatus, Operation, replay};
 use crate::domain::limit::Amount;
 use crate::domain::notification::{DueNotification, due_threshold, relative_usage};
 use crate::domain::{Error, Result};
@@ -41,7 +41,7 @@ pub(crate) fn decide(
         }
         if let Some((key, hash)) = &job.idempotency {
             if let Some(record) = state.idempotency.get(key).or_else(|| first.get(key)) {
-                answers.push(replay(record, hash));
+                answers.push(replay::replay(record, hash, job, &counters));
                 continue;
             }
         }
@@ -88,11 +88,7 @@ pub(crate) fn decide(
             }
         };
         if let (Some((key, hash)), Ok(decision)) = (&job.idempotency, &answer) {
-            let record = IdempotencyRecord {
-                request_hash: hash.clone(),
-                decision: serde_json::to_string(decision).unwrap_or_default(),
-            };
-            first.insert(key, record);
+            first.insert(key, replay::record(hash, decision));
         }
         answers.push(answer);
     }
@@ -190,7 +186,8 @@ fn evaluate(
     }
 }
 
-fn statuses(
+/// Where each limit `job` matched stands in `counters`, for those `keep` selects.
+pub(super) fn statuses(
     job: &Job,
     counters: &HashMap<&CounterKey, CounterRow>,
     keep: impl Fn(&CounterRow) -> bool,
@@ -248,16 +245,6 @@ fn grant_lease(
         expires_at,
     });
     decision
-}
-
-fn replay(record: &IdempotencyRecord, hash: &str) -> Result<Decision> {
-    if record.request_hash != hash {
-        return Err(Error::IdempotencyKeyReused);
-    }
-    let mut decision: Decision = serde_json::from_str(&record.decision)
-        .map_err(|e| Error::Internal(format!("a stored decision is unreadable: {e}")))?;
-    decision.replayed = true;
-    Ok(decision)
 }
 
 /// Whole seconds from `now` until `at`, rounded up, at least 1.

@@ -12,6 +12,7 @@ pub mod batch;
 mod batcher;
 mod cache;
 mod decide;
+mod replay;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -29,6 +30,7 @@ use self::cache::{LimitCache, Rules};
 use super::clock::SharedClock;
 use super::limit::{Limit, Subject, check_name};
 use super::notification::Notification;
+use super::page::{PageRequest, PageStore, Paged};
 use super::window::Window;
 use super::{Error, Field, Result};
 use crate::store::{AnyStore, Store};
@@ -546,6 +548,28 @@ impl Engine {
             ],
             None => self.store.limits(tenant_id).await?,
         };
+        self.with_status(tenant_id, limits).await
+    }
+
+    /// A page of a tenant's limits in id order, each with where it stands now.
+    pub async fn limits_page(
+        &self,
+        tenant_id: Uuid,
+        page: &PageRequest,
+    ) -> Result<Paged<(Limit, LimitStatus)>> {
+        let found = self.store.limits_page(tenant_id, page).await?;
+        Ok(Paged {
+            items: self.with_status(tenant_id, found.items).await?,
+            next: found.next,
+        })
+    }
+
+    /// Each of a tenant's `limits` with where it stands now.
+    async fn with_status(
+        &self,
+        tenant_id: Uuid,
+        limits: Vec<Limit>,
+    ) -> Result<Vec<(Limit, LimitStatus)>> {
         let now = self.clock.now();
         let keys: Vec<CounterKey> = limits
             .iter()
