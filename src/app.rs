@@ -16,7 +16,7 @@ use tower_http::timeout::TimeoutLayer;
 use tracing::Instrument;
 
 use crate::api;
-use crate::domain::clock::{SharedClock, SystemClock};
+use crate::domain::clock::{ManualClock, SharedClock, SystemClock};
 use crate::domain::service_quota::ServiceQuotaLimits;
 use crate::domain::usage::Engine;
 use crate::domain::waldur::{ChatQuotas, SystemDefaults};
@@ -39,6 +39,9 @@ pub struct Settings {
     pub chat_defaults: SystemDefaults,
     /// Whether webhooks may call loopback, private, link-local or unspecified addresses.
     pub webhook_allow_private: bool,
+    /// `--test-clock`: the server's clock, moved by `POST /v1/test-clock`; `None`: the routes
+    /// answer 404.
+    pub test_clock: Option<ManualClock>,
 }
 
 impl Default for Settings {
@@ -51,6 +54,7 @@ impl Default for Settings {
             rate_limit_window: Duration::from_secs(60),
             chat_defaults: SystemDefaults::default(),
             webhook_allow_private: false,
+            test_clock: None,
         }
     }
 }
@@ -83,9 +87,13 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    /// State over `store` with the system clock.
+    /// State over `store` with the system clock, or the test clock when the settings have one.
     pub fn new(store: AnyStore, settings: Settings) -> Self {
-        Self::with_clock(store, settings, Arc::new(SystemClock))
+        let clock: SharedClock = match &settings.test_clock {
+            Some(test_clock) => Arc::new(test_clock.clone()),
+            None => Arc::new(SystemClock),
+        };
+        Self::with_clock(store, settings, clock)
     }
 
     /// State over `store` with an injected clock (tests move it instead of sleeping). Starts the

@@ -45,6 +45,11 @@ async fn main() -> ExitCode {
 
 async fn serve(args: ServeArgs) -> quotaplane::domain::Result<()> {
     quotaplane::telemetry::init(args.log_format);
+    args.check()
+        .map_err(|message| quotaplane::domain::Error::Invalid {
+            field: quotaplane::domain::Field::Header("--test-clock".into()),
+            message,
+        })?;
     let store = AnyStore::connect_with(&args.store.resolved_url(), args.store.options()).await?;
     let now = chrono::Utc::now();
     let listener = tokio::net::TcpListener::bind(args.bind)
@@ -84,6 +89,9 @@ async fn serve(args: ServeArgs) -> quotaplane::domain::Result<()> {
             },
         ),
         webhook_allow_private: args.webhook_allow_private,
+        test_clock: args
+            .test_clock
+            .then(|| quotaplane::domain::clock::ManualClock::starting_at(now)),
     };
     tracing::info!(bind = %args.bind, store = store.backend(), "quotaplane serving");
     let state = AppState::new(store, settings);

@@ -26,6 +26,7 @@ use super::{confluent, datarobot, native, waldur, zitadel};
         confluent::delete_client_quota, confluent::effective_client_quota,
         native::create_template, native::replace_template, native::delete_template,
         native::admit,
+        native::read_clock, native::move_clock, native::reset,
         datarobot::list_quotas, datarobot::create_quota, datarobot::get_quota,
         datarobot::update_quota, datarobot::delete_quota,
         datarobot::list_templates, datarobot::get_template,

@@ -11,6 +11,7 @@ pub mod notification;
 pub mod principal;
 pub mod service_quota;
 pub mod tenant;
+pub mod test_clock;
 pub mod usage;
 pub mod waldur;
 pub mod window;

@@ -4,6 +4,7 @@
 //! it is written once in [`sql`] and expanded for each backend; what differs (connecting, taking the
 //! write lock for a batch) lives in the backend's own file.
 
+mod ci;
 mod postgres;
 mod sql;
 mod sqlite;

@@ -6,6 +6,7 @@ mod health;
 mod limits;
 mod templates;
 mod tenants;
+mod test_clock;
 mod usage;
 
 use axum::Json;
@@ -24,6 +25,7 @@ pub use health::*;
 pub use limits::*;
 pub use templates::*;
 pub use tenants::*;
+pub use test_clock::*;
 pub use usage::*;
 
 /// The native routes.
@@ -64,6 +66,11 @@ pub fn router() -> Router<AppState> {
             "/v1/quota-templates/{id}",
             put(templates::replace_template).delete(templates::delete_template),
         )
+        .route(
+            "/v1/test-clock",
+            get(test_clock::read_clock).post(test_clock::move_clock),
+        )
+        .route("/v1/test-reset", post(test_clock::reset))
         .route(
             "/v1/datarobot/deployments/{deployment_id}/calls",
             post(deployments::admit),
