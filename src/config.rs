@@ -23,6 +23,13 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply the database migrations and exit.
     Migrate(StoreArgs),
+    /// Apply a seed file (tenants, keys, quotas) to the store and exit.
+    Seed {
+        /// The seed file, YAML or JSON.
+        file: std::path::PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
     /// Manage tenants and keys from a shell.
     Admin {
         #[command(flatten)]
@@ -139,6 +146,9 @@ pub struct ServeArgs {
         default_value_t = false
     )]
     pub test_clock_allow_shared: bool,
+    /// CI: a seed file (YAML or JSON) of tenants, keys and quotas, applied before serving.
+    #[arg(long, env = "QUOTAPLANE_SEED")]
+    pub seed: Option<std::path::PathBuf>,
 }
 
 impl ServeArgs {

@@ -26,6 +26,10 @@ async fn main() -> ExitCode {
                 .await
                 .map(drop)
         }
+        Some(Command::Seed { file, store }) => {
+            quotaplane::telemetry::init(LogFormat::Text);
+            seed(&file, &store).await
+        }
         Some(Command::Admin { store, action }) => {
             quotaplane::telemetry::init(LogFormat::Text);
             match AnyStore::connect_with(&store.resolved_url(), store.options()).await {
@@ -95,7 +99,30 @@ async fn serve(args: ServeArgs) -> quotaplane::domain::Result<()> {
     };
     tracing::info!(bind = %args.bind, store = store.backend(), "quotaplane serving");
     let state = AppState::new(store, settings);
+    if let Some(file) = &args.seed {
+        let applied = quotaplane::seed::apply_file(&state, file).await?;
+        tracing::info!(file = %file.display(), created = applied.created,
+            updated = applied.updated, unchanged = applied.unchanged, "seed file applied");
+    }
     app::serve(listener, state, app::shutdown_signal())
         .await
         .map_err(|e| quotaplane::domain::Error::Internal(format!("server failed: {e}")))
+}
+
+/// `quotaplane seed FILE`: applies a seed file to the store, without serving.
+async fn seed(
+    file: &std::path::Path,
+    store: &quotaplane::config::StoreArgs,
+) -> quotaplane::domain::Result<()> {
+    let store = AnyStore::connect_with(&store.resolved_url(), store.options()).await?;
+    let state = AppState::new(store, Settings::default());
+    let applied = quotaplane::seed::apply_file(&state, file).await?;
+    println!(
+        "{}: {} created, {} updated, {} unchanged",
+        file.display(),
+        applied.created,
+        applied.updated,
+        applied.unchanged
+    );
+    Ok(())
 }

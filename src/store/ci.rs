@@ -7,6 +7,33 @@ use crate::domain::Result;
 const USAGE_TABLES: [&str; 4] = ["leases", "counters", "idempotency", "notification_outbox"];
 
 impl AnyStore {
+    /// Renames a tenant (seed files fix ids; a changed name is an update).
+    pub async fn rename_tenant(
+        &self,
+        id: uuid::Uuid,
+        name: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<()> {
+        let sql = "UPDATE tenants SET name = $2, updated_at = $3 WHERE id = $1";
+        match self {
+            AnyStore::Postgres(s) => sqlx::query(sql)
+                .bind(id)
+                .bind(name)
+                .bind(now)
+                .execute(&s.pool)
+                .await
+                .map(drop),
+            AnyStore::Sqlite(s) => sqlx::query(sql)
+                .bind(id)
+                .bind(name)
+                .bind(now)
+                .execute(&s.pool)
+                .await
+                .map(drop),
+        }
+        .map_err(db_error)
+    }
+
     /// Deletes every lease, counter, idempotency record and notification event, in one
     /// transaction; tenants, keys, quotas and limits stay. How many rows went.
     pub async fn reset_usage(&self) -> Result<u64> {
