@@ -7,4 +7,5 @@ pub mod json;
 pub mod metering;
 pub mod metrics;
 pub mod rate_limit;
+pub mod ratelimit_headers;
 pub mod request_id;

@@ -1,5 +1,6 @@
 //! Per-key rate limiting (GCRA, from `governor`): every authenticated response says where the key
-//! stands in `X-RateLimit-*` headers; past the limit the answer is 429 with `Retry-After`.
+//! stands in `X-RateLimit-*` headers and in the draft-11 `RateLimit-Policy`/`RateLimit` fields
+//! (policy `key-requests`); past the limit the answer is 429 with `Retry-After`.
 
 use std::num::NonZeroU32;
 use std::time::Duration;
@@ -17,6 +18,7 @@ use crate::app::AppState;
 use crate::domain::Error;
 use crate::domain::principal::Caller;
 use crate::http::error::ApiError;
+use crate::http::ratelimit_headers::{self, KEY_REQUESTS, PolicyStanding};
 
 static LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
 static REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
@@ -85,6 +87,16 @@ impl KeyRateLimiter {
         ] {
             headers.insert(name.clone(), HeaderValue::from(value));
         }
+        let window = ceil_secs(self.per_request * self.requests);
+        let policy = PolicyStanding {
+            name: KEY_REQUESTS.into(),
+            quota: i64::from(self.requests),
+            window: Some(i64::try_from(window).unwrap_or(i64::MAX)),
+            unit: None,
+            remaining: i64::from(standing.remaining),
+            reset: Some(i64::try_from(standing.reset_secs).unwrap_or(i64::MAX)),
+        };
+        ratelimit_headers::prepend(headers, &[policy]);
     }
 
     /// Forgets keys idle long enough to be back at a full burst.

@@ -7,6 +7,7 @@ mod datarobot;
 mod foundation;
 mod openapi;
 mod process;
+mod ratelimit_headers;
 mod seed;
 mod test_clock;
 mod usage;

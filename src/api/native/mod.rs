@@ -19,6 +19,7 @@ use serde::Serialize;
 use crate::app::AppState;
 use crate::domain::{Error, Field};
 use crate::http::error::{Envelope, ErrorContext, Failure};
+use crate::http::ratelimit_headers::{KEY_REQUESTS, QUOTA_EXCEEDED};
 
 pub use deployments::*;
 pub use health::*;
@@ -80,7 +81,8 @@ pub fn router() -> Router<AppState> {
 /// An RFC 9457 problem document.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Problem {
-    /// Always `about:blank`: the status and `code` say what happened.
+    /// `about:blank`, or for a 429 the IETF `quota-exceeded` type: the status and `code` say
+    /// what happened.
     #[serde(rename = "type")]
     pub kind: &'static str,
     pub title: String,
@@ -94,6 +96,9 @@ pub struct Problem {
     /// For invalid input: which field, and what is wrong with it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<ProblemField>,
+    /// For `quota-exceeded`: the policies (as named in `RateLimit-Policy`) that refused.
+    #[serde(rename = "violated-policies", skip_serializing_if = "Vec::is_empty")]
+    pub violated_policies: Vec<String>,
 }
 
 /// One invalid field of a problem.
@@ -147,8 +152,16 @@ impl Envelope for ProblemJson {
             }],
             _ => Vec::new(),
         };
+        let (kind, violated_policies) = match failure {
+            Failure::Domain(Error::RateLimited { .. }) => {
+                (QUOTA_EXCEEDED, vec![KEY_REQUESTS.into()])
+            }
+            Failure::Domain(Error::QuotaExceeded { .. }) => (QUOTA_EXCEEDED, Vec::new()),
+            _ => ("about:blank", Vec::new()),
+        };
         let problem = Problem {
-            kind: "about:blank",
+            kind,
+            violated_policies,
             title: status.canonical_reason().unwrap_or("Error").to_owned(),
             status: status.as_u16(),
             detail: failure.public_message(),
