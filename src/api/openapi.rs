@@ -7,6 +7,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, Secur
 use utoipa::{Modify, OpenApi};
 
 use super::confluent::service_quota;
+use super::openapi_exact::ExactResponses;
 use super::{confluent, datarobot, native, waldur, zitadel};
 
 /// The document's root.
@@ -45,7 +46,7 @@ use super::{confluent, datarobot, native, waldur, zitadel};
         service_quota::ScopeList, service_quota::AppliedQuotaAdjust,
         service_quota::AppliedQuotaAdjustment, service_quota::ServiceQuotaCode,
         service_quota::ServiceQuotaCodeDefine)),
-    modifiers(&Security),
+    modifiers(&Security, &ExactResponses),
     security(("bearer" = []), ("basic" = []))
 )]
 pub struct ApiDoc;
@@ -78,8 +79,8 @@ impl Modify for Security {
 pub fn document() -> &'static str {
     static DOC: OnceLock<String> = OnceLock::new();
     DOC.get_or_init(|| {
-        ApiDoc::openapi()
-            .to_pretty_json()
-            .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+        let mut document = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+        super::openapi_constraints::constrain(&mut document);
+        serde_json::to_string_pretty(&document).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
     })
 }

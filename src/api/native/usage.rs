@@ -252,6 +252,8 @@ pub async fn report(
 
 /// Holds units of a concurrency limit until released or `ttl_seconds` pass.
 #[utoipa::path(post, path = "/v1/leases", tag = "usage", request_body = LeaseRequest,
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = "The same key and body within 24 hours returns the first decision")),
     responses((status = 201, body = LeaseCreated), (status = 429, body = QuotaExceededProblem, content_type = "application/problem+json"),
         (status = 422, body = Problem)))]
 pub async fn acquire(
