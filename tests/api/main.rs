@@ -5,6 +5,7 @@ mod support;
 mod confluent;
 mod datarobot;
 mod foundation;
+mod generated_client;
 mod openapi;
 mod process;
 mod ratelimit_headers;
