@@ -26,7 +26,7 @@ pub struct Applied {
 }
 
 /// What happened to one entry.
-enum Outcome {
+pub(super) enum Outcome {
     Created,
     Updated,
     Unchanged,
@@ -74,6 +74,16 @@ pub async fn apply(state: &AppState, seed: &SeedFile) -> Result<Applied> {
                     .map_err(|e| named(&at, e))?,
             );
         }
+        for (i, seed) in tenant.datarobot_templates.iter().enumerate() {
+            let at = format!("{at}.datarobot_templates[{i}] (id {})", seed.id);
+            let outcome = super::datarobot::template(state, tenant.id, seed).await;
+            applied.count(outcome.map_err(|e| named(&at, e))?);
+        }
+        for (i, body) in tenant.datarobot_quotas.iter().enumerate() {
+            let at = format!("{at}.datarobot_quotas[{i}]");
+            let outcome = super::datarobot::quota(state, tenant.id, body).await;
+            applied.count(outcome.map_err(|e| named(&at, e))?);
+        }
         for (i, body) in tenant.waldur_user_limits.iter().enumerate() {
             let at = format!("{at}.waldur_user_limits[{i}]");
             let outcome = waldur_limits(state, tenant.id, body).await;
@@ -108,7 +118,7 @@ fn named(entry: &str, e: Error) -> Error {
 }
 
 /// A surface's error as the domain error inside it.
-fn domain(e: ApiError) -> Error {
+pub(super) fn domain(e: ApiError) -> Error {
     match e.0 {
         Failure::Domain(e) => e,
         other => Error::invalid_body("", other.public_message()),
@@ -116,7 +126,7 @@ fn domain(e: ApiError) -> Error {
 }
 
 /// A caller acting inside the tenant with `roles`, for the services that check roles.
-fn seeder(tenant_id: Uuid, roles: &[Role]) -> Caller {
+pub(super) fn seeder(tenant_id: Uuid, roles: &[Role]) -> Caller {
     Caller {
         tenant_id,
         key_id: "seed".into(),

@@ -5,7 +5,7 @@ use std::path::Path;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::api::native::LimitPut;
+use crate::api::native::{LimitPut, QuotaTemplatePut};
 use crate::domain::{Error, Field, Result};
 
 /// A whole seed file.
@@ -17,7 +17,8 @@ pub struct SeedFile {
 }
 
 /// A tenant and everything it owns. Lists are applied in the order written here: keys, limits,
-/// then the vendor quotas (Waldur users must have a key first).
+/// then the vendor quotas (templates before the quotas that name them; Waldur users must have a
+/// key first).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SeedTenant {
@@ -29,6 +30,12 @@ pub struct SeedTenant {
     /// Native limits, each the body of `PUT /v1/limits/{id}` with its `id`.
     #[serde(default)]
     pub limits: Vec<SeedLimit>,
+    /// DataRobot quota templates: the body of `PUT /v1/quota-templates/{id}` with its `id`.
+    #[serde(default)]
+    pub datarobot_templates: Vec<SeedTemplate>,
+    /// DataRobot quotas: bodies of `POST /api/v2/quotas/` (one per resource).
+    #[serde(default)]
+    pub datarobot_quotas: Vec<serde_json::Value>,
     /// Waldur user limits: bodies of `POST /api/chat-quota/set_quota/`.
     #[serde(default)]
     pub waldur_user_limits: Vec<serde_json::Value>,
@@ -58,6 +65,14 @@ pub struct SeedLimit {
     pub id: String,
     #[serde(flatten)]
     pub body: LimitPut,
+}
+
+/// A DataRobot quota template: its id and the body of `PUT /v1/quota-templates/{id}`.
+#[derive(Debug, Deserialize)]
+pub struct SeedTemplate {
+    pub id: String,
+    #[serde(flatten)]
+    pub body: QuotaTemplatePut,
 }
 
 impl SeedFile {

@@ -3,12 +3,13 @@
 //! applied idempotently through the domain services before the server takes traffic.
 
 mod apply;
+mod datarobot;
 mod file;
 
 use std::path::Path;
 
 pub use apply::{Applied, apply};
-pub use file::{SeedFile, SeedKey, SeedLimit, SeedTenant};
+pub use file::{SeedFile, SeedKey, SeedLimit, SeedTemplate, SeedTenant};
 
 use crate::app::AppState;
 use crate::domain::{Error, Field, Result};

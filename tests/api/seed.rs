@@ -37,7 +37,7 @@ async fn seed_yaml(app: &TestApp, text: &str) -> quotaplane::domain::Result<Appl
 on_both_backends! {
     async fn a_seed_file_with_every_kind_of_entry_works_at_once(app) {
         let applied = apply_file(&seeder(&app).await, &every_kind()).await.expect("applies");
-        assert_eq!(applied, Applied { created: 7, updated: 0, unchanged: 0 });
+        assert_eq!(applied, Applied { created: 10, updated: 0, unchanged: 0 });
 
         let me = body(app.get("/v1/whoami", ADMIN).await).await;
         assert_eq!(me["tenant_id"], TENANT, "the seeded key, in the seeded tenant: {me}");
@@ -56,6 +56,15 @@ on_both_backends! {
         let staff_sees = app.get("/api/chat-quota/usage/?user_uuid=5d1c3a9e-8f7b-4c2d-9e1f-0a2b3c4d5e6f", STAFF).await;
         assert_eq!(staff_sees.status(), 200);
 
+        let quotas = app.request(reqwest::Method::GET, "/api/v2/quotas/", ADMIN).send().await.expect("quotas");
+        let quotas = body(quotas).await;
+        assert_eq!(quotas["totalCount"], 2, "the DataRobot quotas: {quotas}");
+        let from_template = quotas["data"].as_array().into_iter().flatten()
+            .find(|q| q["resourceId"] == "dep-1").cloned().unwrap_or_default();
+        assert_eq!(from_template["defaultRules"], json!([{"rule": "requests", "limit": 100, "window": "min"}]));
+        let call = json!({"consumer_type": "user", "consumer_id": "u1"});
+        assert_eq!(app.post("/v1/datarobot/deployments/dep-2/calls", ADMIN, &call).await.status(), 200, "the quota enforces at once");
+
         let requests = body(app.get("/v1/limits/zitadel:UNIT_REQUESTS_ALL_AUTHENTICATED", ADMIN).await).await;
         assert_eq!(requests["amount"], 1000, "the ZITADEL quota: {requests}");
         assert!(requests["usage"]["used"].as_i64().is_some_and(|n| n > 0), "and it meters at once: {requests}");
@@ -65,7 +74,7 @@ on_both_backends! {
         apply_file(&seeder(&app).await, &every_kind()).await.expect("first run");
         let before = body(app.get("/v1/limits/search-per-user", ADMIN).await).await;
         let again = apply_file(&seeder(&app).await, &every_kind()).await.expect("second run");
-        assert_eq!(again, Applied { created: 0, updated: 0, unchanged: 7 });
+        assert_eq!(again, Applied { created: 0, updated: 0, unchanged: 10 });
         let after = body(app.get("/v1/limits/search-per-user", ADMIN).await).await;
         assert_eq!(before["updated_at"], after["updated_at"], "nothing was written");
     }
@@ -79,6 +88,19 @@ on_both_backends! {
         assert_eq!(body(app.get("/v1/limits/l", ADMIN).await).await["amount"], 5);
         let me = body(app.get("/v1/whoami", ADMIN).await).await;
         assert_eq!(me["roles"], json!(["admin", "staff"]));
+    }
+
+    async fn a_changed_datarobot_quota_is_updated_in_place(app) {
+        let seed = |limit: i64| format!(
+            "tenants:\n  - id: {TENANT}\n    name: acme\n    keys:\n      - {{id: K1, secret: {ADMIN}, roles: [admin]}}\n    datarobot_quotas:\n      - {{resourceType: deployment, resourceId: d1, defaultRules: [{{rule: requests, limit: {limit}, window: min}}]}}\n");
+        assert_eq!(seed_yaml(&app, &seed(5)).await.expect("first").created, 3);
+        let before = body(app.get("/api/v2/quotas/", ADMIN).await).await;
+        assert_eq!(seed_yaml(&app, &seed(5)).await.expect("again").unchanged, 3);
+        assert_eq!(seed_yaml(&app, &seed(7)).await.expect("changed").updated, 1);
+        let after = body(app.get("/api/v2/quotas/", ADMIN).await).await;
+        assert_eq!(after["totalCount"], 1, "one quota per resource: {after}");
+        assert_eq!(after["data"][0]["id"], before["data"][0]["id"], "updated, not replaced");
+        assert_eq!(after["data"][0]["defaultRules"][0]["limit"], 7);
     }
 
     async fn a_bad_entry_names_itself_and_its_field(app) {
@@ -141,7 +163,7 @@ async fn serve_with_a_seed_file_takes_traffic_with_the_seeded_keys_and_a_bad_fil
     assert!(again.status.success());
     let said = String::from_utf8_lossy(&again.stdout);
     assert!(
-        said.ends_with("0 created, 0 updated, 7 unchanged\n"),
+        said.ends_with("0 created, 0 updated, 10 unchanged\n"),
         "{said}"
     );
 
