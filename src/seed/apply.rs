@@ -74,6 +74,11 @@ pub async fn apply(state: &AppState, seed: &SeedFile) -> Result<Applied> {
                     .map_err(|e| named(&at, e))?,
             );
         }
+        for (i, body) in tenant.confluent_client_quotas.iter().enumerate() {
+            let at = format!("{at}.confluent_client_quotas[{i}]");
+            let outcome = super::confluent::client_quota(state, tenant.id, body).await;
+            applied.count(outcome.map_err(|e| named(&at, e))?);
+        }
         for (i, seed) in tenant.datarobot_templates.iter().enumerate() {
             let at = format!("{at}.datarobot_templates[{i}] (id {})", seed.id);
             let outcome = super::datarobot::template(state, tenant.id, seed).await;

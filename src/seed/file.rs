@@ -30,6 +30,10 @@ pub struct SeedTenant {
     /// Native limits, each the body of `PUT /v1/limits/{id}` with its `id`.
     #[serde(default)]
     pub limits: Vec<SeedLimit>,
+    /// Confluent client quotas: bodies of `POST /kafka-quotas/v1/client-quotas`, identified by
+    /// `display_name` on their environment's cluster.
+    #[serde(default)]
+    pub confluent_client_quotas: Vec<serde_json::Value>,
     /// DataRobot quota templates: the body of `PUT /v1/quota-templates/{id}` with its `id`.
     #[serde(default)]
     pub datarobot_templates: Vec<SeedTemplate>,

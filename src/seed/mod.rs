@@ -3,6 +3,7 @@
 //! applied idempotently through the domain services before the server takes traffic.
 
 mod apply;
+mod confluent;
 mod datarobot;
 mod file;
 

@@ -37,7 +37,7 @@ async fn seed_yaml(app: &TestApp, text: &str) -> quotaplane::domain::Result<Appl
 on_both_backends! {
     async fn a_seed_file_with_every_kind_of_entry_works_at_once(app) {
         let applied = apply_file(&seeder(&app).await, &every_kind()).await.expect("applies");
-        assert_eq!(applied, Applied { created: 10, updated: 0, unchanged: 0 });
+        assert_eq!(applied, Applied { created: 11, updated: 0, unchanged: 0 });
 
         let me = body(app.get("/v1/whoami", ADMIN).await).await;
         assert_eq!(me["tenant_id"], TENANT, "the seeded key, in the seeded tenant: {me}");
@@ -55,6 +55,12 @@ on_both_backends! {
         assert_eq!((usage["daily_limit"].clone(), usage["weekly_limit"].clone()), (json!(100), json!(500)));
         let staff_sees = app.get("/api/chat-quota/usage/?user_uuid=5d1c3a9e-8f7b-4c2d-9e1f-0a2b3c4d5e6f", STAFF).await;
         assert_eq!(staff_sees.status(), 200);
+
+        let kafka = app.client.get(format!("{}/kafka-quotas/v1/client-quotas?spec.cluster=lkc-ci&environment=env-ci", app.base))
+            .basic_auth("ACME-ADMIN", Some(ADMIN)).send().await.expect("client quotas");
+        let kafka = body(kafka).await;
+        assert_eq!(kafka["data"][0]["spec"]["display_name"], "ci-producers", "the Confluent client quota: {kafka}");
+        assert_eq!(kafka["data"][0]["spec"]["throughput"]["ingress_byte_rate"], "1048576");
 
         let quotas = app.request(reqwest::Method::GET, "/api/v2/quotas/", ADMIN).send().await.expect("quotas");
         let quotas = body(quotas).await;
@@ -74,7 +80,7 @@ on_both_backends! {
         apply_file(&seeder(&app).await, &every_kind()).await.expect("first run");
         let before = body(app.get("/v1/limits/search-per-user", ADMIN).await).await;
         let again = apply_file(&seeder(&app).await, &every_kind()).await.expect("second run");
-        assert_eq!(again, Applied { created: 0, updated: 0, unchanged: 10 });
+        assert_eq!(again, Applied { created: 0, updated: 0, unchanged: 11 });
         let after = body(app.get("/v1/limits/search-per-user", ADMIN).await).await;
         assert_eq!(before["updated_at"], after["updated_at"], "nothing was written");
     }
@@ -163,7 +169,7 @@ async fn serve_with_a_seed_file_takes_traffic_with_the_seeded_keys_and_a_bad_fil
     assert!(again.status.success());
     let said = String::from_utf8_lossy(&again.stdout);
     assert!(
-        said.ends_with("0 created, 0 updated, 10 unchanged\n"),
+        said.ends_with("0 created, 0 updated, 11 unchanged\n"),
         "{said}"
     );
 
