@@ -112,9 +112,10 @@ impl AppState {
             store,
             clock,
             keys: KeyCache::default(),
-            rate_limiter: KeyRateLimiter::new(
+            rate_limiter: KeyRateLimiter::on(
                 settings.rate_limit_requests,
                 settings.rate_limit_window,
+                settings.test_clock.clone(),
             ),
             settings,
         }))

@@ -9,13 +9,15 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use governor::clock::{Clock, DefaultClock};
+use governor::clock::{Clock, QuantaClock, QuantaInstant, Reference};
 use governor::middleware::StateInformationMiddleware;
+use governor::nanos::Nanos;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
 
 use crate::app::AppState;
 use crate::domain::Error;
+use crate::domain::clock::ManualClock;
 use crate::domain::principal::Caller;
 use crate::http::error::ApiError;
 use crate::http::ratelimit_headers::{self, KEY_REQUESTS, PolicyStanding};
@@ -25,11 +27,39 @@ static REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
 static RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
 
 type Limiter =
-    RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
+    RateLimiter<String, DefaultKeyedStateStore<String>, LimiterClock, StateInformationMiddleware>;
+
+/// The limiter's time: the monotonic real clock, or with `--test-clock` the server's test clock,
+/// so a key's budget refills (and `Retry-After` counts down) only as the test clock moves.
+#[derive(Clone)]
+enum LimiterClock {
+    Real {
+        clock: QuantaClock,
+        start: QuantaInstant,
+    },
+    Test(ManualClock),
+}
+
+impl Clock for LimiterClock {
+    type Instant = Nanos;
+
+    fn now(&self) -> Nanos {
+        match self {
+            LimiterClock::Real { clock, start } => clock.now().duration_since(*start),
+            LimiterClock::Test(clock) => {
+                let nanos = crate::domain::clock::Clock::now(clock)
+                    .timestamp_nanos_opt()
+                    .unwrap_or(0);
+                Nanos::from(u64::try_from(nanos).unwrap_or(0))
+            }
+        }
+    }
+}
 
 /// `requests` per `window` for each key: a burst of `requests`, refilled evenly over the window.
 pub struct KeyRateLimiter {
     limiter: Limiter,
+    clock: LimiterClock,
     requests: u32,
     /// Time to earn back one request.
     per_request: Duration,
@@ -43,15 +73,33 @@ struct Standing {
 }
 
 impl KeyRateLimiter {
-    /// A limiter allowing `requests` per `window` (both at least 1).
+    /// A limiter allowing `requests` per `window` (both at least 1), on the real clock.
     pub fn new(requests: u32, window: Duration) -> Self {
+        Self::on(requests, window, None)
+    }
+
+    /// A limiter on `test_clock` when given (`--test-clock`), else on the real clock.
+    pub fn on(requests: u32, window: Duration, test_clock: Option<ManualClock>) -> Self {
         let requests = NonZeroU32::new(requests).unwrap_or(NonZeroU32::MIN);
         let per_request = (window / requests.get()).max(Duration::from_nanos(1));
         let quota = Quota::with_period(per_request)
             .unwrap_or_else(|| Quota::per_second(requests))
             .allow_burst(requests);
+        let clock = match test_clock {
+            Some(clock) => LimiterClock::Test(clock),
+            None => {
+                let clock = QuantaClock::default();
+                let start = clock.now();
+                LimiterClock::Real { clock, start }
+            }
+        };
         Self {
-            limiter: RateLimiter::keyed(quota).with_middleware::<StateInformationMiddleware>(),
+            limiter: RateLimiter::<_, _, _, StateInformationMiddleware>::new(
+                quota,
+                DefaultKeyedStateStore::default(),
+                clock.clone(),
+            ),
+            clock,
             requests: requests.get(),
             per_request,
         }
@@ -69,7 +117,7 @@ impl KeyRateLimiter {
                 }
             }
             Err(not_until) => {
-                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                let wait = not_until.wait_time_from(self.clock.now());
                 Standing {
                     remaining: 0,
                     reset_secs: ceil_secs(wait) + until_full(self.requests - 1),

@@ -135,6 +135,38 @@ on_both_backends_with! {
     }
 }
 
+/// A test clock and a request rate limit of 3 a minute per key.
+fn test_clock_and_three_a_minute() -> Settings {
+    Settings {
+        rate_limit_requests: 3,
+        rate_limit_window: std::time::Duration::from_secs(60),
+        ..with_test_clock()
+    }
+}
+
+on_both_backends_with! {
+    settings = test_clock_and_three_a_minute();
+
+    async fn the_per_key_request_rate_limit_refills_only_as_the_test_clock_moves(app) {
+        let (_, admin) = app.tenant_with_admin().await;
+        for _ in 0..3 {
+            assert_eq!(app.get("/v1/whoami", &admin).await.status(), 200);
+        }
+        let refused = app.get("/v1/whoami", &admin).await;
+        assert_eq!(refused.status(), 429);
+        assert_eq!(refused.headers()["retry-after"], "20", "one request is earned back every 20 s");
+        assert_eq!(refused.headers()["x-ratelimit-reset"], "60");
+        // The system key has its own three a minute, spent on the set-up: move the same clock
+        // the server's test clock is, directly.
+        app.clock.advance(chrono::TimeDelta::seconds(19));
+        assert_eq!(app.get("/v1/whoami", &admin).await.status(), 429, "19 s: not yet");
+        app.clock.advance(chrono::TimeDelta::seconds(1));
+        let again = app.get("/v1/whoami", &admin).await;
+        assert_eq!(again.status(), 200, "20 s of test clock later");
+        assert_eq!(again.headers()["x-ratelimit-remaining"], "0");
+    }
+}
+
 on_both_backends! {
     async fn without_test_clock_the_ci_routes_are_not_found(app) {
         assert_eq!(app.get("/v1/test-clock", &app.system).await.status(), 404);
