@@ -79,6 +79,25 @@ on_both_backends_with! {
         assert_eq!(consume_one(&app, &admin, "monthly").await, 200, "a new month");
     }
 
+    async fn a_daily_waldur_limit_resets_when_the_test_clock_passes_midnight(app) {
+        let (tenant, _) = app.tenant_with_admin().await;
+        let user = uuid::Uuid::new_v4();
+        let staff = app.key_for(&tenant, &["staff"], None).await;
+        let alice = app.key_for(&tenant, &["user"], Some(user)).await;
+        let set = app.request(reqwest::Method::POST, "/api/chat-quota/set_quota/", &staff)
+            .json(&json!({"user_uuid": user, "daily_limit": 100})).send().await.expect("set_quota");
+        assert_eq!(set.status(), 200);
+        let tokens = |amount: i64| json!({"subject": {"user": user.to_string()}, "metric": "chat_tokens", "amount": amount});
+        assert_eq!(app.post("/v1/usage/consume", &alice, &tokens(100)).await.status(), 200);
+        assert_eq!(app.post("/v1/usage/consume", &alice, &tokens(1)).await.status(), 429, "the day's 100 are spent");
+        move_clock(&app, json!({"now": "2026-03-12T00:00:00Z"})).await;
+        assert_eq!(app.post("/v1/usage/consume", &alice, &tokens(1)).await.status(), 200, "a new day, no waiting");
+        let usage = app.request(reqwest::Method::GET, "/api/chat-quota/usage/", &alice).send().await.expect("usage");
+        let usage = body(usage).await;
+        assert_eq!(usage["daily_usage"], 1);
+        assert_eq!(usage["weekly_usage"], 101, "the week goes on");
+    }
+
     async fn the_test_clock_expires_a_lease(app) {
         let (_, admin) = app.tenant_with_admin().await;
         limit(&app, &admin, "slots", 1, "none").await;
