@@ -81,6 +81,13 @@ fn properties() -> Vec<(&'static str, &'static str, Value)> {
         ("CallRequest", "consumer_id", name()),
         (
             "CallRequest",
+            "lease_seconds",
+            json!({"minimum": 1, "maximum": MAX_LEASE_SECONDS}),
+        ),
+        // `datarobot::Rule::validate`: the same bound on every surface that takes rules.
+        ("QuotaRule", "limit", amount()),
+        (
+            "CallRequest",
             "consumer_type",
             json!({"enum": ["deployment", "user", "usergroup"]}),
         ),
