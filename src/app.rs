@@ -16,7 +16,7 @@ use tower_http::timeout::TimeoutLayer;
 use tracing::Instrument;
 
 use crate::api;
-use crate::domain::clock::{SharedClock, SystemClock};
+use crate::domain::clock::{ManualClock, SharedClock, SystemClock};
 use crate::domain::retention::{Retention, RetentionStore, Swept};
 use crate::domain::service_quota::ServiceQuotaLimits;
 use crate::domain::usage::Engine;
@@ -64,6 +64,9 @@ pub struct Settings {
     pub system_api_users: crate::http::system_users::SystemApiUsers,
     /// How long counters and outbox rows are kept.
     pub retention: Retention,
+    /// `--test-clock`: the server's clock, moved by `POST /v1/test-clock`; `None`: the routes
+    /// answer 404.
+    pub test_clock: Option<ManualClock>,
 }
 
 impl Default for Settings {
@@ -88,6 +91,7 @@ impl Default for Settings {
                 crate::http::auth_throttle::AuthThrottle::DEFAULT_MAX_FAILURES,
             system_api_users: Default::default(),
             retention: Retention::default(),
+            test_clock: None,
         }
     }
 }
@@ -124,9 +128,13 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    /// State over `store` with the system clock.
+    /// State over `store` with the system clock, or the test clock when the settings have one.
     pub fn new(store: AnyStore, settings: Settings) -> Self {
-        Self::with_clock(store, settings, Arc::new(SystemClock))
+        let clock: SharedClock = match &settings.test_clock {
+            Some(test_clock) => Arc::new(test_clock.clone()),
+            None => Arc::new(SystemClock),
+        };
+        Self::with_clock(store, settings, clock)
     }
 
     /// State over `store` with an injected clock (tests move it instead of sleeping). Starts the
@@ -152,12 +160,13 @@ impl AppState {
                 settings.auth_failures_per_minute,
                 Duration::from_secs(60),
             ),
-            rate_limiter: RequestRateLimiter::new(
+            rate_limiter: RequestRateLimiter::on(
                 settings.rate_limit_requests,
                 settings.rate_limit_tenant_requests.unwrap_or_else(|| {
                     rate_limit::default_tenant_requests(settings.rate_limit_requests)
                 }),
                 settings.rate_limit_window,
+                settings.test_clock.clone(),
             ),
             settings,
         }))

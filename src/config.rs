@@ -23,6 +23,13 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Apply the database migrations and exit.
     Migrate(StoreArgs),
+    /// Apply a seed file (tenants, keys, quotas) to the store and exit.
+    Seed {
+        /// The seed file, YAML or JSON.
+        file: std::path::PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
     /// Manage tenants and keys from a shell.
     Admin {
         #[command(flatten)]
@@ -219,6 +226,37 @@ pub struct ServeArgs {
     /// characters. When it changes, the key of the earlier token is revoked.
     #[arg(long, env = "QUOTAPLANE_BOOTSTRAP_TOKEN", hide_env_values = true)]
     pub bootstrap_token: Option<String>,
+    /// CI: a controllable clock (`/v1/test-clock`) and `/v1/test-reset`. The clock starts at the
+    /// real time and stands still until moved.
+    #[arg(long, env = "QUOTAPLANE_TEST_CLOCK", default_value_t = false)]
+    pub test_clock: bool,
+    /// Allow `--test-clock` on a PostgreSQL store, which other servers may share (their clocks
+    /// would disagree with this one).
+    #[arg(
+        long,
+        env = "QUOTAPLANE_TEST_CLOCK_ALLOW_SHARED",
+        default_value_t = false
+    )]
+    pub test_clock_allow_shared: bool,
+    /// CI: a seed file (YAML or JSON) of tenants, keys and quotas, applied before serving.
+    #[arg(long, env = "QUOTAPLANE_SEED")]
+    pub seed: Option<std::path::PathBuf>,
+}
+
+impl ServeArgs {
+    /// Refuses combinations that cannot work: a test clock on a store other servers may share.
+    pub fn check(&self) -> Result<(), String> {
+        let url = self.store.resolved_url();
+        let shared = url.starts_with("postgres://") || url.starts_with("postgresql://");
+        if self.test_clock && shared && !self.test_clock_allow_shared {
+            return Err(
+                "--test-clock is refused on a PostgreSQL store, which other servers \
+                        may share; add --test-clock-allow-shared if this server is alone on it"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
 }
 
 impl ServeArgs {
@@ -295,4 +333,31 @@ pub enum AdminAction {
         tenant: uuid::Uuid,
         key_id: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve_args(args: &[&str]) -> ServeArgs {
+        let cli = Cli::try_parse_from(["quotaplane"].iter().chain(args)).expect("parses");
+        cli.serve
+    }
+
+    #[test]
+    fn a_test_clock_is_refused_on_postgres_unless_sharing_is_allowed() {
+        let pg = "--database-url=postgres://u@127.0.0.1/db";
+        assert!(serve_args(&["--test-clock", pg]).check().is_err());
+        assert!(
+            serve_args(&["--test-clock", "--test-clock-allow-shared", pg])
+                .check()
+                .is_ok()
+        );
+        assert!(
+            serve_args(&["--test-clock", "--database-url=sqlite://x.db"])
+                .check()
+                .is_ok()
+        );
+        assert!(serve_args(&[pg]).check().is_ok());
+    }
 }

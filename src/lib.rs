@@ -16,6 +16,8 @@ pub mod domain;
 pub mod http;
 /// The outbox worker: delivers due notifications to their webhooks, at least once.
 pub mod notify;
+/// CI mode's seed files: tenants, keys and quotas declared in YAML or JSON, applied at start-up.
+pub mod seed;
 /// Storage: one trait, PostgreSQL and SQLite.
 pub mod store;
 /// Telemetry set-up: log format and filter.

@@ -27,6 +27,10 @@ async fn main() -> ExitCode {
                 .await
                 .map(drop)
         }
+        Some(Command::Seed { file, store }) => {
+            quotaplane::telemetry::init(LogFormat::Text);
+            seed(&file, &store).await
+        }
         Some(Command::Admin { store, action }) => {
             quotaplane::telemetry::init(LogFormat::Text);
             match AnyStore::connect_with(&store.resolved_url(), store.options()).await {
@@ -46,6 +50,11 @@ async fn main() -> ExitCode {
 
 async fn serve(args: ServeArgs) -> quotaplane::domain::Result<()> {
     quotaplane::telemetry::init(args.log_format);
+    args.check()
+        .map_err(|message| quotaplane::domain::Error::Invalid {
+            field: quotaplane::domain::Field::Header("--test-clock".into()),
+            message,
+        })?;
     let store = AnyStore::connect_with(&args.store.resolved_url(), args.store.options()).await?;
     let now = chrono::Utc::now();
     let listener = tokio::net::TcpListener::bind(args.bind)
@@ -111,6 +120,9 @@ async fn serve(args: ServeArgs) -> quotaplane::domain::Result<()> {
         key_cache_ttl: Duration::from_millis(args.key_cache_ttl_ms),
         auth_failures_per_minute: args.auth_failures_per_minute,
         retention,
+        test_clock: args
+            .test_clock
+            .then(|| quotaplane::domain::clock::ManualClock::starting_at(now)),
     };
     if let Some(bind) = args.metrics_bind {
         let metrics = tokio::net::TcpListener::bind(bind).await.map_err(|e| {
@@ -126,7 +138,30 @@ async fn serve(args: ServeArgs) -> quotaplane::domain::Result<()> {
     }
     tracing::info!(bind = %args.bind, store = store.backend(), "quotaplane serving");
     let state = AppState::new(store, settings);
+    if let Some(file) = &args.seed {
+        let applied = quotaplane::seed::apply_file(&state, file).await?;
+        tracing::info!(file = %file.display(), created = applied.created,
+            updated = applied.updated, unchanged = applied.unchanged, "seed file applied");
+    }
     app::serve(listener, state, app::shutdown_signal())
         .await
         .map_err(|e| quotaplane::domain::Error::Internal(format!("server failed: {e}")))
+}
+
+/// `quotaplane seed FILE`: applies a seed file to the store, without serving.
+async fn seed(
+    file: &std::path::Path,
+    store: &quotaplane::config::StoreArgs,
+) -> quotaplane::domain::Result<()> {
+    let store = AnyStore::connect_with(&store.resolved_url(), store.options()).await?;
+    let state = AppState::new(store, Settings::default());
+    let applied = quotaplane::seed::apply_file(&state, file).await?;
+    println!(
+        "{}: {} created, {} updated, {} unchanged",
+        file.display(),
+        applied.created,
+        applied.updated,
+        applied.unchanged
+    );
+    Ok(())
 }

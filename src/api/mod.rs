@@ -4,6 +4,8 @@ pub mod confluent;
 pub mod datarobot;
 pub mod native;
 pub mod openapi;
+pub mod openapi_constraints;
+pub mod openapi_exact;
 pub mod waldur;
 pub mod zitadel;
 

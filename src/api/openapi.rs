@@ -7,6 +7,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, Secur
 use utoipa::{Modify, OpenApi};
 
 use super::confluent::service_quota;
+use super::openapi_exact::ExactResponses;
 use super::{confluent, datarobot, native, waldur, zitadel};
 
 /// The document's root.
@@ -30,6 +31,7 @@ use super::{confluent, datarobot, native, waldur, zitadel};
         confluent::delete_client_quota, confluent::effective_client_quota,
         native::create_template, native::replace_template, native::delete_template,
         native::admit,
+        native::read_clock, native::move_clock, native::reset,
         datarobot::list_quotas, datarobot::create_quota, datarobot::get_quota,
         datarobot::update_quota, datarobot::delete_quota,
         datarobot::list_templates, datarobot::get_template,
@@ -48,7 +50,7 @@ use super::{confluent, datarobot, native, waldur, zitadel};
         service_quota::ScopeList, service_quota::AppliedQuotaAdjust,
         service_quota::AppliedQuotaAdjustment, service_quota::ServiceQuotaCode,
         service_quota::ServiceQuotaCodeDefine)),
-    modifiers(&Security),
+    modifiers(&Security, &ExactResponses),
     security(("bearer" = []), ("basic" = []))
 )]
 pub struct ApiDoc;
@@ -81,8 +83,8 @@ impl Modify for Security {
 pub fn document() -> &'static str {
     static DOC: OnceLock<String> = OnceLock::new();
     DOC.get_or_init(|| {
-        ApiDoc::openapi()
-            .to_pretty_json()
-            .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+        let mut document = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+        super::openapi_constraints::constrain(&mut document);
+        serde_json::to_string_pretty(&document).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
     })
 }

@@ -15,6 +15,7 @@ pub mod principal;
 pub mod retention;
 pub mod service_quota;
 pub mod tenant;
+pub mod test_clock;
 pub mod text;
 pub mod usage;
 pub mod waldur;

@@ -29,25 +29,74 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
     }
 }
 
-/// Parses `bytes` as `T`, naming the field that does not fit.
+/// Parses `bytes` as `T`, naming the field that does not fit. A whole number written with a
+/// fraction (`5.0`) is the integer JSON Schema says it is: when the first reading fails on a
+/// float, the body is read again with such numbers made integers (off the hot path).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(&mut de).map_err(|err| {
-        let inner = err.inner();
-        // A wrong shape is only reported as such when the whole body is well-formed JSON:
-        // `[1,` is malformed, even though its first token already has the wrong type.
-        let well_formed = || serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok();
-        if inner.is_data() && well_formed() {
-            let message = inner.to_string();
-            let pointer = pointer_of(err.path(), &message);
-            ApiError(Failure::Domain(Error::invalid_body(
-                pointer,
-                clean(&message),
-            )))
-        } else {
-            ApiError(Failure::Malformed(format!("malformed JSON: {inner}")))
+    let first = serde_path_to_error::deserialize(&mut de);
+    match first {
+        Ok(value) => Ok(value),
+        Err(err)
+            if err
+                .inner()
+                .to_string()
+                .starts_with("invalid type: floating point") =>
+        {
+            match serde_json::from_slice::<serde_json::Value>(bytes) {
+                Ok(mut value) => {
+                    integral_floats_to_integers(&mut value);
+                    serde_path_to_error::deserialize(value).map_err(|e| {
+                        let message = e.inner().to_string();
+                        let pointer = pointer_of(e.path(), &message);
+                        ApiError(Failure::Domain(Error::invalid_body(
+                            pointer,
+                            clean(&message),
+                        )))
+                    })
+                }
+                Err(_) => Err(rejection(bytes, err)),
+            }
         }
-    })
+        Err(err) => Err(rejection(bytes, err)),
+    }
+}
+
+/// Numbers such as `5.0` become `5`, everywhere in `value`.
+fn integral_floats_to_integers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64() {
+                if f.fract() == 0.0 && f.abs() < 9.0e15 {
+                    #[allow(clippy::cast_possible_truncation)]
+                    let whole = f as i64;
+                    *value = Value::from(whole);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_floats_to_integers),
+        Value::Object(fields) => fields.values_mut().for_each(integral_floats_to_integers),
+        _ => {}
+    }
+}
+
+/// The rejection of a body that did not parse as `T`.
+fn rejection(bytes: &[u8], err: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let inner = err.inner();
+    // A wrong shape is only reported as such when the whole body is well-formed JSON:
+    // `[1,` is malformed, even though its first token already has the wrong type.
+    let well_formed = || serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok();
+    if inner.is_data() && well_formed() {
+        let message = inner.to_string();
+        let pointer = pointer_of(err.path(), &message);
+        ApiError(Failure::Domain(Error::invalid_body(
+            pointer,
+            clean(&message),
+        )))
+    } else {
+        ApiError(Failure::Malformed(format!("malformed JSON: {inner}")))
+    }
 }
 
 /// The JSON pointer of a serde path, with the missing field appended when serde names one.
@@ -110,6 +159,26 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
 mod tests {
     use super::*;
     use crate::domain::Field;
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Amount {
+        amount: i64,
+    }
+
+    #[test]
+    fn a_whole_number_written_with_a_fraction_is_an_integer_and_a_fraction_is_not() {
+        let read: Amount = parse_json(br#"{"amount": 5.0}"#)
+            .map_err(|_| ())
+            .expect("5.0 is 5");
+        assert_eq!(read.amount, 5);
+        let refused = parse_json::<Amount>(br#"{"amount": 5.5}"#)
+            .err()
+            .map(|e| e.0);
+        assert!(
+            matches!(&refused, Some(Failure::Domain(Error::Invalid { field: Field::Body(p), .. })) if p == "/amount"),
+            "{refused:?}"
+        );
+    }
 
     #[derive(Debug, serde::Deserialize)]
     #[allow(dead_code)]

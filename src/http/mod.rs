@@ -12,5 +12,6 @@ pub mod links;
 pub mod metering;
 pub mod metrics;
 pub mod rate_limit;
+pub mod ratelimit_headers;
 pub mod request_id;
 pub mod system_users;

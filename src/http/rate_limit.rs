@@ -1,7 +1,9 @@
 //! Request rate limiting (GCRA, from `governor`) in two buckets over one window: one per key and
 //! one per tenant (so a tenant cannot multiply its budget by minting keys). Every authenticated
-//! response says where the key stands in `X-RateLimit-*` headers; past either limit the answer is
-//! 429 with `Retry-After` and the headers of the bucket that refused.
+//! response says where the caller stands in `X-RateLimit-*` headers and in the draft-11
+//! `RateLimit-Policy`/`RateLimit` fields (policy `key-requests`, or `tenant-requests` when the
+//! tenant's bucket refused); past either limit the answer is 429 with `Retry-After` and the
+//! headers of the bucket that refused.
 
 use std::num::NonZeroU32;
 use std::time::Duration;
@@ -10,30 +12,63 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use governor::clock::{Clock, DefaultClock};
+use governor::clock::{Clock, QuantaClock, QuantaInstant, Reference};
 use governor::middleware::StateInformationMiddleware;
+use governor::nanos::Nanos;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
 
 use crate::app::AppState;
 use crate::domain::Error;
+use crate::domain::clock::ManualClock;
 use crate::domain::principal::Caller;
 use crate::http::error::ApiError;
+use crate::http::ratelimit_headers::{self, KEY_REQUESTS, PolicyStanding, TENANT_REQUESTS};
 
 static LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
 static REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
 static RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
 
 type Limiter =
-    RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
+    RateLimiter<String, DefaultKeyedStateStore<String>, LimiterClock, StateInformationMiddleware>;
+
+/// The limiter's time: the monotonic real clock, or with `--test-clock` the server's test clock,
+/// so a key's budget refills (and `Retry-After` counts down) only as the test clock moves.
+#[derive(Clone)]
+enum LimiterClock {
+    Real {
+        clock: QuantaClock,
+        start: QuantaInstant,
+    },
+    Test(ManualClock),
+}
+
+impl Clock for LimiterClock {
+    type Instant = Nanos;
+
+    fn now(&self) -> Nanos {
+        match self {
+            LimiterClock::Real { clock, start } => clock.now().duration_since(*start),
+            LimiterClock::Test(clock) => {
+                let nanos = crate::domain::clock::Clock::now(clock)
+                    .timestamp_nanos_opt()
+                    .unwrap_or(0);
+                Nanos::from(u64::try_from(nanos).unwrap_or(0))
+            }
+        }
+    }
+}
 
 /// `requests` per `window` for each key of a bucket (a key id or a tenant id): a burst of
 /// `requests`, refilled evenly over the window.
 pub struct KeyRateLimiter {
     limiter: Limiter,
+    clock: LimiterClock,
     requests: u32,
     /// Time to earn back one request.
     per_request: Duration,
+    /// The draft-11 policy name the bucket's headers carry.
+    policy: &'static str,
 }
 
 /// Where a key stands after one request.
@@ -44,18 +79,42 @@ struct Standing {
 }
 
 impl KeyRateLimiter {
-    /// A limiter allowing `requests` per `window` (both at least 1).
+    /// A limiter allowing `requests` per `window` (both at least 1), on the real clock.
     pub fn new(requests: u32, window: Duration) -> Self {
+        Self::on(requests, window, None)
+    }
+
+    /// A limiter on `test_clock` when given (`--test-clock`), else on the real clock.
+    pub fn on(requests: u32, window: Duration, test_clock: Option<ManualClock>) -> Self {
         let requests = NonZeroU32::new(requests).unwrap_or(NonZeroU32::MIN);
         let per_request = (window / requests.get()).max(Duration::from_nanos(1));
         let quota = Quota::with_period(per_request)
             .unwrap_or_else(|| Quota::per_second(requests))
             .allow_burst(requests);
+        let clock = match test_clock {
+            Some(clock) => LimiterClock::Test(clock),
+            None => {
+                let clock = QuantaClock::default();
+                let start = clock.now();
+                LimiterClock::Real { clock, start }
+            }
+        };
         Self {
-            limiter: RateLimiter::keyed(quota).with_middleware::<StateInformationMiddleware>(),
+            limiter: RateLimiter::<_, _, _, StateInformationMiddleware>::new(
+                quota,
+                DefaultKeyedStateStore::default(),
+                clock.clone(),
+            ),
+            clock,
             requests: requests.get(),
             per_request,
+            policy: KEY_REQUESTS,
         }
+    }
+
+    /// The same limiter, its headers naming `policy`.
+    fn named(self, policy: &'static str) -> Self {
+        Self { policy, ..self }
     }
 
     fn take(&self, key_id: &str) -> Standing {
@@ -70,7 +129,7 @@ impl KeyRateLimiter {
                 }
             }
             Err(not_until) => {
-                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                let wait = not_until.wait_time_from(self.clock.now());
                 Standing {
                     remaining: 0,
                     reset_secs: ceil_secs(wait) + until_full(self.requests - 1),
@@ -88,6 +147,16 @@ impl KeyRateLimiter {
         ] {
             headers.insert(name.clone(), HeaderValue::from(value));
         }
+        let window = ceil_secs(self.per_request * self.requests);
+        let policy = PolicyStanding {
+            name: self.policy.into(),
+            quota: i64::from(self.requests),
+            window: Some(i64::try_from(window).unwrap_or(i64::MAX)),
+            unit: None,
+            remaining: i64::from(standing.remaining),
+            reset: Some(i64::try_from(standing.reset_secs).unwrap_or(i64::MAX)),
+        };
+        ratelimit_headers::prepend(headers, &[policy]);
     }
 
     /// Forgets keys idle long enough to be back at a full burst.
@@ -110,11 +179,22 @@ pub struct RequestRateLimiter {
 }
 
 impl RequestRateLimiter {
-    /// `key_requests` per key and `tenant_requests` per tenant, each per `window`.
+    /// `key_requests` per key and `tenant_requests` per tenant, each per `window`, on the real
+    /// clock.
     pub fn new(key_requests: u32, tenant_requests: u32, window: Duration) -> Self {
+        Self::on(key_requests, tenant_requests, window, None)
+    }
+
+    /// The same, on `test_clock` when given (`--test-clock`).
+    pub fn on(
+        key_requests: u32,
+        tenant_requests: u32,
+        window: Duration,
+        test_clock: Option<ManualClock>,
+    ) -> Self {
         Self {
-            keys: KeyRateLimiter::new(key_requests, window),
-            tenants: KeyRateLimiter::new(tenant_requests, window),
+            keys: KeyRateLimiter::on(key_requests, window, test_clock.clone()),
+            tenants: KeyRateLimiter::on(tenant_requests, window, test_clock).named(TENANT_REQUESTS),
         }
     }
 

@@ -5,6 +5,7 @@
 //! write lock for a batch) lives in the backend's own file.
 
 mod aggregate;
+mod ci;
 mod pages;
 mod postgres;
 mod retention;

@@ -142,7 +142,9 @@ impl TestApp {
     /// A server on an existing database (for restarts).
     pub async fn start(database_url: &str, settings: Settings) -> TestApp {
         let store = AnyStore::connect(database_url).await.expect("store");
-        let clock = ManualClock::starting_at(test_epoch());
+        // A server with a test clock runs on it; others get one only the test moves.
+        let clock =
+            (settings.test_clock.clone()).unwrap_or_else(|| ManualClock::starting_at(test_epoch()));
         let system = format!("test-system-{}", Uuid::new_v4().simple());
         access::bootstrap(&store, Some(system.clone()), test_epoch())
             .await

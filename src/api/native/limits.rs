@@ -74,7 +74,7 @@ pub enum AmountBody {
 }
 
 impl AmountBody {
-    fn parse(self) -> Result<Amount, Error> {
+    pub(crate) fn parse(self) -> Result<Amount, Error> {
         match self {
             AmountBody::Units(n) if n >= 0 => Ok(Amount::Limited(n)),
             AmountBody::Word(w) if w == "unlimited" => Ok(Amount::Unlimited),

@@ -7,6 +7,7 @@ mod limits;
 mod paging;
 mod templates;
 mod tenants;
+mod test_clock;
 mod usage;
 
 use axum::Json;
@@ -19,12 +20,14 @@ use serde::Serialize;
 use crate::app::AppState;
 use crate::domain::{Error, Field};
 use crate::http::error::{Envelope, ErrorContext, Failure};
+use crate::http::ratelimit_headers::{KEY_REQUESTS, QUOTA_EXCEEDED};
 
 pub use deployments::*;
 pub use health::*;
 pub use limits::*;
 pub use templates::*;
 pub use tenants::*;
+pub use test_clock::*;
 pub use usage::*;
 
 /// The native routes.
@@ -76,6 +79,11 @@ pub fn router() -> Router<AppState> {
             put(templates::replace_template).delete(templates::delete_template),
         )
         .route(
+            "/v1/test-clock",
+            get(test_clock::read_clock).post(test_clock::move_clock),
+        )
+        .route("/v1/test-reset", post(test_clock::reset))
+        .route(
             "/v1/datarobot/deployments/{deployment_id}/calls",
             post(deployments::admit),
         )
@@ -84,7 +92,8 @@ pub fn router() -> Router<AppState> {
 /// An RFC 9457 problem document.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Problem {
-    /// Always `about:blank`: the status and `code` say what happened.
+    /// `about:blank`, or for a 429 the IETF `quota-exceeded` type: the status and `code` say
+    /// what happened.
     #[serde(rename = "type")]
     pub kind: &'static str,
     pub title: String,
@@ -98,6 +107,9 @@ pub struct Problem {
     /// For invalid input: which field, and what is wrong with it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<ProblemField>,
+    /// For `quota-exceeded`: the policies (as named in `RateLimit-Policy`) that refused.
+    #[serde(rename = "violated-policies", skip_serializing_if = "Vec::is_empty")]
+    pub violated_policies: Vec<String>,
 }
 
 /// One invalid field of a problem.
@@ -152,8 +164,16 @@ impl Envelope for ProblemJson {
             }],
             _ => Vec::new(),
         };
+        let (kind, violated_policies) = match failure {
+            Failure::Domain(Error::RateLimited { .. }) => {
+                (QUOTA_EXCEEDED, vec![KEY_REQUESTS.into()])
+            }
+            Failure::Domain(Error::QuotaExceeded { .. }) => (QUOTA_EXCEEDED, Vec::new()),
+            _ => ("about:blank", Vec::new()),
+        };
         let problem = Problem {
-            kind: "about:blank",
+            kind,
+            violated_policies,
             title: status.canonical_reason().unwrap_or("Error").to_owned(),
             status: status.as_u16(),
             detail: failure.public_message(),

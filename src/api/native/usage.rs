@@ -20,6 +20,7 @@ use crate::domain::principal::Caller;
 use crate::domain::usage::{Decision, LimitStatus, Usage};
 use crate::http::error::{ApiError, Deliberate};
 use crate::http::json::Json;
+use crate::http::ratelimit_headers::{self, CONCURRENT_REQUESTS, PolicyStanding};
 
 /// Who uses how much of what.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -120,18 +121,26 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
         .transpose()
 }
 
-/// 200 with the decision when admitted; 429 with it (and `Retry-After`) when refused.
-fn answer(decision: Decision, admitted: StatusCode) -> Response {
-    let status = if decision.allowed {
-        admitted
-    } else {
-        StatusCode::TOO_MANY_REQUESTS
-    };
+/// 200 with the decision when admitted; when refused, 429 with the `quota-exceeded` problem
+/// (the decision's fields as extension members) and `Retry-After`. Either way, one draft-11
+/// `RateLimit-Policy`/`RateLimit` item per limit the decision lists (`unit`: the quota unit).
+fn answer(
+    decision: Decision,
+    admitted: StatusCode,
+    now: DateTime<Utc>,
+    unit: Option<&'static str>,
+) -> Response {
+    let standings: Vec<PolicyStanding> = decision
+        .limits
+        .iter()
+        .filter_map(|l| PolicyStanding::of_limit(l, now, unit))
+        .collect();
     let retry_after = decision.retry_after;
     let replayed = decision.replayed;
     let mut response = match decision.lease {
-        Some(lease) if decision.allowed => (
-            status,
+        _ if !decision.allowed => refused(decision.limits),
+        Some(lease) => (
+            admitted,
             axum::Json(LeaseCreated {
                 id: lease.id,
                 expires_at: lease.expires_at,
@@ -139,8 +148,8 @@ fn answer(decision: Decision, admitted: StatusCode) -> Response {
             }),
         )
             .into_response(),
-        _ => (
-            status,
+        None => (
+            admitted,
             axum::Json(UsageDecision {
                 allowed: decision.allowed,
                 limits: decision.limits.into_iter().map(Into::into).collect(),
@@ -148,23 +157,59 @@ fn answer(decision: Decision, admitted: StatusCode) -> Response {
         )
             .into_response(),
     };
+    let headers = response.headers_mut();
+    ratelimit_headers::append(headers, &standings);
     if let Some(seconds) = retry_after {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     }
     if replayed {
-        response
-            .headers_mut()
-            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+        headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
     response.extensions_mut().insert(Deliberate);
     response
 }
 
+/// A refusal by one or more limits: RFC 9457 with the IETF `quota-exceeded` type.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QuotaExceededProblem {
+    /// `https://iana.org/assignments/http-problem-types#quota-exceeded`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub title: &'static str,
+    /// 429.
+    pub status: u16,
+    pub detail: String,
+    /// The ids of the limits that refused, as named in `RateLimit-Policy`.
+    #[serde(rename = "violated-policies")]
+    pub violated_policies: Vec<String>,
+    /// Always false.
+    pub allowed: bool,
+    /// The limits that refused, with where they stand.
+    pub limits: Vec<LimitUsage>,
+}
+
+fn refused(limits: Vec<LimitStatus>) -> Response {
+    let violated: Vec<String> = limits.iter().map(|l| l.quota_id.clone()).collect();
+    let problem = QuotaExceededProblem {
+        kind: ratelimit_headers::QUOTA_EXCEEDED,
+        title: "Quota Exceeded",
+        status: 429,
+        detail: format!("refused by: {}", violated.join(", ")),
+        violated_policies: violated,
+        allowed: false,
+        limits: limits.into_iter().map(Into::into).collect(),
+    };
+    let mut response = (StatusCode::TOO_MANY_REQUESTS, axum::Json(problem)).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    response
+}
+
 /// Whether `amount` more would be admitted now; changes nothing.
 #[utoipa::path(post, path = "/v1/usage/check", tag = "usage", request_body = UsageRequest,
-    responses((status = 200, body = UsageDecision), (status = 429, body = UsageDecision),
+    responses((status = 200, body = UsageDecision), (status = 429, body = QuotaExceededProblem, content_type = "application/problem+json"),
         (status = 403, body = Problem),
         (status = 422, body = Problem)))]
 pub async fn check(
@@ -175,14 +220,14 @@ pub async fn check(
     let usage = usage(body.subject, body.metric, body.amount, "amount")?;
     authority::authorize(&state.engine, &caller, UsageAct::Check, &usage).await?;
     let decision = state.engine.check(caller.tenant_id, &usage).await?;
-    Ok(answer(decision, StatusCode::OK))
+    Ok(answer(decision, StatusCode::OK, state.clock.now(), None))
 }
 
 /// Counts `amount` against every limit that applies, or nothing when a blocking one would pass.
 #[utoipa::path(post, path = "/v1/usage/consume", tag = "usage", request_body = UsageRequest,
     params(("Idempotency-Key" = Option<String>, Header,
         description = "The same key and body within 24 hours returns the first decision")),
-    responses((status = 200, body = UsageDecision), (status = 429, body = UsageDecision),
+    responses((status = 200, body = UsageDecision), (status = 429, body = QuotaExceededProblem, content_type = "application/problem+json"),
         (status = 403, body = Problem),
         (status = 422, body = Problem)))]
 pub async fn consume(
@@ -195,7 +240,7 @@ pub async fn consume(
     let key = idempotency_key(&headers)?;
     authority::authorize(&state.engine, &caller, UsageAct::Count, &usage).await?;
     let decision = state.engine.consume(caller.tenant_id, &usage, key).await?;
-    Ok(answer(decision, StatusCode::OK))
+    Ok(answer(decision, StatusCode::OK, state.clock.now(), None))
 }
 
 /// Sets a gauge to `value` on every limit that applies; never refused for being over. Needs
@@ -211,12 +256,14 @@ pub async fn report(
     let usage = usage(body.subject, body.metric, body.value, "value")?;
     authority::authorize(&state.engine, &caller, UsageAct::SetLevel, &usage).await?;
     let decision = state.engine.report(caller.tenant_id, &usage).await?;
-    Ok(answer(decision, StatusCode::OK))
+    Ok(answer(decision, StatusCode::OK, state.clock.now(), None))
 }
 
 /// Holds units of a concurrency limit until released or `ttl_seconds` pass.
 #[utoipa::path(post, path = "/v1/leases", tag = "usage", request_body = LeaseRequest,
-    responses((status = 201, body = LeaseCreated), (status = 429, body = UsageDecision),
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = "The same key and body within 24 hours returns the first decision")),
+    responses((status = 201, body = LeaseCreated), (status = 429, body = QuotaExceededProblem, content_type = "application/problem+json"),
         (status = 403, body = Problem),
         (status = 422, body = Problem)))]
 pub async fn acquire(
@@ -233,7 +280,12 @@ pub async fn acquire(
         .engine
         .acquire(caller.tenant_id, &usage, ttl, key)
         .await?;
-    Ok(answer(decision, StatusCode::CREATED))
+    Ok(answer(
+        decision,
+        StatusCode::CREATED,
+        state.clock.now(),
+        Some(CONCURRENT_REQUESTS),
+    ))
 }
 
 /// Gives a lease's units back.

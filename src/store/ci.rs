@@ -1,0 +1,73 @@
+//! CI mode's store operations: forgetting usage between test cases.
+
+use super::{AnyStore, db_error};
+use crate::domain::Result;
+
+/// The tables that hold usage rather than configuration, children first.
+const USAGE_TABLES: [&str; 4] = ["leases", "counters", "idempotency", "notification_outbox"];
+
+impl AnyStore {
+    /// Renames a tenant (seed files fix ids; a changed name is an update).
+    pub async fn rename_tenant(
+        &self,
+        id: uuid::Uuid,
+        name: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<()> {
+        let sql = "UPDATE tenants SET name = $2, updated_at = $3 WHERE id = $1";
+        match self {
+            AnyStore::Postgres(s) => sqlx::query(sql)
+                .bind(id)
+                .bind(name)
+                .bind(now)
+                .execute(&s.pool)
+                .await
+                .map(drop),
+            AnyStore::Sqlite(s) => sqlx::query(sql)
+                .bind(id)
+                .bind(name)
+                .bind(now)
+                .execute(&s.pool)
+                .await
+                .map(drop),
+        }
+        .map_err(db_error)
+    }
+
+    /// Deletes every lease, counter, idempotency record and notification event, in one
+    /// transaction; tenants, keys, quotas and limits stay. How many rows went.
+    pub async fn reset_usage(&self) -> Result<u64> {
+        let mut deleted = 0;
+        match self {
+            AnyStore::Postgres(s) => {
+                let mut tx = s.pool.begin().await.map_err(db_error)?;
+                for table in USAGE_TABLES {
+                    let sql = format!("DELETE FROM {table}");
+                    let done = sqlx::query(&sql)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                    deleted += done.rows_affected();
+                }
+                tx.commit().await.map_err(db_error)?;
+            }
+            AnyStore::Sqlite(s) => {
+                let mut tx = s
+                    .pool
+                    .begin_with("BEGIN IMMEDIATE")
+                    .await
+                    .map_err(db_error)?;
+                for table in USAGE_TABLES {
+                    let sql = format!("DELETE FROM {table}");
+                    let done = sqlx::query(&sql)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                    deleted += done.rows_affected();
+                }
+                tx.commit().await.map_err(db_error)?;
+            }
+        }
+        Ok(deleted)
+    }
+}
