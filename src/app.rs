@@ -64,6 +64,8 @@ pub struct Settings {
     pub system_api_users: crate::http::system_users::SystemApiUsers,
     /// How long counters and outbox rows are kept.
     pub retention: Retention,
+    /// How many limits a tenant's writes may create.
+    pub bounds: crate::domain::bounds::Bounds,
     /// `--test-clock`: the server's clock, moved by `POST /v1/test-clock`; `None`: the routes
     /// answer 404.
     pub test_clock: Option<ManualClock>,
@@ -91,6 +93,7 @@ impl Default for Settings {
                 crate::http::auth_throttle::AuthThrottle::DEFAULT_MAX_FAILURES,
             system_api_users: Default::default(),
             retention: Retention::default(),
+            bounds: crate::domain::bounds::Bounds::default(),
             test_clock: None,
         }
     }
@@ -140,7 +143,7 @@ impl AppState {
     /// State over `store` with an injected clock (tests move it instead of sleeping). Starts the
     /// usage engine, so it must be called inside a Tokio runtime.
     pub fn with_clock(store: AnyStore, settings: Settings, clock: SharedClock) -> Self {
-        let engine = Engine::start(store.clone(), clock.clone());
+        let engine = Engine::start_with(store.clone(), clock.clone(), settings.bounds);
         let chat_quotas = Arc::new(ChatQuotas::new(store.clone(), settings.chat_defaults));
         engine.add_preparer(chat_quotas.clone());
         let service_quotas = Arc::new(ServiceQuotaLimits::new(store.clone()));

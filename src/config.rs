@@ -105,6 +105,14 @@ pub struct ServeArgs {
         default_value_t = 60
     )]
     pub rate_limit_window_seconds: u32,
+    /// Most limits one tenant may hold, every owner's together; a write past it is refused (409).
+    #[arg(long, env = "QUOTAPLANE_MAX_LIMITS_PER_TENANT", default_value_t = 100_000,
+        value_parser = clap::value_parser!(i64).range(1..))]
+    pub max_limits_per_tenant: i64,
+    /// Most limits one tenant may hold on one metric; a write past it is refused (409).
+    #[arg(long, env = "QUOTAPLANE_MAX_LIMITS_PER_METRIC", default_value_t = 50_000,
+        value_parser = clap::value_parser!(i64).range(1..))]
+    pub max_limits_per_metric: i64,
     /// Counters of ended periods are kept one more window's length plus this margin, in seconds.
     #[arg(
         long,

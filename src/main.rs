@@ -120,6 +120,10 @@ async fn serve(args: ServeArgs) -> quotaplane::domain::Result<()> {
         key_cache_ttl: Duration::from_millis(args.key_cache_ttl_ms),
         auth_failures_per_minute: args.auth_failures_per_minute,
         retention,
+        bounds: quotaplane::domain::bounds::Bounds {
+            limits_per_tenant: args.max_limits_per_tenant,
+            limits_per_metric: args.max_limits_per_metric,
+        },
         test_clock: args
             .test_clock
             .then(|| quotaplane::domain::clock::ManualClock::starting_at(now)),

@@ -4,6 +4,7 @@
 pub mod access;
 pub mod aggregate;
 pub mod authority;
+pub mod bounds;
 pub mod clock;
 pub mod confluent;
 pub mod datarobot;

@@ -54,6 +54,8 @@ pub trait Store: Send + Sync {
     -> impl Future<Output = Result<Option<ApiKey>>> + Send;
     /// A tenant's keys, oldest first.
     fn keys(&self, tenant_id: Uuid) -> impl Future<Output = Result<Vec<ApiKey>>> + Send;
+    /// How many limits a tenant holds.
+    fn count_limits(&self, tenant_id: Uuid) -> impl Future<Output = Result<i64>> + Send;
     /// How many keys exist in the whole installation.
     fn count_keys(&self) -> impl Future<Output = Result<i64>> + Send;
 
@@ -362,6 +364,9 @@ impl Store for AnyStore {
     }
     async fn count_keys(&self) -> Result<i64> {
         dispatch!(self, s => s.count_keys())
+    }
+    async fn count_limits(&self, tenant_id: Uuid) -> Result<i64> {
+        dispatch!(self, s => s.count_limits(tenant_id))
     }
     async fn insert_limit(&self, limit: &Limit) -> Result<bool> {
         dispatch!(self, s => s.insert_limit(limit))

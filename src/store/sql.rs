@@ -102,6 +102,14 @@ macro_rules! shared_store {
                 .collect()
             }
 
+            async fn count_limits(&self, tenant_id: Uuid) -> Result<i64> {
+                sqlx::query_scalar("SELECT COUNT(*) FROM limits WHERE tenant_id = $1")
+                    .bind(tenant_id)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(db_error)
+            }
+
             async fn count_keys(&self) -> Result<i64> {
                 sqlx::query_scalar("SELECT COUNT(*) FROM api_keys")
                     .fetch_one(&self.pool)

@@ -78,6 +78,9 @@ impl ClientQuotas<'_> {
         let code = service_quota::own(service_quota::KAFKA_CLIENT_QUOTAS)?;
         let reference = ScopeRef::kafka_cluster(&quota.environment, &quota.cluster);
         let unit = service_quota::unit(self.engine, tenant_id, &code, &reference).await?;
+        self.engine
+            .ensure_room(tenant_id, &limits_of(&quota), &[])
+            .await?;
         let mut attempts = 0;
         loop {
             let write = AggregateWrite {
@@ -201,7 +204,10 @@ impl ClientQuotas<'_> {
                 ),
             ));
         }
-        let updated = current.changed(changes, micros(now));
+        let updated = current.clone().changed(changes, micros(now));
+        self.engine
+            .ensure_room(tenant_id, &limits_of(&updated), &limits_of(&current))
+            .await?;
         let write = AggregateWrite {
             rules: None,
             row: Row::UpdateClientQuota(&updated),

@@ -2,6 +2,7 @@
 //! who may do what, one quota per resource, templates, and keeping a quota's engine limits in
 //! step with it.
 
+use crate::domain::bounds::check_quota_size;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -96,13 +97,18 @@ pub async fn create_quota(
     if let Some(existing) = existing_for(store, &quota).await? {
         return Err(existing);
     }
+    let owned = owned_limits(&quota, now);
+    check_quota_size(owned.limits.len(), "/policies")?;
+    engine
+        .ensure_room(quota.tenant_id, &owned.limits, &[])
+        .await?;
     let code = service_quota::own(service_quota::DATAROBOT_QUOTAS)?;
     let unit =
         service_quota::unit(engine, quota.tenant_id, &code, &ScopeRef::organization()).await?;
     let write = AggregateWrite {
         rules: None,
         row: Row::InsertDataRobotQuota(&quota),
-        limits: Some(owned_limits(&quota, now)),
+        limits: Some(owned),
         unit: Some(UnitChange::Take(unit)),
     };
     match store.write_aggregate(&write).await {
@@ -201,6 +207,7 @@ pub async fn update_quota(
 ) -> Result<Quota> {
     caller.require_any(&[Role::Admin])?;
     let mut quota = quota(store, caller, id).await?;
+    let before = limits_of(&quota, now);
     if let Some(rules) = changes.default_rules {
         quota.default_rules = rules;
     }
@@ -215,10 +222,15 @@ pub async fn update_quota(
     }
     quota.updated_at = now;
     quota.validate()?;
+    let owned = owned_limits(&quota, now);
+    check_quota_size(owned.limits.len(), "/policies")?;
+    engine
+        .ensure_room(quota.tenant_id, &owned.limits, &before)
+        .await?;
     let write = AggregateWrite {
         rules: None,
         row: Row::UpdateDataRobotQuota(&quota),
-        limits: Some(owned_limits(&quota, now)),
+        limits: Some(owned),
         unit: None,
     };
     settled(store.write_aggregate(&write).await?)?;

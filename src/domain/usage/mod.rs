@@ -27,6 +27,7 @@ use uuid::Uuid;
 
 use self::batch::{CounterKey, IdempotencyKey, NEVER};
 use self::cache::{LimitCache, Rules};
+use super::bounds::Bounds;
 use super::clock::SharedClock;
 use super::limit::{Limit, Subject, check_name};
 use super::notification::Notification;
@@ -200,11 +201,17 @@ pub struct Engine {
     queue: mpsc::Sender<Job>,
     preparers: RwLock<Vec<Arc<dyn Preparer>>>,
     outbox: Arc<Notify>,
+    bounds: Bounds,
 }
 
 impl Engine {
-    /// Starts the engine and its batcher on the current runtime.
+    /// Starts the engine and its batcher on the current runtime, with the default bounds.
     pub fn start(store: AnyStore, clock: SharedClock) -> Arc<Self> {
+        Self::start_with(store, clock, Bounds::default())
+    }
+
+    /// Starts the engine with `bounds` on what tenants' limit writes may create.
+    pub fn start_with(store: AnyStore, clock: SharedClock, bounds: Bounds) -> Arc<Self> {
         let (queue, jobs) = mpsc::channel(batcher::QUEUE_DEPTH);
         let outbox = Arc::new(Notify::new());
         tokio::spawn(batcher::run(
@@ -220,6 +227,7 @@ impl Engine {
             queue,
             preparers: RwLock::default(),
             outbox,
+            bounds,
         })
     }
 
@@ -273,6 +281,34 @@ impl Engine {
     /// anything.
     pub async fn prepare(&self, tenant_id: Uuid, usage: &Usage) -> Result<()> {
         self.prepared(tenant_id, usage).await.map(drop)
+    }
+
+    /// Refuses a write that would create limits past the tenant's bounds: `new` are the limits
+    /// it writes, `old` those it replaces (an update that adds none always passes).
+    pub async fn ensure_room(&self, tenant_id: Uuid, new: &[Limit], old: &[Limit]) -> Result<()> {
+        let adding = |of: Option<&str>| {
+            let count = |ls: &[Limit]| {
+                let n = ls
+                    .iter()
+                    .filter(|l| of.is_none_or(|m| l.metric == m))
+                    .count();
+                i64::try_from(n).unwrap_or(i64::MAX)
+            };
+            count(new) - count(old)
+        };
+        if adding(None) <= 0 && new.iter().all(|l| adding(Some(&l.metric)) <= 0) {
+            return Ok(());
+        }
+        let held = self.store.count_limits(tenant_id).await?;
+        let mut metrics: Vec<&str> = new.iter().map(|l| l.metric.as_str()).collect();
+        metrics.sort_unstable();
+        metrics.dedup();
+        for metric in metrics {
+            let (of_metric, _) = self.store.limits_fingerprint(tenant_id, metric).await?;
+            self.bounds
+                .admit(held, of_metric, adding(Some(metric)).max(0))?;
+        }
+        self.bounds.admit(held, 0, adding(None))
     }
 
     /// Forgets the cached limits of `metrics`: an aggregate write changed them in the store.
@@ -458,6 +494,9 @@ impl Engine {
         let existing = self
             .check_owner(limit.tenant_id, &limit.id, limit.owner.as_deref())
             .await?;
+        let old: Vec<Limit> = existing.iter().cloned().collect();
+        self.ensure_room(limit.tenant_id, std::slice::from_ref(limit), &old)
+            .await?;
         let created = self.store.put_limit(limit).await;
         self.forget(limit, existing.as_ref());
         created
@@ -475,6 +514,9 @@ impl Engine {
     /// reads the tenants' limits afresh, so limits another replica created apply here at once.
     /// For limits created on first use: never replaces what their owner has since written.
     pub async fn ensure_limits(&self, limits: &[Limit]) -> Result<()> {
+        if let Some(first) = limits.first() {
+            self.ensure_room(first.tenant_id, limits, &[]).await?;
+        }
         for limit in limits {
             self.store.insert_limit(limit).await?;
         }
@@ -487,6 +529,16 @@ impl Engine {
     /// Creates `limit` unless a limit with its id exists; true when it was created (the caller
     /// may then set its initial usage). Never replaces what the limit's owner has written.
     pub async fn ensure_limit(&self, limit: &Limit) -> Result<bool> {
+        if self
+            .store
+            .limit(limit.tenant_id, &limit.id)
+            .await?
+            .is_some()
+        {
+            return Ok(false);
+        }
+        self.ensure_room(limit.tenant_id, std::slice::from_ref(limit), &[])
+            .await?;
         let created = self.store.insert_limit(limit).await?;
         self.limits.invalidate(limit.tenant_id, &limit.metric);
         Ok(created)

@@ -1,0 +1,86 @@
+//! Ceilings on what a tenant's writes may create, so no tenant can grow the store (or the
+//! engine's cache) without bound: limits per tenant and per metric, and limits per vendor quota.
+//! A bound reached is a clear refusal naming it (409 natively), never a 500.
+
+use super::{Error, Result};
+
+/// Most limits one vendor quota may own (a DataRobot quota with thousands of policies, a client
+/// quota with many principals).
+pub const MAX_LIMITS_PER_QUOTA: usize = 1_000;
+
+/// The configurable bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounds {
+    /// Most limits one tenant may hold, every owner's together.
+    pub limits_per_tenant: i64,
+    /// Most limits one tenant may hold on one metric.
+    pub limits_per_metric: i64,
+}
+
+impl Default for Bounds {
+    fn default() -> Self {
+        Self {
+            limits_per_tenant: 100_000,
+            limits_per_metric: 50_000,
+        }
+    }
+}
+
+impl Bounds {
+    /// Refuses a write that would take a tenant holding `held` limits (`held_of_metric` of the
+    /// metric) past a bound by `adding` more.
+    pub fn admit(self, held: i64, held_of_metric: i64, adding: i64) -> Result<()> {
+        if adding <= 0 {
+            return Ok(());
+        }
+        if held + adding > self.limits_per_tenant {
+            return Err(reached("limits_per_tenant", self.limits_per_tenant));
+        }
+        if held_of_metric + adding > self.limits_per_metric {
+            return Err(reached("limits_per_metric", self.limits_per_metric));
+        }
+        Ok(())
+    }
+}
+
+/// Refuses a vendor quota that would own more than [`MAX_LIMITS_PER_QUOTA`] limits.
+pub fn check_quota_size(limits: usize, pointer: &str) -> Result<()> {
+    if limits > MAX_LIMITS_PER_QUOTA {
+        return Err(Error::invalid_body(
+            pointer,
+            format!(
+                "this quota would need {limits} limits; at most {MAX_LIMITS_PER_QUOTA} are allowed \
+                 (limits_per_quota)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn reached(bound: &str, value: i64) -> Error {
+    Error::LimitReached {
+        message: format!("the tenant holds as many limits as it may ({bound} = {value})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_is_refused_only_past_a_bound() {
+        let bounds = Bounds {
+            limits_per_tenant: 10,
+            limits_per_metric: 4,
+        };
+        assert!(bounds.admit(9, 3, 1).is_ok());
+        assert!(bounds.admit(10, 0, 1).is_err());
+        assert!(bounds.admit(5, 4, 1).is_err());
+        assert!(
+            bounds.admit(50, 50, 0).is_ok(),
+            "a write adding nothing always passes"
+        );
+        assert!(check_quota_size(MAX_LIMITS_PER_QUOTA, "/p").is_ok());
+        assert!(check_quota_size(MAX_LIMITS_PER_QUOTA + 1, "/p").is_err());
+    }
+}
