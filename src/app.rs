@@ -17,6 +17,7 @@ use tracing::Instrument;
 
 use crate::api;
 use crate::domain::clock::{ManualClock, SharedClock, SystemClock};
+use crate::domain::ports::*;
 use crate::domain::retention::{Retention, RetentionStore, Swept};
 use crate::domain::service_quota::ServiceQuotaLimits;
 use crate::domain::usage::Engine;
@@ -26,7 +27,7 @@ use crate::http::auth::{self, KeyCache};
 use crate::http::error::{self, ApiError, Failure};
 use crate::http::rate_limit::{self, RequestRateLimiter};
 use crate::http::request_id::{self, RequestId};
-use crate::store::{AnyStore, Store};
+use crate::store::AnyStore;
 
 /// Settings of a running server (the parts of the command line that shape requests).
 #[derive(Debug, Clone)]

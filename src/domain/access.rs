@@ -11,7 +11,7 @@ use super::service_quota::{self, ScopeRef};
 use super::tenant::{Tenant, TenantName};
 use super::usage::Engine;
 use super::{Error, Result};
-use crate::store::Store;
+use crate::domain::ports::*;
 
 /// The name of the tenant that holds the operators' `system` keys.
 pub const SYSTEM_TENANT: &str = "system";

@@ -12,6 +12,7 @@ pub mod error;
 pub mod limit;
 pub mod notification;
 pub mod page;
+pub mod ports;
 pub mod principal;
 pub mod retention;
 pub mod service_quota;

@@ -16,7 +16,7 @@ use super::usage::{Engine, MAX_AMOUNT};
 use super::window::Window;
 use super::zitadel_instance::InstanceStore;
 use super::{Error, Result};
-use crate::store::Store;
+use crate::domain::ports::*;
 
 /// The metric of `UNIT_REQUESTS_ALL_AUTHENTICATED`: a tenant's authenticated requests, counted
 /// by the metering layer.

@@ -20,7 +20,7 @@ use super::principal::Caller;
 use super::tenant::Tenant;
 use super::zitadel::Details;
 use super::{Error, Result};
-use crate::store::Store;
+use crate::domain::ports::*;
 
 /// Domain messages the ZITADEL envelope translates to ZITADEL's ids and texts.
 pub mod messages {

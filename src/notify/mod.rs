@@ -14,7 +14,8 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use crate::domain::clock::SharedClock;
 use crate::domain::notification::{Delivery, DueNotification};
-use crate::store::{AnyStore, Store};
+use crate::domain::ports::*;
+use crate::store::AnyStore;
 
 pub use webhook::{Webhook, is_public};
 

@@ -9,6 +9,7 @@ use crate::api::waldur::parse_set_quota;
 use crate::api::zitadel::{Request, SystemServiceAddQuotaBody};
 use crate::app::AppState;
 use crate::domain::limit::{Limit, Subject, check_name, check_per};
+use crate::domain::ports::*;
 use crate::domain::principal::{ApiKey, Caller, Role, Roles, SecretHash};
 use crate::domain::service_quota::{self, ScopeRef};
 use crate::domain::tenant::{Tenant, TenantName};
@@ -16,7 +17,6 @@ use crate::domain::waldur::Period;
 use crate::domain::window::Window;
 use crate::domain::{Error, Field, Result, zitadel};
 use crate::http::error::{ApiError, Failure};
-use crate::store::Store;
 
 /// How many entries a run created, changed, or found as the file says.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

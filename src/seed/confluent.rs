@@ -7,8 +7,8 @@ use super::apply::{Outcome, domain};
 use crate::api::confluent::ClientQuotaCreate;
 use crate::app::AppState;
 use crate::domain::confluent::{Changes, ClientQuotas};
+use crate::domain::ports::*;
 use crate::domain::{Error, Result};
-use crate::store::Store;
 
 /// Most client quotas one cluster is searched through for the seed's display name.
 const MAX_SCANNED: i64 = 10_000;

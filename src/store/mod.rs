@@ -1,20 +1,30 @@
-//! Storage: one trait, a PostgreSQL and an SQLite implementation, chosen by the URL's scheme.
+//! Storage: the domain's ports ([`crate::domain::ports`], one trait per aggregate) implemented
+//! for PostgreSQL and SQLite, the backend chosen by the URL's scheme.
 //!
 //! Most SQL is the same text for both dialects (`$1` placeholders, `ON CONFLICT`, `RETURNING`), so
-//! it is written once in [`sql`] and expanded for each backend; what differs (connecting, taking the
-//! write lock for a batch) lives in the backend's own file.
+//! it is written once, one file per area (`tenants`, `limits`, `chat`, `notifications`, `zitadel`,
+//! `confluent`, `datarobot`, `service_quota`, `aggregate`, `pages`, `retention`), and expanded for
+//! each backend; the row readers and step modules they share are in [`sql`]; what differs
+//! (connecting, taking the write lock for a batch) lives in the backend's own file.
 
 mod aggregate;
+mod chat;
 mod ci;
+mod confluent;
+mod datarobot;
+mod limits;
+mod notifications;
 mod pages;
 mod postgres;
 mod retention;
+mod service_quota;
 mod sql;
 mod sqlite;
+mod tenants;
+mod zitadel;
 mod zitadel_limits;
 
 use std::collections::HashMap;
-use std::future::Future;
 
 use uuid::Uuid;
 
@@ -30,239 +40,12 @@ use crate::domain::waldur::{LimitChanges, OwnLimits};
 use crate::domain::zitadel::{QuotaRecord, Unit};
 use crate::domain::{Error, Result};
 
+pub use crate::domain::ports::{
+    ChatQuotaStore, ConfluentStore, DataRobotStore, LimitStore, NotificationStore,
+    ServiceQuotaStore, Store, TenantStore, ZitadelStore,
+};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
-
-/// Everything the domain keeps. Every method but those on tenants themselves is scoped by tenant.
-pub trait Store: Send + Sync {
-    /// Whether the store answers.
-    fn ping(&self) -> impl Future<Output = Result<()>> + Send;
-
-    /// Adds a tenant.
-    fn insert_tenant(&self, tenant: &Tenant) -> impl Future<Output = Result<()>> + Send;
-    /// A tenant by id.
-    fn tenant(&self, id: Uuid) -> impl Future<Output = Result<Option<Tenant>>> + Send;
-    /// Every tenant, oldest first.
-    fn tenants(&self) -> impl Future<Output = Result<Vec<Tenant>>> + Send;
-    /// The tenant with this name, oldest first if several.
-    fn tenant_named(&self, name: &str) -> impl Future<Output = Result<Option<Tenant>>> + Send;
-
-    /// Adds a key.
-    fn insert_key(&self, key: &ApiKey) -> impl Future<Output = Result<()>> + Send;
-    /// The key whose secret hashes to `hash`.
-    fn key_by_hash(&self, hash: &SecretHash)
-    -> impl Future<Output = Result<Option<ApiKey>>> + Send;
-    /// A tenant's keys, oldest first.
-    fn keys(&self, tenant_id: Uuid) -> impl Future<Output = Result<Vec<ApiKey>>> + Send;
-    /// How many limits a tenant holds.
-    fn count_limits(&self, tenant_id: Uuid) -> impl Future<Output = Result<i64>> + Send;
-    /// How many keys exist in the whole installation.
-    fn count_keys(&self) -> impl Future<Output = Result<i64>> + Send;
-
-    /// Creates a limit unless one with its id exists; true when it was created.
-    fn insert_limit(&self, limit: &Limit) -> impl Future<Output = Result<bool>> + Send;
-    /// Creates or replaces a limit; true when it was created.
-    fn put_limit(&self, limit: &Limit) -> impl Future<Output = Result<bool>> + Send;
-    /// A tenant's limit by id.
-    fn limit(
-        &self,
-        tenant_id: Uuid,
-        id: &str,
-    ) -> impl Future<Output = Result<Option<Limit>>> + Send;
-    /// A tenant's limits, by id.
-    fn limits(&self, tenant_id: Uuid) -> impl Future<Output = Result<Vec<Limit>>> + Send;
-    /// What changes whenever a limit of the metric is created, replaced or deleted: how many
-    /// there are and the latest `updated_at` (as text). Cheap, so caches can ask it often.
-    fn limits_fingerprint(
-        &self,
-        tenant_id: Uuid,
-        metric: &str,
-    ) -> impl Future<Output = Result<(i64, Option<String>)>> + Send;
-    /// A tenant's limits of one metric, by id.
-    fn limits_of_metric(
-        &self,
-        tenant_id: Uuid,
-        metric: &str,
-    ) -> impl Future<Output = Result<Vec<Limit>>> + Send;
-    /// Deletes a limit with its counters and leases; false when there was none.
-    fn delete_limit(&self, tenant_id: Uuid, id: &str) -> impl Future<Output = Result<bool>> + Send;
-    /// The usage of the counters that exist among `keys`.
-    fn counter_values(
-        &self,
-        keys: &[CounterKey],
-    ) -> impl Future<Output = Result<HashMap<CounterKey, i64>>> + Send;
-    /// One group-commit batch of the usage engine, in one transaction: frees expired and released
-    /// leases, locks and reads the counters and idempotency records of `reads`, lets `decide`
-    /// choose, writes what it chose, and commits.
-    fn run_batch(
-        &self,
-        reads: &BatchReads,
-        decide: &mut (dyn FnMut(&BatchState) -> BatchWrites + Send),
-    ) -> impl Future<Output = Result<()>> + Send;
-    /// Housekeeping: frees expired leases; when `thorough`, also forgets expired idempotency
-    /// records (counters and the outbox: `domain::retention::RetentionStore`).
-    fn sweep(&self, now_ms: i64, thorough: bool) -> impl Future<Output = Result<()>> + Send;
-
-    /// Whether a key of the tenant acts as `user_id`.
-    fn user_has_key(
-        &self,
-        tenant_id: Uuid,
-        user_id: Uuid,
-    ) -> impl Future<Output = Result<bool>> + Send;
-    /// A Waldur user's own chat token limits, if they have a stored quota.
-    fn chat_quota(
-        &self,
-        tenant_id: Uuid,
-        user_id: Uuid,
-    ) -> impl Future<Output = Result<Option<OwnLimits>>> + Send;
-    /// Every stored chat token quota of a tenant, by user.
-    fn chat_quotas(
-        &self,
-        tenant_id: Uuid,
-    ) -> impl Future<Output = Result<Vec<(Uuid, OwnLimits)>>> + Send;
-    /// A user's stored quota, created (every limit the system default) when missing.
-    fn ensure_chat_quota(
-        &self,
-        tenant_id: Uuid,
-        user_id: Uuid,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> impl Future<Output = Result<OwnLimits>> + Send;
-    /// Changes the limits present in `changes` (creating the quota when missing), in one
-    /// statement, so concurrent changes of different periods all land; the limits after.
-    fn set_chat_quota(
-        &self,
-        tenant_id: Uuid,
-        user_id: Uuid,
-        changes: &LimitChanges,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> impl Future<Output = Result<OwnLimits>> + Send;
-
-    /// A tenant's notification rules with their limit's id, by limit, in the order given.
-    fn notification_rules(
-        &self,
-        tenant_id: Uuid,
-    ) -> impl Future<Output = Result<Vec<(String, Notification)>>> + Send;
-    /// Claims up to `max` undelivered notifications due at `now_ms`, oldest first: each is
-    /// hidden from other workers until `claim_until_ms`.
-    fn claim_due_notifications(
-        &self,
-        now_ms: i64,
-        claim_until_ms: i64,
-        max: i64,
-    ) -> impl Future<Output = Result<Vec<DueNotification>>> + Send;
-    /// Records how a delivery attempt ended.
-    fn record_delivery(
-        &self,
-        id: Uuid,
-        delivery: &Delivery,
-        now_ms: i64,
-    ) -> impl Future<Output = Result<()>> + Send;
-
-    /// A ZITADEL instance quota.
-    fn zitadel_quota(
-        &self,
-        tenant_id: Uuid,
-        unit: Unit,
-    ) -> impl Future<Output = Result<Option<QuotaRecord>>> + Send;
-
-    /// A tenant's client quota by id.
-    fn client_quota(
-        &self,
-        tenant_id: Uuid,
-        id: &str,
-    ) -> impl Future<Output = Result<Option<ClientQuota>>> + Send;
-    /// Up to `limit` client quotas on a cluster, in `(created_at, id)` order, after `after`.
-    fn client_quotas(
-        &self,
-        tenant_id: Uuid,
-        environment: &str,
-        cluster: &str,
-        after: Option<(i64, String)>,
-        limit: i64,
-    ) -> impl Future<Output = Result<Vec<ClientQuota>>> + Send;
-    /// How many client quotas a cluster has.
-    fn count_client_quotas(
-        &self,
-        tenant_id: Uuid,
-        environment: &str,
-        cluster: &str,
-    ) -> impl Future<Output = Result<i64>> + Send;
-    /// The client quota naming `principal` on a cluster.
-    fn client_quota_of_principal(
-        &self,
-        tenant_id: Uuid,
-        environment: &str,
-        cluster: &str,
-        principal: &str,
-    ) -> impl Future<Output = Result<Option<ClientQuota>>> + Send;
-    /// The Confluent surface's secret `name`, made from `candidate` at `now` if it does not
-    /// exist yet (every replica then reads the same one).
-    fn confluent_secret(
-        &self,
-        name: &str,
-        candidate: &[u8],
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> impl Future<Output = Result<Vec<u8>>> + Send;
-
-    /// A tenant's DataRobot quota by id.
-    fn datarobot_quota(
-        &self,
-        tenant_id: Uuid,
-        id: &str,
-    ) -> impl Future<Output = Result<Option<Quota>>> + Send;
-    /// The DataRobot quota governing a resource.
-    fn datarobot_quota_for(
-        &self,
-        tenant_id: Uuid,
-        resource_type: &str,
-        resource_id: &str,
-    ) -> impl Future<Output = Result<Option<Quota>>> + Send;
-    /// A page of a tenant's DataRobot quotas, oldest first, and how many match in all.
-    fn datarobot_quotas(
-        &self,
-        tenant_id: Uuid,
-        filter: &QuotaFilter,
-        page: Page,
-    ) -> impl Future<Output = Result<(Vec<Quota>, i64)>> + Send;
-    /// Creates or replaces a quota template; true when it was created.
-    fn put_datarobot_template(
-        &self,
-        template: &Template,
-    ) -> impl Future<Output = Result<bool>> + Send;
-    /// A tenant's quota template by id.
-    fn datarobot_template(
-        &self,
-        tenant_id: Uuid,
-        id: &str,
-    ) -> impl Future<Output = Result<Option<Template>>> + Send;
-    /// A page of the templates of either tenant, oldest first, and how many there are in all.
-    fn datarobot_templates(
-        &self,
-        tenant_ids: [Uuid; 2],
-        page: Page,
-    ) -> impl Future<Output = Result<(Vec<Template>, i64)>> + Send;
-    /// Deletes a quota template; false when there was none.
-    fn delete_datarobot_template(
-        &self,
-        tenant_id: Uuid,
-        id: &str,
-    ) -> impl Future<Output = Result<bool>> + Send;
-
-    /// Creates or replaces an operator-defined service-quota code; true when it was created.
-    fn put_service_quota_code(
-        &self,
-        code: &QuotaCode,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> impl Future<Output = Result<bool>> + Send;
-    /// Every operator-defined service-quota code, ordered by code.
-    fn service_quota_codes(&self) -> impl Future<Output = Result<Vec<QuotaCode>>> + Send;
-    /// The recorded changes of a tenant's applied limits of `code`, oldest first.
-    fn service_quota_adjustments(
-        &self,
-        tenant_id: Uuid,
-        code: &str,
-    ) -> impl Future<Output = Result<Vec<AuditRecord>>> + Send;
-}
 
 /// How to open a store.
 #[derive(Debug, Clone, Copy)]
@@ -337,7 +120,7 @@ macro_rules! dispatch {
     };
 }
 
-impl Store for AnyStore {
+impl TenantStore for AnyStore {
     async fn ping(&self) -> Result<()> {
         dispatch!(self, s => s.ping())
     }
@@ -365,6 +148,9 @@ impl Store for AnyStore {
     async fn count_keys(&self) -> Result<i64> {
         dispatch!(self, s => s.count_keys())
     }
+}
+
+impl LimitStore for AnyStore {
     async fn count_limits(&self, tenant_id: Uuid) -> Result<i64> {
         dispatch!(self, s => s.count_limits(tenant_id))
     }
@@ -380,15 +166,15 @@ impl Store for AnyStore {
     async fn limits(&self, tenant_id: Uuid) -> Result<Vec<Limit>> {
         dispatch!(self, s => s.limits(tenant_id))
     }
-    async fn limits_of_metric(&self, tenant_id: Uuid, metric: &str) -> Result<Vec<Limit>> {
-        dispatch!(self, s => s.limits_of_metric(tenant_id, metric))
-    }
     async fn limits_fingerprint(
         &self,
         tenant_id: Uuid,
         metric: &str,
     ) -> Result<(i64, Option<String>)> {
         dispatch!(self, s => s.limits_fingerprint(tenant_id, metric))
+    }
+    async fn limits_of_metric(&self, tenant_id: Uuid, metric: &str) -> Result<Vec<Limit>> {
+        dispatch!(self, s => s.limits_of_metric(tenant_id, metric))
     }
     async fn delete_limit(&self, tenant_id: Uuid, id: &str) -> Result<bool> {
         dispatch!(self, s => s.delete_limit(tenant_id, id))
@@ -406,6 +192,9 @@ impl Store for AnyStore {
     async fn sweep(&self, now_ms: i64, thorough: bool) -> Result<()> {
         dispatch!(self, s => s.sweep(now_ms, thorough))
     }
+}
+
+impl ChatQuotaStore for AnyStore {
     async fn user_has_key(&self, tenant_id: Uuid, user_id: Uuid) -> Result<bool> {
         dispatch!(self, s => s.user_has_key(tenant_id, user_id))
     }
@@ -432,6 +221,9 @@ impl Store for AnyStore {
     ) -> Result<OwnLimits> {
         dispatch!(self, s => s.set_chat_quota(tenant_id, user_id, changes, now))
     }
+}
+
+impl NotificationStore for AnyStore {
     async fn notification_rules(&self, tenant_id: Uuid) -> Result<Vec<(String, Notification)>> {
         dispatch!(self, s => s.notification_rules(tenant_id))
     }
@@ -446,9 +238,15 @@ impl Store for AnyStore {
     async fn record_delivery(&self, id: Uuid, delivery: &Delivery, now_ms: i64) -> Result<()> {
         dispatch!(self, s => s.record_delivery(id, delivery, now_ms))
     }
+}
+
+impl ZitadelStore for AnyStore {
     async fn zitadel_quota(&self, tenant_id: Uuid, unit: Unit) -> Result<Option<QuotaRecord>> {
         dispatch!(self, s => s.zitadel_quota(tenant_id, unit))
     }
+}
+
+impl ConfluentStore for AnyStore {
     async fn client_quota(&self, tenant_id: Uuid, id: &str) -> Result<Option<ClientQuota>> {
         dispatch!(self, s => s.client_quota(tenant_id, id))
     }
@@ -487,6 +285,9 @@ impl Store for AnyStore {
     ) -> Result<Vec<u8>> {
         dispatch!(self, s => s.confluent_secret(name, candidate, now))
     }
+}
+
+impl DataRobotStore for AnyStore {
     async fn datarobot_quota(&self, tenant_id: Uuid, id: &str) -> Result<Option<Quota>> {
         dispatch!(self, s => s.datarobot_quota(tenant_id, id))
     }
@@ -522,6 +323,9 @@ impl Store for AnyStore {
     async fn delete_datarobot_template(&self, tenant_id: Uuid, id: &str) -> Result<bool> {
         dispatch!(self, s => s.delete_datarobot_template(tenant_id, id))
     }
+}
+
+impl ServiceQuotaStore for AnyStore {
     async fn put_service_quota_code(
         &self,
         code: &QuotaCode,

@@ -9,10 +9,18 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 use super::aggregate::aggregate_store;
+use super::chat::chat_store;
+use super::confluent::confluent_store;
+use super::datarobot::datarobot_store;
 use super::db_error;
+use super::limits::limit_store;
+use super::notifications::notification_store;
 use super::pages::page_store;
 use super::retention::retention_store;
+use super::service_quota::service_quota_store;
 use super::sql::shared_store;
+use super::tenants::tenant_store;
+use super::zitadel::zitadel_store;
 use crate::domain::datarobot::{Page, Quota, QuotaFilter, Template};
 use crate::domain::limit::{Amount, Limit, Subject};
 use crate::domain::principal::{ApiKey, Roles, SecretHash};
@@ -231,6 +239,14 @@ impl PgStore {
 }
 
 shared_store!(PgStore, Postgres, PgRow);
+tenant_store!(PgStore, Postgres, PgRow);
+limit_store!(PgStore, Postgres, PgRow);
+chat_store!(PgStore, Postgres, PgRow);
+notification_store!(PgStore, Postgres, PgRow);
+zitadel_store!(PgStore, Postgres, PgRow);
+confluent_store!(PgStore, Postgres, PgRow);
+datarobot_store!(PgStore, Postgres, PgRow);
+service_quota_store!(PgStore, Postgres, PgRow);
 page_store!(PgStore, PgRow);
 retention_store!(PgStore);
 aggregate_store!(PgStore, Postgres);

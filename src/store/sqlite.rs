@@ -13,10 +13,18 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 use super::aggregate::aggregate_store;
+use super::chat::chat_store;
+use super::confluent::confluent_store;
+use super::datarobot::datarobot_store;
 use super::db_error;
+use super::limits::limit_store;
+use super::notifications::notification_store;
 use super::pages::page_store;
 use super::retention::retention_store;
+use super::service_quota::service_quota_store;
 use super::sql::shared_store;
+use super::tenants::tenant_store;
+use super::zitadel::zitadel_store;
 use crate::domain::datarobot::{Page, Quota, QuotaFilter, Template};
 use crate::domain::limit::{Amount, Limit, Subject};
 use crate::domain::principal::{ApiKey, Roles, SecretHash};
@@ -173,6 +181,14 @@ impl SqliteStore {
 }
 
 shared_store!(SqliteStore, Sqlite, SqliteRow);
+tenant_store!(SqliteStore, Sqlite, SqliteRow);
+limit_store!(SqliteStore, Sqlite, SqliteRow);
+chat_store!(SqliteStore, Sqlite, SqliteRow);
+notification_store!(SqliteStore, Sqlite, SqliteRow);
+zitadel_store!(SqliteStore, Sqlite, SqliteRow);
+confluent_store!(SqliteStore, Sqlite, SqliteRow);
+datarobot_store!(SqliteStore, Sqlite, SqliteRow);
+service_quota_store!(SqliteStore, Sqlite, SqliteRow);
 page_store!(SqliteStore, SqliteRow);
 retention_store!(SqliteStore);
 aggregate_store!(SqliteStore, Sqlite);

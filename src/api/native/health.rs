@@ -8,9 +8,9 @@ use serde::Serialize;
 use subtle::ConstantTimeEq;
 
 use crate::app::AppState;
+use crate::domain::ports::*;
 use crate::domain::{Credentials, Error};
 use crate::http::error::{ApiError, Failure};
-use crate::store::Store;
 
 /// The answer of a probe.
 #[derive(Debug, Serialize, utoipa::ToSchema)]

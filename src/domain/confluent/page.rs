@@ -8,8 +8,9 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use uuid::Uuid;
 
+use crate::domain::ports::*;
 use crate::domain::{Error, Result};
-use crate::store::{AnyStore, Store};
+use crate::store::AnyStore;
 use chrono::{DateTime, Utc};
 use rand::RngCore;
 

@@ -16,10 +16,11 @@ use super::{owner_of, resource_id};
 use crate::domain::aggregate::{
     AggregateStore, AggregateWrite, OwnedLimits, Row, UnitChange, Written,
 };
+use crate::domain::ports::*;
 use crate::domain::service_quota::{self, ScopeRef};
 use crate::domain::usage::Engine;
 use crate::domain::{Error, Field, Result};
-use crate::store::{AnyStore, Store};
+use crate::store::AnyStore;
 
 /// Page size when none is asked for.
 pub const DEFAULT_PAGE_SIZE: u32 = 10;

@@ -15,11 +15,12 @@ use crate::domain::access::SYSTEM_TENANT;
 use crate::domain::aggregate::{
     AggregateStore, AggregateWrite, OwnedLimits, Row, UnitChange, Written,
 };
+use crate::domain::ports::*;
 use crate::domain::principal::{Caller, Role};
 use crate::domain::service_quota::{self, ScopeRef};
 use crate::domain::usage::Engine;
 use crate::domain::{Error, Result};
-use crate::store::{AnyStore, Store};
+use crate::store::AnyStore;
 
 /// What a client asks for when creating a quota.
 #[derive(Debug, Clone)]

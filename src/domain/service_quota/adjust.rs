@@ -12,9 +12,9 @@ use super::{
     owner_of,
 };
 use crate::domain::limit::Amount;
+use crate::domain::ports::*;
 use crate::domain::principal::{Caller, Role};
 use crate::domain::{Error, Field, Result};
-use crate::store::Store;
 
 impl ServiceQuotas<'_> {
     /// Sets the applied limit of a code at a scope reference; audited with the caller's key.

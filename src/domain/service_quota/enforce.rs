@@ -15,9 +15,10 @@ use super::{
 use crate::domain::aggregate::Unit;
 use crate::domain::datarobot::{Page, QuotaFilter};
 use crate::domain::limit::Subject;
+use crate::domain::ports::*;
 use crate::domain::usage::{Engine, Prepared, Preparer, Usage};
 use crate::domain::{Error, Result};
-use crate::store::{AnyStore, Store};
+use crate::store::AnyStore;
 
 /// Takes one unit of `code` for `reference` in `tenant_id`, or refuses with
 /// [`Error::LimitReached`] when the applied limit is reached. Atomic under concurrency: the

@@ -13,9 +13,10 @@ use super::{
 };
 use crate::domain::confluent::page::{self, Cursor};
 use crate::domain::limit::{Amount, Limit};
+use crate::domain::ports::*;
 use crate::domain::usage::Engine;
 use crate::domain::{Error, Result};
-use crate::store::{AnyStore, Store};
+use crate::store::AnyStore;
 
 /// Page size when none is asked for.
 pub const DEFAULT_PAGE_SIZE: u32 = 10;

@@ -9,8 +9,9 @@ use tokio::sync::{Notify, mpsc};
 use super::batch::BatchReads;
 use super::{Job, Operation, decide};
 use crate::domain::clock::SharedClock;
+use crate::domain::ports::*;
 use crate::domain::{Error, Result};
-use crate::store::{AnyStore, Store};
+use crate::store::AnyStore;
 
 /// Most operations queued before callers wait for room.
 pub const QUEUE_DEPTH: usize = 16_384;

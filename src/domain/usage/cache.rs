@@ -22,7 +22,8 @@ use uuid::Uuid;
 use crate::domain::Result;
 use crate::domain::limit::{Limit, Subject};
 use crate::domain::notification::Notification;
-use crate::store::{AnyStore, Store};
+use crate::domain::ports::*;
+use crate::store::AnyStore;
 
 /// A limit's notification rules, shared.
 pub type Rules = Arc<[Notification]>;

@@ -34,7 +34,8 @@ use super::notification::Notification;
 use super::page::{PageRequest, PageStore, Paged};
 use super::window::Window;
 use super::{Error, Field, Result};
-use crate::store::{AnyStore, Store};
+use crate::domain::ports::*;
+use crate::store::AnyStore;
 
 pub use decide::{IDEMPOTENCY_TTL, seconds_until};
 

@@ -11,10 +11,11 @@ use super::{
     SystemDefaults, TokenQuotaUsage, USER, USER_KEY, engine_limit, limit_id, parse_user,
 };
 use crate::domain::limit::{Limit, Subject};
+use crate::domain::ports::*;
 use crate::domain::principal::{Caller, Role};
 use crate::domain::usage::{Engine, Prepared, Preparer, Usage};
 use crate::domain::{Error, Result};
-use crate::store::{AnyStore, Store};
+use crate::store::AnyStore;
 
 /// Most (tenant, user) pairs remembered as having their limits; the set starts over when full.
 const MAX_READY: usize = 100_000;

@@ -1,0 +1,199 @@
+//! Limits, their counters and the usage engine's batches. The SQL both dialects share, expanded for a backend by [`limit_store!`] beside
+//! `shared_store!` (whose row readers and step modules it uses).
+
+/// Implements [`crate::domain::ports::LimitStore`] for a backend struct with a `pool` field.
+macro_rules! limit_store {
+    ($store:ty, $db:ty, $row:ty) => {
+        impl $crate::domain::ports::LimitStore for $store {
+            async fn count_limits(&self, tenant_id: Uuid) -> Result<i64> {
+                sqlx::query_scalar("SELECT COUNT(*) FROM limits WHERE tenant_id = $1")
+                    .bind(tenant_id)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(db_error)
+            }
+            async fn insert_limit(&self, l: &Limit) -> Result<bool> {
+                let selector = serde_json::to_string(l.selector.as_map())
+                    .map_err(|e| Error::Internal(e.to_string()))?;
+                let window = serde_json::to_string(&l.window.spec())
+                    .map_err(|e| Error::Internal(e.to_string()))?;
+                let per = serde_json::to_string(&l.per).map_err(|e| Error::Internal(e.to_string()))?;
+                let inserted = sqlx::query(
+                    "INSERT INTO limits (tenant_id, id, selector, metric, amount, window_spec, \
+                     blocking, owner, created_at, updated_at, per) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
+                )
+                .bind(l.tenant_id)
+                .bind(&l.id)
+                .bind(&selector)
+                .bind(&l.metric)
+                .bind(l.amount.to_stored())
+                .bind(&window)
+                .bind(l.blocking)
+                .bind(&l.owner)
+                .bind(l.created_at)
+                .bind(l.updated_at)
+                .bind(&per)
+                .execute(&self.pool)
+                .await
+                .map_err(db_error)?
+                .rows_affected();
+                Ok(inserted > 0)
+            }
+            async fn put_limit(&self, l: &Limit) -> Result<bool> {
+                if self.insert_limit(l).await? {
+                    return Ok(true);
+                }
+                let selector = serde_json::to_string(l.selector.as_map())
+                    .map_err(|e| Error::Internal(e.to_string()))?;
+                let window = serde_json::to_string(&l.window.spec())
+                    .map_err(|e| Error::Internal(e.to_string()))?;
+                let per = serde_json::to_string(&l.per).map_err(|e| Error::Internal(e.to_string()))?;
+                sqlx::query(
+                    "UPDATE limits SET selector = $3, metric = $4, amount = $5, window_spec = $6, \
+                     blocking = $7, owner = $8, updated_at = $9, per = $10 \
+                     WHERE tenant_id = $1 AND id = $2",
+                )
+                .bind(l.tenant_id)
+                .bind(&l.id)
+                .bind(&selector)
+                .bind(&l.metric)
+                .bind(l.amount.to_stored())
+                .bind(&window)
+                .bind(l.blocking)
+                .bind(&l.owner)
+                .bind(l.updated_at)
+                .bind(&per)
+                .execute(&self.pool)
+                .await
+                .map_err(db_error)?;
+                Ok(false)
+            }
+            async fn limit(&self, tenant_id: Uuid, id: &str) -> Result<Option<Limit>> {
+                sqlx::query(&format!("{LIMIT_COLUMNS} WHERE tenant_id = $1 AND id = $2"))
+                    .bind(tenant_id)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_error)?
+                    .map(|r| limit_from(&r))
+                    .transpose()
+            }
+            async fn limits(&self, tenant_id: Uuid) -> Result<Vec<Limit>> {
+                sqlx::query(&format!("{LIMIT_COLUMNS} WHERE tenant_id = $1 ORDER BY id"))
+                    .bind(tenant_id)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_error)?
+                    .iter()
+                    .filter_map(|r| readable(limit_from(r), "limit"))
+                    .collect()
+            }
+            async fn limits_fingerprint(
+                &self,
+                tenant_id: Uuid,
+                metric: &str,
+            ) -> Result<(i64, Option<String>)> {
+                sqlx::query_as(
+                    "SELECT COUNT(*), CAST(MAX(updated_at) AS TEXT) FROM limits \
+                     WHERE tenant_id = $1 AND metric = $2",
+                )
+                .bind(tenant_id)
+                .bind(metric)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db_error)
+            }
+            async fn limits_of_metric(&self, tenant_id: Uuid, metric: &str) -> Result<Vec<Limit>> {
+                sqlx::query(&format!(
+                    "{LIMIT_COLUMNS} WHERE tenant_id = $1 AND metric = $2 ORDER BY id"
+                ))
+                .bind(tenant_id)
+                .bind(metric)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_error)?
+                .iter()
+                .filter_map(|r| readable(limit_from(r), "limit"))
+                .collect()
+            }
+            async fn delete_limit(&self, tenant_id: Uuid, id: &str) -> Result<bool> {
+                sqlx::query("DELETE FROM limits WHERE tenant_id = $1 AND id = $2")
+                    .bind(tenant_id)
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await
+                    .map(|done| done.rows_affected() > 0)
+                    .map_err(db_error)
+            }
+            async fn counter_values(&self, keys: &[CounterKey]) -> Result<HashMap<CounterKey, i64>> {
+                Self::read_counters(&self.pool, keys).await
+            }
+            async fn run_batch(
+                &self,
+                reads: &BatchReads,
+                decide: &mut (dyn FnMut(&BatchState) -> BatchWrites + Send),
+            ) -> Result<()> {
+                let mut tx = Self::begin_batch(&self.pool).await?;
+                let mut state = BatchState::default();
+                if reads.expire_leases {
+                    batch_steps::expire_leases(&mut tx, reads.now_ms).await?;
+                }
+                for &(tenant_id, lease_id) in &reads.releases {
+                    if batch_steps::release_lease(&mut tx, tenant_id, lease_id).await? {
+                        state.released.insert((tenant_id, lease_id));
+                    }
+                }
+                state.counters = Self::lock_counters(&mut tx, reads, reads.now_ms).await?;
+                for key in &reads.notified {
+                    batch_steps::fired_thresholds(&mut tx, key, &mut state.fired).await?;
+                }
+                for key in &reads.idempotency {
+                    if let Some(record) =
+                        batch_steps::idempotency_record(&mut tx, key, reads.now_ms).await?
+                    {
+                        state.idempotency.insert(key.clone(), record);
+                    }
+                }
+                let writes = decide(&state);
+                Self::write_counters(&mut tx, &writes.counters, reads.now_ms).await?;
+                for lease in &writes.leases {
+                    batch_steps::insert_lease(&mut tx, lease).await?;
+                }
+                for (key, record, expires_at) in &writes.idempotency {
+                    batch_steps::remember(&mut tx, key, record, *expires_at).await?;
+                }
+                for due in &writes.outbox {
+                    batch_steps::enqueue(&mut tx, due, reads.now_ms).await?;
+                }
+                tx.commit().await.map_err(db_error)
+            }
+            async fn sweep(&self, now_ms: i64, thorough: bool) -> Result<()> {
+                // Look before taking the write lock: the engine's batches need it far more often.
+                let expired: Option<i64> =
+                    sqlx::query_scalar("SELECT 1 FROM leases WHERE expires_at <= $1 LIMIT 1")
+                        .bind(now_ms)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(db_error)?;
+                if expired.is_some() {
+                    let mut tx = Self::begin_batch(&self.pool).await?;
+                    batch_steps::expire_leases(&mut tx, now_ms).await?;
+                    tx.commit().await.map_err(db_error)?;
+                }
+                if !thorough {
+                    return Ok(());
+                }
+                sqlx::query("DELETE FROM idempotency WHERE expires_at <= $1")
+                    .bind(now_ms)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                // Counters and the outbox follow `RetentionStore::sweep_retained`.
+                Ok(())
+            }
+        }
+    };
+}
+
+pub(crate) use limit_store;
