@@ -102,7 +102,7 @@ macro_rules! aggregate_store {
                         Written::Done
                     }
                     Row::InsertKey(k) => {
-                        insert_key(tx, k).await?;
+                        insert_key(&mut **tx, k).await?;
                         Written::Done
                     }
                     Row::DeleteKey { tenant_id, id } => {
@@ -275,7 +275,11 @@ macro_rules! aggregate_store {
                 .map_err(db_error)
             }
 
-            async fn insert_key(tx: &mut Tx<'_>, k: &ApiKey) -> Result<()> {
+            /// Adds a key (in an aggregate's transaction, or alone on the pool).
+            pub async fn insert_key<'e>(
+                executor: impl sqlx::Executor<'e, Database = $db>,
+                k: &ApiKey,
+            ) -> Result<()> {
                 sqlx::query(
                     "INSERT INTO api_keys \
                      (id, tenant_id, roles, user_id, description, secret_hash, created_at, updated_at) \
@@ -288,7 +292,7 @@ macro_rules! aggregate_store {
                 .bind(&k.description)
                 .bind(k.secret_hash.to_hex())
                 .bind(k.created_at)
-                .execute(&mut **tx)
+                .execute(executor)
                 .await
                 .map(drop)
                 .map_err(db_error)

@@ -1,5 +1,5 @@
-//! Waldur users' chat token quotas. The SQL both dialects share, expanded for a backend by [`chat_store!`] beside
-//! `shared_store!` (whose row readers and step modules it uses).
+//! Waldur users' chat token quotas: the SQL both dialects share, expanded for a backend by [`chat_store!`] beside
+//! `shared_store!`, whose row readers and step modules it uses.
 
 /// Implements [`crate::domain::ports::ChatQuotaStore`] for a backend struct with a `pool` field.
 macro_rules! chat_store {
@@ -14,6 +14,7 @@ macro_rules! chat_store {
                     .map(|row| row.is_some())
                     .map_err(db_error)
             }
+
             async fn chat_quota(
                 &self,
                 tenant_id: Uuid,
@@ -31,6 +32,7 @@ macro_rules! chat_store {
                 .map(|r| Self::own_limits(&r))
                 .transpose()
             }
+
             async fn chat_quotas(
                 &self,
                 tenant_id: Uuid,
@@ -53,6 +55,7 @@ macro_rules! chat_store {
                 })
                 .collect()
             }
+
             async fn ensure_chat_quota(
                 &self,
                 tenant_id: Uuid,
@@ -73,6 +76,7 @@ macro_rules! chat_store {
                     .await?
                     .ok_or_else(|| Error::Internal("a chat quota vanished".into()))
             }
+
             async fn set_chat_quota(
                 &self,
                 tenant_id: Uuid,

@@ -1,5 +1,5 @@
-//! Confluent client quotas and the surface's secrets. The SQL both dialects share, expanded for a backend by [`confluent_store!`] beside
-//! `shared_store!` (whose row readers and step modules it uses).
+//! Confluent client quotas and the surface's secrets: the SQL both dialects share, expanded for a backend by [`confluent_store!`] beside
+//! `shared_store!`, whose row readers and step modules it uses.
 
 /// Implements [`crate::domain::ports::ConfluentStore`] for a backend struct with a `pool` field.
 macro_rules! confluent_store {
@@ -19,6 +19,7 @@ macro_rules! confluent_store {
                     .map(|r| client_quota_from(&r))
                     .transpose()
             }
+
             async fn client_quotas(
                 &self,
                 tenant_id: Uuid,
@@ -46,6 +47,7 @@ macro_rules! confluent_store {
                 .filter_map(|r| readable(client_quota_from(r), "client quota"))
                 .collect()
             }
+
             async fn count_client_quotas(
                 &self,
                 tenant_id: Uuid,
@@ -63,6 +65,7 @@ macro_rules! confluent_store {
                 .await
                 .map_err(db_error)
             }
+
             async fn client_quota_of_principal(
                 &self,
                 tenant_id: Uuid,
@@ -85,6 +88,7 @@ macro_rules! confluent_store {
                 .map(|r| client_quota_from(&r))
                 .transpose()
             }
+
             async fn confluent_secret(
                 &self,
                 name: &str,

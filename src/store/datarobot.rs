@@ -1,5 +1,5 @@
-//! DataRobot quotas and quota templates. The SQL both dialects share, expanded for a backend by [`datarobot_store!`] beside
-//! `shared_store!` (whose row readers and step modules it uses).
+//! DataRobot quotas and quota templates: the SQL both dialects share, expanded for a backend by [`datarobot_store!`] beside
+//! `shared_store!`, whose row readers and step modules it uses.
 
 /// Implements [`crate::domain::ports::DataRobotStore`] for a backend struct with a `pool` field.
 macro_rules! datarobot_store {
@@ -15,6 +15,7 @@ macro_rules! datarobot_store {
                     .map(|r| quota_from(&r))
                     .transpose()
             }
+
             async fn datarobot_quota_for(
                 &self,
                 tenant_id: Uuid,
@@ -33,6 +34,7 @@ macro_rules! datarobot_store {
                 .map(|r| quota_from(&r))
                 .transpose()
             }
+
             async fn datarobot_quotas(
                 &self,
                 tenant_id: Uuid,
@@ -67,6 +69,7 @@ macro_rules! datarobot_store {
                 .collect::<Result<Vec<_>>>()?;
                 Ok((quotas, total))
             }
+
             async fn put_datarobot_template(&self, t: &Template) -> Result<bool> {
                 let rules = to_json(&t.rules)?;
                 let inserted = sqlx::query(
@@ -101,6 +104,7 @@ macro_rules! datarobot_store {
                 .map_err(db_error)?;
                 Ok(false)
             }
+
             async fn datarobot_template(&self, tenant_id: Uuid, id: &str) -> Result<Option<Template>> {
                 sqlx::query(&format!("{TEMPLATE_COLUMNS} WHERE tenant_id = $1 AND id = $2"))
                     .bind(tenant_id)
@@ -111,6 +115,7 @@ macro_rules! datarobot_store {
                     .map(|r| template_from(&r))
                     .transpose()
             }
+
             async fn datarobot_templates(
                 &self,
                 tenant_ids: [Uuid; 2],
@@ -140,6 +145,7 @@ macro_rules! datarobot_store {
                 .collect::<Result<Vec<_>>>()?;
                 Ok((templates, total))
             }
+
             async fn delete_datarobot_template(&self, tenant_id: Uuid, id: &str) -> Result<bool> {
                 sqlx::query("DELETE FROM datarobot_quota_templates WHERE tenant_id = $1 AND id = $2")
                     .bind(tenant_id)

@@ -1,5 +1,5 @@
-//! Limits, their counters and the usage engine's batches. The SQL both dialects share, expanded for a backend by [`limit_store!`] beside
-//! `shared_store!` (whose row readers and step modules it uses).
+//! Limits, their counters and the usage engine's batches: the SQL both dialects share, expanded for a backend by [`limit_store!`] beside
+//! `shared_store!`, whose row readers and step modules it uses.
 
 /// Implements [`crate::domain::ports::LimitStore`] for a backend struct with a `pool` field.
 macro_rules! limit_store {
@@ -12,6 +12,7 @@ macro_rules! limit_store {
                     .await
                     .map_err(db_error)
             }
+
             async fn insert_limit(&self, l: &Limit) -> Result<bool> {
                 let selector = serde_json::to_string(l.selector.as_map())
                     .map_err(|e| Error::Internal(e.to_string()))?;
@@ -40,6 +41,7 @@ macro_rules! limit_store {
                 .rows_affected();
                 Ok(inserted > 0)
             }
+
             async fn put_limit(&self, l: &Limit) -> Result<bool> {
                 if self.insert_limit(l).await? {
                     return Ok(true);
@@ -69,6 +71,7 @@ macro_rules! limit_store {
                 .map_err(db_error)?;
                 Ok(false)
             }
+
             async fn limit(&self, tenant_id: Uuid, id: &str) -> Result<Option<Limit>> {
                 sqlx::query(&format!("{LIMIT_COLUMNS} WHERE tenant_id = $1 AND id = $2"))
                     .bind(tenant_id)
@@ -79,6 +82,7 @@ macro_rules! limit_store {
                     .map(|r| limit_from(&r))
                     .transpose()
             }
+
             async fn limits(&self, tenant_id: Uuid) -> Result<Vec<Limit>> {
                 sqlx::query(&format!("{LIMIT_COLUMNS} WHERE tenant_id = $1 ORDER BY id"))
                     .bind(tenant_id)
@@ -89,6 +93,7 @@ macro_rules! limit_store {
                     .filter_map(|r| readable(limit_from(r), "limit"))
                     .collect()
             }
+
             async fn limits_fingerprint(
                 &self,
                 tenant_id: Uuid,
@@ -104,6 +109,7 @@ macro_rules! limit_store {
                 .await
                 .map_err(db_error)
             }
+
             async fn limits_of_metric(&self, tenant_id: Uuid, metric: &str) -> Result<Vec<Limit>> {
                 sqlx::query(&format!(
                     "{LIMIT_COLUMNS} WHERE tenant_id = $1 AND metric = $2 ORDER BY id"
@@ -117,6 +123,7 @@ macro_rules! limit_store {
                 .filter_map(|r| readable(limit_from(r), "limit"))
                 .collect()
             }
+
             async fn delete_limit(&self, tenant_id: Uuid, id: &str) -> Result<bool> {
                 sqlx::query("DELETE FROM limits WHERE tenant_id = $1 AND id = $2")
                     .bind(tenant_id)
@@ -126,9 +133,11 @@ macro_rules! limit_store {
                     .map(|done| done.rows_affected() > 0)
                     .map_err(db_error)
             }
+
             async fn counter_values(&self, keys: &[CounterKey]) -> Result<HashMap<CounterKey, i64>> {
                 Self::read_counters(&self.pool, keys).await
             }
+
             async fn run_batch(
                 &self,
                 reads: &BatchReads,
@@ -168,6 +177,7 @@ macro_rules! limit_store {
                 }
                 tx.commit().await.map_err(db_error)
             }
+
             async fn sweep(&self, now_ms: i64, thorough: bool) -> Result<()> {
                 // Look before taking the write lock: the engine's batches need it far more often.
                 let expired: Option<i64> =

@@ -1,5 +1,5 @@
-//! Notification rules and the outbox of due notifications. The SQL both dialects share, expanded for a backend by [`notification_store!`] beside
-//! `shared_store!` (whose row readers and step modules it uses).
+//! Notification rules and the outbox of due notifications: the SQL both dialects share, expanded for a backend by [`notification_store!`] beside
+//! `shared_store!`, whose row readers and step modules it uses.
 
 /// Implements [`crate::domain::ports::NotificationStore`] for a backend struct with a `pool` field.
 macro_rules! notification_store {
@@ -30,6 +30,7 @@ macro_rules! notification_store {
                     })
                     .collect())
             }
+
             async fn claim_due_notifications(
                 &self,
                 now_ms: i64,
@@ -52,6 +53,7 @@ macro_rules! notification_store {
                 .map_err(db_error)?;
                 rows.iter().map(due_from).collect()
             }
+
             async fn record_delivery(
                 &self,
                 id: Uuid,

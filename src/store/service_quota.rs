@@ -1,5 +1,5 @@
-//! Operator-defined service-quota codes and the audit of applied-quota adjustments. The SQL both dialects share, expanded for a backend by [`service_quota_store!`] beside
-//! `shared_store!` (whose row readers and step modules it uses).
+//! Operator-defined service-quota codes and the audit of applied-quota adjustments: the SQL both dialects share, expanded for a backend by [`service_quota_store!`] beside
+//! `shared_store!`, whose row readers and step modules it uses.
 
 /// Implements [`crate::domain::ports::ServiceQuotaStore`] for a backend struct with a `pool` field.
 macro_rules! service_quota_store {
@@ -33,6 +33,7 @@ macro_rules! service_quota_store {
                 .map_err(db_error)?;
                 Ok(existed == 0)
             }
+
             async fn service_quota_codes(
                 &self,
             ) -> Result<Vec<crate::domain::service_quota::QuotaCode>> {
@@ -58,6 +59,7 @@ macro_rules! service_quota_store {
                     })
                     .collect()
             }
+
             async fn service_quota_adjustments(
                 &self,
                 tenant_id: Uuid,

@@ -1,5 +1,5 @@
-//! Tenants and their keys. The SQL both dialects share, expanded for a backend by [`tenant_store!`] beside
-//! `shared_store!` (whose row readers and step modules it uses).
+//! Tenants and their keys: the SQL both dialects share, expanded for a backend by [`tenant_store!`] beside
+//! `shared_store!`, whose row readers and step modules it uses.
 
 /// Implements [`crate::domain::ports::TenantStore`] for a backend struct with a `pool` field.
 macro_rules! tenant_store {
@@ -12,6 +12,7 @@ macro_rules! tenant_store {
                     .map(drop)
                     .map_err(db_error)
             }
+
             async fn insert_tenant(&self, t: &Tenant) -> Result<()> {
                 sqlx::query(
                     "INSERT INTO tenants (id, name, created_at, updated_at) VALUES ($1, $2, $3, $3)",
@@ -24,6 +25,7 @@ macro_rules! tenant_store {
                 .map(drop)
                 .map_err(db_error)
             }
+
             async fn tenant(&self, id: Uuid) -> Result<Option<Tenant>> {
                 sqlx::query("SELECT id, name, created_at FROM tenants WHERE id = $1")
                     .bind(id)
@@ -33,6 +35,7 @@ macro_rules! tenant_store {
                     .map(|r| tenant_from(&r))
                     .transpose()
             }
+
             async fn tenants(&self) -> Result<Vec<Tenant>> {
                 sqlx::query("SELECT id, name, created_at FROM tenants ORDER BY created_at, id")
                     .fetch_all(&self.pool)
@@ -42,6 +45,7 @@ macro_rules! tenant_store {
                     .filter_map(|r| readable(tenant_from(r), "tenant"))
                     .collect()
             }
+
             async fn tenant_named(&self, name: &str) -> Result<Option<Tenant>> {
                 sqlx::query(
                     "SELECT id, name, created_at FROM tenants WHERE name = $1 \
@@ -54,24 +58,11 @@ macro_rules! tenant_store {
                 .map(|r| tenant_from(&r))
                 .transpose()
             }
+
             async fn insert_key(&self, k: &ApiKey) -> Result<()> {
-                sqlx::query(
-                    "INSERT INTO api_keys \
-                     (id, tenant_id, roles, user_id, description, secret_hash, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
-                )
-                .bind(&k.id)
-                .bind(k.tenant_id)
-                .bind(k.roles.to_stored())
-                .bind(k.user_id)
-                .bind(&k.description)
-                .bind(k.secret_hash.to_hex())
-                .bind(k.created_at)
-                .execute(&self.pool)
-                .await
-                .map(drop)
-                .map_err(db_error)
+                aggregate_steps::insert_key(&self.pool, k).await
             }
+
             async fn key_by_hash(&self, hash: &SecretHash) -> Result<Option<ApiKey>> {
                 sqlx::query(&format!("{KEY_COLUMNS} WHERE secret_hash = $1"))
                     .bind(hash.to_hex())
@@ -81,6 +72,7 @@ macro_rules! tenant_store {
                     .map(|r| key_from(&r))
                     .transpose()
             }
+
             async fn keys(&self, tenant_id: Uuid) -> Result<Vec<ApiKey>> {
                 sqlx::query(&format!(
                     "{KEY_COLUMNS} WHERE tenant_id = $1 ORDER BY created_at, id"
@@ -93,6 +85,7 @@ macro_rules! tenant_store {
                 .filter_map(|r| readable(key_from(r), "api key"))
                 .collect()
             }
+
             async fn count_keys(&self) -> Result<i64> {
                 sqlx::query_scalar("SELECT COUNT(*) FROM api_keys")
                     .fetch_one(&self.pool)
