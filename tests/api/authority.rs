@@ -304,3 +304,56 @@ on_both_backends! {
         assert_eq!(app.put(path, &k.admin, &set(500)).await.status(), 403);
     }
 }
+
+on_both_backends! {
+    async fn the_server_restarts_cleanly_on_a_database_holding_every_kind_of_row(app) {
+        let k = keys(&app).await;
+        let native = json!({"subject": {}, "metric": "m", "amount": 3, "window": {"kind": "day"},
+            "per": ["user"]});
+        assert_eq!(app.put("/v1/limits/m", &k.admin, &native).await.status(), 201);
+        let consume = json!({"subject": {"user": "u1"}, "metric": "m", "amount": 1});
+        let replayable = app.request(reqwest::Method::POST, CONSUME, &k.admin)
+            .header("Idempotency-Key", "once").json(&consume).send().await.expect("consume");
+        assert_eq!(replayable.status(), 200);
+        let lease = json!({"subject": {}, "metric": "m", "amount": 1, "ttl_seconds": 60});
+        assert_eq!(app.post("/v1/leases", &k.admin, &lease).await.status(), 201);
+        app.post(CONSUME, &k.user, &tokens(&k.user_id.to_string(), 5)).await;
+        app.set_quota_ok(&k.staff, json!({"user_uuid": k.user_id, "daily_limit": 10})).await;
+        let org = crate::confluent::org(&app).await;
+        crate::confluent::create(&app, &org, &crate::confluent::quota("q", "env-1", "lkc-1", &["sa-1"])).await;
+        let template = app.post("/v1/quota-templates", &k.admin,
+            &json!({"name": "gold", "rules": [{"rule": "requests", "limit": 5}]})).await;
+        assert_eq!(template.status(), 201);
+        let quota = json!({"resourceType": "deployment", "resourceId": "d1",
+            "defaultRules": [{"rule": "requests", "limit": 5}],
+            "policies": [{"consumerType": "user", "consumerId": "c1",
+                "rules": [{"rule": "token", "limit": 9}]}]});
+        assert_eq!(app.post("/api/v2/quotas/", &k.admin, &quota).await.status(), 201);
+        let mut zitadel = quota_body();
+        zitadel["notifications"] = json!([{"percent": 50, "repeat": true,
+            "callUrl": "https://hooks.example.com/q"}]);
+        assert_eq!(app.add_quota(&app.system, &k.tenant, &zitadel).await.status(), 200);
+        let code = json!({"scope": "ORGANIZATION", "display_name": "Widgets", "default_limit": 5});
+        assert_eq!(app.put("/v1/service-quota-codes/svc.widgets.per_org", &app.system, &code)
+            .await.status(), 201);
+        let lower = json!({"scope": "ORGANIZATION", "applied_limit": 50});
+        assert_eq!(app.put("/v1/applied-quotas/iam.max_api_keys.per_org", &k.admin, &lower)
+            .await.status(), 200);
+
+        let again = restart(&mut app).await;
+        assert_eq!(again.get("/readyz", &k.admin).await.status(), 200);
+        for path in ["/v1/limits", "/api/v2/quotas/", "/api/v2/quotaTemplates/"] {
+            assert_eq!(again.get(path, &k.admin).await.status(), 200, "{path}");
+        }
+        assert_eq!(again.get(&format!("/v1/tenants/{}/api-keys", k.tenant), &again.system)
+            .await.status(), 200);
+        let replay = again.request(reqwest::Method::POST, CONSUME, &k.admin)
+            .header("Idempotency-Key", "once").json(&consume).send().await.expect("replay");
+        assert_eq!(replay.headers().get("idempotent-replayed").map(|v| v.as_bytes()), Some(&b"true"[..]));
+        assert_eq!(again.post(CONSUME, &k.user, &tokens(&k.user_id.to_string(), 6)).await.status(), 429);
+    }
+}
+
+fn quota_body() -> Value {
+    quota(REQUESTS, 1000, true)
+}
