@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use crate::domain::limit::{MAX_NAME_CHARS, MAX_PAIRS};
+use crate::domain::limit::{MAX_NAME_CHARS, MAX_PAIRS, MAX_VALUE_CHARS};
 use crate::domain::service_quota::Scope;
 use crate::domain::usage::{MAX_AMOUNT, MAX_LEASE_SECONDS};
 
@@ -23,7 +23,8 @@ fn subject() -> Value {
         "maxProperties": MAX_PAIRS,
         "propertyNames": {"type": "string", "minLength": 1, "maxLength": MAX_NAME_CHARS,
             "pattern": NO_CONTROL},
-        "additionalProperties": {"type": "string", "maxLength": MAX_NAME_CHARS},
+        "additionalProperties": {"type": "string", "maxLength": MAX_VALUE_CHARS,
+            "pattern": NO_CONTROL},
     })
 }
 
