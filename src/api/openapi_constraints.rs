@@ -63,6 +63,17 @@ fn properties() -> Vec<(&'static str, &'static str, Value)> {
             "ttl_seconds",
             json!({"minimum": 1, "maximum": MAX_LEASE_SECONDS}),
         ),
+        // ZITADEL's enum as grpc-gateway reads it: its name, or its number.
+        (
+            "SystemServiceListInstancesBody",
+            "sortingColumn",
+            json!({"oneOf": [
+                {"type": "null"},
+                {"type": "string", "enum": ["FIELD_NAME_UNSPECIFIED", "FIELD_NAME_ID",
+                    "FIELD_NAME_NAME", "FIELD_NAME_CREATION_DATE"]},
+                {"type": "integer", "minimum": 0, "maximum": 3},
+            ]}),
+        ),
         ("LimitPut", "metric", name()),
         ("LimitPut", "subject", subject()),
         (
