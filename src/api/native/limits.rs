@@ -337,8 +337,9 @@ pub async fn get_tenant_limit(
 #[utoipa::path(put, path = "/v1/tenants/{tenant_id}/limits/{id}", tag = "limits",
     request_body = LimitPut, params(("tenant_id" = Uuid, Path), ("id" = String, Path)),
     responses((status = 201, body = LimitResponse), (status = 200, body = LimitResponse),
-        (status = 403, body = Problem), (status = 404, body = Problem),
-        (status = 409, body = Problem), (status = 422, body = Problem)))]
+        (status = 400, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem),
+        (status = 422, body = Problem)))]
 pub async fn put_tenant_limit(
     State(state): State<AppState>,
     caller: Caller,

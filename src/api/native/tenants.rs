@@ -156,7 +156,9 @@ pub async fn get_tenant(
 #[utoipa::path(post, path = "/v1/tenants/{tenant_id}/api-keys", tag = "tenants",
     params(("tenant_id" = Uuid, Path)), request_body = ApiKeyCreate,
     responses((status = 201, body = ApiKeyCreated), (status = 403, body = Problem),
-        (status = 404, body = Problem), (status = 422, body = Problem)))]
+        (status = 404, body = Problem), (status = 409, body = Problem,
+            description = "The tenant's key quota (iam.max_api_keys.per_org) is reached"),
+        (status = 422, body = Problem)))]
 pub async fn create_key(
     State(state): State<AppState>,
     caller: Caller,
