@@ -5,7 +5,7 @@
 pub mod admin;
 /// The surfaces: native and the vendor APIs, each a translation of the domain.
 pub mod api;
-/// Shared state, the router with its layers, serving with graceful shutdown.
+/// The router with its layers, serving with graceful shutdown.
 pub mod app;
 /// The command line and environment (`QUOTAPLANE_*`).
 pub mod config;
@@ -18,6 +18,8 @@ pub mod http;
 pub mod notify;
 /// CI mode's seed files: tenants, keys and quotas declared in YAML or JSON, applied at start-up.
 pub mod seed;
+/// The application state every handler and layer shares, and the server's settings.
+pub mod state;
 /// Storage: one trait, PostgreSQL and SQLite.
 pub mod store;
 /// Telemetry set-up: log format and filter.

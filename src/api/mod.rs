@@ -11,7 +11,7 @@ pub mod zitadel;
 
 use axum::http::HeaderMap;
 
-use crate::app::Settings;
+use crate::state::Settings;
 
 /// The base of absolute links (`Location`, `self`): the configured public URL, else what
 /// [`crate::http::links`] resolved for the request (never a client's unchecked `Host`).

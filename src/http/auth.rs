@@ -9,11 +9,11 @@ use axum::middleware::Next;
 use axum::response::Response;
 use base64::Engine;
 
-use crate::app::AppState;
 use crate::domain::ports::*;
 use crate::domain::principal::{Caller, SecretHash};
 use crate::domain::{Credentials, Error, Result};
 use crate::http::error::ApiError;
+use crate::state::AppState;
 
 pub use super::key_cache::KeyCache;
 

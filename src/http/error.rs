@@ -10,9 +10,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::app::AppState;
 use crate::domain::Error;
 use crate::http::request_id::RequestId;
+use crate::state::AppState;
 
 /// What went wrong, as the HTTP layer sees it: a domain error, or a failure of HTTP itself.
 #[derive(Debug, Clone)]

@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::app::{AppState, Settings};
+use crate::state::{AppState, Settings};
 
 /// The internal request header carrying the resolved link base (always overwritten).
 pub const LINK_BASE: HeaderName = HeaderName::from_static("x-quotaplane-link-base");

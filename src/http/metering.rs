@@ -16,12 +16,12 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::app::AppState;
 use crate::domain::limit::Subject;
 use crate::domain::principal::Caller;
 use crate::domain::usage::Usage;
 use crate::domain::zitadel::REQUESTS_METRIC;
 use crate::http::error::{ApiError, Failure};
+use crate::state::AppState;
 
 /// Path prefix of the system API, never metered.
 const SYSTEM_API: &str = "/system/v1/";

@@ -18,12 +18,12 @@ use governor::nanos::Nanos;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
 
-use crate::app::AppState;
 use crate::domain::Error;
 use crate::domain::clock::ManualClock;
 use crate::domain::principal::Caller;
 use crate::http::error::ApiError;
 use crate::http::ratelimit_headers::{self, KEY_REQUESTS, PolicyStanding, TENANT_REQUESTS};
+use crate::state::AppState;
 
 static LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
 static REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");

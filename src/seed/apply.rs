@@ -7,7 +7,6 @@ use uuid::Uuid;
 use super::file::{SeedFile, SeedKey, SeedLimit, SeedTenant};
 use crate::api::waldur::parse_set_quota;
 use crate::api::zitadel::{Request, SystemServiceAddQuotaBody};
-use crate::app::AppState;
 use crate::domain::limit::{Limit, Subject, check_name, check_per};
 use crate::domain::ports::*;
 use crate::domain::principal::{ApiKey, Caller, Role, Roles, SecretHash};
@@ -17,6 +16,7 @@ use crate::domain::waldur::Period;
 use crate::domain::window::Window;
 use crate::domain::{Error, Field, Result, zitadel};
 use crate::http::error::{ApiError, Failure};
+use crate::state::AppState;
 
 /// How many entries a run created, changed, or found as the file says.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

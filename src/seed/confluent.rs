@@ -5,10 +5,10 @@ use uuid::Uuid;
 
 use super::apply::{Outcome, domain};
 use crate::api::confluent::ClientQuotaCreate;
-use crate::app::AppState;
 use crate::domain::confluent::{Changes, ClientQuotas};
 use crate::domain::ports::*;
 use crate::domain::{Error, Result};
+use crate::state::AppState;
 
 /// Most client quotas one cluster is searched through for the seed's display name.
 const MAX_SCANNED: i64 = 10_000;

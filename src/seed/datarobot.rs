@@ -6,13 +6,13 @@ use uuid::Uuid;
 use super::apply::{Outcome, domain, seeder};
 use super::file::SeedTemplate;
 use crate::api::datarobot::dto::QuotaCreate;
-use crate::app::AppState;
 use crate::domain::datarobot::Template;
 use crate::domain::datarobot::service::{self, NewQuota, QuotaChanges};
 use crate::domain::limit::check_name;
 use crate::domain::ports::*;
 use crate::domain::principal::Role;
 use crate::domain::{Error, Result};
+use crate::state::AppState;
 
 /// A template with the seed's id: created, replaced when its name or rules changed, or left.
 pub(super) async fn template(

@@ -12,8 +12,8 @@ use std::path::Path;
 pub use apply::{Applied, apply};
 pub use file::{SeedFile, SeedKey, SeedLimit, SeedTemplate, SeedTenant};
 
-use crate::app::AppState;
 use crate::domain::{Error, Field, Result};
+use crate::state::AppState;
 
 /// Reads `path` and applies it to `state`'s store. A bad file or entry is an `Invalid` error
 /// whose message names the file, the entry and the field.

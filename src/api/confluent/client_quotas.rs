@@ -11,11 +11,11 @@ use utoipa::IntoParams;
 use super::dto::{ClientQuota, ClientQuotaCreate, ClientQuotaList, ClientQuotaUpdate};
 use super::error::{FailureBody, reject};
 use super::links::Links;
-use crate::app::AppState;
 use crate::domain::confluent::{ClientQuotas, page_size};
 use crate::domain::principal::{Caller, Role};
 use crate::domain::{Error, Result};
 use crate::http::json::{Json, Query};
+use crate::state::AppState;
 
 const TAG: &str = "Client Quotas (kafka-quotas/v1)";
 

@@ -6,8 +6,8 @@
 use axum::http::HeaderMap;
 use uuid::Uuid;
 
-use crate::app::Settings;
 use crate::domain::confluent::DEFAULT_PRINCIPAL;
+use crate::state::Settings;
 
 /// The collection path of client quotas.
 pub const CLIENT_QUOTAS: &str = "/kafka-quotas/v1/client-quotas";

@@ -7,10 +7,10 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::api::native::Problem;
-use crate::app::AppState;
 use crate::domain::confluent::{ClientQuotas, EGRESS_METRIC, INGRESS_METRIC, limit_id};
 use crate::domain::principal::Caller;
 use crate::http::error::ApiError;
+use crate::state::AppState;
 
 /// Rates in bytes per second, as numbers.
 #[derive(Debug, Serialize, ToSchema)]

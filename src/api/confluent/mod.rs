@@ -12,7 +12,7 @@ pub mod service_quota;
 use axum::Router;
 use axum::routing::get;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 pub use client_quotas::*;
 pub use dto::*;

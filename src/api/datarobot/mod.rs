@@ -11,8 +11,8 @@ use axum::Router;
 use axum::http::HeaderMap;
 use axum::routing::get;
 
-use crate::app::AppState;
 use crate::domain::datarobot::Page;
+use crate::state::AppState;
 
 pub use error::{DataRobotEnvelope, ErrorResponse};
 pub use quotas::*;

@@ -7,13 +7,13 @@ use axum::response::IntoResponse;
 use super::dto::{QuotaCreate, QuotaListQuery, QuotaListResponse, QuotaResponse, QuotaUpdate};
 use super::error::ErrorResponse;
 use super::page_links;
-use crate::app::AppState;
 use crate::domain::datarobot::service::{self, NewQuota, QuotaChanges};
 use crate::domain::datarobot::{Page, QuotaFilter};
 use crate::domain::principal::Caller;
 use crate::domain::{Error, Result};
 use crate::http::error::ApiError;
 use crate::http::json::{Json, Query};
+use crate::state::AppState;
 
 /// The tenant's quotas, a page at a time, optionally of one resource.
 #[utoipa::path(get, path = "/api/v2/quotas/", tag = "datarobot", params(QuotaListQuery),

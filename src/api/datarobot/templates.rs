@@ -7,12 +7,12 @@ use axum::http::{HeaderMap, Uri};
 use super::dto::{PageQuery, QuotaTemplateListResponse, QuotaTemplateResponse};
 use super::error::ErrorResponse;
 use super::page_links;
-use crate::app::AppState;
 use crate::domain::datarobot::Page;
 use crate::domain::datarobot::service;
 use crate::domain::principal::Caller;
 use crate::http::error::ApiError;
 use crate::http::json::Query;
+use crate::state::AppState;
 
 /// The quota templates, a page at a time.
 #[utoipa::path(get, path = "/api/v2/quotaTemplates/", tag = "datarobot", params(PageQuery),

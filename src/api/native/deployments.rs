@@ -12,7 +12,6 @@ use uuid::Uuid;
 
 use super::Problem;
 use super::usage::LimitUsage;
-use crate::app::AppState;
 use crate::domain::datarobot::ConsumerType;
 use crate::domain::datarobot::enforce::{Call, admit_call};
 use crate::domain::limit::check_name;
@@ -21,6 +20,7 @@ use crate::domain::usage::{MAX_AMOUNT, MAX_LEASE_SECONDS};
 use crate::domain::{Error, Result};
 use crate::http::error::{ApiError, Deliberate};
 use crate::http::json::Json;
+use crate::state::AppState;
 
 /// One consumer's call.
 #[derive(Debug, Deserialize, ToSchema)]

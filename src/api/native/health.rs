@@ -7,10 +7,10 @@ use axum::response::IntoResponse;
 use serde::Serialize;
 use subtle::ConstantTimeEq;
 
-use crate::app::AppState;
 use crate::domain::ports::*;
 use crate::domain::{Credentials, Error};
 use crate::http::error::{ApiError, Failure};
+use crate::state::AppState;
 
 /// The answer of a probe.
 #[derive(Debug, Serialize, utoipa::ToSchema)]

@@ -13,7 +13,6 @@ use uuid::Uuid;
 use super::Problem;
 use super::paging::{self, PageParams};
 use super::usage::LimitUsage;
-use crate::app::AppState;
 use crate::domain::authority;
 use crate::domain::limit::{Amount, Limit, Subject, check_name, check_per};
 use crate::domain::page::Paged;
@@ -23,6 +22,7 @@ use crate::domain::window::{Window, WindowSpec};
 use crate::domain::{Error, Field};
 use crate::http::error::ApiError;
 use crate::http::json::Json;
+use crate::state::AppState;
 
 /// A window on the wire: `{"kind": ..., "from"?, "interval_seconds"?}`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

@@ -17,10 +17,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use serde::Serialize;
 
-use crate::app::AppState;
 use crate::domain::{Error, Field};
 use crate::http::error::{Envelope, ErrorContext, Failure};
 use crate::http::ratelimit_headers::{KEY_REQUESTS, QUOTA_EXCEEDED};
+use crate::state::AppState;
 
 pub use deployments::*;
 pub use health::*;

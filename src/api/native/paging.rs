@@ -8,9 +8,9 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::IntoParams;
 
-use crate::app::Settings;
 use crate::domain::Result;
 use crate::domain::page::{PageRequest, Paged};
+use crate::state::Settings;
 
 /// The paging parameters of a native list.
 #[derive(Debug, Default, Deserialize, IntoParams)]

@@ -10,12 +10,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::Problem;
-use crate::app::AppState;
 use crate::domain::datarobot::service;
 use crate::domain::datarobot::{Rule, Template};
 use crate::domain::principal::Caller;
 use crate::http::error::ApiError;
 use crate::http::json::Json;
+use crate::state::AppState;
 
 /// A template's name and rules.
 #[derive(Debug, Deserialize, ToSchema)]

@@ -11,13 +11,13 @@ use uuid::Uuid;
 
 use super::Problem;
 use super::paging::{self, PageParams};
-use crate::app::AppState;
 use crate::domain::Error;
 use crate::domain::access::{self, NewKey};
 use crate::domain::principal::{ApiKey, Caller};
 use crate::domain::tenant::Tenant;
 use crate::http::error::ApiError;
 use crate::http::json::Json as Body;
+use crate::state::AppState;
 
 /// A tenant: an organization.
 #[derive(Debug, Serialize, ToSchema)]

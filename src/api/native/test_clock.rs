@@ -7,13 +7,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::Problem;
-use crate::app::AppState;
 use crate::domain::clock::{Clock, ManualClock};
 use crate::domain::principal::Caller;
 use crate::domain::test_clock::{self, Move};
 use crate::domain::{Error, Result};
 use crate::http::error::ApiError;
 use crate::http::json::Json;
+use crate::state::AppState;
 
 /// The test clock's reading.
 #[derive(Debug, Serialize, ToSchema)]

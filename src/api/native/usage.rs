@@ -12,7 +12,6 @@ use uuid::Uuid;
 
 use super::Problem;
 use super::limits::WindowBody;
-use crate::app::AppState;
 use crate::domain::Error;
 use crate::domain::authority::{self, UsageAct};
 use crate::domain::limit::Subject;
@@ -21,6 +20,7 @@ use crate::domain::usage::{Decision, LimitStatus, Usage};
 use crate::http::error::{ApiError, Deliberate};
 use crate::http::json::Json;
 use crate::http::ratelimit_headers::{self, CONCURRENT_REQUESTS, PolicyStanding};
+use crate::state::AppState;
 
 /// Who uses how much of what.
 #[derive(Debug, Deserialize, ToSchema)]

@@ -7,11 +7,11 @@ use axum::response::{IntoResponse, Response};
 use super::dto::{
     SetTokenQuotaRequest, TokenQuotaUsageResponse, UsageParams, WaldurErrorDetail, parse_set_quota,
 };
-use crate::app::AppState;
 use crate::domain::principal::Caller;
 use crate::domain::waldur::require_staff_or_support;
 use crate::http::error::{ApiError, Failure};
 use crate::http::json::Query;
+use crate::state::AppState;
 
 use super::error::invalid_fields;
 use super::metadata::{self, ViewMetadata};

@@ -10,7 +10,7 @@ mod metadata;
 use axum::Router;
 use axum::routing::{get, post};
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 pub use dto::*;
 pub use error::Drf;

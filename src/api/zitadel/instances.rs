@@ -10,12 +10,12 @@ use utoipa::ToSchema;
 
 use super::dto::{Uint, V1ObjectDetails, timestamp};
 use super::error::RpcStatus;
-use crate::app::AppState;
 use crate::domain::principal::Caller;
 use crate::domain::zitadel_instance::{self, Instance, InstancePage, InstanceQuery, SortBy};
 use crate::domain::{Error, Result};
 use crate::http::error::ApiError;
 use crate::http::json::parse_json;
+use crate::state::AppState;
 
 /// The instance's state: a tenant is always running.
 pub const RUNNING: &str = "STATE_RUNNING";

@@ -9,12 +9,12 @@ use utoipa::ToSchema;
 
 use super::dto::{V1ObjectDetails, duration_of};
 use super::error::RpcStatus;
-use crate::app::AppState;
 use crate::domain::principal::Caller;
 use crate::domain::zitadel::{self, Details};
 use crate::domain::zitadel_instance::{self, LimitsChange};
 use crate::http::error::ApiError;
 use crate::http::json::parse_json;
+use crate::state::AppState;
 
 /// The body of SetLimits.
 #[derive(Debug, Clone, Deserialize, ToSchema)]

@@ -13,7 +13,7 @@ mod quotas;
 use axum::Router;
 use axum::routing::{delete, get, post, put};
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 pub use dto::*;
 pub use error::{ErrorDetail, RpcStatus, ZitadelStatus};

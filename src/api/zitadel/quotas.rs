@@ -9,11 +9,11 @@ use super::dto::{
     V1ObjectDetails, V1RemoveQuotaResponse, V1SetQuotaResponse,
 };
 use super::error::RpcStatus;
-use crate::app::AppState;
 use crate::domain::principal::Caller;
 use crate::domain::zitadel::{self, QuotaSpec, Unit};
 use crate::http::error::ApiError;
 use crate::http::json::parse_json;
+use crate::state::AppState;
 
 /// The body read as `request`'s fields (read once the caller and instance are known, so a
 /// forbidden or unknown one is told so before anything about the body).

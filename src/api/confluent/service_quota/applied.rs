@@ -14,11 +14,11 @@ use super::super::error::{FailureBody, reject};
 use super::super::links::{APPLIED_QUOTAS, Links, SCOPES};
 use super::dto::{API_VERSION, AppliedQuota, AppliedQuotaList, ScopeBody, ScopeList};
 use super::service;
-use crate::app::AppState;
 use crate::domain::principal::Caller;
 use crate::domain::service_quota::{ListFilter, REFERENCE_KEYS, Scope, page_size};
 use crate::domain::{Error, Result};
 use crate::http::json::Query;
+use crate::state::AppState;
 
 const TAG: &str = "Applied Quotas (service-quota/v1)";
 const SCOPES_TAG: &str = "Scopes (service-quota/v1)";

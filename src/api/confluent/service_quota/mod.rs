@@ -9,8 +9,8 @@ mod native;
 use axum::Router;
 use axum::routing::{get, put};
 
-use crate::app::AppState;
 use crate::domain::service_quota::ServiceQuotas;
+use crate::state::AppState;
 
 pub use applied::*;
 pub use dto::*;

@@ -16,12 +16,12 @@ use super::dto::{
 };
 use super::service;
 use crate::api::native::Problem;
-use crate::app::AppState;
 use crate::domain::Error;
 use crate::domain::principal::Caller;
 use crate::domain::service_quota::{Adjustment, CodeDefinition, Scope};
 use crate::http::error::ApiError;
 use crate::http::json::{Json, Query};
+use crate::state::AppState;
 
 const TAG: &str = "service quotas";
 

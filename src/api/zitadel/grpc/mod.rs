@@ -19,8 +19,8 @@ use prost::Message;
 use tower::ServiceExt;
 
 use super::error::{Stated, state};
-use crate::app::AppState;
 use crate::http::error::Failure;
+use crate::state::AppState;
 
 pub use service::SystemApi;
 

@@ -14,11 +14,11 @@ use super::proto::zitadel::v1::{ListDetails, ObjectDetails};
 use super::status;
 use crate::api::zitadel::dto::Request as Kind;
 use crate::api::zitadel::instances::sort_of_number;
-use crate::app::AppState;
 use crate::domain::Error;
 use crate::domain::principal::Caller;
 use crate::domain::zitadel::{self, Unit};
 use crate::domain::zitadel_instance::{self, InstanceQuery, SortBy};
+use crate::state::AppState;
 
 /// The service: the application state it calls into.
 pub struct SystemApi {
