@@ -1,5 +1,7 @@
-//! Waldur users' chat token quotas: the SQL both dialects share, expanded for a backend by [`chat_store!`] beside
-//! `shared_store!`, whose row readers and step modules it uses.
+//! Waldur users' chat token quotas.
+//!
+//! The SQL both dialects share, expanded for a backend by [`chat_store!`] beside `shared_store!`,
+//! whose row readers and step modules it uses.
 
 /// Implements [`crate::domain::ports::ChatQuotaStore`] for a backend struct with a `pool` field.
 macro_rules! chat_store {

@@ -1,5 +1,7 @@
-//! Confluent client quotas and the surface's secrets: the SQL both dialects share, expanded for a backend by [`confluent_store!`] beside
-//! `shared_store!`, whose row readers and step modules it uses.
+//! Confluent client quotas and the surface's secrets.
+//!
+//! The SQL both dialects share, expanded for a backend by [`confluent_store!`] beside `shared_store!`,
+//! whose row readers and step modules it uses.
 
 /// Implements [`crate::domain::ports::ConfluentStore`] for a backend struct with a `pool` field.
 macro_rules! confluent_store {

@@ -1,5 +1,7 @@
-//! DataRobot quotas and quota templates: the SQL both dialects share, expanded for a backend by [`datarobot_store!`] beside
-//! `shared_store!`, whose row readers and step modules it uses.
+//! DataRobot quotas and quota templates.
+//!
+//! The SQL both dialects share, expanded for a backend by [`datarobot_store!`] beside `shared_store!`,
+//! whose row readers and step modules it uses.
 
 /// Implements [`crate::domain::ports::DataRobotStore`] for a backend struct with a `pool` field.
 macro_rules! datarobot_store {

@@ -1,5 +1,7 @@
-//! Notification rules and the outbox of due notifications: the SQL both dialects share, expanded for a backend by [`notification_store!`] beside
-//! `shared_store!`, whose row readers and step modules it uses.
+//! Notification rules and the outbox of due notifications.
+//!
+//! The SQL both dialects share, expanded for a backend by [`notification_store!`] beside `shared_store!`,
+//! whose row readers and step modules it uses.
 
 /// Implements [`crate::domain::ports::NotificationStore`] for a backend struct with a `pool` field.
 macro_rules! notification_store {

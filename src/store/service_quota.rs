@@ -1,5 +1,7 @@
-//! Operator-defined service-quota codes and the audit of applied-quota adjustments: the SQL both dialects share, expanded for a backend by [`service_quota_store!`] beside
-//! `shared_store!`, whose row readers and step modules it uses.
+//! Operator-defined service-quota codes and the audit of applied-quota adjustments.
+//!
+//! The SQL both dialects share, expanded for a backend by [`service_quota_store!`] beside `shared_store!`,
+//! whose row readers and step modules it uses.
 
 /// Implements [`crate::domain::ports::ServiceQuotaStore`] for a backend struct with a `pool` field.
 macro_rules! service_quota_store {

@@ -1,5 +1,7 @@
-//! Tenants and their keys: the SQL both dialects share, expanded for a backend by [`tenant_store!`] beside
-//! `shared_store!`, whose row readers and step modules it uses.
+//! Tenants and their keys.
+//!
+//! The SQL both dialects share, expanded for a backend by [`tenant_store!`] beside `shared_store!`,
+//! whose row readers and step modules it uses.
 
 /// Implements [`crate::domain::ports::TenantStore`] for a backend struct with a `pool` field.
 macro_rules! tenant_store {

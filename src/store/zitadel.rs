@@ -1,5 +1,7 @@
-//! ZITADEL instance quotas: the SQL both dialects share, expanded for a backend by [`zitadel_store!`] beside
-//! `shared_store!`, whose row readers and step modules it uses.
+//! ZITADEL instance quotas.
+//!
+//! The SQL both dialects share, expanded for a backend by [`zitadel_store!`] beside `shared_store!`,
+//! whose row readers and step modules it uses.
 
 /// Implements [`crate::domain::ports::ZitadelStore`] for a backend struct with a `pool` field.
 macro_rules! zitadel_store {

@@ -368,7 +368,7 @@ pub async fn delete_tenant_limit(
 /// The tenant a system key names in the path (404 when there is none).
 async fn operated_tenant(state: &AppState, caller: &Caller, raw: &str) -> Result<Uuid, ApiError> {
     caller.require_system()?;
-    let id = Uuid::parse_str(raw).map_err(|_| Error::NotFound("tenant"))?;
+    let id = super::tenants::tenant_id(raw)?;
     Ok(crate::domain::access::tenant(&state.store, caller, id)
         .await?
         .id)

@@ -96,7 +96,7 @@ pub struct Whoami {
     pub roles: Vec<&'static str>,
 }
 
-fn tenant_id(raw: &str) -> Result<Uuid, ApiError> {
+pub(super) fn tenant_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| Error::NotFound("tenant").into())
 }
 
