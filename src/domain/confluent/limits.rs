@@ -51,6 +51,9 @@ pub fn limits_of(quota: &ClientQuota) -> Vec<Limit> {
                 blocking: true,
                 owner: Some(owner.clone()),
                 per: Vec::new(),
+                family: None,
+                expires_at: None,
+                mode: crate::domain::limit::Mode::Enforce,
                 created_at: quota.created_at,
                 updated_at: quota.updated_at,
             });

@@ -117,6 +117,9 @@ pub fn limits_of(quota: &Quota, now: DateTime<Utc>) -> Vec<Limit> {
         blocking: true,
         owner: Some(owner(&quota.id)),
         per,
+        family: None,
+        expires_at: None,
+        mode: crate::domain::limit::Mode::Enforce,
         created_at: now,
         updated_at: now,
     };

@@ -8,7 +8,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use super::batch::{
     BatchState, BatchWrites, CounterKey, CounterRow, IdempotencyKey, IdempotencyRecord, LeaseRow,
 };
-use super::{Decision, Job, LeaseGrant, LimitStatus, Operation, replay};
+use super::{Decision, Job, LeaseGrant, LimitStatus, Matched, Operation, replay};
 use crate::domain::limit::Amount;
 use crate::domain::notification::{DueNotification, due_threshold, relative_usage};
 use crate::domain::{Error, Result};
@@ -62,7 +62,7 @@ pub(crate) fn decide(
                     }
                 }
                 notify(job, &counters, &mut fired, &mut writes.outbox);
-                Ok(Decision::admitted(statuses(job, &counters, |_| true)))
+                Ok(Decision::admitted(statuses(job, &counters, |_, _| true)))
             }
             Operation::Refund => {
                 for m in &job.matched {
@@ -71,7 +71,7 @@ pub(crate) fn decide(
                         changed.insert(&m.key);
                     }
                 }
-                Ok(Decision::admitted(statuses(job, &counters, |_| true)))
+                Ok(Decision::admitted(statuses(job, &counters, |_, _| true)))
             }
             Operation::Consume | Operation::Acquire { .. } => {
                 let decision = evaluate(job, &counters, now, true);
@@ -160,10 +160,16 @@ fn evaluate(
     now: DateTime<Utc>,
     consuming: bool,
 ) -> Decision {
-    let refuses = |row: &CounterRow| row.blocking && !row.amount.admits(row.used, job.amount);
-    let refusing = statuses(job, counters, |row| refuses(row));
+    let passes = |row: &CounterRow| row.blocking && !row.amount.admits(row.used, job.amount);
+    let refusing = statuses(job, counters, |m, row| !m.shadow && passes(row));
+    // Shadow limits never refuse: they report that they would have.
+    let would_refuse: Vec<String> = statuses(job, counters, |m, row| m.shadow && passes(row))
+        .into_iter()
+        .map(|s| s.quota_id)
+        .collect();
     if refusing.is_empty() {
-        let mut decision = Decision::admitted(statuses(job, counters, |_| true));
+        let mut decision = Decision::admitted(statuses(job, counters, |_, _| true));
+        decision.would_refuse = would_refuse;
         if consuming {
             for status in &mut decision.limits {
                 status.used = status.used.saturating_add(job.amount);
@@ -182,6 +188,8 @@ fn evaluate(
         limits: refusing,
         retry_after,
         lease: None,
+        would_refuse,
+        explain: None,
         replayed: false,
     }
 }
@@ -190,13 +198,13 @@ fn evaluate(
 pub(super) fn statuses(
     job: &Job,
     counters: &HashMap<&CounterKey, CounterRow>,
-    keep: impl Fn(&CounterRow) -> bool,
+    keep: impl Fn(&Matched, &CounterRow) -> bool,
 ) -> Vec<LimitStatus> {
     job.matched
         .iter()
         .filter_map(|m| {
             let row = counters.get(&m.key)?;
-            keep(row).then(|| LimitStatus {
+            keep(m, row).then(|| LimitStatus {
                 quota_id: m.limit.id.clone(),
                 metric: m.limit.metric.clone(),
                 limit: match row.amount {
@@ -262,7 +270,6 @@ mod tests {
     use super::*;
     use crate::domain::limit::{Limit, Subject};
     use crate::domain::notification::Notification;
-    use crate::domain::usage::Matched;
     use crate::domain::usage::batch::{IdempotencyKey, NEVER};
     use crate::domain::window::Window;
 
@@ -281,6 +288,9 @@ mod tests {
             blocking,
             owner: None,
             per: Vec::new(),
+            family: None,
+            expires_at: None,
+            mode: crate::domain::limit::Mode::Enforce,
             created_at: now(),
             updated_at: now(),
         })
@@ -308,6 +318,7 @@ mod tests {
                     period_end: NEVER,
                     reset_at: None,
                     rules: Arc::from(Vec::new()),
+                    shadow: false,
                 })
                 .collect(),
             idempotency: idem.map(|(k, h)| {
