@@ -8,7 +8,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use super::batch::{
     BatchState, BatchWrites, CounterKey, CounterRow, IdempotencyKey, IdempotencyRecord, LeaseRow,
 };
-use super::{Decision, Job, LeaseGrant, LimitStatus, Matched, Operation, replay};
+use super::{Decision, Job, LeaseGrant, LimitStatus, Matched, Operation, Take, replay};
 use crate::domain::limit::Amount;
 use crate::domain::notification::{DueNotification, due_threshold, relative_usage};
 use crate::domain::{Error, Result};
@@ -57,7 +57,7 @@ pub(crate) fn decide(
             Operation::Report => {
                 for m in &job.matched {
                     if let Some(row) = counters.get_mut(&m.key) {
-                        row.used = job.amount;
+                        row.used = m.amount;
                         changed.insert(&m.key);
                     }
                 }
@@ -67,7 +67,7 @@ pub(crate) fn decide(
             Operation::Refund => {
                 for m in &job.matched {
                     if let Some(row) = counters.get_mut(&m.key) {
-                        row.used = (row.used - job.amount).max(0);
+                        row.used = (row.used - m.amount).max(0);
                         changed.insert(&m.key);
                     }
                 }
@@ -76,9 +76,9 @@ pub(crate) fn decide(
             Operation::Consume | Operation::Acquire { .. } => {
                 let decision = evaluate(job, &counters, now, true);
                 if decision.allowed {
-                    for m in &job.matched {
+                    for m in job.matched.iter().filter(|m| m.take != Take::Check) {
                         if let Some(row) = counters.get_mut(&m.key) {
-                            row.used = row.used.saturating_add(job.amount);
+                            row.used = row.used.saturating_add(m.amount);
                             changed.insert(&m.key);
                         }
                     }
@@ -152,18 +152,20 @@ fn notify(
     }
 }
 
-/// The statuses of a job's limits as they stand, and whether `amount` more fits in all of the
-/// blocking ones. When it does not, only the refusing limits are reported.
+/// The statuses of a job's limits as they stand, and whether each part's amount more fits in
+/// all of the blocking ones. When it does not, only the refusing limits are reported.
 fn evaluate(
     job: &Job,
     counters: &HashMap<&CounterKey, CounterRow>,
     now: DateTime<Utc>,
     consuming: bool,
 ) -> Decision {
-    let passes = |row: &CounterRow| row.blocking && !row.amount.admits(row.used, job.amount);
-    let refusing = statuses(job, counters, |m, row| !m.shadow && passes(row));
+    let passes = |m: &Matched, row: &CounterRow| {
+        row.blocking && !row.amount.admits(row.used, m.amount)
+    };
+    let refusing = statuses(job, counters, |m, row| !m.shadow && passes(m, row));
     // Shadow limits never refuse: they report that they would have.
-    let would_refuse: Vec<String> = statuses(job, counters, |m, row| m.shadow && passes(row))
+    let would_refuse: Vec<String> = statuses(job, counters, |m, row| m.shadow && passes(m, row))
         .into_iter()
         .map(|s| s.quota_id)
         .collect();
@@ -171,9 +173,15 @@ fn evaluate(
         let mut decision = Decision::admitted(statuses(job, counters, |_, _| true));
         decision.would_refuse = would_refuse;
         if consuming {
-            for status in &mut decision.limits {
-                status.used = status.used.saturating_add(job.amount);
-                status.remaining = status.remaining.map(|r| (r - job.amount).max(0));
+            // `statuses` keeps the order of `matched` and skips limits gone meanwhile.
+            let counted = job
+                .matched
+                .iter()
+                .filter(|m| counters.contains_key(&m.key))
+                .map(|m| if m.take == Take::Check { 0 } else { m.amount });
+            for (status, amount) in decision.limits.iter_mut().zip(counted) {
+                status.used = status.used.saturating_add(amount);
+                status.remaining = status.remaining.map(|r| (r - amount).max(0));
             }
         }
         return decision;
@@ -239,12 +247,13 @@ fn grant_lease(
     if !decision.allowed {
         return decision;
     }
-    for m in job.matched.iter().filter(|m| counters.contains_key(&m.key)) {
+    let held = job.matched.iter().filter(|m| m.take == Take::Hold);
+    for m in held.filter(|m| counters.contains_key(&m.key)) {
         writes.leases.push(LeaseRow {
             tenant_id: job.tenant_id,
             lease_id,
             counter: m.key.clone(),
-            amount: job.amount,
+            amount: m.amount,
             expires_at_ms: expires_at.timestamp_millis(),
         });
     }
@@ -306,10 +315,10 @@ mod tests {
     }
 
     fn job(operation: Operation, amount: i64, ids: &[&str], idem: Option<(&str, &str)>) -> Job {
+        let take = Take::of(&operation);
         Job {
             tenant_id: Uuid::nil(),
             operation,
-            amount,
             matched: ids
                 .iter()
                 .map(|id| Matched {
@@ -319,6 +328,8 @@ mod tests {
                     reset_at: None,
                     rules: Arc::from(Vec::new()),
                     shadow: false,
+                    amount,
+                    take,
                 })
                 .collect(),
             idempotency: idem.map(|(k, h)| {

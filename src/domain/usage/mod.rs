@@ -12,6 +12,7 @@ pub mod batch;
 mod batcher;
 mod cache;
 mod decide;
+mod compound;
 mod decision;
 mod effective;
 mod explain;
@@ -91,6 +92,32 @@ pub(crate) struct Matched {
     /// Whether it only reports what it would refuse (a shadow limit, or every limit under
     /// `--shadow`).
     pub shadow: bool,
+    /// The units the job checks, counts, holds, sets or gives back on this limit.
+    pub amount: i64,
+    /// What an admitted consume or acquire does with them.
+    pub take: Take,
+}
+
+/// What an admitted consume or acquire does with a limit's units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Take {
+    /// Counts them for good (in the period).
+    Count,
+    /// Holds them until the lease is released or expires.
+    Hold,
+    /// Only checks that they fit (a ceiling on one call, such as an input length).
+    Check,
+}
+
+impl Take {
+    /// What `operation` does with every limit it matches.
+    fn of(operation: &Operation) -> Self {
+        match operation {
+            Operation::Acquire { .. } => Take::Hold,
+            Operation::Check => Take::Check,
+            _ => Take::Count,
+        }
+    }
 }
 
 impl Matched {
@@ -103,15 +130,23 @@ impl Matched {
             reset_at: self.reset_at,
             rules: Rules::from(Vec::new()),
             shadow: self.shadow,
+            amount: self.amount,
+            take: self.take,
         }
     }
+}
+
+/// One part of a decision: a usage and what to do with its units.
+#[derive(Debug, Clone, Copy)]
+pub struct UsagePart<'a> {
+    pub usage: &'a Usage,
+    pub take: Take,
 }
 
 /// One queued operation and where to send its answer.
 pub(crate) struct Job {
     pub tenant_id: Uuid,
     pub operation: Operation,
-    pub amount: i64,
     pub matched: Vec<Matched>,
     pub idempotency: Option<(IdempotencyKey, String)>,
     pub reply: Option<oneshot::Sender<Result<Decision>>>,
@@ -333,7 +368,6 @@ impl Engine {
         let job = Job {
             tenant_id,
             operation: Operation::Release { lease_id },
-            amount: 0,
             matched: Vec::new(),
             idempotency: None,
             reply: None,
@@ -378,9 +412,13 @@ impl Engine {
             .map(|key| idempotency(tenant_id, key, usage, &operation))
             .transpose()?;
         let shadow_all = self.shadow_all.load(Ordering::Relaxed);
+        let take = Take::of(&operation);
         let matched: Vec<Matched> = limits
             .into_iter()
-            .map(|(limit, rules)| self.matched(tenant_id, usage, now, limit, rules, shadow_all))
+            .map(|(limit, rules)| {
+                let part = UsagePart { usage, take };
+                self.matched(tenant_id, part, now, limit, rules, shadow_all)
+            })
             .collect();
         let explained = explain.then(|| {
             let shells: Vec<Matched> = matched.iter().map(Matched::shell).collect();
@@ -391,7 +429,6 @@ impl Engine {
         let job = Job {
             tenant_id,
             operation,
-            amount: usage.amount,
             matched,
             idempotency,
             reply: None,
@@ -411,7 +448,7 @@ impl Engine {
     fn matched(
         &self,
         tenant_id: Uuid,
-        usage: &Usage,
+        UsagePart { usage, take }: UsagePart<'_>,
         now: DateTime<Utc>,
         limit: Arc<Limit>,
         rules: Rules,
@@ -429,6 +466,8 @@ impl Engine {
             period_end: reset_at.map_or(NEVER, |at| at.timestamp_millis()),
             reset_at,
             shadow: shadow_all || limit.mode == Mode::Shadow,
+            amount: usage.amount,
+            take,
             limit,
             rules,
         }
