@@ -50,7 +50,10 @@ pub fn resolve<T>(
     now: DateTime<Utc>,
     get: impl Fn(&T) -> &Limit,
 ) -> (Vec<T>, Vec<(T, String)>) {
-    let live: Vec<T> = limits.into_iter().filter(|t| !get(t).expired(now)).collect();
+    let live: Vec<T> = limits
+        .into_iter()
+        .filter(|t| !get(t).expired(now))
+        .collect();
     // Per family: the winning selector and the smallest id that has it.
     let mut winners: HashMap<&str, (&Limit, usize)> = HashMap::new();
     for t in &live {
@@ -197,7 +200,10 @@ mod tests {
         let pair = limit("pair", &[("user", "u7"), ("team", "t1")], Some("f"));
         let elsewhere = limit("elsewhere", &[("team", "t1")], Some("g"));
         let existing = [by_team.clone(), other_user.clone(), elsewhere];
-        assert_eq!(tie(&by_user, &existing, now()).map(|l| l.id.as_str()), Some("by-team"));
+        assert_eq!(
+            tie(&by_user, &existing, now()).map(|l| l.id.as_str()),
+            Some("by-team")
+        );
         assert!(tie(&other_user, &[by_user.clone()], now()).is_none());
         assert!(tie(&pair, &existing, now()).is_none());
         assert!(tie(&limit("solo", &[("team", "t1")], None), &existing, now()).is_none());

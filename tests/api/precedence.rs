@@ -20,7 +20,11 @@ async fn put(app: &TestApp, admin: &str, id: &str, limit: Value) -> reqwest::Res
 
 async fn put_ok(app: &TestApp, admin: &str, id: &str, limit: Value) {
     let response = put(app, admin, id, limit).await;
-    assert!(response.status().is_success(), "put {id}: {}", response.status());
+    assert!(
+        response.status().is_success(),
+        "put {id}: {}",
+        response.status()
+    );
 }
 
 /// How many of `n` one-unit consumes of `metric` by `user` are admitted.
@@ -37,10 +41,22 @@ async fn admitted(app: &TestApp, key: &str, user: &str, metric: &str, n: usize) 
 
 /// "Every user 3 a minute; user u7 5 a minute", on `metric`.
 async fn every_user_and_u7(app: &TestApp, admin: &str, metric: &str) {
-    put_ok(app, admin, "every-user", json!({"subject": {}, "per": ["user"], "metric": metric,
-        "amount": 3, "window": {"kind": "minute"}, "family": "users"})).await;
-    put_ok(app, admin, "u7", json!({"subject": {"user": "u7"}, "metric": metric,
-        "amount": 5, "window": {"kind": "minute"}, "family": "users"})).await;
+    put_ok(
+        app,
+        admin,
+        "every-user",
+        json!({"subject": {}, "per": ["user"], "metric": metric,
+        "amount": 3, "window": {"kind": "minute"}, "family": "users"}),
+    )
+    .await;
+    put_ok(
+        app,
+        admin,
+        "u7",
+        json!({"subject": {"user": "u7"}, "metric": metric,
+        "amount": 5, "window": {"kind": "minute"}, "family": "users"}),
+    )
+    .await;
 }
 
 on_both_backends! {
@@ -174,10 +190,19 @@ async fn a_server_in_shadow_mode_refuses_nothing_and_reports_what_it_would() {
         .await
         .expect("sqlite always runs");
     let (_, admin) = app.tenant_with_admin().await;
-    put_ok(&app, &admin, "tight", json!({"subject": {}, "metric": "calls", "amount": 1,
-        "window": {"kind": "none"}})).await;
+    put_ok(
+        &app,
+        &admin,
+        "tight",
+        json!({"subject": {}, "metric": "calls", "amount": 1,
+        "window": {"kind": "none"}}),
+    )
+    .await;
     let usage = json!({"subject": {}, "metric": "calls", "amount": 1});
-    assert_eq!(app.post("/v1/usage/consume", &admin, &usage).await.status(), 200);
+    assert_eq!(
+        app.post("/v1/usage/consume", &admin, &usage).await.status(),
+        200
+    );
     let second = app.post("/v1/usage/consume", &admin, &usage).await;
     assert_eq!(second.status(), 200);
     assert_eq!(body(second).await["would_refuse"], json!(["tight"]));

@@ -154,4 +154,3 @@ impl LimitPut {
 fn yes() -> bool {
     true
 }
-

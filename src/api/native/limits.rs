@@ -11,9 +11,9 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::Problem;
+pub use super::limit_body::{AmountBody, LimitPut, WindowBody};
 use super::paging::{self, PageParams};
 use super::usage::LimitUsage;
-pub use super::limit_body::{AmountBody, LimitPut, WindowBody};
 use crate::domain::authority;
 use crate::domain::limit::{Limit, check_name};
 use crate::domain::page::Paged;

@@ -9,16 +9,18 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::limits::{EGRESS_METRIC, INGRESS_METRIC, SUBJECT_CLUSTER, SUBJECT_ENVIRONMENT, SUBJECT_PRINCIPAL};
-use crate::domain::limit::Subject;
-use crate::domain::precedence::Standing;
+use super::limits::{
+    EGRESS_METRIC, INGRESS_METRIC, SUBJECT_CLUSTER, SUBJECT_ENVIRONMENT, SUBJECT_PRINCIPAL,
+};
 use super::page::{self, Cursor, Scope};
 use super::{Changes, ClientQuota, DEFAULT_PRINCIPAL, Draft, PrincipalClash, limits_of, new_id};
 use super::{owner_of, resource_id};
 use crate::domain::aggregate::{
     AggregateStore, AggregateWrite, OwnedLimits, Row, UnitChange, Written,
 };
+use crate::domain::limit::Subject;
 use crate::domain::ports::*;
+use crate::domain::precedence::Standing;
 use crate::domain::service_quota::{self, ScopeRef};
 use crate::domain::usage::Engine;
 use crate::domain::{Error, Field, Result};

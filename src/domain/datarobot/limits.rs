@@ -90,7 +90,8 @@ pub fn call_subject(deployment: &str, consumer_type: ConsumerType, consumer_id: 
 /// Whether `limit` is one of a quota's guaranteed-quota limits.
 pub fn is_saturation_limit(quota_id: &str, limit_id: &str) -> bool {
     limit_id == saturation_limit_id(quota_id)
-        || (limit_id.starts_with(&format!("datarobot:{quota_id}:")) && limit_id.ends_with(":reserved"))
+        || (limit_id.starts_with(&format!("datarobot:{quota_id}:"))
+            && limit_id.ends_with(":reserved"))
 }
 
 /// The engine window of a rule: counting rules reset on theirs; concurrency and input length
@@ -119,22 +120,23 @@ fn consumer_tag(consumer_type: ConsumerType, consumer_id: &str) -> String {
 /// a rule), in a deterministic order.
 pub fn limits_of(quota: &Quota, now: DateTime<Utc>) -> Vec<Limit> {
     let d = quota.resource_id.as_str();
-    let limit = |id: String, selector: Subject, metric: &str, amount: i64, window, per, family| Limit {
-        id,
-        tenant_id: quota.tenant_id,
-        selector,
-        metric: metric.to_owned(),
-        amount: Amount::Limited(amount),
-        window,
-        blocking: true,
-        owner: Some(owner(&quota.id)),
-        per,
-        family: Some(family),
-        expires_at: None,
-        mode: crate::domain::limit::Mode::Enforce,
-        created_at: now,
-        updated_at: now,
-    };
+    let limit =
+        |id: String, selector: Subject, metric: &str, amount: i64, window, per, family| Limit {
+            id,
+            tenant_id: quota.tenant_id,
+            selector,
+            metric: metric.to_owned(),
+            amount: Amount::Limited(amount),
+            window,
+            blocking: true,
+            owner: Some(owner(&quota.id)),
+            per,
+            family: Some(family),
+            expires_at: None,
+            mode: crate::domain::limit::Mode::Enforce,
+            created_at: now,
+            updated_at: now,
+        };
     let rule_limits = |who: &str, rules: &[Rule], selector: &Subject, per: &[&str]| {
         let mut seen = std::collections::HashMap::new();
         rules
@@ -157,7 +159,15 @@ pub fn limits_of(quota: &Quota, now: DateTime<Utc>) -> Vec<Limit> {
                 );
                 let per = per.iter().map(|k| (*k).to_owned()).collect();
                 let family = family(&quota.id, rule.rule);
-                limit(id, selector.clone(), metric(rule.rule), rule.limit, window_of(rule), per, family)
+                limit(
+                    id,
+                    selector.clone(),
+                    metric(rule.rule),
+                    rule.limit,
+                    window_of(rule),
+                    per,
+                    family,
+                )
             })
             .collect::<Vec<_>>()
     };
@@ -179,9 +189,20 @@ pub fn limits_of(quota: &Quota, now: DateTime<Utc>) -> Vec<Limit> {
         let tag = consumer_tag(policy.consumer_type, &policy.consumer_id);
         limits.extend(rule_limits(&tag, &policy.rules, &selector, &[]));
         // A kind only the defaults limit: the policy's consumer has no ceiling on it.
-        for &kind in default_kinds.iter().filter(|k| !policy.rules.iter().any(|r| r.rule == **k)) {
+        for &kind in default_kinds
+            .iter()
+            .filter(|k| !policy.rules.iter().any(|r| r.rule == **k))
+        {
             let id = format!("datarobot:{}:{tag}:{}:none", quota.id, kind.as_str());
-            let mut none = limit(id, selector.clone(), metric(kind), 0, Window::None, Vec::new(), family(&quota.id, kind));
+            let mut none = limit(
+                id,
+                selector.clone(),
+                metric(kind),
+                0,
+                Window::None,
+                Vec::new(),
+                family(&quota.id, kind),
+            );
             none.amount = Amount::Unlimited;
             limits.push(none);
         }
@@ -191,7 +212,15 @@ pub fn limits_of(quota: &Quota, now: DateTime<Utc>) -> Vec<Limit> {
         let amount = share_of(capacity.capacity, threshold);
         let id = saturation_limit_id(&quota.id);
         let family = saturation_family(&quota.id);
-        limits.push(limit(id, deployment.clone(), units, amount, Window::Minute, Vec::new(), family.clone()));
+        limits.push(limit(
+            id,
+            deployment.clone(),
+            units,
+            amount,
+            Window::Minute,
+            Vec::new(),
+            family.clone(),
+        ));
         for policy in &quota.policies {
             let Some(reserved) = policy.reserved else {
                 continue;
@@ -200,7 +229,15 @@ pub fn limits_of(quota: &Quota, now: DateTime<Utc>) -> Vec<Limit> {
             let tag = consumer_tag(policy.consumer_type, &policy.consumer_id);
             let id = format!("datarobot:{}:{tag}:reserved", quota.id);
             let amount = share_of(capacity.capacity, reserved);
-            limits.push(limit(id, selector, units, amount, Window::Minute, Vec::new(), family.clone()));
+            limits.push(limit(
+                id,
+                selector,
+                units,
+                amount,
+                Window::Minute,
+                Vec::new(),
+                family.clone(),
+            ));
         }
     }
     limits
@@ -254,7 +291,10 @@ mod tests {
     }
 
     fn applying<'a>(limits: &'a [Limit], subject: &Subject, metric: &str) -> Vec<&'a Limit> {
-        let matching: Vec<&Limit> = limits.iter().filter(|l| l.applies_to(subject, metric)).collect();
+        let matching: Vec<&Limit> = limits
+            .iter()
+            .filter(|l| l.applies_to(subject, metric))
+            .collect();
         crate::domain::precedence::resolve(matching, DateTime::UNIX_EPOCH, |l| l).0
     }
 
@@ -279,7 +319,11 @@ mod tests {
         };
         assert_eq!(rules(&bob).len(), 2);
         let for_alice = rules(&alice);
-        assert_eq!(for_alice.len(), 1, "alice's policy has no requests rule: {for_alice:?}");
+        assert_eq!(
+            for_alice.len(),
+            1,
+            "alice's policy has no requests rule: {for_alice:?}"
+        );
         assert_eq!(for_alice[0].amount, Amount::Unlimited);
         assert_ne!(defaults[0].partition(&bob), defaults[0].partition(&carol));
         let concurrency = metric(RuleKind::ConcurrentRequests);
@@ -301,7 +345,10 @@ mod tests {
         let alice = call_subject("d1", ConsumerType::User, "alice");
         let for_alice = applying(&limits, &alice, requests);
         assert!(for_alice.iter().all(|l| l.id != saturation_limit_id("q")));
-        let reserved: Vec<&&Limit> = for_alice.iter().filter(|l| l.id.ends_with(":reserved")).collect();
+        let reserved: Vec<&&Limit> = for_alice
+            .iter()
+            .filter(|l| l.id.ends_with(":reserved"))
+            .collect();
         assert_eq!(reserved.len(), 1);
         assert_eq!(reserved[0].amount, Amount::Limited(25));
         assert!(is_saturation_limit("q", &reserved[0].id));

@@ -20,7 +20,10 @@ impl Engine {
         lease_ttl: TimeDelta,
     ) -> Result<Decision> {
         let holds = parts.iter().any(|p| p.take == Take::Hold);
-        if holds && (lease_ttl < TimeDelta::seconds(1) || lease_ttl > TimeDelta::seconds(MAX_LEASE_SECONDS)) {
+        if holds
+            && (lease_ttl < TimeDelta::seconds(1)
+                || lease_ttl > TimeDelta::seconds(MAX_LEASE_SECONDS))
+        {
             return Err(Error::invalid_body(
                 "/lease_ttl_seconds",
                 format!("must be between 1 and {MAX_LEASE_SECONDS}"),
@@ -41,7 +44,12 @@ impl Engine {
         for part in parts {
             let found = self
                 .limits
-                .matching(&self.store, tenant_id, &part.usage.subject, &part.usage.metric)
+                .matching(
+                    &self.store,
+                    tenant_id,
+                    &part.usage.subject,
+                    &part.usage.metric,
+                )
                 .await?;
             let (limits, _) = crate::domain::precedence::resolve(found, now, |(l, _)| l);
             if let Some((limit, _)) = limits.first() {

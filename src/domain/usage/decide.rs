@@ -160,9 +160,8 @@ fn evaluate(
     now: DateTime<Utc>,
     consuming: bool,
 ) -> Decision {
-    let passes = |m: &Matched, row: &CounterRow| {
-        row.blocking && !row.amount.admits(row.used, m.amount)
-    };
+    let passes =
+        |m: &Matched, row: &CounterRow| row.blocking && !row.amount.admits(row.used, m.amount);
     let refusing = statuses(job, counters, |m, row| !m.shadow && passes(m, row));
     // Shadow limits never refuse: they report that they would have.
     let would_refuse: Vec<String> = statuses(job, counters, |m, row| m.shadow && passes(m, row))

@@ -2,8 +2,8 @@
 //! about.
 
 use chrono::{DateTime, Utc};
-use uuid::Uuid;
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use super::MAX_AMOUNT;
 use super::explain::Explained;
@@ -112,4 +112,3 @@ pub fn status_of(limit: &Limit, used: i64, now: DateTime<Utc>) -> LimitStatus {
         window: limit.window,
     }
 }
-

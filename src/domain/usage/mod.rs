@@ -11,8 +11,8 @@
 pub mod batch;
 mod batcher;
 mod cache;
-mod decide;
 mod compound;
+mod decide;
 mod decision;
 mod effective;
 mod explain;
@@ -313,8 +313,14 @@ impl Engine {
         idempotency_key: Option<&str>,
         explain: bool,
     ) -> Result<Decision> {
-        self.run(tenant_id, usage, Operation::Consume, idempotency_key, explain)
-            .await
+        self.run(
+            tenant_id,
+            usage,
+            Operation::Consume,
+            idempotency_key,
+            explain,
+        )
+        .await
     }
 
     /// Counts `amount` against every applying limit, or nothing if any blocking one would pass.
@@ -435,8 +441,7 @@ impl Engine {
         };
         let mut decision = self.submit(job, label).await?;
         if !decision.would_refuse.is_empty() {
-            metrics::counter!("quotaplane_usage_would_refuse_total", "owner" => label)
-                .increment(1);
+            metrics::counter!("quotaplane_usage_would_refuse_total", "owner" => label).increment(1);
         }
         if let Some((matched, replaced)) = explained {
             decision.explain = Some(explain::explain(&matched, &replaced, &decision));
