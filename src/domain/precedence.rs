@@ -204,7 +204,7 @@ mod tests {
             tie(&by_user, &existing, now()).map(|l| l.id.as_str()),
             Some("by-team")
         );
-        assert!(tie(&other_user, &[by_user.clone()], now()).is_none());
+        assert!(tie(&other_user, std::slice::from_ref(&by_user), now()).is_none());
         assert!(tie(&pair, &existing, now()).is_none());
         assert!(tie(&limit("solo", &[("team", "t1")], None), &existing, now()).is_none());
     }
