@@ -16,32 +16,35 @@ mod decide;
 mod decision;
 mod effective;
 mod explain;
+mod idempotency;
+mod job;
 mod limits;
+mod prepare;
 mod replay;
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use sha2::{Digest, Sha256};
 use tokio::sync::{Notify, mpsc, oneshot};
 use uuid::Uuid;
 
-use self::batch::{CounterKey, IdempotencyKey, NEVER};
+use self::batch::{CounterKey, NEVER};
 use self::cache::{LimitCache, Rules};
 use super::bounds::Bounds;
 use super::clock::SharedClock;
 use super::limit::{Limit, Mode, Subject};
-use super::{Error, Field, Result};
+use super::{Error, Result};
 use crate::store::AnyStore;
 
 pub use decide::{IDEMPOTENCY_TTL, seconds_until};
 pub use decision::{Decision, LeaseGrant, LimitStatus, Usage, status_of};
 pub use effective::Effective;
 pub use explain::{Explained, Part};
+pub(crate) use job::{Job, Matched, Operation};
+pub use job::{Take, UsagePart};
+pub use prepare::{Prepared, Preparer};
 
 /// Largest amount one operation may carry.
 pub const MAX_AMOUNT: i64 = 1_000_000_000_000_000;
@@ -49,128 +52,6 @@ pub const MAX_AMOUNT: i64 = 1_000_000_000_000_000;
 pub const MAX_LEASE_SECONDS: i64 = 7 * 24 * 3600;
 /// Longest idempotency key.
 pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
-
-/// What to do with the usage.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Operation {
-    Check,
-    Consume,
-    Report,
-    Acquire {
-        lease_id: Uuid,
-        expires_at: DateTime<Utc>,
-    },
-    Release {
-        lease_id: Uuid,
-    },
-    /// Gives back units counted earlier (never below 0): a metered request that turned out not
-    /// to count.
-    Refund,
-}
-
-impl Operation {
-    fn name(&self) -> &'static str {
-        match self {
-            Operation::Check => "check",
-            Operation::Consume => "consume",
-            Operation::Report => "report",
-            Operation::Acquire { .. } => "acquire",
-            Operation::Release { .. } => "release",
-            Operation::Refund => "refund",
-        }
-    }
-}
-
-/// One limit a job counts against, in the period it falls in.
-pub(crate) struct Matched {
-    pub limit: Arc<Limit>,
-    pub key: CounterKey,
-    pub period_end: i64,
-    pub reset_at: Option<DateTime<Utc>>,
-    /// The limit's notification rules (often none).
-    pub rules: Rules,
-    /// Whether it only reports what it would refuse (a shadow limit, or every limit under
-    /// `--shadow`).
-    pub shadow: bool,
-    /// The units the job checks, counts, holds, sets or gives back on this limit.
-    pub amount: i64,
-    /// What an admitted consume or acquire does with them.
-    pub take: Take,
-}
-
-/// What an admitted consume or acquire does with a limit's units.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Take {
-    /// Counts them for good (in the period).
-    Count,
-    /// Holds them until the lease is released or expires.
-    Hold,
-    /// Only checks that they fit (a ceiling on one call, such as an input length).
-    Check,
-}
-
-impl Take {
-    /// What `operation` does with every limit it matches.
-    fn of(operation: &Operation) -> Self {
-        match operation {
-            Operation::Acquire { .. } => Take::Hold,
-            Operation::Check => Take::Check,
-            _ => Take::Count,
-        }
-    }
-}
-
-impl Matched {
-    /// The same limit and counter, without its rules (what an explanation needs).
-    fn shell(&self) -> Self {
-        Self {
-            limit: self.limit.clone(),
-            key: self.key.clone(),
-            period_end: self.period_end,
-            reset_at: self.reset_at,
-            rules: Rules::from(Vec::new()),
-            shadow: self.shadow,
-            amount: self.amount,
-            take: self.take,
-        }
-    }
-}
-
-/// One part of a decision: a usage and what to do with its units.
-#[derive(Debug, Clone, Copy)]
-pub struct UsagePart<'a> {
-    pub usage: &'a Usage,
-    pub take: Take,
-}
-
-/// One queued operation and where to send its answer.
-pub(crate) struct Job {
-    pub tenant_id: Uuid,
-    pub operation: Operation,
-    pub matched: Vec<Matched>,
-    pub idempotency: Option<(IdempotencyKey, String)>,
-    pub reply: Option<oneshot::Sender<Result<Decision>>>,
-}
-
-/// A future a [`Preparer`] returns.
-pub type Prepared<'a> = Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>>;
-
-/// Runs before a usage request is matched against limits. A surface whose limits are kept per
-/// subject (one set per Waldur user, say) uses it to create a subject's limits on first use, so
-/// they apply from the first request on, and to put the subject in the form its limits select on.
-pub trait Preparer: Send + Sync {
-    /// Whether [`Preparer::prepare`] has anything to do with `usage` (a cheap test, so the hot
-    /// path of other metrics pays nothing more).
-    fn wants(&self, usage: &Usage) -> bool;
-
-    /// Makes the limits `usage` should meet exist; may rewrite `usage.subject`.
-    fn prepare<'a>(
-        &'a self,
-        engine: &'a Engine,
-        tenant_id: Uuid,
-        usage: &'a mut Usage,
-    ) -> Prepared<'a>;
-}
 
 /// The engine: one per process, shared by every surface.
 pub struct Engine {
@@ -224,30 +105,6 @@ impl Engine {
         self.limits.forget_idle();
     }
 
-    /// Adds a hook run before every check, consume, report and acquire (see [`Preparer`]).
-    pub fn add_preparer(&self, preparer: Arc<dyn Preparer>) {
-        if let Ok(mut preparers) = self.preparers.write() {
-            preparers.push(preparer);
-        }
-    }
-
-    /// `usage` as the preparers leave it (the same request when there are none).
-    async fn prepared(&self, tenant_id: Uuid, usage: &Usage) -> Result<Option<Usage>> {
-        // Only the preparers that want this request: for every other metric, no clone, no hook.
-        let preparers: Vec<Arc<dyn Preparer>> = match self.preparers.read() {
-            Ok(all) => all.iter().filter(|p| p.wants(usage)).cloned().collect(),
-            Err(_) => Vec::new(),
-        };
-        if preparers.is_empty() {
-            return Ok(None);
-        }
-        let mut usage = usage.clone();
-        for preparer in preparers {
-            preparer.prepare(self, tenant_id, &mut usage).await?;
-        }
-        Ok(Some(usage))
-    }
-
     /// Signalled after a batch that wrote due notifications has committed (the delivery worker
     /// waits on it, besides polling).
     pub fn outbox_written(&self) -> Arc<Notify> {
@@ -262,12 +119,6 @@ impl Engine {
             .matching(&self.store, tenant_id, subject, metric)
             .await?
             .is_empty())
-    }
-
-    /// Runs the preparers for `usage` (making the limits it should meet exist) without deciding
-    /// anything.
-    pub async fn prepare(&self, tenant_id: Uuid, usage: &Usage) -> Result<()> {
-        self.prepared(tenant_id, usage).await.map(drop)
     }
 
     /// The limits that apply to `usage` now (from the limit cache).
@@ -415,7 +266,7 @@ impl Engine {
             super::authority::OwnerKind::of(limit.owner.as_deref()).as_str()
         });
         let idempotency = idempotency_key
-            .map(|key| idempotency(tenant_id, key, usage, &operation))
+            .map(|key| idempotency::idempotency(tenant_id, key, usage, &operation))
             .transpose()?;
         let shadow_all = self.shadow_all.load(Ordering::Relaxed);
         let take = Take::of(&operation);
@@ -508,73 +359,5 @@ impl Engine {
     /// The clock the engine reads.
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
-    }
-}
-
-/// The idempotency key of a request, with the hash that tells its body apart.
-fn idempotency(
-    tenant_id: Uuid,
-    key: &str,
-    usage: &Usage,
-    operation: &Operation,
-) -> Result<(IdempotencyKey, String)> {
-    if key.is_empty() || key.chars().count() > MAX_IDEMPOTENCY_KEY_CHARS {
-        return Err(Error::Invalid {
-            field: Field::Header("Idempotency-Key".into()),
-            message: format!("must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} characters"),
-        });
-    }
-    // Every field is length-prefixed, so no value (whatever bytes it holds) can run into the next.
-    let mut hash = Sha256::new();
-    let mut field = |bytes: &[u8]| {
-        hash.update((bytes.len() as u64).to_le_bytes());
-        hash.update(bytes);
-    };
-    field(operation.name().as_bytes());
-    field(usage.metric.as_bytes());
-    field(&usage.amount.to_le_bytes());
-    for (k, v) in usage.subject.pairs() {
-        field(k.as_bytes());
-        field(v.as_bytes());
-    }
-    let hex = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    Ok((
-        IdempotencyKey {
-            tenant_id,
-            key: key.to_owned(),
-        },
-        hex,
-    ))
-}
-
-#[cfg(test)]
-mod tests {
-    use std::collections::BTreeMap;
-
-    use super::*;
-
-    fn usage(pairs: &[(&str, &str)]) -> Usage {
-        let pairs: BTreeMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        Usage {
-            subject: Subject::trusted(pairs),
-            metric: "m".into(),
-            amount: 1,
-        }
-    }
-
-    #[test]
-    fn two_subjects_never_share_an_idempotency_hash_whatever_bytes_their_values_hold() {
-        let hash = |u: &Usage| {
-            idempotency(Uuid::nil(), "k", u, &Operation::Consume)
-                .map(|(_, h)| h)
-                .unwrap_or_default()
-        };
-        let two_pairs = usage(&[("a", "x"), ("b", "y")]);
-        let one_pair = usage(&[("a", "x\0b\u{1}y")]);
-        assert_ne!(hash(&two_pairs), hash(&one_pair));
-        assert_eq!(hash(&two_pairs), hash(&usage(&[("a", "x"), ("b", "y")])));
     }
 }
