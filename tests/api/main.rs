@@ -14,6 +14,7 @@ mod generated_client;
 mod hardening;
 mod openapi;
 mod pages;
+mod precedence;
 mod process;
 mod rate_limits;
 mod ratelimit_headers;
