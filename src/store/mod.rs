@@ -17,6 +17,7 @@ mod notifications;
 mod pages;
 mod postgres;
 mod retention;
+mod scoped;
 mod service_quota;
 mod sql;
 mod sqlite;
@@ -45,6 +46,7 @@ pub use crate::domain::ports::{
     ServiceQuotaStore, Store, TenantStore, ZitadelStore,
 };
 pub use postgres::PgStore;
+pub use scoped::Scope;
 pub use sqlite::SqliteStore;
 
 /// How to open a store.
