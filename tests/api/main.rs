@@ -12,6 +12,7 @@ mod datarobot;
 mod foundation;
 mod generated_client;
 mod hardening;
+mod leases;
 mod openapi;
 mod pages;
 mod process;
