@@ -4,6 +4,7 @@ mod support;
 
 mod aggregates;
 mod authority;
+mod authority_table;
 mod bounds;
 mod confluent;
 mod connections;
