@@ -117,6 +117,10 @@ pub struct ServeArgs {
     #[arg(long, env = "QUOTAPLANE_MAX_LIMITS_PER_METRIC", default_value_t = 50_000,
         value_parser = clap::value_parser!(i64).range(1..))]
     pub max_limits_per_metric: i64,
+    /// Most leases one tenant may hold open at once; an acquire past it is refused (409).
+    #[arg(long, env = "QUOTAPLANE_MAX_OPEN_LEASES_PER_TENANT", default_value_t = 100_000,
+        value_parser = clap::value_parser!(i64).range(1..))]
+    pub max_open_leases_per_tenant: i64,
     /// Counters of ended periods are kept one more window's length plus this margin, in seconds.
     #[arg(
         long,

@@ -124,6 +124,7 @@ async fn serve(args: ServeArgs) -> quotaplane::domain::Result<()> {
         bounds: quotaplane::domain::bounds::Bounds {
             limits_per_tenant: args.max_limits_per_tenant,
             limits_per_metric: args.max_limits_per_metric,
+            open_leases_per_tenant: args.max_open_leases_per_tenant,
         },
         test_clock: args
             .test_clock

@@ -1,4 +1,4 @@
-//! Quotas as aggregates: a vendor quota (or an API key) together with the engine limits it owns
+//! Quotas as aggregates: a vendor quota (or an API key, or a Waldur user's chat quota) together with the engine limits it owns
 //! and the unit of an applied quota it takes, written, replaced and deleted in one store
 //! transaction. A crash at any point leaves either all of it or none of it, so a client's retry
 //! after a failure finds nothing half-made.
@@ -15,6 +15,7 @@ use super::limit::Limit;
 use super::notification::Notification;
 use super::principal::ApiKey;
 use super::service_quota::AuditEntry;
+use super::waldur::LimitChanges;
 use super::zitadel::{QuotaRecord, Unit as ZitadelUnit};
 
 /// The row an aggregate write is about.
@@ -46,6 +47,14 @@ pub enum Row<'a> {
     AdjustAppliedQuota {
         limit: &'a Limit,
         audit: &'a AuditEntry,
+    },
+    /// A Waldur user's chat-token quota: the periods present in `changes` set, the row created
+    /// when missing.
+    SetChatQuota {
+        tenant_id: Uuid,
+        user_id: Uuid,
+        changes: &'a LimitChanges,
+        at: DateTime<Utc>,
     },
     InsertKey(&'a ApiKey),
     DeleteKey {

@@ -1,5 +1,6 @@
 //! Ceilings on what a tenant's writes may create, so no tenant can grow the store (or the
-//! engine's cache) without bound: limits per tenant and per metric, and limits per vendor quota.
+//! engine's cache) without bound: limits per tenant and per metric, limits per vendor quota, and
+//! open leases per tenant.
 //! A bound reached is a clear refusal naming it (409 natively), never a 500.
 
 use super::{Error, Result};
@@ -15,6 +16,8 @@ pub struct Bounds {
     pub limits_per_tenant: i64,
     /// Most limits one tenant may hold on one metric.
     pub limits_per_metric: i64,
+    /// Most leases one tenant may hold open at once.
+    pub open_leases_per_tenant: i64,
 }
 
 impl Default for Bounds {
@@ -22,6 +25,7 @@ impl Default for Bounds {
         Self {
             limits_per_tenant: 100_000,
             limits_per_metric: 50_000,
+            open_leases_per_tenant: 100_000,
         }
     }
 }
@@ -38,6 +42,20 @@ impl Bounds {
         }
         if held_of_metric + adding > self.limits_per_metric {
             return Err(reached("limits_per_metric", self.limits_per_metric));
+        }
+        Ok(())
+    }
+
+    /// Refuses a lease to a tenant that holds `open` leases already, as many as it may.
+    pub fn admit_lease(self, open: i64) -> Result<()> {
+        if open >= self.open_leases_per_tenant {
+            return Err(Error::LimitReached {
+                message: format!(
+                    "the tenant holds as many open leases as it may (open_leases_per_tenant = {}); \
+                     release one or let one expire",
+                    self.open_leases_per_tenant
+                ),
+            });
         }
         Ok(())
     }
@@ -72,6 +90,7 @@ mod tests {
         let bounds = Bounds {
             limits_per_tenant: 10,
             limits_per_metric: 4,
+            open_leases_per_tenant: 2,
         };
         assert!(bounds.admit(9, 3, 1).is_ok());
         assert!(bounds.admit(10, 0, 1).is_err());
@@ -80,6 +99,8 @@ mod tests {
             bounds.admit(50, 50, 0).is_ok(),
             "a write adding nothing always passes"
         );
+        assert!(bounds.admit_lease(1).is_ok());
+        assert!(bounds.admit_lease(2).is_err());
         assert!(check_quota_size(MAX_LIMITS_PER_QUOTA, "/p").is_ok());
         assert!(check_quota_size(MAX_LIMITS_PER_QUOTA + 1, "/p").is_err());
     }

@@ -73,6 +73,12 @@ pub trait LimitStore: Send + Sync {
     ) -> impl Future<Output = Result<Vec<Limit>>> + Send;
     /// Deletes a limit with its counters and leases; false when there was none.
     fn delete_limit(&self, tenant_id: Uuid, id: &str) -> impl Future<Output = Result<bool>> + Send;
+    /// How many leases of the tenant are open (granted, not released, expiring after `now_ms`).
+    fn count_open_leases(
+        &self,
+        tenant_id: Uuid,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<i64>> + Send;
     /// The usage of the counters that exist among `keys`.
     fn counter_values(
         &self,

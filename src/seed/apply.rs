@@ -47,58 +47,85 @@ const MAX_KEY_ID_CHARS: usize = 64;
 /// Shortest seeded secret.
 const MIN_SECRET_CHARS: usize = 16;
 
-/// Applies `seed` to `state`'s store, tenant by tenant, entry by entry, in file order. The first
-/// bad entry stops the run with an `Invalid` error naming the entry and its field.
+/// Applies `seed` to `state`'s store, tenant by tenant, entry by entry, in file order. Each
+/// tenant's entries commit in one transaction, so the first bad entry stops the run with an
+/// `Invalid` error naming the entry and its field and leaves that tenant as it was (tenants
+/// before it stay applied).
 pub async fn apply(state: &AppState, seed: &SeedFile) -> Result<Applied> {
     let mut applied = Applied::default();
     for (t, tenant) in seed.tenants.iter().enumerate() {
         let at = format!("tenants[{t}] ({})", tenant.name);
+        let (store, scope) = state.store.begin_scope().await?;
+        let scoped = AppState::with_clock(store, state.settings.clone(), state.clock.clone());
+        let outcome = apply_tenant(&scoped, tenant, &at).await;
+        drop(scoped);
+        match outcome {
+            Ok(counts) => {
+                scope.commit().await.map_err(|e| named(&at, e))?;
+                applied.created += counts.created;
+                applied.updated += counts.updated;
+                applied.unchanged += counts.unchanged;
+            }
+            Err(e) => {
+                scope.rollback().await;
+                return Err(e);
+            }
+        }
+        for key in &tenant.keys {
+            state.keys.evict(&key.id);
+        }
+    }
+    Ok(applied)
+}
+
+/// One tenant's entries, through `state` (whose store is the tenant's transaction).
+async fn apply_tenant(state: &AppState, tenant: &SeedTenant, at: &str) -> Result<Applied> {
+    let mut applied = Applied::default();
+    applied.count(
+        ensure_tenant(state, tenant)
+            .await
+            .map_err(|e| named(at, e))?,
+    );
+    for (i, key) in tenant.keys.iter().enumerate() {
+        let at = format!("{at}.keys[{i}] (id {})", key.id);
         applied.count(
-            ensure_tenant(state, tenant)
+            ensure_key(state, tenant.id, key)
                 .await
                 .map_err(|e| named(&at, e))?,
         );
-        for (i, key) in tenant.keys.iter().enumerate() {
-            let at = format!("{at}.keys[{i}] (id {})", key.id);
-            applied.count(
-                ensure_key(state, tenant.id, key)
-                    .await
-                    .map_err(|e| named(&at, e))?,
-            );
-        }
-        for (i, limit) in tenant.limits.iter().enumerate() {
-            let at = format!("{at}.limits[{i}] (id {})", limit.id);
-            applied.count(
-                ensure_limit(state, tenant.id, limit)
-                    .await
-                    .map_err(|e| named(&at, e))?,
-            );
-        }
-        for (i, body) in tenant.confluent_client_quotas.iter().enumerate() {
-            let at = format!("{at}.confluent_client_quotas[{i}]");
-            let outcome = super::confluent::client_quota(state, tenant.id, body).await;
-            applied.count(outcome.map_err(|e| named(&at, e))?);
-        }
-        for (i, seed) in tenant.datarobot_templates.iter().enumerate() {
-            let at = format!("{at}.datarobot_templates[{i}] (id {})", seed.id);
-            let outcome = super::datarobot::template(state, tenant.id, seed).await;
-            applied.count(outcome.map_err(|e| named(&at, e))?);
-        }
-        for (i, body) in tenant.datarobot_quotas.iter().enumerate() {
-            let at = format!("{at}.datarobot_quotas[{i}]");
-            let outcome = super::datarobot::quota(state, tenant.id, body).await;
-            applied.count(outcome.map_err(|e| named(&at, e))?);
-        }
-        for (i, body) in tenant.waldur_user_limits.iter().enumerate() {
-            let at = format!("{at}.waldur_user_limits[{i}]");
-            let outcome = waldur_limits(state, tenant.id, body).await;
-            applied.count(outcome.map_err(|e| named(&at, e))?);
-        }
-        for (i, body) in tenant.zitadel_quotas.iter().enumerate() {
-            let at = format!("{at}.zitadel_quotas[{i}]");
-            let outcome = zitadel_quota(state, tenant.id, body).await;
-            applied.count(outcome.map_err(|e| named(&at, e))?);
-        }
+    }
+    for (i, limit) in tenant.limits.iter().enumerate() {
+        let at = format!("{at}.limits[{i}] (id {})", limit.id);
+        applied.count(
+            ensure_limit(state, tenant.id, limit)
+                .await
+                .map_err(|e| named(&at, e))?,
+        );
+    }
+    for (i, body) in tenant.confluent_client_quotas.iter().enumerate() {
+        let at = format!("{at}.confluent_client_quotas[{i}]");
+        let outcome = super::confluent::client_quota(state, tenant.id, body).await;
+        applied.count(outcome.map_err(|e| named(&at, e))?);
+    }
+    for (i, seed) in tenant.datarobot_templates.iter().enumerate() {
+        let at = format!("{at}.datarobot_templates[{i}] (id {})", seed.id);
+        let outcome = super::datarobot::template(state, tenant.id, seed).await;
+        applied.count(outcome.map_err(|e| named(&at, e))?);
+    }
+    for (i, body) in tenant.datarobot_quotas.iter().enumerate() {
+        let at = format!("{at}.datarobot_quotas[{i}]");
+        let outcome = super::datarobot::quota(state, tenant.id, body).await;
+        applied.count(outcome.map_err(|e| named(&at, e))?);
+    }
+    for (i, body) in tenant.waldur_user_limits.iter().enumerate() {
+        let at = format!("{at}.waldur_user_limits[{i}]");
+        let outcome = waldur_limits(state, tenant.id, body).await;
+        applied.count(outcome.map_err(|e| named(&at, e))?);
+    }
+    for (i, body) in tenant.zitadel_quotas.iter().enumerate() {
+        let at = format!("{at}.zitadel_quotas[{i}]");
+        let outcome = zitadel_quota(state, tenant.id, body).await;
+        applied.count(outcome.map_err(|e| named(&at, e))?);
     }
     Ok(applied)
 }

@@ -50,9 +50,8 @@ macro_rules! chat_store {
                 .map_err(db_error)?
                 .iter()
                 .filter_map(|r| {
-                    let quota = Self::own_limits(r).and_then(|limits| {
-                        Ok((r.try_get("user_id").map_err(db_error)?, limits))
-                    });
+                    let quota = Self::own_limits(r)
+                        .and_then(|limits| Ok((r.try_get("user_id").map_err(db_error)?, limits)));
                     readable(quota, "chat quota")
                 })
                 .collect()
@@ -86,33 +85,19 @@ macro_rules! chat_store {
                 changes: &$crate::domain::waldur::LimitChanges,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<$crate::domain::waldur::OwnLimits> {
-                // Per period: whether it changes, and to what (NULL: the system default).
-                let row = sqlx::query(
-                    "INSERT INTO chat_token_quotas \
-                     (tenant_id, user_id, daily_limit, weekly_limit, monthly_limit, created_at, updated_at) \
-                     VALUES ($1, $2, $4, $6, $8, $9, $9) \
-                     ON CONFLICT (tenant_id, user_id) DO UPDATE SET \
-                     daily_limit = CASE WHEN $3 THEN excluded.daily_limit \
-                         ELSE chat_token_quotas.daily_limit END, \
-                     weekly_limit = CASE WHEN $5 THEN excluded.weekly_limit \
-                         ELSE chat_token_quotas.weekly_limit END, \
-                     monthly_limit = CASE WHEN $7 THEN excluded.monthly_limit \
-                         ELSE chat_token_quotas.monthly_limit END, \
-                     updated_at = excluded.updated_at \
-                     RETURNING daily_limit, weekly_limit, monthly_limit",
-                )
-                .bind(tenant_id)
-                .bind(user_id)
-                .bind(changes.daily.is_some())
-                .bind(changes.daily.flatten())
-                .bind(changes.weekly.is_some())
-                .bind(changes.weekly.flatten())
-                .bind(changes.monthly.is_some())
-                .bind(changes.monthly.flatten())
-                .bind(now)
-                .fetch_one(&self.pool)
-                .await
-                .map_err(db_error)?;
+                let row = sqlx::query($crate::store::chat::SET_CHAT_QUOTA)
+                    .bind(tenant_id)
+                    .bind(user_id)
+                    .bind(changes.daily.is_some())
+                    .bind(changes.daily.flatten())
+                    .bind(changes.weekly.is_some())
+                    .bind(changes.weekly.flatten())
+                    .bind(changes.monthly.is_some())
+                    .bind(changes.monthly.flatten())
+                    .bind(now)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(db_error)?;
                 Self::own_limits(&row)
             }
         }
@@ -120,3 +105,19 @@ macro_rules! chat_store {
 }
 
 pub(crate) use chat_store;
+
+/// Sets the periods of a user's chat quota that change, creating the row when missing: `$1`
+/// tenant, `$2` user, then per period (daily, weekly, monthly) whether it changes and to what
+/// (NULL: the system default), `$9` the instant. Returns the limits now stored.
+pub(crate) const SET_CHAT_QUOTA: &str = "INSERT INTO chat_token_quotas \
+     (tenant_id, user_id, daily_limit, weekly_limit, monthly_limit, created_at, updated_at) \
+     VALUES ($1, $2, $4, $6, $8, $9, $9) \
+     ON CONFLICT (tenant_id, user_id) DO UPDATE SET \
+     daily_limit = CASE WHEN $3 THEN excluded.daily_limit \
+         ELSE chat_token_quotas.daily_limit END, \
+     weekly_limit = CASE WHEN $5 THEN excluded.weekly_limit \
+         ELSE chat_token_quotas.weekly_limit END, \
+     monthly_limit = CASE WHEN $7 THEN excluded.monthly_limit \
+         ELSE chat_token_quotas.monthly_limit END, \
+     updated_at = excluded.updated_at \
+     RETURNING daily_limit, weekly_limit, monthly_limit";

@@ -4,7 +4,13 @@ use super::{AnyStore, db_error};
 use crate::domain::Result;
 
 /// The tables that hold usage rather than configuration, children first.
-const USAGE_TABLES: [&str; 4] = ["leases", "counters", "idempotency", "notification_outbox"];
+const USAGE_TABLES: [&str; 5] = [
+    "leases",
+    "lease_grants",
+    "counters",
+    "idempotency",
+    "notification_outbox",
+];
 
 impl AnyStore {
     /// Renames a tenant (seed files fix ids; a changed name is an update).

@@ -143,6 +143,17 @@ macro_rules! limit_store {
                     .map_err(db_error)
             }
 
+            async fn count_open_leases(&self, tenant_id: Uuid, now_ms: i64) -> Result<i64> {
+                sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM lease_grants WHERE tenant_id = $1 AND expires_at > $2",
+                )
+                .bind(tenant_id)
+                .bind(now_ms)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db_error)
+            }
+
             async fn counter_values(&self, keys: &[CounterKey]) -> Result<HashMap<CounterKey, i64>> {
                 Self::read_counters(&self.pool, keys).await
             }
@@ -178,6 +189,9 @@ macro_rules! limit_store {
                 for lease in &writes.leases {
                     batch_steps::insert_lease(&mut tx, lease).await?;
                 }
+                for &(tenant_id, lease_id, expires_at) in &writes.granted {
+                    batch_steps::insert_grant(&mut tx, tenant_id, lease_id, expires_at).await?;
+                }
                 for (key, record, expires_at) in &writes.idempotency {
                     batch_steps::remember(&mut tx, key, record, *expires_at).await?;
                 }
@@ -190,7 +204,9 @@ macro_rules! limit_store {
             async fn sweep(&self, now_ms: i64, thorough: bool) -> Result<()> {
                 // Look before taking the write lock: the engine's batches need it far more often.
                 let expired: Option<i64> =
-                    sqlx::query_scalar("SELECT 1 FROM leases WHERE expires_at <= $1 LIMIT 1")
+                    sqlx::query_scalar("SELECT 1 FROM lease_grants WHERE expires_at <= $1 \
+                                        UNION ALL SELECT 1 FROM leases WHERE expires_at <= $1 \
+                                        LIMIT 1")
                         .bind(now_ms)
                         .fetch_optional(&self.pool)
                         .await
@@ -229,6 +245,11 @@ macro_rules! limit_store {
                 .fetch_all(&mut **tx)
                 .await
                 .map_err(db_error)?;
+                sqlx::query("DELETE FROM lease_grants WHERE expires_at <= $1")
+                    .bind(now_ms)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(db_error)?;
                 give_back(tx, &rows).await
             }
 
@@ -244,7 +265,14 @@ macro_rules! limit_store {
                 .await
                 .map_err(db_error)?;
                 give_back(tx, &rows).await?;
-                Ok(!rows.is_empty())
+                let granted = sqlx::query("DELETE FROM lease_grants WHERE tenant_id = $1 AND id = $2")
+                    .bind(tenant_id)
+                    .bind(lease_id)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(db_error)?;
+                // A lease from before its grant was recorded has only its units.
+                Ok(granted.rows_affected() > 0 || !rows.is_empty())
             }
 
             async fn give_back(tx: &mut Tx<'_>, rows: &[$row]) -> Result<()> {
@@ -361,6 +389,23 @@ macro_rules! limit_store {
                 .await
                 .map(drop)
                 .map_err(db_error)
+            }
+
+            /// Records a lease granted.
+            pub async fn insert_grant(
+                tx: &mut Tx<'_>,
+                tenant_id: Uuid,
+                lease_id: Uuid,
+                expires_at: i64,
+            ) -> Result<()> {
+                sqlx::query("INSERT INTO lease_grants (tenant_id, id, expires_at) VALUES ($1, $2, $3)")
+                    .bind(tenant_id)
+                    .bind(lease_id)
+                    .bind(expires_at)
+                    .execute(&mut **tx)
+                    .await
+                    .map(drop)
+                    .map_err(db_error)
             }
 
             /// Records what a lease holds of one counter.

@@ -17,6 +17,7 @@ mod notifications;
 mod pages;
 mod postgres;
 mod retention;
+mod scoped;
 mod service_quota;
 mod sql;
 mod sqlite;
@@ -45,6 +46,7 @@ pub use crate::domain::ports::{
     ServiceQuotaStore, Store, TenantStore, ZitadelStore,
 };
 pub use postgres::PgStore;
+pub use scoped::Scope;
 pub use sqlite::SqliteStore;
 
 /// How to open a store.
@@ -178,6 +180,9 @@ impl LimitStore for AnyStore {
     }
     async fn delete_limit(&self, tenant_id: Uuid, id: &str) -> Result<bool> {
         dispatch!(self, s => s.delete_limit(tenant_id, id))
+    }
+    async fn count_open_leases(&self, tenant_id: Uuid, now_ms: i64) -> Result<i64> {
+        dispatch!(self, s => s.count_open_leases(tenant_id, now_ms))
     }
     async fn counter_values(&self, keys: &[CounterKey]) -> Result<HashMap<CounterKey, i64>> {
         dispatch!(self, s => s.counter_values(keys))

@@ -84,9 +84,14 @@ impl SqliteStore {
     }
 
     /// A batch's transaction, holding SQLite's write lock from its first statement
-    /// (`BEGIN IMMEDIATE`), so nothing can change a counter between read and write.
+    /// (`BEGIN IMMEDIATE`), so nothing can change a counter between read and write. Inside a
+    /// scoped store ([`AnyStore::begin_scope`](super::AnyStore::begin_scope)), whose transaction
+    /// holds the lock already, it is a savepoint.
     async fn begin_batch(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>> {
-        pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)
+        match pool.begin_with("BEGIN IMMEDIATE").await {
+            Err(sqlx::Error::InvalidSavePointStatement) => pool.begin().await.map_err(db_error),
+            begun => begun.map_err(db_error),
+        }
     }
 
     /// Reads every counter with its limit's terms; a counter not yet written reads 0.

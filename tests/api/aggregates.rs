@@ -11,7 +11,7 @@ use crate::on_both_backends;
 use crate::support::{Backend, TestApp, body};
 
 /// Refuses every insert into `table` that matches `when` (SQL over `NEW`), until lifted.
-async fn fail_inserts(app: &TestApp, table: &str, when: &str) {
+pub(crate) async fn fail_inserts(app: &TestApp, table: &str, when: &str) {
     fail(app, "INSERT", table, when).await;
 }
 
@@ -47,7 +47,7 @@ async fn fail(app: &TestApp, event: &str, table: &str, when: &str) {
     }
 }
 
-async fn lift(app: &TestApp, table: &str) {
+pub(crate) async fn lift(app: &TestApp, table: &str) {
     let sql = match app.backend {
         Backend::Sqlite => "DROP TRIGGER qp_fail".to_owned(),
         Backend::Postgres => format!("DROP TRIGGER qp_fail ON {table}"),
@@ -244,5 +244,29 @@ on_both_backends! {
         assert_eq!(body(app.get(&unit, &app.system).await).await["amount"], 40);
         let audit = body(app.get(&format!("{path}/adjustments"), &admin).await).await;
         assert_eq!(audit.as_array().map(Vec::len), Some(1), "{audit}");
+    }
+}
+
+on_both_backends! {
+    async fn a_waldur_set_quota_whose_limits_cannot_be_written_leaves_the_quota_as_it_was_and_a_retry_succeeds(app) {
+        let p = crate::waldur::people(&app).await;
+        let uuid = p.user_id.simple().to_string();
+        app.set_quota_ok(&p.staff, json!({"user_uuid": uuid, "daily_limit": 10})).await;
+        fail_inserts(&app, "limits", "NEW.id LIKE 'waldur-chat-weekly-%'").await;
+        let change = json!({"user_uuid": uuid, "daily_limit": 20, "weekly_limit": 30});
+        assert_eq!(app.set_quota(&p.staff, &change).await.status(), 500);
+        // Reading usage makes sure the user's limits exist, which the trigger would refuse too.
+        lift(&app, "limits").await;
+
+        let usage = app.chat_usage_ok(&p.user, None).await;
+        assert_eq!((usage["daily_limit"].clone(), usage["weekly_limit"].clone()), (json!(10), Value::Null),
+            "the stored quota is as it was: {usage}");
+        let user = p.user_id.to_string();
+        assert_eq!(app.consume_tokens(&p.user, &user, 15).await.status(), 429, "and so are its limits");
+
+        app.set_quota_ok(&p.staff, change).await;
+        let usage = app.chat_usage_ok(&p.user, None).await;
+        assert_eq!((usage["daily_limit"].clone(), usage["weekly_limit"].clone()), (json!(20), json!(30)));
+        assert_eq!(app.consume_tokens(&p.user, &user, 15).await.status(), 200);
     }
 }

@@ -12,6 +12,7 @@ fn small() -> Settings {
         bounds: Bounds {
             limits_per_tenant: 5,
             limits_per_metric: 3,
+            ..Bounds::default()
         },
         ..Settings::default()
     }

@@ -4,6 +4,7 @@ mod support;
 
 mod aggregates;
 mod authority;
+mod authority_table;
 mod bounds;
 mod confluent;
 mod connections;
@@ -12,6 +13,7 @@ mod datarobot;
 mod foundation;
 mod generated_client;
 mod hardening;
+mod leases;
 mod openapi;
 mod pages;
 mod precedence;

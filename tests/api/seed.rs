@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use quotaplane::app::{AppState, Settings};
 use quotaplane::seed::{Applied, SeedFile, apply, apply_file};
-use quotaplane::store::AnyStore;
+use quotaplane::store::{AnyStore, LimitStore, TenantStore};
 use serde_json::json;
 
 use crate::on_both_backends;
@@ -119,6 +119,53 @@ on_both_backends! {
         let bad_waldur = format!("tenants:\n  - id: {TENANT}\n    name: acme\n    waldur_user_limits:\n      - {{user_uuid: 5d1c3a9e8f7b4c2d9e1f0a2b3c4d5e6f, daily_limit: -7}}\n");
         let message = seed_yaml(&app, &bad_waldur).await.expect_err("refused").to_string();
         assert!(message.starts_with("tenants[0] (acme).waldur_user_limits[0]: /daily_limit: "), "{message}");
+    }
+
+    async fn a_late_bad_entry_leaves_nothing_of_its_new_tenant(app) {
+        let other = "1c2d3e4f-0000-4000-8000-000000000001";
+        let text = format!(
+            "tenants:\n  - id: {other}\n    name: first\n    limits:\n      - {{id: l, metric: m, amount: 1, window: {{kind: none}}}}\n  - id: {TENANT}\n    name: acme\n    keys:\n      - {{id: K1, secret: {ADMIN}, roles: [admin]}}\n    limits:\n      - {{id: l, metric: m, amount: 1, window: {{kind: none}}}}\n    waldur_user_limits:\n      - {{user_uuid: 5d1c3a9e8f7b4c2d9e1f0a2b3c4d5e6f, daily_limit: -7}}\n");
+        seed_yaml(&app, &text).await.expect_err("the Waldur entry is refused");
+
+        let store = AnyStore::connect(&app.database_url).await.expect("store");
+        let tenant = TENANT.parse().expect("uuid");
+        assert!(store.tenant(tenant).await.expect("read").is_none(), "no tenant row");
+        assert!(store.keys(tenant).await.expect("read").is_empty(), "no key");
+        assert!(store.limits(tenant).await.expect("read").is_empty(), "no limit");
+        let first = other.parse().expect("uuid");
+        assert!(store.tenant(first).await.expect("read").is_some(), "the tenant before it stays applied");
+        assert_eq!(app.get("/v1/whoami", ADMIN).await.status(), 401);
+    }
+
+    async fn a_failure_part_way_through_a_tenant_leaves_it_as_it_was_and_a_retry_applies_it(app) {
+        let seed = |amount: i64, second_key: bool| {
+            let key = if second_key { format!("\n      - {{id: K2, secret: {STAFF}, roles: [staff]}}") } else { String::new() };
+            format!(
+                "tenants:\n  - id: {TENANT}\n    name: acme\n    keys:\n      - {{id: K1, secret: {ADMIN}, roles: [admin]}}{key}\n    limits:\n      - {{id: l, metric: m, amount: {amount}, window: {{kind: none}}}}\n    datarobot_quotas:\n      - {{resourceType: deployment, resourceId: d1, defaultRules: [{{rule: requests, limit: 5, window: min}}]}}\n      - {{resourceType: deployment, resourceId: d2, defaultRules: [{{rule: requests, limit: 5, window: min}}]}}\n")
+        };
+        assert_eq!(seed_yaml(&app, &seed(1, false)).await.expect("first").created, 5);
+        let quotas_before = body(app.get("/api/v2/quotas/", ADMIN).await).await;
+
+        crate::aggregates::fail_inserts(&app, "datarobot_quotas", "NEW.resource_id = 'd3'").await;
+        let changed = seed(9, true).replace("resourceId: d2", "resourceId: d3")
+            + "    zitadel_quotas:\n      - {unit: UNIT_REQUESTS_ALL_AUTHENTICATED, from: '2026-03-01T00:00:00Z', resetInterval: 86400s, amount: '10', limit: true}\n";
+        let changed = changed.replace("window: {kind: none}}\n", "window: {kind: none}}\n      - {id: l2, metric: m, amount: 1, window: {kind: none}}\n");
+        seed_yaml(&app, &changed).await.expect_err("the injected failure stops the tenant");
+
+        assert_eq!(body(app.get("/v1/limits/l", ADMIN).await).await["amount"], 1, "the changed limit is as it was");
+        assert_eq!(app.get("/v1/whoami", STAFF).await.status(), 401, "the new key is not there");
+        assert_eq!(app.get("/v1/limits/l2", ADMIN).await.status(), 404, "nor the new limit");
+        assert_eq!(app.get("/v1/limits/zitadel:UNIT_REQUESTS_ALL_AUTHENTICATED", ADMIN).await.status(), 404);
+        let quotas_after = body(app.get("/api/v2/quotas/", ADMIN).await).await;
+        assert_eq!(quotas_after, quotas_before, "no DataRobot quota came or went");
+
+        crate::aggregates::lift(&app, "datarobot_quotas").await;
+        let retried = seed_yaml(&app, &changed).await.expect("the retry applies");
+        assert_eq!(retried.created, 4, "K2, l2, d3 and the ZITADEL quota: {retried:?}");
+        assert_eq!(body(app.get("/v1/limits/l", ADMIN).await).await["amount"], 9);
+        let store = AnyStore::connect(&app.database_url).await.expect("store");
+        let keys = store.keys(TENANT.parse().expect("uuid")).await.expect("keys");
+        assert!(keys.iter().any(|k| k.id == "K2"), "the new key is there now");
     }
 }
 

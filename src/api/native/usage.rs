@@ -16,6 +16,7 @@ use super::limits::WindowBody;
 use crate::domain::Error;
 use crate::domain::authority::{self, UsageAct};
 use crate::domain::limit::Subject;
+use crate::domain::ports::LimitStore;
 use crate::domain::principal::Caller;
 use crate::domain::usage::{Decision, LimitStatus, Usage};
 use crate::http::error::{ApiError, Deliberate};
@@ -301,6 +302,7 @@ pub async fn report(
         description = "The same key and body within 24 hours returns the first decision")),
     responses((status = 201, body = LeaseCreated), (status = 429, body = QuotaExceededProblem, content_type = "application/problem+json"),
         (status = 403, body = Problem),
+        (status = 409, body = Problem, description = "The tenant holds as many open leases as it may (`--max-open-leases-per-tenant`)"),
         (status = 422, body = Problem)))]
 pub async fn acquire(
     State(state): State<AppState>,
@@ -312,6 +314,11 @@ pub async fn acquire(
     let ttl = TimeDelta::try_seconds(body.ttl_seconds).unwrap_or(TimeDelta::MAX);
     let key = idempotency_key(&headers)?;
     authority::authorize(&state.engine, &caller, UsageAct::Count, &usage).await?;
+    let open = state
+        .store
+        .count_open_leases(caller.tenant_id, state.clock.now().timestamp_millis())
+        .await?;
+    state.settings.bounds.admit_lease(open)?;
     let decision = state
         .engine
         .acquire(caller.tenant_id, &usage, ttl, key)

@@ -96,7 +96,6 @@ pub async fn admit_call(
     let decision = engine
         .decide_together(tenant_id, &parts, call.lease_ttl)
         .await?;
-    let concurrency = metric(RuleKind::ConcurrentRequests);
     let saturated = decision
         .limits
         .iter()
@@ -114,8 +113,6 @@ pub async fn admit_call(
             .find(|kind| decision.limits.iter().any(|l| l.metric == metric(*kind)))
         })
         .flatten();
-    // A lease is only worth releasing when a concurrency limit holds a unit under it.
-    let holds = decision.limits.iter().any(|l| l.metric == concurrency);
     Ok(CallDecision {
         allowed: decision.allowed,
         quota_id: Some(quota.id.clone()),
@@ -124,7 +121,7 @@ pub async fn admit_call(
         refused_by,
         limits: decision.limits,
         retry_after: decision.retry_after,
-        lease: decision.lease.filter(|_| holds),
+        lease: decision.lease,
     })
 }
 

@@ -97,6 +97,9 @@ pub struct BatchWrites {
     /// Counters with their new usage, each with its period's end.
     pub counters: Vec<(CounterKey, i64, i64)>,
     pub leases: Vec<LeaseRow>,
+    /// Every lease granted (tenant, lease id, expiry in epoch milliseconds), whether or not a
+    /// limit applied to it, so it can be released like any other.
+    pub granted: Vec<(Uuid, Uuid, i64)>,
     /// New idempotency records, each with its expiry (epoch milliseconds).
     pub idempotency: Vec<(IdempotencyKey, IdempotencyRecord, i64)>,
     /// Notifications that became due, for the outbox (a row already there is left alone).

@@ -30,14 +30,6 @@ impl Engine {
             ));
         }
         let now = self.clock.now();
-        let operation = if holds {
-            Operation::Acquire {
-                lease_id: Uuid::new_v4(),
-                expires_at: now + lease_ttl,
-            }
-        } else {
-            Operation::Consume
-        };
         let shadow_all = self.shadow_all.load(std::sync::atomic::Ordering::Relaxed);
         let mut matched: Vec<Matched> = Vec::new();
         let mut label = "none";
@@ -59,6 +51,15 @@ impl Engine {
                 self.matched(tenant_id, *part, now, limit, rules, shadow_all)
             }));
         }
+        // A lease only when a limit holds units under it: one nobody could release is not made.
+        let operation = if matched.iter().any(|m| m.take == Take::Hold) {
+            Operation::Acquire {
+                lease_id: Uuid::new_v4(),
+                expires_at: now + lease_ttl,
+            }
+        } else {
+            Operation::Consume
+        };
         let job = Job {
             tenant_id,
             operation,

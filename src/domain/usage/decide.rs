@@ -256,6 +256,9 @@ fn grant_lease(
             expires_at_ms: expires_at.timestamp_millis(),
         });
     }
+    writes
+        .granted
+        .push((job.tenant_id, lease_id, expires_at.timestamp_millis()));
     decision.lease = Some(LeaseGrant {
         id: lease_id,
         expires_at,

@@ -8,8 +8,9 @@ use uuid::Uuid;
 
 use super::{
     METRIC, NO_PERMISSION, NOT_YOUR_USAGE, OwnLimits, PerPeriod, Period, PeriodUsage, QuotaChange,
-    SystemDefaults, TokenQuotaUsage, USER, USER_KEY, engine_limit, limit_id, parse_user,
+    SystemDefaults, TokenQuotaUsage, USER, USER_KEY, engine_limit, limit_id, owner, parse_user,
 };
+use crate::domain::aggregate::{AggregateStore, AggregateWrite, OwnedLimits, Row, Written};
 use crate::domain::limit::{Limit, Subject};
 use crate::domain::ports::*;
 use crate::domain::principal::{Caller, Role};
@@ -95,8 +96,8 @@ impl ChatQuotas {
         })
     }
 
-    /// `set_quota` (staff and support only): changes the limits present in `change`, then writes
-    /// the engine limits with the amounts now in effect.
+    /// `set_quota` (staff and support only): changes the limits present in `change` and writes
+    /// the user's three engine limits with the amounts then in effect, in one transaction.
     pub async fn set_quota(
         &self,
         engine: &Engine,
@@ -107,21 +108,52 @@ impl ChatQuotas {
         let (tenant_id, user) = (caller.tenant_id, change.user);
         self.require_known(tenant_id, user).await?;
         let now = engine.now();
-        let own = self
-            .store
-            .set_chat_quota(tenant_id, user, &change.limits, now)
-            .await?;
-        let mut untouched = Vec::new();
-        for period in Period::ALL {
-            let amount = self.defaults.effective(&own, period);
-            let limit = engine_limit(tenant_id, user, period, amount, now);
-            if change.limits.get(period).is_some() {
-                engine.put_limit(&limit).await?;
-            } else {
-                untouched.push(limit);
+        let stored = self.store.chat_quota(tenant_id, user).await?;
+        let stored = stored.unwrap_or_default();
+        let own: OwnLimits = PerPeriod::from_fn(|p| match change.limits.get(p) {
+            Some(wanted) => *wanted,
+            None => *stored.get(p),
+        });
+        let limits: Vec<Limit> = Period::ALL
+            .into_iter()
+            .map(|p| engine_limit(tenant_id, user, p, self.defaults.effective(&own, p), now))
+            .collect();
+        let mut old = Vec::new();
+        for limit in &limits {
+            old.extend(self.store.limit(tenant_id, &limit.id).await?);
+        }
+        engine.ensure_room(tenant_id, &limits, &old).await?;
+        let write = AggregateWrite {
+            row: Row::SetChatQuota {
+                tenant_id,
+                user_id: user,
+                changes: &change.limits,
+                at: now,
+            },
+            limits: Some(OwnedLimits {
+                tenant_id,
+                owner: owner(user),
+                limits,
+            }),
+            rules: None,
+            unit: None,
+        };
+        let written = self.store.write_aggregate(&write).await?;
+        engine.limits_changed(tenant_id, [METRIC]);
+        match written {
+            Written::Done => {}
+            Written::Taken(id) => {
+                return Err(Error::Conflict {
+                    message: format!("limit {id} is managed by the native API"),
+                    existing: Some(id),
+                });
+            }
+            other => {
+                return Err(Error::Internal(format!(
+                    "a chat quota write ended as {other:?}"
+                )));
             }
         }
-        engine.ensure_limits(&untouched).await?;
         self.remember(tenant_id, user);
         Ok(())
     }
