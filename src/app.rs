@@ -147,6 +147,7 @@ pub async fn serve(
         crate::notify::Webhook {
             allow_private: state.settings.webhook_allow_private,
         },
+        state.signing_key.clone(),
     );
     let upkeep = tokio::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_secs(1));

@@ -178,6 +178,12 @@ pub struct ServeArgs {
         default_value_t = false
     )]
     pub webhook_allow_private: bool,
+    /// The server key alert targets' signing secrets derive from (HMAC-SHA256 of the target id;
+    /// at least 32 characters; never logged). Without it a key is generated once and kept in the
+    /// database, so a dump of the database alone could then sign alert deliveries.
+    #[arg(long, env = "QUOTAPLANE_WEBHOOK_SIGNING_KEY", hide_env_values = true,
+        value_parser = signing_key)]
+    pub webhook_signing_key: Option<String>,
     /// Origins whose browsers may call the API, comma-separated (`https://homeport.example.com`,
     /// or `*` for any); none by default. Preflights are answered before authentication.
     #[arg(long, env = "QUOTAPLANE_CORS_ALLOWED_ORIGINS", value_delimiter = ',',
@@ -368,4 +374,12 @@ mod tests {
         );
         assert!(serve_args(&[pg]).check().is_ok());
     }
+}
+
+/// A `--webhook-signing-key` of at least 32 characters.
+fn signing_key(value: &str) -> Result<String, String> {
+    if value.chars().count() < 32 {
+        return Err("must be at least 32 characters".into());
+    }
+    Ok(value.to_owned())
 }
