@@ -77,8 +77,10 @@ pub trait AlertStore: Send + Sync {
         max: i64,
     ) -> impl Future<Output = Result<bool>> + Send;
     /// A tenant's targets, oldest first.
-    fn alert_targets(&self, tenant_id: Uuid)
-    -> impl Future<Output = Result<Vec<AlertTarget>>> + Send;
+    fn alert_targets(
+        &self,
+        tenant_id: Uuid,
+    ) -> impl Future<Output = Result<Vec<AlertTarget>>> + Send;
     /// A tenant's target.
     fn alert_target(
         &self,
@@ -255,7 +257,10 @@ pub fn signature(secret: &[u8], id: &str, timestamp: i64, body: &str) -> Result<
     let mut mac = keyed(secret)?;
     mac.update(format!("{id}.{timestamp}.").as_bytes());
     mac.update(body.as_bytes());
-    Ok(format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes())))
+    Ok(format!(
+        "v1,{}",
+        STANDARD.encode(mac.finalize().into_bytes())
+    ))
 }
 
 #[cfg(test)]
@@ -356,7 +361,11 @@ impl SigningKey {
     }
 
     /// The key.
-    pub async fn get(&self, store: &impl super::ports::ConfluentStore, now: DateTime<Utc>) -> Result<&[u8]> {
+    pub async fn get(
+        &self,
+        store: &impl super::ports::ConfluentStore,
+        now: DateTime<Utc>,
+    ) -> Result<&[u8]> {
         if let Some(key) = &self.configured {
             return Ok(key);
         }

@@ -342,7 +342,10 @@ mod tests {
 
     #[test]
     fn a_repeating_units_threshold_fires_at_each_multiple_reached() {
-        assert_eq!(units_fired(&units(500, true), 200, 1600), vec![500, 1000, 1500]);
+        assert_eq!(
+            units_fired(&units(500, true), 200, 1600),
+            vec![500, 1000, 1500]
+        );
         assert_eq!(due(&units(500, true), 1499, None, Some(500)), Some(1000));
         assert_eq!(due(&units(500, true), 999, None, Some(500)), None);
     }

@@ -12,8 +12,8 @@ use chrono::TimeDelta;
 use tokio::sync::Notify;
 use tokio::task::{JoinHandle, JoinSet};
 
-use crate::domain::clock::SharedClock;
 use crate::domain::alert::{AlertStore, SigningKey};
+use crate::domain::clock::SharedClock;
 use crate::domain::notification::{Delivery, DueNotification, EventKind};
 use crate::domain::ports::*;
 use crate::store::AnyStore;

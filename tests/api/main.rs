@@ -3,6 +3,7 @@
 mod support;
 
 mod aggregates;
+mod alerts;
 mod authority;
 mod bounds;
 mod confluent;

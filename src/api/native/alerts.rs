@@ -12,7 +12,9 @@ use uuid::Uuid;
 
 use super::Problem;
 use super::paging::{self, PageParams};
-use crate::domain::alert::{self, AlertDelivery, AlertStore, AlertTarget, RuleInput, ThresholdInput};
+use crate::domain::alert::{
+    self, AlertDelivery, AlertStore, AlertTarget, RuleInput, ThresholdInput,
+};
 use crate::domain::notification::{EventKind, Notification, Threshold};
 use crate::domain::principal::{Caller, Role};
 use crate::domain::{Error, authority};
@@ -157,7 +159,11 @@ fn delivery(d: AlertDelivery) -> AlertDeliveryResponse {
         target_id: d.target_id,
         partition: (!d.per_value.is_empty()).then_some(d.per_value),
         period_start: DateTime::from_timestamp_millis(d.period_start),
-        threshold: if d.kind == EventKind::Reset { 0 } else { d.threshold },
+        threshold: if d.kind == EventKind::Reset {
+            0
+        } else {
+            d.threshold
+        },
         used: d.usage,
         created_at: DateTime::from_timestamp_millis(d.created_at),
         updated_at: DateTime::from_timestamp_millis(d.updated_at),
@@ -302,4 +308,3 @@ pub async fn list_deliveries(
         page,
     ))
 }
-
