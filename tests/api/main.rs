@@ -22,6 +22,7 @@ mod retention;
 mod seed;
 mod test_clock;
 mod throttled;
+mod ui;
 mod usage;
 mod waldur;
 mod waldur_client;
