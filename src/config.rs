@@ -349,6 +349,14 @@ pub enum AdminAction {
     },
 }
 
+/// A `--webhook-signing-key` of at least 32 characters.
+fn signing_key(value: &str) -> Result<String, String> {
+    if value.chars().count() < 32 {
+        return Err("must be at least 32 characters".into());
+    }
+    Ok(value.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -374,12 +382,13 @@ mod tests {
         );
         assert!(serve_args(&[pg]).check().is_ok());
     }
-}
 
-/// A `--webhook-signing-key` of at least 32 characters.
-fn signing_key(value: &str) -> Result<String, String> {
-    if value.chars().count() < 32 {
-        return Err("must be at least 32 characters".into());
+    #[test]
+    fn a_webhook_signing_key_shorter_than_32_characters_is_refused() {
+        let short = ["quotaplane", "--webhook-signing-key", "too-short"];
+        assert!(Cli::try_parse_from(short).is_err());
+        let key = "k".repeat(32);
+        let args = serve_args(&["--webhook-signing-key", &key]);
+        assert_eq!(args.webhook_signing_key.as_deref(), Some(key.as_str()));
     }
-    Ok(value.to_owned())
 }

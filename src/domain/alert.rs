@@ -137,7 +137,7 @@ pub fn check_url(url: &str, allow_private: bool, public: impl Fn(IpAddr) -> bool
     }
     let literal = match parsed.host() {
         None => return bad("must name a host"),
-        Some(url::Host::Domain(d)) if d.is_empty() => return bad("must name a host"),
+        Some(url::Host::Domain("")) => return bad("must name a host"),
         Some(url::Host::Domain(_)) => None,
         Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
         Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
@@ -325,7 +325,10 @@ mod tests {
             target_id,
         };
         let id = target.id.to_string();
-        let ok = parse_rules(vec![rule(Some(80), None, id.clone())], &[target.clone()]);
+        let ok = parse_rules(
+            vec![rule(Some(80), None, id.clone())],
+            std::slice::from_ref(&target),
+        );
         assert!(matches!(&ok, Ok(r) if r[0].threshold == Threshold::Percent(80)));
         for bad in [
             rule(Some(80), Some(5), id.clone()),
@@ -334,7 +337,7 @@ mod tests {
             rule(None, Some(0), id.clone()),
             rule(Some(80), None, Uuid::new_v4().to_string()),
         ] {
-            assert!(parse_rules(vec![bad], &[target.clone()]).is_err());
+            assert!(parse_rules(vec![bad], std::slice::from_ref(&target)).is_err());
         }
     }
 }

@@ -272,6 +272,83 @@ on_both_backends_with! {
         assert_eq!(listed[0]["used"], 3);
     }
 
+    async fn eighty_and_a_hundred_percent_fire_exactly_once_under_64_concurrent_consumers(app) {
+        let receiver = Receiver::start().await;
+        let (_, admin) = app.tenant_with_admin().await;
+        let (target, secret) = app.target(&admin, &receiver.url).await;
+        let limit = json!({"metric": "m", "amount": 64, "window": {"kind": "day"}});
+        assert_eq!(app.put("/v1/limits/shared", &admin, &limit).await.status(), 201);
+        let rules = json!([{"id": "p80", "threshold": {"percent": 80}, "target_id": target},
+                           {"id": "p100", "threshold": {"percent": 100}, "target_id": target}]);
+        assert_eq!(app.put_alerts(&admin, "shared", rules).await.status(), 200);
+
+        let consumers: Vec<_> = (0..64)
+            .map(|_| {
+                let request = app.request(reqwest::Method::POST, "/v1/usage/consume", &admin)
+                    .json(&json!({"subject": {"app": "a"}, "metric": "m", "amount": 1}));
+                tokio::spawn(async move { request.send().await.map(|r| r.status().as_u16()) })
+            })
+            .collect();
+        for consumer in consumers {
+            assert_eq!(consumer.await.expect("task").expect("consume"), 200);
+        }
+
+        let calls = receiver.wait_for(2).await;
+        assert_eq!(calls.len(), 2, "each threshold once: {calls:?}");
+        let mut fired: Vec<(String, i64)> = calls
+            .iter()
+            .map(|c| {
+                assert!(signed_by(c, &secret));
+                let e = c.event();
+                (e["data"]["rule_id"].as_str().unwrap_or_default().to_owned(),
+                 e["data"]["used"].as_i64().unwrap_or_default())
+            })
+            .collect();
+        fired.sort();
+        assert_eq!(fired[0].0, "p100");
+        assert_eq!(fired[0].1, 64);
+        assert_eq!(fired[1].0, "p80");
+        assert!((52..64).contains(&fired[1].1), "80% of 64 reached at 52: {fired:?}");
+    }
+
+    async fn an_unreachable_target_is_retried_then_dead_lettered(app) {
+        let closed = {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            probe.local_addr().expect("addr")
+        };
+        let (_, admin) = app.tenant_with_admin().await;
+        let (target, _) = app.target(&admin, &format!("http://{closed}/hook")).await;
+        app.native_limit(&admin, "l", json!(10), "day").await;
+        let rules = json!([{"threshold": {"units": 1}, "target_id": target}]);
+        assert_eq!(app.put_alerts(&admin, "l", rules).await.status(), 200);
+        app.consume_units(&admin, 1).await;
+
+        let mut listed = Value::Null;
+        for _ in 0..200 {
+            listed = body(app.get("/v1/alerts", &admin).await).await;
+            if listed[0]["attempts"].as_i64().unwrap_or(0) >= 3 {
+                break;
+            }
+            app.clock.advance(TimeDelta::seconds(10));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(listed[0]["attempts"].as_i64().unwrap_or(0) >= 3, "retried: {listed}");
+        assert_eq!(listed[0]["status"], "pending");
+        assert!(listed[0]["last_error"].as_str().is_some_and(|e| e.contains("request failed")));
+
+        let store = quotaplane::store::AnyStore::connect(&app.database_url).await.expect("store");
+        let retention = quotaplane::domain::retention::Retention {
+            outbox_max_attempts: 3,
+            ..Default::default()
+        };
+        use quotaplane::domain::{clock::Clock as _, retention::RetentionStore};
+        let swept = store.sweep_retained(app.clock.now().timestamp_millis(), &retention).await
+            .expect("sweep");
+        assert_eq!(swept.dead_lettered, 1);
+        let listed = body(app.get("/v1/alerts", &admin).await).await;
+        assert_eq!(listed[0]["status"], "failed", "dead-lettered: {listed}");
+    }
+
     async fn another_tenant_can_neither_see_nor_use_your_targets(app) {
         let receiver = Receiver::start().await;
         let (_, admin) = app.tenant_with_admin().await;
