@@ -69,24 +69,32 @@ impl Notification {
     }
 }
 
+/// Most events one repeating alert rule writes in one period (its first threshold and 99 more):
+/// a rule of `{"units": 1}` on a busy limit must not write a row per unit consumed.
+pub const MAX_ALERT_REPEATS: i64 = 100;
+
 /// The threshold at which `rule` is due with `used` units against `amount` (`None`:
 /// unlimited), given the highest threshold it already fired at in this period. A percent is
 /// ZITADEL's arithmetic ([`due_threshold`]); units fire once `used` reaches them and, with
-/// `repeat`, again at each further multiple (reporting the highest multiple reached).
+/// `repeat`, again at each further multiple (reporting the highest multiple reached). An alert
+/// rule (a [`Target::Webhook`]) stops repeating after [`MAX_ALERT_REPEATS`] thresholds in a period.
 pub fn due(rule: &Notification, used: i64, amount: Option<i64>, fired: Option<i64>) -> Option<i64> {
+    let alert = matches!(rule.target, Target::Webhook(_));
     match rule.threshold {
         Threshold::Percent(percent) => {
             let used_rel = relative_usage(used, amount?)?;
             let last = fired.map(|t| u64::try_from(t).unwrap_or(0));
             let threshold = due_percent(percent, rule.repeat, used_rel, last)?;
-            Some(i64::try_from(threshold).unwrap_or(i64::MAX))
+            let threshold = i64::try_from(threshold).unwrap_or(i64::MAX);
+            let nth = (threshold - i64::from(percent)) / 100 + 1;
+            (!alert || nth <= MAX_ALERT_REPEATS).then_some(threshold)
         }
         Threshold::Units(units) => {
             if units < 1 || used < units {
                 return None;
             }
             let threshold = if rule.repeat {
-                (used / units).saturating_mul(units)
+                (used / units).min(MAX_ALERT_REPEATS).saturating_mul(units)
             } else {
                 units
             };
@@ -348,6 +356,24 @@ mod tests {
         );
         assert_eq!(due(&units(500, true), 1499, None, Some(500)), Some(1000));
         assert_eq!(due(&units(500, true), 999, None, Some(500)), None);
+    }
+
+    #[test]
+    fn a_repeating_alert_stops_after_its_most_thresholds_in_a_period() {
+        let every_unit = units(1, true);
+        assert_eq!(
+            units_fired(&every_unit, 1, 500).len(),
+            MAX_ALERT_REPEATS as usize
+        );
+        let every_percent = Notification {
+            target: Target::Webhook(Uuid::nil()),
+            ..rule(1, true)
+        };
+        // 1, 101, …, 9901: the 100th threshold, at 100 times the amount; not the 101st.
+        assert_eq!(due(&every_percent, 100, Some(1), Some(9801)), Some(9901));
+        assert_eq!(due(&every_percent, 101, Some(1), Some(9901)), None);
+        // ZITADEL's own rules keep ZITADEL's arithmetic.
+        assert_eq!(due(&rule(1, true), 101, Some(1), Some(9901)), Some(10001));
     }
 
     #[test]
