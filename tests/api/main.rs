@@ -15,6 +15,7 @@ mod generated_client;
 mod hardening;
 mod openapi;
 mod pages;
+mod precedence;
 mod process;
 mod rate_limits;
 mod ratelimit_headers;

@@ -3,7 +3,9 @@
 
 mod alerts;
 mod deployments;
+mod effective;
 mod health;
+mod limit_body;
 mod limits;
 mod paging;
 mod templates;
@@ -25,6 +27,7 @@ use crate::state::AppState;
 
 pub use alerts::*;
 pub use deployments::*;
+pub use effective::*;
 pub use health::*;
 pub use limits::*;
 pub use templates::*;
@@ -69,6 +72,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/leases", post(usage::acquire))
         .route("/v1/leases/{id}", delete(usage::release))
         .route("/v1/limits", get(limits::list_limits))
+        .route("/v1/limits/effective", get(effective::effective))
         .route(
             "/v1/limits/{id}",
             put(limits::put_limit)
