@@ -37,6 +37,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api::zitadel::router())
         .merge(api::confluent::router())
         .merge(api::datarobot::router())
+        .merge(crate::ui::router())
         .fallback(no_route)
         // Layers run from the last added (outermost) to the first (innermost).
         .layer(middleware::from_fn_with_state(
@@ -147,6 +148,7 @@ pub async fn serve(
         crate::notify::Webhook {
             allow_private: state.settings.webhook_allow_private,
         },
+        state.signing_key.clone(),
     );
     let upkeep = tokio::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_secs(1));

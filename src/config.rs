@@ -186,6 +186,12 @@ pub struct ServeArgs {
         default_value_t = false
     )]
     pub webhook_allow_private: bool,
+    /// The server key alert targets' signing secrets derive from (HMAC-SHA256 of the target id;
+    /// at least 32 characters; never logged). Without it a key is generated once and kept in the
+    /// database, so a dump of the database alone could then sign alert deliveries.
+    #[arg(long, env = "QUOTAPLANE_WEBHOOK_SIGNING_KEY", hide_env_values = true,
+        value_parser = signing_key)]
+    pub webhook_signing_key: Option<String>,
     /// Origins whose browsers may call the API, comma-separated (`https://homeport.example.com`,
     /// or `*` for any); none by default. Preflights are answered before authentication.
     #[arg(long, env = "QUOTAPLANE_CORS_ALLOWED_ORIGINS", value_delimiter = ',',
@@ -351,6 +357,14 @@ pub enum AdminAction {
     },
 }
 
+/// A `--webhook-signing-key` of at least 32 characters.
+fn signing_key(value: &str) -> Result<String, String> {
+    if value.chars().count() < 32 {
+        return Err("must be at least 32 characters".into());
+    }
+    Ok(value.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -375,5 +389,14 @@ mod tests {
                 .is_ok()
         );
         assert!(serve_args(&[pg]).check().is_ok());
+    }
+
+    #[test]
+    fn a_webhook_signing_key_shorter_than_32_characters_is_refused() {
+        let short = ["quotaplane", "--webhook-signing-key", "too-short"];
+        assert!(Cli::try_parse_from(short).is_err());
+        let key = "k".repeat(32);
+        let args = serve_args(&["--webhook-signing-key", &key]);
+        assert_eq!(args.webhook_signing_key.as_deref(), Some(key.as_str()));
     }
 }

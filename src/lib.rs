@@ -24,3 +24,5 @@ pub mod state;
 pub mod store;
 /// Telemetry set-up: log format and filter.
 pub mod telemetry;
+/// `/ui`: the read-only web page (HTML, CSS and JS embedded at build time).
+pub mod ui;

@@ -109,6 +109,7 @@ async fn serve(args: ServeArgs) -> quotaplane::domain::Result<()> {
             },
         ),
         webhook_allow_private: args.webhook_allow_private,
+        webhook_signing_key: args.webhook_signing_key.clone(),
         connections: quotaplane::http::connections::Limits {
             header_read_timeout: Duration::from_secs(args.header_read_timeout_seconds),
             max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),

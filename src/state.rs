@@ -35,6 +35,9 @@ pub struct Settings {
     pub chat_defaults: SystemDefaults,
     /// Whether webhooks may call special-purpose addresses (loopback, private, ...).
     pub webhook_allow_private: bool,
+    /// `--webhook-signing-key`: alert targets' secrets derive from it; `None`: from a key kept
+    /// in the store.
+    pub webhook_signing_key: Option<String>,
     /// Origins whose browsers may call the API (`*`: any); none by default.
     pub cors_allowed_origins: Vec<String>,
     /// Header-read timeout, connection cap, shutdown deadline.
@@ -73,6 +76,7 @@ impl Default for Settings {
             rate_limit_window: Duration::from_secs(60),
             chat_defaults: SystemDefaults::default(),
             webhook_allow_private: false,
+            webhook_signing_key: None,
             cors_allowed_origins: Vec::new(),
             connections: crate::http::connections::Limits::default(),
             metrics_token: None,
@@ -109,6 +113,8 @@ pub struct Shared {
     pub service_quotas: Arc<ServiceQuotaLimits>,
     /// The tenants whose ZITADEL instance is blocked (SetLimits `block: true`).
     pub instance_blocks: Arc<InstanceBlocks>,
+    /// The key alert targets' signing secrets derive from.
+    pub signing_key: Arc<crate::domain::alert::SigningKey>,
     pub settings: Settings,
 }
 
@@ -142,7 +148,11 @@ impl AppState {
         ServiceQuotaLimits::keep_loaded(&service_quotas, Duration::from_secs(30));
         let instance_blocks = Arc::new(InstanceBlocks::default());
         InstanceBlocks::keep_loaded(&instance_blocks, store.clone(), Duration::from_secs(2));
+        let signing_key = Arc::new(crate::domain::alert::SigningKey::new(
+            settings.webhook_signing_key.as_deref(),
+        ));
         Self(Arc::new(Shared {
+            signing_key,
             instance_blocks,
             engine,
             chat_quotas,

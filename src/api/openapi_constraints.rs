@@ -109,6 +109,25 @@ fn properties() -> Vec<(&'static str, &'static str, Value)> {
             "default_limit",
             json!({"minimum": 0, "maximum": i32::MAX}),
         ),
+        // `alert::check_url`: an absolute http(s) URL of a named host, at most 2048 characters.
+        (
+            "AlertTargetCreate",
+            "url",
+            json!({"maxLength": crate::domain::alert::MAX_URL_CHARS,
+                "pattern": "^https?://[a-z][a-z0-9-]{0,62}(\\.[a-z][a-z0-9-]{0,62})*(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~-]*)*$"}),
+        ),
+        // `alert::parse_rules`: rule ids, target ids, threshold ranges.
+        (
+            "AlertRuleBody",
+            "id",
+            json!({"pattern": "^[A-Za-z0-9._-]{1,64}$"}),
+        ),
+        ("AlertRuleBody", "target_id", uuid()),
+        (
+            "ThresholdBody",
+            "units",
+            json!({"minimum": 1, "maximum": MAX_AMOUNT}),
+        ),
         ("AppliedQuotaAdjust", "scope", json!({"enum": scopes})),
         (
             "AppliedQuotaAdjust",

@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod aggregate;
+pub mod alert;
 pub mod authority;
 pub mod bounds;
 pub mod clock;

@@ -24,6 +24,10 @@ const PUBLIC_PATHS: &[&str] = &[
     "/metrics",
     "/openapi.json",
     "/system/v1/healthz",
+    // The web page's assets (they hold no data; the page calls the API with a pasted key).
+    crate::ui::PATHS[0],
+    crate::ui::PATHS[1],
+    crate::ui::PATHS[2],
 ];
 
 /// A credential as presented.

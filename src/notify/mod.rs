@@ -12,8 +12,9 @@ use chrono::TimeDelta;
 use tokio::sync::Notify;
 use tokio::task::{JoinHandle, JoinSet};
 
+use crate::domain::alert::{AlertStore, SigningKey};
 use crate::domain::clock::SharedClock;
-use crate::domain::notification::{Delivery, DueNotification};
+use crate::domain::notification::{Delivery, DueNotification, EventKind};
 use crate::domain::ports::*;
 use crate::store::AnyStore;
 
@@ -43,8 +44,12 @@ pub fn start(
     clock: SharedClock,
     wake: Arc<Notify>,
     webhook: Webhook,
+    signing_key: Arc<SigningKey>,
 ) -> JoinHandle<()> {
-    let webhook = Arc::new(webhook);
+    let webhook = Arc::new(Sender {
+        webhook,
+        signing_key,
+    });
     tokio::spawn(async move {
         loop {
             if let Err(e) = deliver_due(&store, &clock, &webhook).await {
@@ -58,11 +63,59 @@ pub fn start(
     })
 }
 
+/// What delivers: the webhook client, and the key alert events are signed under.
+struct Sender {
+    webhook: Webhook,
+    signing_key: Arc<SigningKey>,
+}
+
+impl Sender {
+    /// Sends one event: ZITADEL's payload to its call URL, or an alert event to its target,
+    /// signed as Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`).
+    async fn send(
+        &self,
+        store: &AnyStore,
+        clock: &SharedClock,
+        due: &DueNotification,
+    ) -> Result<(), webhook::Failure> {
+        use webhook::Failure;
+        if due.kind == EventKind::Zitadel {
+            return self.webhook.deliver(due).await;
+        }
+        let (Some(target_id), Some(body)) = (due.target_id, due.payload.as_deref()) else {
+            return Err(Failure::Refused("the event has no target or body".into()));
+        };
+        let target = store
+            .alert_target(due.tenant_id, target_id)
+            .await
+            .map_err(|e| Failure::Transient(format!("reading the target: {e}")))?
+            .ok_or_else(|| Failure::Refused("the alert target was deleted".into()))?;
+        let secret = self
+            .signing_key
+            .secret_of(store, target_id, clock.now())
+            .await
+            .map_err(|e| Failure::Transient(format!("the signing key: {e}")))?;
+        // The transport's own time (receivers compare it with theirs), not the quota clock.
+        let timestamp = chrono::Utc::now().timestamp();
+        let id = due.id.to_string();
+        let signature = crate::domain::alert::signature(&secret, &id, timestamp, body)
+            .map_err(|e| Failure::Refused(e.to_string()))?;
+        let headers = [
+            ("webhook-id", id),
+            ("webhook-timestamp", timestamp.to_string()),
+            ("webhook-signature", signature),
+        ];
+        self.webhook
+            .post(&target.url, body.as_bytes().to_vec(), &headers)
+            .await
+    }
+}
+
 /// Claims what is due and delivers it; returns once every claimed notification is recorded.
 async fn deliver_due(
     store: &AnyStore,
     clock: &SharedClock,
-    webhook: &Arc<Webhook>,
+    webhook: &Arc<Sender>,
 ) -> crate::domain::Result<()> {
     loop {
         let now = clock.now();
@@ -89,12 +142,12 @@ async fn deliver_due(
     }
 }
 
-async fn attempt(store: &AnyStore, clock: &SharedClock, webhook: &Webhook, due: DueNotification) {
+async fn attempt(store: &AnyStore, clock: &SharedClock, webhook: &Sender, due: DueNotification) {
     if due.attempts > 0 {
         metrics::counter!("quotaplane_webhook_retries_total").increment(1);
     }
     let started = std::time::Instant::now();
-    let outcome = webhook.deliver(&due).await;
+    let outcome = webhook.send(store, clock, &due).await;
     metrics::histogram!("quotaplane_webhook_delivery_duration_seconds")
         .record(started.elapsed().as_secs_f64());
     let delivery = match outcome {

@@ -46,9 +46,22 @@ pub struct Webhook {
 }
 
 impl Webhook {
-    /// POSTs `due` to its call URL; `Ok` on a 2xx answer.
+    /// POSTs `due` (a ZITADEL notification) to its call URL; `Ok` on a 2xx answer.
     pub async fn deliver(&self, due: &DueNotification) -> Result<(), Failure> {
-        let url = url::Url::parse(&due.call_url)
+        let body = serde_json::to_vec(&payload(due))
+            .map_err(|e| Failure::Refused(format!("the payload cannot be written: {e}")))?;
+        self.post(&due.call_url, body, &[]).await
+    }
+
+    /// POSTs `body` (JSON) to `url` with `headers`, after the address checks; `Ok` on a 2xx
+    /// answer.
+    pub async fn post(
+        &self,
+        url: &str,
+        body: Vec<u8>,
+        headers: &[(&'static str, String)],
+    ) -> Result<(), Failure> {
+        let url = url::Url::parse(url)
             .map_err(|e| Failure::Refused(format!("the call URL is invalid: {e}")))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(Failure::Refused(format!(
@@ -86,10 +99,14 @@ impl Webhook {
         let client = client
             .build()
             .map_err(|e| Failure::Transient(format!("no HTTP client: {e}")))?;
-        let payload = payload(due);
-        let response = client
+        let mut request = client
             .post(url)
-            .json(&payload)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        let response = request
             .send()
             .await
             .map_err(|e| Failure::Transient(format!("the request failed: {e}")))?;
@@ -338,6 +355,10 @@ mod tests {
             threshold: 80,
             usage: 8,
             attempts: 0,
+            kind: crate::domain::notification::EventKind::Zitadel,
+            per_value: String::new(),
+            target_id: None,
+            payload: None,
         }
     }
 

@@ -248,6 +248,10 @@ macro_rules! aggregate_store {
                     .await
                     .map_err(db_error)?;
                 for (ordinal, rule) in r.rules.iter().enumerate() {
+                    // Only ZITADEL's rules are kept here; alert rules live in `limit_alerts`.
+                    let Some((percent, call_url)) = rule.zitadel_parts() else {
+                        continue;
+                    };
                     sqlx::query(
                         "INSERT INTO limit_notifications (tenant_id, limit_id, id, percent, repeats, \
                          call_url, ordinal, created_at, updated_at) \
@@ -256,9 +260,9 @@ macro_rules! aggregate_store {
                     .bind(r.tenant_id)
                     .bind(r.limit_id)
                     .bind(&rule.id)
-                    .bind(i64::from(rule.percent))
+                    .bind(i64::from(percent))
                     .bind(rule.repeat)
-                    .bind(&rule.call_url)
+                    .bind(call_url)
                     .bind(i32::try_from(ordinal).unwrap_or(i32::MAX))
                     .bind(r.at)
                     .execute(&mut **tx)

@@ -177,6 +177,10 @@ macro_rules! limit_store {
                 for key in &reads.notified {
                     batch_steps::fired_thresholds(&mut tx, key, &mut state.fired).await?;
                 }
+                for (key, start) in &reads.previous {
+                    let used = batch_steps::previous_usage(&mut tx, key, *start).await?;
+                    state.previous.insert(key.clone(), (*start, used));
+                }
                 for key in &reads.idempotency {
                     if let Some(record) =
                         batch_steps::idempotency_record(&mut tx, key, reads.now_ms).await?
@@ -344,14 +348,18 @@ macro_rules! limit_store {
                 key: &CounterKey,
                 fired: &mut HashMap<(CounterKey, String), i64>,
             ) -> Result<()> {
+                // Alert rows keep their rule id in `rule_id` (`notification_id` is their unique
+                // key); ZITADEL rows in `notification_id`.
                 let rows: Vec<(String, i64)> = sqlx::query_as(
-                    "SELECT notification_id, MAX(threshold) FROM notification_outbox \
+                    "SELECT COALESCE(rule_id, notification_id), MAX(threshold) \
+                     FROM notification_outbox \
                      WHERE tenant_id = $1 AND limit_id = $2 AND period_start = $3 \
-                     GROUP BY notification_id",
+                     AND per_value = $4 GROUP BY COALESCE(rule_id, notification_id)",
                 )
                 .bind(key.tenant_id)
                 .bind(&key.limit_id)
                 .bind(key.period_start)
+                .bind(&key.per_value)
                 .fetch_all(&mut **tx)
                 .await
                 .map_err(db_error)?;
@@ -359,6 +367,22 @@ macro_rules! limit_store {
                     fired.insert((key.clone(), id), threshold);
                 }
                 Ok(())
+            }
+
+            /// The usage of `key`'s counter in the period starting at `start` (0 when none).
+            pub async fn previous_usage(tx: &mut Tx<'_>, key: &CounterKey, start: i64) -> Result<i64> {
+                let used: Option<i64> = sqlx::query_scalar(
+                    "SELECT used FROM counters WHERE tenant_id = $1 AND limit_id = $2 \
+                     AND per_value = $3 AND period_start = $4",
+                )
+                .bind(key.tenant_id)
+                .bind(&key.limit_id)
+                .bind(&key.per_value)
+                .bind(start)
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(db_error)?;
+                Ok(used.unwrap_or(0))
             }
 
             /// Writes a due notification to the outbox, once per rule, period and threshold.
@@ -370,14 +394,16 @@ macro_rules! limit_store {
                 sqlx::query(
                     "INSERT INTO notification_outbox (id, tenant_id, limit_id, notification_id, \
                      call_url, metric, period_start, period_end, threshold, usage, status, attempts, \
-                     next_attempt_at, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', 0, $11, $11, $11) \
+                     next_attempt_at, created_at, updated_at, kind, rule_id, per_value, target_id, \
+                     payload) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', 0, $11, $11, $11, \
+                     $12, $13, $14, $15, $16) \
                      ON CONFLICT DO NOTHING",
                 )
                 .bind(due.id)
                 .bind(due.tenant_id)
                 .bind(&due.limit_id)
-                .bind(&due.notification_id)
+                .bind(due.outbox_key())
                 .bind(&due.call_url)
                 .bind(&due.metric)
                 .bind(due.period_start)
@@ -385,6 +411,12 @@ macro_rules! limit_store {
                 .bind(due.threshold)
                 .bind(due.usage)
                 .bind(now_ms)
+                .bind(due.kind.as_str())
+                .bind((due.kind != crate::domain::notification::EventKind::Zitadel)
+                    .then_some(&due.notification_id))
+                .bind(&due.per_value)
+                .bind(due.target_id)
+                .bind(&due.payload)
                 .execute(&mut **tx)
                 .await
                 .map(drop)

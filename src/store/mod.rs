@@ -8,6 +8,7 @@
 //! (connecting, taking the write lock for a batch) lives in the backend's own file.
 
 mod aggregate;
+mod alerts;
 mod chat;
 mod ci;
 mod confluent;

@@ -19,18 +19,21 @@ macro_rules! notification_store {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(db_error)?;
-                Ok(rows
+                let mut rules: Vec<(String, crate::domain::notification::Notification)> = rows
                     .into_iter()
                     .map(|(limit_id, id, percent, repeat, call_url)| {
-                        let rule = crate::domain::notification::Notification {
-                            id,
-                            percent: u32::try_from(percent).unwrap_or(u32::MAX),
-                            repeat,
-                            call_url,
-                        };
+                        let percent = u32::try_from(percent).unwrap_or(u32::MAX);
+                        let rule = crate::domain::notification::Notification::zitadel(
+                            id, percent, repeat, call_url,
+                        );
                         (limit_id, rule)
                     })
-                    .collect())
+                    .collect();
+                // Alert rules follow a limit's ZITADEL rules (a limit has one kind or the other
+                // in practice: ZITADEL's limits are its own).
+                rules.extend(alert_steps::alert_rules(&self.pool, tenant_id, None).await?);
+                rules.sort_by(|a, b| a.0.cmp(&b.0));
+                Ok(rules)
             }
 
             async fn claim_due_notifications(
@@ -44,8 +47,9 @@ macro_rules! notification_store {
                      WHERE status = 'pending' AND next_attempt_at <= $1 AND id IN \
                        (SELECT id FROM notification_outbox WHERE status = 'pending' \
                         AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $3) \
-                     RETURNING id, tenant_id, limit_id, notification_id, call_url, metric, \
-                       period_start, period_end, threshold, usage, attempts",
+                     RETURNING id, tenant_id, limit_id, COALESCE(rule_id, notification_id) AS rule_id, \
+                       call_url, metric, period_start, period_end, threshold, usage, attempts, kind, \
+                       per_value, target_id, payload",
                 )
                 .bind(now_ms)
                 .bind(claim_until_ms)

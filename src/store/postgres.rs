@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 use super::aggregate::aggregate_store;
+use super::alerts::alert_store;
 use super::chat::chat_store;
 use super::confluent::confluent_store;
 use super::datarobot::datarobot_store;
@@ -243,6 +244,7 @@ tenant_store!(PgStore, Postgres, PgRow);
 limit_store!(PgStore, Postgres, PgRow);
 chat_store!(PgStore, Postgres, PgRow);
 notification_store!(PgStore, Postgres, PgRow);
+alert_store!(PgStore, Postgres, PgRow);
 zitadel_store!(PgStore, Postgres, PgRow);
 confluent_store!(PgStore, Postgres, PgRow);
 datarobot_store!(PgStore, Postgres, PgRow);

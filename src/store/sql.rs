@@ -115,7 +115,7 @@ macro_rules! shared_store {
                 id: r.try_get("id").map_err(db_error)?,
                 tenant_id: r.try_get("tenant_id").map_err(db_error)?,
                 limit_id: r.try_get("limit_id").map_err(db_error)?,
-                notification_id: r.try_get("notification_id").map_err(db_error)?,
+                notification_id: r.try_get("rule_id").map_err(db_error)?,
                 call_url: r.try_get("call_url").map_err(db_error)?,
                 metric: r.try_get("metric").map_err(db_error)?,
                 period_start: r.try_get("period_start").map_err(db_error)?,
@@ -123,6 +123,12 @@ macro_rules! shared_store {
                 threshold: r.try_get("threshold").map_err(db_error)?,
                 usage: r.try_get("usage").map_err(db_error)?,
                 attempts: r.try_get("attempts").map_err(db_error)?,
+                kind: crate::domain::notification::EventKind::parse(
+                    &r.try_get::<String, _>("kind").map_err(db_error)?,
+                ),
+                per_value: r.try_get("per_value").map_err(db_error)?,
+                target_id: r.try_get("target_id").map_err(db_error)?,
+                payload: r.try_get("payload").map_err(db_error)?,
             })
         }
 

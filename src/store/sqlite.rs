@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 use super::aggregate::aggregate_store;
+use super::alerts::alert_store;
 use super::chat::chat_store;
 use super::confluent::confluent_store;
 use super::datarobot::datarobot_store;
@@ -190,6 +191,7 @@ tenant_store!(SqliteStore, Sqlite, SqliteRow);
 limit_store!(SqliteStore, Sqlite, SqliteRow);
 chat_store!(SqliteStore, Sqlite, SqliteRow);
 notification_store!(SqliteStore, Sqlite, SqliteRow);
+alert_store!(SqliteStore, Sqlite, SqliteRow);
 zitadel_store!(SqliteStore, Sqlite, SqliteRow);
 confluent_store!(SqliteStore, Sqlite, SqliteRow);
 datarobot_store!(SqliteStore, Sqlite, SqliteRow);

@@ -3,6 +3,7 @@
 mod support;
 
 mod aggregates;
+mod alerts;
 mod authority;
 mod authority_table;
 mod bounds;
@@ -24,6 +25,7 @@ mod retention;
 mod seed;
 mod test_clock;
 mod throttled;
+mod ui;
 mod usage;
 mod waldur;
 mod waldur_client;

@@ -110,6 +110,7 @@ impl From<Effective> for EffectiveLimit {
 #[into_params(parameter_in = Query)]
 pub struct EffectiveParams {
     /// The metric.
+    #[param(min_length = 1, max_length = 200)]
     pub metric: String,
     /// The subject, one parameter per pair: `subject.user=u7&subject.team=t1`.
     #[serde(rename = "subject.{key}", default)]

@@ -1,6 +1,7 @@
 //! The native API (`/v1/...`, probes, metrics, the OpenAPI document): snake_case JSON and
 //! problem+json errors (RFC 9457).
 
+mod alerts;
 mod deployments;
 mod effective;
 mod health;
@@ -24,6 +25,7 @@ use crate::http::error::{Envelope, ErrorContext, Failure};
 use crate::http::ratelimit_headers::{KEY_REQUESTS, QUOTA_EXCEEDED};
 use crate::state::AppState;
 
+pub use alerts::*;
 pub use deployments::*;
 pub use effective::*;
 pub use health::*;
@@ -77,6 +79,16 @@ pub fn router() -> Router<AppState> {
                 .get(limits::get_limit)
                 .delete(limits::delete_limit),
         )
+        .route(
+            "/v1/limits/{id}/alerts",
+            put(alerts::put_rules).get(alerts::get_rules),
+        )
+        .route(
+            "/v1/alert-targets",
+            post(alerts::create_target).get(alerts::list_targets),
+        )
+        .route("/v1/alert-targets/{id}", delete(alerts::delete_target))
+        .route("/v1/alerts", get(alerts::list_deliveries))
         .route("/v1/quota-templates", post(templates::create_template))
         .route(
             "/v1/quota-templates/{id}",

@@ -64,6 +64,9 @@ pub struct BatchReads {
     /// Counters whose limit has notification rules: read what each rule already fired at in
     /// the counter's period.
     pub notified: Vec<CounterKey>,
+    /// Counters whose limit has alert rules and a window that resets, each with the start of
+    /// the period before theirs: read that period's usage (for reset events).
+    pub previous: Vec<(CounterKey, i64)>,
     /// The batch's instant, epoch milliseconds.
     pub now_ms: i64,
 }
@@ -79,6 +82,9 @@ pub struct BatchState {
     /// The highest threshold each notification rule (by id) already fired at in a counter's
     /// period.
     pub fired: HashMap<(CounterKey, String), i64>,
+    /// For each of [`BatchReads::previous`]: the previous period's start and its usage (0 when
+    /// it has no counter).
+    pub previous: HashMap<CounterKey, (i64, i64)>,
 }
 
 /// A unit of a lease: what it holds of one counter.

@@ -86,6 +86,7 @@ fn reads_of(jobs: &[Job], now_ms: i64) -> BatchReads {
     };
     let mut notified = std::collections::BTreeSet::new();
     let mut writable = std::collections::BTreeSet::new();
+    let mut previous = BTreeMap::new();
     for job in jobs {
         for m in &job.matched {
             counters.insert(m.key.clone(), m.period_end);
@@ -94,6 +95,9 @@ fn reads_of(jobs: &[Job], now_ms: i64) -> BatchReads {
             }
             if !m.rules.is_empty() {
                 notified.insert(m.key.clone());
+            }
+            if let Some(start) = super::alerts::previous_period(m) {
+                previous.insert(m.key.clone(), start);
             }
         }
         if let Some((key, _)) = &job.idempotency {
@@ -110,5 +114,6 @@ fn reads_of(jobs: &[Job], now_ms: i64) -> BatchReads {
     reads.writable = counters.keys().map(|k| writable.contains(k)).collect();
     reads.counters = counters.into_iter().collect();
     reads.notified = notified.into_iter().collect();
+    reads.previous = previous.into_iter().collect();
     reads
 }

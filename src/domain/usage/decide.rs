@@ -10,7 +10,7 @@ use super::batch::{
 };
 use super::{Decision, Job, LeaseGrant, LimitStatus, Matched, Operation, Take, replay};
 use crate::domain::limit::Amount;
-use crate::domain::notification::{DueNotification, due_threshold, relative_usage};
+use crate::domain::notification::{DueNotification, Target, due};
 use crate::domain::{Error, Result};
 
 /// How long an idempotency key remembers its first decision.
@@ -61,7 +61,7 @@ pub(crate) fn decide(
                         changed.insert(&m.key);
                     }
                 }
-                notify(job, &counters, &mut fired, &mut writes.outbox);
+                notify(job, &counters, state, &mut fired, &mut writes.outbox, now);
                 Ok(Decision::admitted(statuses(job, &counters, |_, _| true)))
             }
             Operation::Refund => {
@@ -82,7 +82,7 @@ pub(crate) fn decide(
                             changed.insert(&m.key);
                         }
                     }
-                    notify(job, &counters, &mut fired, &mut writes.outbox);
+                    notify(job, &counters, state, &mut fired, &mut writes.outbox, now);
                 }
                 Ok(grant_lease(job, decision, &counters, &mut writes))
             }
@@ -108,47 +108,41 @@ pub(crate) fn decide(
 
 /// Adds to `outbox` every notification rule of the job's limits that the counters' new usage
 /// made due (ZITADEL's rule: see [`crate::domain::notification`]), at most once per rule,
-/// period and threshold.
+/// period and threshold; and, for a limit with alert rules whose previous period had usage, one
+/// reset event per alert target, once per period (see [`super::alerts`]).
 fn notify(
     job: &Job,
     counters: &HashMap<&CounterKey, CounterRow>,
+    state: &BatchState,
     fired: &mut HashMap<(CounterKey, String), i64>,
     outbox: &mut Vec<DueNotification>,
+    now: DateTime<Utc>,
 ) {
     for m in job.matched.iter().filter(|m| !m.rules.is_empty()) {
         let Some(row) = counters.get(&m.key) else {
             continue;
         };
-        let Amount::Limited(amount) = row.amount else {
-            continue;
-        };
-        let Some(used_rel) = relative_usage(row.used, amount) else {
-            continue;
+        let amount = match row.amount {
+            Amount::Limited(n) => Some(n),
+            Amount::Unlimited => None,
         };
         for rule in m.rules.iter() {
             let state_key = (m.key.clone(), rule.id.clone());
-            let last = fired
-                .get(&state_key)
-                .map(|t| u64::try_from(*t).unwrap_or(0));
-            let Some(threshold) = due_threshold(rule, used_rel, last) else {
+            let last = fired.get(&state_key).copied();
+            let Some(threshold) = due(rule, row.used, amount, last) else {
                 continue;
             };
-            let threshold = i64::try_from(threshold).unwrap_or(i64::MAX);
             fired.insert(state_key, threshold);
-            outbox.push(DueNotification {
-                id: uuid::Uuid::new_v4(),
-                tenant_id: m.key.tenant_id,
-                limit_id: m.key.limit_id.clone(),
-                notification_id: rule.id.clone(),
-                call_url: rule.call_url.clone(),
-                metric: m.limit.metric.clone(),
-                period_start: m.key.period_start,
-                period_end: m.period_end,
-                threshold,
-                usage: row.used,
-                attempts: 0,
-            });
+            let mut event = super::alerts::event(m, rule, threshold, row.used);
+            if let Target::Webhook(target) = rule.target {
+                event.payload = Some(super::alerts::threshold_payload(
+                    m, rule, threshold, row.used, amount, now,
+                ));
+                event.target_id = Some(target);
+            }
+            outbox.push(event);
         }
+        super::alerts::resets(m, state, fired, outbox, now);
     }
 }
 

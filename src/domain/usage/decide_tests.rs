@@ -146,12 +146,12 @@ fn a_refused_windowless_limit_gives_no_retry_time() {
 }
 
 fn rule(percent: u32, repeat: bool) -> Notification {
-    Notification {
-        id: format!("n{percent}{repeat}"),
+    Notification::zitadel(
+        format!("n{percent}{repeat}"),
         percent,
         repeat,
-        call_url: "http://hooks.example/q".into(),
-    }
+        "http://hooks.example/q".into(),
+    )
 }
 
 /// Consumes `amount` per job against the non-blocking limit "soft" (amount 10) carrying `rules`, one batch per

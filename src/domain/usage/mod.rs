@@ -8,6 +8,7 @@
 //! one row write per batch, not per request; an answer means the usage is on disk; and several
 //! replicas on one PostgreSQL stay exact, because each batch holds its counters' row locks.
 
+mod alerts;
 pub mod batch;
 mod batcher;
 mod cache;

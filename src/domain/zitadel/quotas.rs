@@ -238,11 +238,13 @@ fn limit_of(
 fn fresh_rules(specs: &[NotificationSpec]) -> Vec<Notification> {
     specs
         .iter()
-        .map(|n| Notification {
-            id: Uuid::new_v4().simple().to_string(),
-            percent: n.percent,
-            repeat: n.repeat,
-            call_url: n.call_url.clone(),
+        .map(|n| {
+            Notification::zitadel(
+                Uuid::new_v4().simple().to_string(),
+                n.percent,
+                n.repeat,
+                n.call_url.clone(),
+            )
         })
         .collect()
 }
@@ -256,10 +258,13 @@ fn sorted(specs: &[NotificationSpec]) -> Vec<NotificationSpec> {
 fn sorted_specs(rules: &[Notification]) -> Vec<NotificationSpec> {
     let specs: Vec<NotificationSpec> = rules
         .iter()
-        .map(|r| NotificationSpec {
-            percent: r.percent,
-            call_url: r.call_url.clone(),
-            repeat: r.repeat,
+        .filter_map(|r| {
+            let (percent, call_url) = r.zitadel_parts()?;
+            Some(NotificationSpec {
+                percent,
+                call_url: call_url.to_owned(),
+                repeat: r.repeat,
+            })
         })
         .collect();
     sorted(&specs)
