@@ -3,12 +3,14 @@
 
 pub mod access;
 pub mod aggregate;
+pub mod audit;
 pub mod authority;
 pub mod bounds;
 pub mod clock;
 pub mod confluent;
 pub mod datarobot;
 pub mod error;
+pub mod history;
 pub mod limit;
 pub mod notification;
 pub mod page;

@@ -9,6 +9,7 @@ use crate::domain::aggregate::{AggregateStore, AggregateWrite, OwnedLimits, Row,
 use chrono::{DateTime, TimeDelta, Utc};
 use uuid::Uuid;
 
+use super::audit::{Actor, AuditRecord, ResourceType, zitadel_quota_json};
 use super::limit::{Amount, Limit, Subject};
 use super::notification::Notification;
 use super::principal::Caller;
@@ -192,6 +193,7 @@ pub async fn instance(store: &impl Store, caller: &Caller, instance_id: &str) ->
 pub async fn add_quota(
     engine: &Engine,
     store: &(impl Store + InstanceStore + AggregateStore),
+    actor: &Actor,
     tenant_id: Uuid,
     spec: QuotaSpec,
 ) -> Result<Details> {
@@ -212,6 +214,7 @@ pub async fn add_quota(
     };
     let rules = fresh_rules(&spec.notifications);
     let limit = limit_of(tenant_id, &spec, now, now);
+    let audit = quota_change(actor, None, Some((&record, &limit)), now);
     write(
         engine,
         store,
@@ -221,6 +224,7 @@ pub async fn add_quota(
         },
         limit,
         &rules,
+        &audit,
     )
     .await?;
     Ok(details(&record))
@@ -233,6 +237,7 @@ async fn write(
     row: Row<'_>,
     limit: Limit,
     rules: &[Notification],
+    audit: &AuditRecord,
 ) -> Result<()> {
     let (tenant_id, metric, at) = (limit.tenant_id, limit.metric.clone(), limit.updated_at);
     let id = limit.id.clone();
@@ -250,6 +255,7 @@ async fn write(
             at,
         }),
         unit: None,
+        audit: Some(audit),
     };
     let written = store.write_aggregate(&write).await?;
     engine.limits_changed(tenant_id, [metric.as_str()]);
@@ -271,6 +277,7 @@ async fn write(
 pub async fn set_quota(
     engine: &Engine,
     store: &(impl Store + InstanceStore + AggregateStore),
+    actor: &Actor,
     tenant_id: Uuid,
     spec: QuotaSpec,
 ) -> Result<Details> {
@@ -298,6 +305,9 @@ pub async fn set_quota(
         fresh_rules(&spec.notifications)
     };
     let created_at = current.as_ref().map_or(now, |l| l.created_at);
+    let before = existing
+        .as_ref()
+        .map(|r| zitadel_quota_json(r, current.as_ref()));
     let sequence = store.next_instance_sequence(tenant_id, now).await?;
     let record = match existing {
         Some(record) => QuotaRecord {
@@ -314,11 +324,15 @@ pub async fn set_quota(
         },
     };
     let limit = limit_of(tenant_id, &spec, created_at, now);
+    let mut audit = quota_change(actor, None, Some((&record, &limit)), now);
+    if before.is_some() {
+        audit = audit.restated(before, audit.after.clone());
+    }
     let row = Row::PutZitadelQuota {
         record: &record,
         replace: true,
     };
-    write(engine, store, row, limit, &rules).await?;
+    write(engine, store, row, limit, &rules, &audit).await?;
     Ok(details(&record))
 }
 
@@ -327,6 +341,7 @@ pub async fn set_quota(
 pub async fn remove_quota(
     engine: &Engine,
     store: &(impl Store + InstanceStore + AggregateStore),
+    actor: &Actor,
     tenant_id: Uuid,
     unit: Option<Unit>,
 ) -> Result<Details> {
@@ -336,7 +351,15 @@ pub async fn remove_quota(
         .await?
         .ok_or(Error::NotFound("quota"))?;
     let limit_id = unit.limit_id();
+    let current = store.limit(tenant_id, &limit_id).await?;
+    let audit = quota_change(
+        actor,
+        Some((&record, current.as_ref())),
+        None,
+        engine.now(),
+    );
     let write = AggregateWrite {
+        audit: Some(&audit),
         row: Row::DeleteZitadelQuota { tenant_id, unit },
         limits: Some(OwnedLimits {
             tenant_id,
@@ -514,4 +537,26 @@ mod tests {
             Some(Unit::RequestsAllAuthenticated)
         );
     }
+}
+
+/// The audit record of an instance quota going from `before` to `after` (one present).
+fn quota_change(
+    actor: &Actor,
+    before: Option<(&QuotaRecord, Option<&Limit>)>,
+    after: Option<(&QuotaRecord, &Limit)>,
+    at: DateTime<Utc>,
+) -> AuditRecord {
+    let record = before.map(|(r, _)| r).or(after.map(|(r, _)| r));
+    let (tenant_id, id) = record
+        .map(|r| (r.tenant_id, r.unit.name().to_owned()))
+        .unwrap_or_default();
+    AuditRecord::change(
+        actor,
+        tenant_id,
+        ResourceType::ZitadelQuota,
+        id,
+        before.map(|(r, l)| zitadel_quota_json(r, l)),
+        after.map(|(r, l)| zitadel_quota_json(r, Some(l))),
+        at,
+    )
 }

@@ -16,6 +16,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use uuid::Uuid;
 
+use super::audit::{Actor, AuditRecord, ResourceType, zitadel_limits_json};
 use super::principal::Caller;
 use super::tenant::Tenant;
 use super::zitadel::Details;
@@ -67,13 +68,19 @@ pub trait InstanceStore: Send + Sync {
         &self,
         tenant_id: Uuid,
     ) -> impl Future<Output = Result<Option<InstanceLimits>>> + Send;
-    /// Creates or replaces the instance's limits.
+    /// Creates or replaces the instance's limits, with the audit record of the change.
     fn put_instance_limits(
         &self,
         limits: &InstanceLimits,
+        audit: &AuditRecord,
     ) -> impl Future<Output = Result<()>> + Send;
-    /// Removes the instance's limits; false when there were none.
-    fn delete_instance_limits(&self, tenant_id: Uuid) -> impl Future<Output = Result<bool>> + Send;
+    /// Removes the instance's limits, with the audit record of the removal; false when there
+    /// were none (and nothing is recorded).
+    fn delete_instance_limits(
+        &self,
+        tenant_id: Uuid,
+        audit: &AuditRecord,
+    ) -> impl Future<Output = Result<bool>> + Send;
     /// Every tenant whose instance is blocked.
     fn blocked_instances(&self) -> impl Future<Output = Result<Vec<Uuid>>> + Send;
 }
@@ -99,6 +106,7 @@ pub fn validate(change: &LimitsChange) -> Result<()> {
 /// nothing is written and the current details come back.
 pub async fn set_limits<S: Store + InstanceStore>(
     store: &S,
+    actor: &Actor,
     blocks: &InstanceBlocks,
     tenant_id: Uuid,
     change: &LimitsChange,
@@ -106,6 +114,7 @@ pub async fn set_limits<S: Store + InstanceStore>(
 ) -> Result<Details> {
     validate(change)?;
     let current = store.instance_limits(tenant_id).await?;
+    let before = current.as_ref().map(zitadel_limits_json);
     if let Some(current) = &current {
         let unchanged = change.block.is_none_or(|b| current.block == Some(b))
             && change
@@ -133,7 +142,16 @@ pub async fn set_limits<S: Store + InstanceStore>(
             updated_at: now,
         },
     };
-    store.put_instance_limits(&limits).await?;
+    let audit = AuditRecord::change(
+        actor,
+        tenant_id,
+        ResourceType::ZitadelLimits,
+        tenant_id.to_string(),
+        before,
+        Some(zitadel_limits_json(&limits)),
+        now,
+    );
+    store.put_instance_limits(&limits, &audit).await?;
     blocks.set(tenant_id, limits.block == Some(true));
     Ok(details_of(&limits))
 }
@@ -142,11 +160,22 @@ pub async fn set_limits<S: Store + InstanceStore>(
 /// it has none.
 pub async fn reset_limits<S: Store + InstanceStore>(
     store: &S,
+    actor: &Actor,
     blocks: &InstanceBlocks,
     tenant_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<Details> {
-    if !store.delete_instance_limits(tenant_id).await? {
+    let before = store.instance_limits(tenant_id).await?;
+    let audit = AuditRecord::change(
+        actor,
+        tenant_id,
+        ResourceType::ZitadelLimits,
+        tenant_id.to_string(),
+        Some(before.as_ref().map_or(serde_json::Value::Null, zitadel_limits_json)),
+        None,
+        now,
+    );
+    if !store.delete_instance_limits(tenant_id, &audit).await? {
         return Err(Error::NotFound("limits"));
     }
     blocks.set(tenant_id, false);

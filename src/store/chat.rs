@@ -85,7 +85,21 @@ macro_rules! chat_store {
                 user_id: Uuid,
                 changes: &$crate::domain::waldur::LimitChanges,
                 now: chrono::DateTime<chrono::Utc>,
+                audit: &$crate::domain::audit::AuditRecord,
             ) -> Result<$crate::domain::waldur::OwnLimits> {
+                use $crate::domain::audit::chat_quota_json;
+                let mut tx = Self::begin_batch(&self.pool).await?;
+                let before = sqlx::query(
+                    "SELECT daily_limit, weekly_limit, monthly_limit FROM chat_token_quotas \
+                     WHERE tenant_id = $1 AND user_id = $2",
+                )
+                .bind(tenant_id)
+                .bind(user_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_error)?
+                .map(|r| Self::own_limits(&r))
+                .transpose()?;
                 // Per period: whether it changes, and to what (NULL: the system default).
                 let row = sqlx::query(
                     "INSERT INTO chat_token_quotas \
@@ -110,10 +124,17 @@ macro_rules! chat_store {
                 .bind(changes.monthly.is_some())
                 .bind(changes.monthly.flatten())
                 .bind(now)
-                .fetch_one(&self.pool)
+                .fetch_one(&mut *tx)
                 .await
                 .map_err(db_error)?;
-                Self::own_limits(&row)
+                let after = Self::own_limits(&row)?;
+                let record = audit.restated(
+                    before.as_ref().map(chat_quota_json),
+                    Some(chat_quota_json(&after)),
+                );
+                audit_steps::append(&mut *tx, &record).await?;
+                tx.commit().await.map_err(db_error)?;
+                Ok(after)
             }
         }
     };

@@ -9,10 +9,12 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 use super::aggregate::aggregate_store;
+use super::audit::audit_store;
 use super::chat::chat_store;
 use super::confluent::confluent_store;
 use super::datarobot::datarobot_store;
 use super::db_error;
+use super::history::history_store;
 use super::limits::limit_store;
 use super::notifications::notification_store;
 use super::pages::page_store;
@@ -250,6 +252,8 @@ service_quota_store!(PgStore, Postgres, PgRow);
 page_store!(PgStore, PgRow);
 retention_store!(PgStore);
 aggregate_store!(PgStore, Postgres);
+audit_store!(PgStore, Postgres, PgRow);
+history_store!(PgStore);
 
 /// Counter keys as parallel arrays (tenants, limits, period starts, partitions), to bind to
 /// `UNNEST`.

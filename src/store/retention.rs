@@ -20,12 +20,19 @@ macro_rules! retention_store {
                 // A windowed counter is kept one more window's length past its period's end,
                 // plus the margin. Only ended periods are looked at, so the arithmetic stays
                 // within range for `window: none` counters (whose period never ends).
+                // It is also the limit's usage history: kept the history retention past its
+                // period's end, long for windows of a day or more, short for shorter ones.
                 let counters = run(
                     "DELETE FROM counters WHERE period_end < $1 AND CASE WHEN period_end < $1 \
-                     THEN period_end + (period_end - period_start) < $1 - $2 ELSE FALSE END",
+                     THEN period_end + (period_end - period_start) < $1 - $2 \
+                     AND period_end < $1 - CASE WHEN period_end - period_start >= $3 \
+                     THEN $4 ELSE $5 END ELSE FALSE END",
                 )
                 .bind(now_ms)
                 .bind(ms(retention.counter_margin))
+                .bind(ms($crate::domain::history::LONG_WINDOW))
+                .bind(ms(retention.history_long))
+                .bind(ms(retention.history_short))
                 .execute(&self.pool)
                 .await
                 .map_err(db_error)?
@@ -66,7 +73,14 @@ macro_rules! retention_store {
                 .await
                 .map_err(db_error)?
                 .rows_affected();
+                let audit = run("DELETE FROM audit_log WHERE at < $1")
+                    .bind(now_ms.saturating_sub(ms(retention.audit)))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_error)?
+                    .rows_affected();
                 Ok($crate::domain::retention::Swept {
+                    audit,
                     counters,
                     idle_partitions,
                     dead_lettered,

@@ -13,10 +13,12 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 use super::aggregate::aggregate_store;
+use super::audit::audit_store;
 use super::chat::chat_store;
 use super::confluent::confluent_store;
 use super::datarobot::datarobot_store;
 use super::db_error;
+use super::history::history_store;
 use super::limits::limit_store;
 use super::notifications::notification_store;
 use super::pages::page_store;
@@ -192,3 +194,5 @@ service_quota_store!(SqliteStore, Sqlite, SqliteRow);
 page_store!(SqliteStore, SqliteRow);
 retention_store!(SqliteStore);
 aggregate_store!(SqliteStore, Sqlite);
+audit_store!(SqliteStore, Sqlite, SqliteRow);
+history_store!(SqliteStore);

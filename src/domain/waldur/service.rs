@@ -10,6 +10,7 @@ use super::{
     METRIC, NO_PERMISSION, NOT_YOUR_USAGE, OwnLimits, PerPeriod, Period, PeriodUsage, QuotaChange,
     SystemDefaults, TokenQuotaUsage, USER, USER_KEY, engine_limit, limit_id, parse_user,
 };
+use crate::domain::audit::{Actor, AuditRecord, ResourceType};
 use crate::domain::limit::{Limit, Subject};
 use crate::domain::ports::*;
 use crate::domain::principal::{Caller, Role};
@@ -101,22 +102,33 @@ impl ChatQuotas {
         &self,
         engine: &Engine,
         caller: &Caller,
+        actor: &Actor,
         change: QuotaChange,
     ) -> Result<()> {
         require_staff_or_support(caller)?;
         let (tenant_id, user) = (caller.tenant_id, change.user);
         self.require_known(tenant_id, user).await?;
         let now = engine.now();
+        // The store fills in the quota before and after, as its transaction reads them.
+        let audit = AuditRecord::change(
+            actor,
+            tenant_id,
+            ResourceType::WaldurChatQuota,
+            user.simple().to_string(),
+            None,
+            None,
+            now,
+        );
         let own = self
             .store
-            .set_chat_quota(tenant_id, user, &change.limits, now)
+            .set_chat_quota(tenant_id, user, &change.limits, now, &audit)
             .await?;
         let mut untouched = Vec::new();
         for period in Period::ALL {
             let amount = self.defaults.effective(&own, period);
             let limit = engine_limit(tenant_id, user, period, amount, now);
             if change.limits.get(period).is_some() {
-                engine.put_limit(&limit).await?;
+                engine.put_limit(&limit, actor).await?;
             } else {
                 untouched.push(limit);
             }
@@ -163,7 +175,7 @@ impl ChatQuotas {
                 match current.get(&limit.id) {
                     Some(l) if l.amount == limit.amount && l.owner == limit.owner => {}
                     Some(_) => {
-                        engine.put_limit(&limit).await?;
+                        engine.put_limit(&limit, &Actor::start_up()).await?;
                         changed += 1;
                     }
                     None => {
