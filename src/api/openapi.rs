@@ -21,7 +21,7 @@ use super::{confluent, datarobot, native, waldur, zitadel};
         native::check, native::consume, native::report, native::acquire, native::release,
         native::put_limit, native::list_limits, native::get_limit, native::delete_limit,
         native::list_tenant_limits, native::get_tenant_limit, native::put_tenant_limit,
-        native::delete_tenant_limit,
+        native::delete_tenant_limit, native::limit_history, native::list_audit,
         waldur::usage, waldur::set_quota,
         zitadel::add_quota, zitadel::set_quota, zitadel::remove_quota,
         zitadel::healthz, zitadel::get_instance, zitadel::list_instances,

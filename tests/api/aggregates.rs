@@ -11,7 +11,7 @@ use crate::on_both_backends;
 use crate::support::{Backend, TestApp, body};
 
 /// Refuses every insert into `table` that matches `when` (SQL over `NEW`), until lifted.
-async fn fail_inserts(app: &TestApp, table: &str, when: &str) {
+pub(crate) async fn fail_inserts(app: &TestApp, table: &str, when: &str) {
     fail(app, "INSERT", table, when).await;
 }
 
@@ -47,7 +47,7 @@ async fn fail(app: &TestApp, event: &str, table: &str, when: &str) {
     }
 }
 
-async fn lift(app: &TestApp, table: &str) {
+pub(crate) async fn lift(app: &TestApp, table: &str) {
     let sql = match app.backend {
         Backend::Sqlite => "DROP TRIGGER qp_fail".to_owned(),
         Backend::Postgres => format!("DROP TRIGGER qp_fail ON {table}"),

@@ -3,6 +3,7 @@
 mod support;
 
 mod aggregates;
+mod audit;
 mod authority;
 mod bounds;
 mod confluent;

@@ -1,8 +1,10 @@
 //! The native API (`/v1/...`, probes, metrics, the OpenAPI document): snake_case JSON and
 //! problem+json errors (RFC 9457).
 
+mod audit;
 mod deployments;
 mod health;
+mod history;
 mod limits;
 mod paging;
 mod templates;
@@ -22,8 +24,10 @@ use crate::http::error::{Envelope, ErrorContext, Failure};
 use crate::http::ratelimit_headers::{KEY_REQUESTS, QUOTA_EXCEEDED};
 use crate::state::AppState;
 
+pub use audit::*;
 pub use deployments::*;
 pub use health::*;
+pub use history::*;
 pub use limits::*;
 pub use templates::*;
 pub use tenants::*;
@@ -67,6 +71,8 @@ pub fn router() -> Router<AppState> {
         .route("/v1/leases", post(usage::acquire))
         .route("/v1/leases/{id}", delete(usage::release))
         .route("/v1/limits", get(limits::list_limits))
+        .route("/v1/limits/{id}/history", get(history::limit_history))
+        .route("/v1/audit", get(audit::list_audit))
         .route(
             "/v1/limits/{id}",
             put(limits::put_limit)

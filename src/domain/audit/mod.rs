@@ -153,7 +153,8 @@ impl AuditRecord {
             (Some(_), Some(_)) => Action::Update,
         };
         Self {
-            id: Uuid::new_v4(),
+            // Time-ordered, so records of one instant still list in the order they were made.
+            id: Uuid::now_v7(),
             // Milliseconds: the precision the store keeps, so a record reads back as written.
             at: DateTime::from_timestamp_millis(at.timestamp_millis()).unwrap_or(at),
             tenant_id,
