@@ -13,6 +13,7 @@ mod datarobot;
 mod foundation;
 mod generated_client;
 mod hardening;
+mod history;
 mod openapi;
 mod pages;
 mod process;
