@@ -141,10 +141,18 @@ pub struct ServeArgs {
     pub outbox_retention_seconds: u32,
     /// Days the final usage of ended periods of windows of a day or longer is kept as history
     /// (`GET /v1/limits/{id}/history`).
-    #[arg(long, env = "QUOTAPLANE_HISTORY_RETENTION_DAYS_LONG", default_value_t = 90)]
+    #[arg(
+        long,
+        env = "QUOTAPLANE_HISTORY_RETENTION_DAYS_LONG",
+        default_value_t = 90
+    )]
     pub history_retention_days_long: u32,
     /// Days the final usage of ended periods of shorter windows is kept as history.
-    #[arg(long, env = "QUOTAPLANE_HISTORY_RETENTION_DAYS_SHORT", default_value_t = 7)]
+    #[arg(
+        long,
+        env = "QUOTAPLANE_HISTORY_RETENTION_DAYS_SHORT",
+        default_value_t = 7
+    )]
     pub history_retention_days_short: u32,
     /// Days audit records (`GET /v1/audit`) are kept.
     #[arg(long, env = "QUOTAPLANE_AUDIT_RETENTION_DAYS", default_value_t = 90)]

@@ -162,13 +162,20 @@ mod tests {
     #[test]
     fn a_range_defaults_to_the_last_thirty_days_and_names_a_bad_bound() {
         let now = at("2026-03-31T00:00:00Z");
-        assert_eq!(range(None, None, now).expect("range"), (now - DEFAULT_SPAN, now));
+        assert_eq!(
+            range(None, None, now).expect("range"),
+            (now - DEFAULT_SPAN, now)
+        );
         let (from, to) = range(Some("2026-03-01T00:00:00Z"), None, now).expect("range");
         assert_eq!((from, to), (at("2026-03-01T00:00:00Z"), now));
         for (from, to, named) in [
             (Some("march"), None, "from"),
             (None, Some("2026-02-30T00:00:00Z"), "to"),
-            (Some("2026-03-02T00:00:00Z"), Some("2026-03-01T00:00:00Z"), "from"),
+            (
+                Some("2026-03-02T00:00:00Z"),
+                Some("2026-03-01T00:00:00Z"),
+                "from",
+            ),
         ] {
             match range(from, to, now) {
                 Err(Error::Invalid { field, .. }) => assert_eq!(field.name(), named),

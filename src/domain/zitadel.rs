@@ -352,12 +352,7 @@ pub async fn remove_quota(
         .ok_or(Error::NotFound("quota"))?;
     let limit_id = unit.limit_id();
     let current = store.limit(tenant_id, &limit_id).await?;
-    let audit = quota_change(
-        actor,
-        Some((&record, current.as_ref())),
-        None,
-        engine.now(),
-    );
+    let audit = quota_change(actor, Some((&record, current.as_ref())), None, engine.now());
     let write = AggregateWrite {
         audit: Some(&audit),
         row: Row::DeleteZitadelQuota { tenant_id, unit },
@@ -444,6 +439,28 @@ fn sorted_specs(rules: &[Notification]) -> Vec<NotificationSpec> {
         })
         .collect();
     sorted(&specs)
+}
+
+/// The audit record of an instance quota going from `before` to `after` (one present).
+fn quota_change(
+    actor: &Actor,
+    before: Option<(&QuotaRecord, Option<&Limit>)>,
+    after: Option<(&QuotaRecord, &Limit)>,
+    at: DateTime<Utc>,
+) -> AuditRecord {
+    let record = before.map(|(r, _)| r).or(after.map(|(r, _)| r));
+    let (tenant_id, id) = record
+        .map(|r| (r.tenant_id, r.unit.name().to_owned()))
+        .unwrap_or_default();
+    AuditRecord::change(
+        actor,
+        tenant_id,
+        ResourceType::ZitadelQuota,
+        id,
+        before.map(|(r, l)| zitadel_quota_json(r, l)),
+        after.map(|(r, l)| zitadel_quota_json(r, Some(l))),
+        at,
+    )
 }
 
 #[cfg(test)]
@@ -537,26 +554,4 @@ mod tests {
             Some(Unit::RequestsAllAuthenticated)
         );
     }
-}
-
-/// The audit record of an instance quota going from `before` to `after` (one present).
-fn quota_change(
-    actor: &Actor,
-    before: Option<(&QuotaRecord, Option<&Limit>)>,
-    after: Option<(&QuotaRecord, &Limit)>,
-    at: DateTime<Utc>,
-) -> AuditRecord {
-    let record = before.map(|(r, _)| r).or(after.map(|(r, _)| r));
-    let (tenant_id, id) = record
-        .map(|r| (r.tenant_id, r.unit.name().to_owned()))
-        .unwrap_or_default();
-    AuditRecord::change(
-        actor,
-        tenant_id,
-        ResourceType::ZitadelQuota,
-        id,
-        before.map(|(r, l)| zitadel_quota_json(r, l)),
-        after.map(|(r, l)| zitadel_quota_json(r, Some(l))),
-        at,
-    )
 }

@@ -171,7 +171,11 @@ pub async fn reset_limits<S: Store + InstanceStore>(
         tenant_id,
         ResourceType::ZitadelLimits,
         tenant_id.to_string(),
-        Some(before.as_ref().map_or(serde_json::Value::Null, zitadel_limits_json)),
+        Some(
+            before
+                .as_ref()
+                .map_or(serde_json::Value::Null, zitadel_limits_json),
+        ),
         None,
         now,
     );

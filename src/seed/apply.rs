@@ -345,7 +345,14 @@ async fn zitadel_quota(
     let spec = body.into_spec(Request::Set)?;
     let unit = spec.unit;
     let before = state.store.zitadel_quota(tenant_id, unit).await?;
-    zitadel::set_quota(&state.engine, &state.store, &Actor::start_up(), tenant_id, spec).await?;
+    zitadel::set_quota(
+        &state.engine,
+        &state.store,
+        &Actor::start_up(),
+        tenant_id,
+        spec,
+    )
+    .await?;
     let after = state.store.zitadel_quota(tenant_id, unit).await?;
     Ok(match (before, after) {
         (None, _) => Outcome::Created,

@@ -43,7 +43,9 @@ pub(super) async fn client_quota(
         .into_iter()
         .find(|q| q.display_name == draft.display_name)
     else {
-        service.create(&Actor::start_up(), tenant_id, draft, now).await?;
+        service
+            .create(&Actor::start_up(), tenant_id, draft, now)
+            .await?;
         return Ok(Outcome::Created);
     };
     if old.description == draft.description

@@ -40,8 +40,12 @@ pub(super) async fn template(
         updated_at: now,
     };
     template.validate()?;
-    let audit = service::template_change(&Actor::start_up(), existing.as_ref(), Some(&template), now);
-    state.store.put_datarobot_template(&template, &audit).await?;
+    let audit =
+        service::template_change(&Actor::start_up(), existing.as_ref(), Some(&template), now);
+    state
+        .store
+        .put_datarobot_template(&template, &audit)
+        .await?;
     Ok(if existing.is_some() {
         Outcome::Updated
     } else {
@@ -74,7 +78,15 @@ pub(super) async fn quota(
             capacity: body.capacity,
             saturation_threshold: body.saturation_threshold,
         };
-        service::create_quota(&state.store, &state.engine, &caller, &Actor::start_up(), new, now).await?;
+        service::create_quota(
+            &state.store,
+            &state.engine,
+            &caller,
+            &Actor::start_up(),
+            new,
+            now,
+        )
+        .await?;
         return Ok(Outcome::Created);
     };
     let default_rules = match (body.default_rules, body.template_id) {
@@ -114,6 +126,7 @@ pub(super) async fn quota(
         &old.id,
         changes,
         now,
-    ).await?;
+    )
+    .await?;
     Ok(Outcome::Updated)
 }

@@ -311,7 +311,11 @@ impl DataRobotStore for AnyStore {
     ) -> Result<(Vec<Quota>, i64)> {
         dispatch!(self, s => s.datarobot_quotas(tenant_id, filter, page))
     }
-    async fn put_datarobot_template(&self, template: &Template, audit: &AuditRecord) -> Result<bool> {
+    async fn put_datarobot_template(
+        &self,
+        template: &Template,
+        audit: &AuditRecord,
+    ) -> Result<bool> {
         dispatch!(self, s => s.put_datarobot_template(template, audit))
     }
     async fn datarobot_template(&self, tenant_id: Uuid, id: &str) -> Result<Option<Template>> {

@@ -63,10 +63,8 @@ macro_rules! retention_store {
                 .rows_affected();
                 // A row's period must have ended too: while it runs, the row is what says its
                 // threshold already fired (so it does not fire twice).
-                let outbox = run(
-                    "DELETE FROM notification_outbox WHERE status <> 'pending' \
-                     AND updated_at < $1 AND period_end < $2",
-                )
+                let outbox = run("DELETE FROM notification_outbox WHERE status <> 'pending' \
+                     AND updated_at < $1 AND period_end < $2")
                 .bind(now_ms.saturating_sub(ms(retention.outbox_retention)))
                 .bind(now_ms)
                 .execute(&self.pool)

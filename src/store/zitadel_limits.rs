@@ -146,7 +146,11 @@ impl InstanceStore for AnyStore {
     async fn instance_limits(&self, tenant_id: Uuid) -> Result<Option<InstanceLimits>> {
         forward!(self, s => s.instance_limits(tenant_id))
     }
-    async fn put_instance_limits(&self, limits: &InstanceLimits, audit: &AuditRecord) -> Result<()> {
+    async fn put_instance_limits(
+        &self,
+        limits: &InstanceLimits,
+        audit: &AuditRecord,
+    ) -> Result<()> {
         forward!(self, s => s.put_instance_limits(limits, audit))
     }
     async fn delete_instance_limits(&self, tenant_id: Uuid, audit: &AuditRecord) -> Result<bool> {

@@ -22,7 +22,10 @@ fn with_test_clock() -> Settings {
 async fn put_limit(app: &TestApp, admin: &str, id: &str, window: &str, per: &[&str]) {
     let limit = json!({"subject": {}, "metric": id, "amount": 10, "window": {"kind": window},
         "per": per});
-    let status = app.put(&format!("/v1/limits/{id}"), admin, &limit).await.status();
+    let status = app
+        .put(&format!("/v1/limits/{id}"), admin, &limit)
+        .await
+        .status();
     assert!(status.is_success(), "put {id}: {status}");
 }
 
@@ -33,19 +36,30 @@ async fn consume(app: &TestApp, key: &str, metric: &str, subject: Value, amount:
 }
 
 async fn advance(app: &TestApp, seconds: i64) {
-    let response = app.post("/v1/test-clock", &app.system, &json!({"advance_seconds": seconds})).await;
+    let response = app
+        .post(
+            "/v1/test-clock",
+            &app.system,
+            &json!({"advance_seconds": seconds}),
+        )
+        .await;
     assert_eq!(response.status(), 200);
 }
 
 /// `GET /v1/limits/{id}/history{query}`: the periods, asserting a 200.
 async fn history(app: &TestApp, key: &str, id: &str, query: &str) -> Vec<Value> {
-    let response = app.get(&format!("/v1/limits/{id}/history{query}"), key).await;
+    let response = app
+        .get(&format!("/v1/limits/{id}/history{query}"), key)
+        .await;
     assert_eq!(response.status(), 200, "history of {id}{query}");
     body(response).await.as_array().expect("array").clone()
 }
 
 fn used(periods: &[Value]) -> Vec<i64> {
-    periods.iter().map(|p| p["used"].as_i64().expect("used")).collect()
+    periods
+        .iter()
+        .map(|p| p["used"].as_i64().expect("used"))
+        .collect()
 }
 
 on_both_backends_with! {

@@ -59,7 +59,12 @@ pub async fn create_client_quota(
         caller.require_any(&[Role::Admin])?;
         let draft = body.into_draft()?;
         service(&state)
-            .create(&Actor::of(&caller), caller.tenant_id, draft, state.clock.now())
+            .create(
+                &Actor::of(&caller),
+                caller.tenant_id,
+                draft,
+                state.clock.now(),
+            )
             .await
     }
     .await;
@@ -215,7 +220,12 @@ pub async fn delete_client_quota(
     let deleted = async {
         caller.require_any(&[Role::Admin])?;
         service(&state)
-            .delete(&Actor::of(&caller), caller.tenant_id, &id, state.clock.now())
+            .delete(
+                &Actor::of(&caller),
+                caller.tenant_id,
+                &id,
+                state.clock.now(),
+            )
             .await
     }
     .await;

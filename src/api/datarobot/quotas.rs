@@ -74,8 +74,7 @@ pub async fn create_quota(
         capacity: body.capacity,
         saturation_threshold: body.saturation_threshold,
     };
-    let quota =
-        service::create_quota(
+    let quota = service::create_quota(
         &state.store,
         &state.engine,
         &caller,
@@ -118,8 +117,7 @@ pub async fn update_quota(
         saturation_threshold: body.saturation_threshold,
     };
     let now = state.clock.now();
-    let quota =
-        service::update_quota(
+    let quota = service::update_quota(
         &state.store,
         &state.engine,
         &caller,

@@ -62,8 +62,7 @@ pub async fn create_template(
     Json(body): Json<QuotaTemplatePut>,
 ) -> Result<impl IntoResponse, ApiError> {
     let now = state.clock.now();
-    let template =
-        service::create_template(
+    let template = service::create_template(
         &state.store,
         &caller,
         &Actor::of(&caller),
@@ -90,8 +89,7 @@ pub async fn replace_template(
     Json(body): Json<QuotaTemplatePut>,
 ) -> Result<axum::Json<QuotaTemplate>, ApiError> {
     let now = state.clock.now();
-    let template =
-        service::replace_template(
+    let template = service::replace_template(
         &state.store,
         &caller,
         &Actor::of(&caller),

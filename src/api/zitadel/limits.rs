@@ -176,8 +176,7 @@ pub async fn reset_limits(
 ) -> Result<Json<V1SetLimitsResponse>, ApiError> {
     let tenant = zitadel::instance(&state.store, &caller, &instance_id).await?;
     let now = state.clock.now();
-    let details =
-        zitadel_instance::reset_limits(
+    let details = zitadel_instance::reset_limits(
         &state.store,
         &Actor::of(&caller),
         &state.instance_blocks,

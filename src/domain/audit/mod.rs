@@ -30,7 +30,12 @@ impl Actor {
     pub fn of(caller: &Caller) -> Self {
         Self {
             key_id: Some(caller.key_id.clone()),
-            roles: caller.roles.names().into_iter().map(str::to_owned).collect(),
+            roles: caller
+                .roles
+                .names()
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
         }
     }
 
@@ -251,7 +256,10 @@ pub fn instant(text: &str, name: &str) -> Result<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|_| {
-            Error::invalid_query(name, "must be an RFC 3339 instant, such as 2026-01-02T03:04:05Z")
+            Error::invalid_query(
+                name,
+                "must be an RFC 3339 instant, such as 2026-01-02T03:04:05Z",
+            )
         })
 }
 
@@ -336,8 +344,14 @@ mod tests {
                 other => panic!("{named}: {other:?}"),
             }
         }
-        let ok = AuditFilter::parse(None, Some("limit"), Some("l"), Some("2026-01-01T00:00:00Z"), None)
-            .expect("parses");
+        let ok = AuditFilter::parse(
+            None,
+            Some("limit"),
+            Some("l"),
+            Some("2026-01-01T00:00:00Z"),
+            None,
+        )
+        .expect("parses");
         assert_eq!(ok.resource_type, Some(ResourceType::Limit));
     }
 }

@@ -181,6 +181,7 @@ impl ClientQuotas<'_> {
 
     /// Applies `changes` to client quota `id`. `environment` and `cluster`, when given, must be
     /// the quota's: both are immutable.
+    #[allow(clippy::too_many_arguments)]
     pub async fn update(
         &self,
         actor: &Actor,
@@ -355,20 +356,6 @@ fn micros(at: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(at.timestamp_micros()).unwrap_or(at)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn page_sizes_are_one_to_one_hundred() {
-        assert_eq!(page_size(None).ok(), Some(None));
-        assert_eq!(page_size(Some("100")).ok(), Some(Some(100)));
-        for bad in ["0", "101", "-1", "ten", ""] {
-            assert!(page_size(Some(bad)).is_err(), "{bad}");
-        }
-    }
-}
-
 /// The audit record of a client quota going from `before` to `after` (one of them present).
 fn change(
     actor: &Actor,
@@ -389,4 +376,18 @@ fn change(
         after.map(client_quota_json),
         at,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_sizes_are_one_to_one_hundred() {
+        assert_eq!(page_size(None).ok(), Some(None));
+        assert_eq!(page_size(Some("100")).ok(), Some(Some(100)));
+        for bad in ["0", "101", "-1", "ten", ""] {
+            assert!(page_size(Some(bad)).is_err(), "{bad}");
+        }
+    }
 }

@@ -11,8 +11,8 @@ use super::{
     ServiceQuotas, builtin, check_code, check_display_name, check_limit, documented, limit_id,
     owner_of,
 };
-use crate::domain::limit::Amount;
 use crate::domain::audit::{self, Actor, ResourceType, limit_json};
+use crate::domain::limit::Amount;
 use crate::domain::ports::*;
 use crate::domain::principal::{Caller, Role};
 use crate::domain::{Error, Field, Result};

@@ -12,10 +12,10 @@ use super::proto::zitadel::system::v1::system_service_server::SystemService;
 use super::proto::zitadel::system::v1::*;
 use super::proto::zitadel::v1::{ListDetails, ObjectDetails};
 use super::status;
-use crate::domain::audit::Actor;
 use crate::api::zitadel::dto::Request as Kind;
 use crate::api::zitadel::instances::sort_of_number;
 use crate::domain::Error;
+use crate::domain::audit::Actor;
 use crate::domain::principal::Caller;
 use crate::domain::zitadel::{self, Unit};
 use crate::domain::zitadel_instance::{self, InstanceQuery, SortBy};
@@ -194,8 +194,7 @@ impl SystemService for SystemApi {
             let tenant = zitadel::instance(&self.state.store, &caller, &id).await?;
             let unit = Unit::from_number(i64::from(r.unit));
             let actor = Actor::of(&caller);
-            zitadel::remove_quota(&self.state.engine, &self.state.store, &actor, tenant, unit)
-                .await
+            zitadel::remove_quota(&self.state.engine, &self.state.store, &actor, tenant, unit).await
         }
         .await
         .map_err(|e| status(e, &id))?;
@@ -244,9 +243,14 @@ impl SystemService for SystemApi {
         }
         let mut targets = Vec::new();
         for (tenant, change) in &changes {
-            let details = crate::api::zitadel::limits::set_one(&self.state, &Actor::of(&caller), *tenant, change)
-                .await
-                .map_err(|e| status(e, &tenant.to_string()))?;
+            let details = crate::api::zitadel::limits::set_one(
+                &self.state,
+                &Actor::of(&caller),
+                *tenant,
+                change,
+            )
+            .await
+            .map_err(|e| status(e, &tenant.to_string()))?;
             targets.push(details);
         }
         let whole = ObjectDetails {
