@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::aggregate::{AggregateStore, AggregateWrite, Row, UnitChange, Written};
-use super::audit::{Actor, AuditRecord, ResourceType, key_json, tenant_json};
+use super::audit::{Actor, key_change, tenant_change};
 use super::page::{PageRequest, PageStore, Paged};
 use super::principal::{ApiKey, Caller, Role, Roles, Secret};
 use super::service_quota::{self, ScopeRef};
@@ -35,7 +35,10 @@ pub async fn create_tenant(
     caller.require_system()?;
     let tenant = Tenant::new(TenantName::parse(name)?, now);
     store
-        .insert_tenant(&tenant, &tenant_created(&Actor::of(caller), &tenant))
+        .insert_tenant(
+            &tenant,
+            &tenant_change(&Actor::of(caller), None, Some(&tenant), now),
+        )
         .await?;
     Ok(tenant)
 }
@@ -188,7 +191,7 @@ pub async fn bootstrap(
         None => {
             let t = Tenant::new(TenantName::parse(SYSTEM_TENANT)?, now);
             store
-                .insert_tenant(&t, &tenant_created(&Actor::start_up(), &t))
+                .insert_tenant(&t, &tenant_change(&Actor::start_up(), None, Some(&t), now))
                 .await?;
             t
         }
@@ -236,40 +239,4 @@ pub async fn bootstrap(
             Ok(Bootstrap::Created(key, secret))
         }
     }
-}
-
-/// The audit record of a tenant's creation by `actor`.
-pub fn tenant_created(actor: &Actor, tenant: &Tenant) -> AuditRecord {
-    AuditRecord::change(
-        actor,
-        tenant.id,
-        ResourceType::Tenant,
-        tenant.id.to_string(),
-        None,
-        Some(tenant_json(tenant)),
-        tenant.created_at,
-    )
-}
-
-/// The audit record of a key going from `before` to `after` (one of them present); never
-/// the secret or its hash.
-pub fn key_change(
-    actor: &Actor,
-    before: Option<&ApiKey>,
-    after: Option<&ApiKey>,
-    at: DateTime<Utc>,
-) -> AuditRecord {
-    let (tenant_id, id) = before
-        .or(after)
-        .map(|k| (k.tenant_id, k.id.clone()))
-        .unwrap_or_default();
-    AuditRecord::change(
-        actor,
-        tenant_id,
-        ResourceType::Key,
-        id,
-        before.map(key_json),
-        after.map(key_json),
-        at,
-    )
 }

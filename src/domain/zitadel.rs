@@ -9,7 +9,7 @@ use crate::domain::aggregate::{AggregateStore, AggregateWrite, OwnedLimits, Row,
 use chrono::{DateTime, TimeDelta, Utc};
 use uuid::Uuid;
 
-use super::audit::{Actor, AuditRecord, ResourceType, zitadel_quota_json};
+use super::audit::{Actor, AuditRecord, zitadel_quota_change as quota_change, zitadel_quota_json};
 use super::limit::{Amount, Limit, Subject};
 use super::notification::Notification;
 use super::principal::Caller;
@@ -439,28 +439,6 @@ fn sorted_specs(rules: &[Notification]) -> Vec<NotificationSpec> {
         })
         .collect();
     sorted(&specs)
-}
-
-/// The audit record of an instance quota going from `before` to `after` (one present).
-fn quota_change(
-    actor: &Actor,
-    before: Option<(&QuotaRecord, Option<&Limit>)>,
-    after: Option<(&QuotaRecord, &Limit)>,
-    at: DateTime<Utc>,
-) -> AuditRecord {
-    let record = before.map(|(r, _)| r).or(after.map(|(r, _)| r));
-    let (tenant_id, id) = record
-        .map(|r| (r.tenant_id, r.unit.name().to_owned()))
-        .unwrap_or_default();
-    AuditRecord::change(
-        actor,
-        tenant_id,
-        ResourceType::ZitadelQuota,
-        id,
-        before.map(|(r, l)| zitadel_quota_json(r, l)),
-        after.map(|(r, l)| zitadel_quota_json(r, Some(l))),
-        at,
-    )
 }
 
 #[cfg(test)]

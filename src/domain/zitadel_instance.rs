@@ -16,7 +16,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use uuid::Uuid;
 
-use super::audit::{Actor, AuditRecord, ResourceType, zitadel_limits_json};
+use super::audit::{Actor, AuditRecord, zitadel_limits_change};
 use super::principal::Caller;
 use super::tenant::Tenant;
 use super::zitadel::Details;
@@ -114,7 +114,7 @@ pub async fn set_limits<S: Store + InstanceStore>(
 ) -> Result<Details> {
     validate(change)?;
     let current = store.instance_limits(tenant_id).await?;
-    let before = current.as_ref().map(zitadel_limits_json);
+    let before = current.clone();
     if let Some(current) = &current {
         let unchanged = change.block.is_none_or(|b| current.block == Some(b))
             && change
@@ -142,15 +142,7 @@ pub async fn set_limits<S: Store + InstanceStore>(
             updated_at: now,
         },
     };
-    let audit = AuditRecord::change(
-        actor,
-        tenant_id,
-        ResourceType::ZitadelLimits,
-        tenant_id.to_string(),
-        before,
-        Some(zitadel_limits_json(&limits)),
-        now,
-    );
+    let audit = zitadel_limits_change(actor, before.as_ref(), Some(&limits), now);
     store.put_instance_limits(&limits, &audit).await?;
     blocks.set(tenant_id, limits.block == Some(true));
     Ok(details_of(&limits))
@@ -165,20 +157,10 @@ pub async fn reset_limits<S: Store + InstanceStore>(
     tenant_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<Details> {
-    let before = store.instance_limits(tenant_id).await?;
-    let audit = AuditRecord::change(
-        actor,
-        tenant_id,
-        ResourceType::ZitadelLimits,
-        tenant_id.to_string(),
-        Some(
-            before
-                .as_ref()
-                .map_or(serde_json::Value::Null, zitadel_limits_json),
-        ),
-        None,
-        now,
-    );
+    let Some(before) = store.instance_limits(tenant_id).await? else {
+        return Err(Error::NotFound("limits"));
+    };
+    let audit = zitadel_limits_change(actor, Some(&before), None, now);
     if !store.delete_instance_limits(tenant_id, &audit).await? {
         return Err(Error::NotFound("limits"));
     }

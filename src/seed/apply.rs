@@ -1,9 +1,8 @@
 //! Applying a seed file: each entry through the domain service its surface uses, compared first
 //! with what is stored so a second run with the same file writes nothing.
 
-use crate::domain::access;
 use crate::domain::aggregate::{AggregateStore, AggregateWrite, Row};
-use crate::domain::audit::{Actor, AuditRecord, ResourceType, tenant_json};
+use crate::domain::audit::{self, Actor};
 use uuid::Uuid;
 
 use super::file::{SeedFile, SeedKey, SeedLimit, SeedTenant};
@@ -153,15 +152,7 @@ async fn ensure_tenant(state: &AppState, seed: &SeedTenant) -> Result<Outcome> {
                 name: name.clone(),
                 ..before.clone()
             };
-            let audit = AuditRecord::change(
-                &Actor::start_up(),
-                seed.id,
-                ResourceType::Tenant,
-                seed.id.to_string(),
-                Some(tenant_json(&before)),
-                Some(tenant_json(&after)),
-                now,
-            );
+            let audit = audit::tenant_change(&Actor::start_up(), Some(&before), Some(&after), now);
             state
                 .store
                 .rename_tenant(seed.id, name.as_str(), now, &audit)
@@ -174,7 +165,8 @@ async fn ensure_tenant(state: &AppState, seed: &SeedTenant) -> Result<Outcome> {
                 name,
                 created_at: state.clock.now(),
             };
-            let audit = access::tenant_created(&Actor::start_up(), &tenant);
+            let audit =
+                audit::tenant_change(&Actor::start_up(), None, Some(&tenant), tenant.created_at);
             state.store.insert_tenant(&tenant, &audit).await?;
             Ok(Outcome::Created)
         }
@@ -228,7 +220,7 @@ async fn ensure_key(state: &AppState, tenant_id: Uuid, seed: &SeedKey) -> Result
             };
             state.store.write_aggregate(&revoke).await?;
             state.keys.evict(&key.id);
-            let audit = access::key_change(&Actor::start_up(), Some(&old), Some(&key), now);
+            let audit = audit::key_change(&Actor::start_up(), Some(&old), Some(&key), now);
             state.store.insert_key(&key, &audit).await?;
             Ok(Outcome::Updated)
         }
@@ -236,7 +228,7 @@ async fn ensure_key(state: &AppState, tenant_id: Uuid, seed: &SeedKey) -> Result
             let code = service_quota::own(service_quota::API_KEYS)?;
             let reference = ScopeRef::organization();
             service_quota::take(&state.engine, tenant_id, &code, &reference).await?;
-            let audit = access::key_change(&Actor::start_up(), None, Some(&key), now);
+            let audit = audit::key_change(&Actor::start_up(), None, Some(&key), now);
             if let Err(e) = state.store.insert_key(&key, &audit).await {
                 service_quota::release(&state.engine, tenant_id, &code, &reference).await;
                 return Err(e);

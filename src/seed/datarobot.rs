@@ -6,7 +6,7 @@ use uuid::Uuid;
 use super::apply::{Outcome, domain, seeder};
 use super::file::SeedTemplate;
 use crate::api::datarobot::dto::QuotaCreate;
-use crate::domain::audit::Actor;
+use crate::domain::audit::{self, Actor};
 use crate::domain::datarobot::Template;
 use crate::domain::datarobot::service::{self, NewQuota, QuotaChanges};
 use crate::domain::limit::check_name;
@@ -40,8 +40,12 @@ pub(super) async fn template(
         updated_at: now,
     };
     template.validate()?;
-    let audit =
-        service::template_change(&Actor::start_up(), existing.as_ref(), Some(&template), now);
+    let audit = audit::datarobot_template_change(
+        &Actor::start_up(),
+        existing.as_ref(),
+        Some(&template),
+        now,
+    );
     state
         .store
         .put_datarobot_template(&template, &audit)

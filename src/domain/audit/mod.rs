@@ -2,6 +2,7 @@
 //! applied quota, appended by the store in the same transaction as the change (so a write that
 //! fails leaves none), and listed newest first to the tenant's admins and to operators.
 
+mod changes;
 mod json;
 
 use std::future::Future;
@@ -14,6 +15,7 @@ use super::page::{PageRequest, Paged};
 use super::principal::{Caller, Role};
 use super::{Error, Result};
 
+pub use changes::*;
 pub use json::*;
 
 /// Who made a change: the key and its roles, or nobody (seed files and start-up).

@@ -6,7 +6,7 @@
 //! the cluster's applied quota are written, replaced and deleted in one store transaction. A
 //! failure at any point leaves all or nothing, so a retry finds nothing half-made.
 
-use crate::domain::audit::{Actor, AuditRecord, ResourceType, client_quota_json};
+use crate::domain::audit::{Actor, client_quota_change as change};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -354,28 +354,6 @@ fn settled(quota: &ClientQuota, written: Written) -> Result<()> {
 /// `at` cut to whole microseconds, the precision both stores keep.
 fn micros(at: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(at.timestamp_micros()).unwrap_or(at)
-}
-
-/// The audit record of a client quota going from `before` to `after` (one of them present).
-fn change(
-    actor: &Actor,
-    before: Option<&ClientQuota>,
-    after: Option<&ClientQuota>,
-    at: DateTime<Utc>,
-) -> AuditRecord {
-    let (tenant_id, id) = before
-        .or(after)
-        .map(|q| (q.tenant_id, q.id.clone()))
-        .unwrap_or_default();
-    AuditRecord::change(
-        actor,
-        tenant_id,
-        ResourceType::ConfluentClientQuota,
-        id,
-        before.map(client_quota_json),
-        after.map(client_quota_json),
-        at,
-    )
 }
 
 #[cfg(test)]

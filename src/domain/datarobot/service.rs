@@ -16,7 +16,7 @@ use crate::domain::aggregate::{
     AggregateStore, AggregateWrite, OwnedLimits, Row, UnitChange, Written,
 };
 use crate::domain::audit::{
-    Actor, AuditRecord, ResourceType, datarobot_quota_json, datarobot_template_json,
+    Actor, datarobot_quota_change as quota_change, datarobot_template_change as template_change,
 };
 use crate::domain::ports::*;
 use crate::domain::principal::{Caller, Role};
@@ -396,48 +396,4 @@ pub async fn quota_of_deployment(
     store
         .datarobot_quota_for(tenant_id, RESOURCE_DEPLOYMENT, deployment)
         .await
-}
-
-/// The audit record of a quota going from `before` to `after` (one of them present).
-fn quota_change(
-    actor: &Actor,
-    before: Option<&Quota>,
-    after: Option<&Quota>,
-    at: DateTime<Utc>,
-) -> AuditRecord {
-    let (tenant_id, id) = before
-        .or(after)
-        .map(|q| (q.tenant_id, q.id.clone()))
-        .unwrap_or_default();
-    AuditRecord::change(
-        actor,
-        tenant_id,
-        ResourceType::DataRobotQuota,
-        id,
-        before.map(datarobot_quota_json),
-        after.map(datarobot_quota_json),
-        at,
-    )
-}
-
-/// The audit record of a template going from `before` to `after` (one of them present).
-pub fn template_change(
-    actor: &Actor,
-    before: Option<&Template>,
-    after: Option<&Template>,
-    at: DateTime<Utc>,
-) -> AuditRecord {
-    let (tenant_id, id) = before
-        .or(after)
-        .map(|t| (t.tenant_id, t.id.clone()))
-        .unwrap_or_default();
-    AuditRecord::change(
-        actor,
-        tenant_id,
-        ResourceType::DataRobotTemplate,
-        id,
-        before.map(datarobot_template_json),
-        after.map(datarobot_template_json),
-        at,
-    )
 }

@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use super::batch::CounterKey;
 use super::{Engine, LimitStatus, status_of};
-use crate::domain::audit::{Actor, AuditRecord, ResourceType, limit_json};
+use crate::domain::audit::{Actor, limit_change};
 use crate::domain::limit::Limit;
 use crate::domain::notification::Notification;
 use crate::domain::page::{PageRequest, PageStore, Paged};
@@ -235,26 +235,4 @@ impl Engine {
             existing => Ok(existing),
         }
     }
-}
-
-/// The audit record of a limit going from `before` to `after` (one of them present).
-fn limit_change(
-    actor: &Actor,
-    before: Option<&Limit>,
-    after: Option<&Limit>,
-    at: chrono::DateTime<chrono::Utc>,
-) -> AuditRecord {
-    let (tenant_id, id) = before
-        .or(after)
-        .map(|l| (l.tenant_id, l.id.clone()))
-        .unwrap_or_default();
-    AuditRecord::change(
-        actor,
-        tenant_id,
-        ResourceType::Limit,
-        id,
-        before.map(limit_json),
-        after.map(limit_json),
-        at,
-    )
 }
