@@ -4,6 +4,7 @@
 
 use chrono::TimeDelta;
 use quotaplane::domain::retention::{Retention, RetentionStore};
+use quotaplane::seed::apply_file;
 use quotaplane::store::AnyStore;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -11,6 +12,7 @@ use serde_json::{Value, json};
 use crate::aggregates::{fail_inserts, lift};
 use crate::confluent::{COLLECTION, call, create, org, quota};
 use crate::on_both_backends;
+use crate::seed::{TENANT, every_kind, seeder};
 use crate::support::{TestApp, body, test_epoch};
 
 fn limit(amount: i64) -> Value {
@@ -194,6 +196,24 @@ on_both_backends! {
             }
         }
         assert_eq!(seen, ["l4", "l3", "l2", "l1", "l0"], "newest first, each once");
+    }
+
+    async fn seed_application_records_every_kind_it_writes_with_no_key_and_a_rerun_nothing(app) {
+        apply_file(&seeder(&app).await, &every_kind()).await.expect("applies");
+        let query = format!("?tenant_id={TENANT}&limit=1000");
+        let records = audit(&app, &app.system, &query).await;
+        let mut kinds: Vec<&str> = records.iter().map(|r| r["resource"]["type"].as_str().unwrap_or("")).collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        for kind in ["tenant", "key", "limit", "confluent_client_quota", "datarobot_quota",
+            "datarobot_template", "waldur_chat_quota", "zitadel_quota"] {
+            assert!(kinds.contains(&kind), "{kind} among {kinds:?}");
+        }
+        assert!(records.iter().all(|r| r["actor"]["key_id"].is_null()), "seeded, not by a key");
+        assert!(records.iter().all(|r| r["action"] == "create"));
+
+        apply_file(&seeder(&app).await, &every_kind()).await.expect("applies again");
+        assert_eq!(audit(&app, &app.system, &query).await.len(), records.len(), "nothing changed");
     }
 
     async fn records_past_the_audit_retention_are_swept(app) {
