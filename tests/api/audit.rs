@@ -216,6 +216,51 @@ on_both_backends! {
         assert_eq!(audit(&app, &app.system, &query).await.len(), records.len(), "nothing changed");
     }
 
+    async fn each_surfaces_write_leaves_one_record_of_its_kind(app) {
+        let (tenant, admin) = app.tenant_with_admin().await;
+        // ZITADEL: a quota added, set and removed; limits set and reset (system keys).
+        let add = crate::zitadel::quota(crate::zitadel::REQUESTS, 100, false);
+        assert_eq!(app.add_quota(&app.system, &tenant, &add).await.status(), 200);
+        let set = crate::zitadel::quota(crate::zitadel::REQUESTS, 200, false);
+        assert_eq!(app.set_instance_quota(&app.system, &tenant, &set).await.status(), 200);
+        assert_eq!(app.remove_quota(&app.system, &tenant, crate::zitadel::REQUESTS).await.status(), 200);
+        assert_eq!(app.set_limits(&app.system, &tenant, &json!({"auditLogRetention": "3600s"})).await.status(), 200);
+        assert_eq!(app.reset_limits(&app.system, &tenant).await.status(), 200);
+        // DataRobot: a template and a quota.
+        let template = json!({"name": "t", "rules": [{"rule": "requests", "limit": 5, "window": "min"}]});
+        assert_eq!(app.post("/v1/quota-templates", &admin, &template).await.status(), 201);
+        let quota = json!({"resourceType": "deployment", "resourceId": "dep-1",
+            "defaultRules": [{"rule": "requests", "limit": 5, "window": "min"}]});
+        assert_eq!(app.post("/api/v2/quotas/", &admin, &quota).await.status(), 201);
+        // An applied quota lowered by the tenant's admin.
+        let lower = json!({"scope": "ORGANIZATION", "applied_limit": 50});
+        assert_eq!(app.put("/v1/applied-quotas/iam.max_api_keys.per_org", &admin, &lower).await.status(), 200);
+        // A Waldur user's chat quota, by staff.
+        let user = uuid::Uuid::new_v4();
+        let staff = app.key_for(&tenant, &["staff"], Some(user)).await;
+        app.set_quota_ok(&staff, json!({"user_uuid": user.to_string(), "daily_limit": 10})).await;
+
+        let records = audit(&app, &admin, "?limit=1000").await;
+        let actions = |kind: &str| -> Vec<String> {
+            let mut found: Vec<String> = of_type(&records, kind).iter()
+                .map(|r| r["action"].as_str().unwrap_or("").to_owned()).collect();
+            found.reverse();
+            found
+        };
+        assert_eq!(actions("zitadel_quota"), ["create", "update", "delete"]);
+        assert_eq!(actions("zitadel_limits"), ["create", "delete"]);
+        assert_eq!(actions("datarobot_template"), ["create"]);
+        assert_eq!(actions("datarobot_quota"), ["create"]);
+        assert_eq!(actions("applied_quota"), ["update"]);
+        assert_eq!(actions("waldur_chat_quota"), ["create"]);
+        let chat = of_type(&records, "waldur_chat_quota")[0];
+        assert_eq!(chat["after"]["daily_limit"], 10);
+        assert_eq!(chat["actor"]["roles"], json!(["staff"]));
+        let applied = of_type(&records, "applied_quota")[0];
+        assert_eq!(applied["after"]["amount"], 50);
+        assert_eq!(of_type(&records, "zitadel_quota")[1]["after"]["limit"]["amount"], 200);
+    }
+
     async fn records_past_the_audit_retention_are_swept(app) {
         let (_, admin) = app.tenant_with_admin().await;
         assert_eq!(app.put("/v1/limits/l1", &admin, &limit(1)).await.status(), 201);
