@@ -1,5 +1,6 @@
-//! The shared domain: tenants, principals, limits, windows and the usage engine. Pure rules; it
-//! never imports axum or sqlx, and every vendor surface is a translation of it.
+//! The shared domain: tenants, principals, limits, windows, the usage engine, its history and
+//! the audit log. Pure rules; it never imports axum or sqlx, and every vendor surface is a
+//! translation of it.
 
 pub mod access;
 pub mod aggregate;

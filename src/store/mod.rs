@@ -3,8 +3,8 @@
 //!
 //! Most SQL is the same text for both dialects (`$1` placeholders, `ON CONFLICT`, `RETURNING`), so
 //! it is written once, one file per area (`tenants`, `limits`, `chat`, `notifications`, `zitadel`,
-//! `confluent`, `datarobot`, `service_quota`, `aggregate`, `pages`, `retention`), and expanded for
-//! each backend; the row readers and step modules they share are in [`sql`]; what differs
+//! `confluent`, `datarobot`, `service_quota`, `aggregate`, `pages`, `retention`, `audit`,
+//! `history`, `limit_steps`), and expanded for each backend; the row readers and step modules they share are in [`sql`]; what differs
 //! (connecting, taking the write lock for a batch) lives in the backend's own file.
 
 mod aggregate;
@@ -14,6 +14,7 @@ mod ci;
 mod confluent;
 mod datarobot;
 mod history;
+mod limit_steps;
 mod limits;
 mod notifications;
 mod pages;

@@ -15,6 +15,7 @@ use super::confluent::confluent_store;
 use super::datarobot::datarobot_store;
 use super::db_error;
 use super::history::history_store;
+use super::limit_steps::limit_steps;
 use super::limits::limit_store;
 use super::notifications::notification_store;
 use super::pages::page_store;
@@ -242,6 +243,7 @@ impl PgStore {
 
 shared_store!(PgStore, Postgres, PgRow);
 tenant_store!(PgStore, Postgres, PgRow);
+limit_steps!(Postgres);
 limit_store!(PgStore, Postgres, PgRow);
 chat_store!(PgStore, Postgres, PgRow);
 notification_store!(PgStore, Postgres, PgRow);

@@ -19,6 +19,7 @@ use super::confluent::confluent_store;
 use super::datarobot::datarobot_store;
 use super::db_error;
 use super::history::history_store;
+use super::limit_steps::limit_steps;
 use super::limits::limit_store;
 use super::notifications::notification_store;
 use super::pages::page_store;
@@ -184,6 +185,7 @@ impl SqliteStore {
 
 shared_store!(SqliteStore, Sqlite, SqliteRow);
 tenant_store!(SqliteStore, Sqlite, SqliteRow);
+limit_steps!(Sqlite);
 limit_store!(SqliteStore, Sqlite, SqliteRow);
 chat_store!(SqliteStore, Sqlite, SqliteRow);
 notification_store!(SqliteStore, Sqlite, SqliteRow);
