@@ -154,6 +154,10 @@ pub struct ServeArgs {
         default_value_t = 7
     )]
     pub history_retention_days_short: u32,
+    /// Most `per` partitions of one ended period kept as history (those that used the most).
+    #[arg(long, env = "QUOTAPLANE_HISTORY_MAX_PARTITIONS", default_value_t = 100,
+        value_parser = clap::value_parser!(i64).range(0..=100_000))]
+    pub history_max_partitions: i64,
     /// Days audit records (`GET /v1/audit`) are kept.
     #[arg(long, env = "QUOTAPLANE_AUDIT_RETENTION_DAYS", default_value_t = 90)]
     pub audit_retention_days: u32,
@@ -297,6 +301,7 @@ impl ServeArgs {
             outbox_retention: seconds(self.outbox_retention_seconds),
             history_long: chrono::TimeDelta::days(i64::from(self.history_retention_days_long)),
             history_short: chrono::TimeDelta::days(i64::from(self.history_retention_days_short)),
+            history_partitions: self.history_max_partitions,
             audit: chrono::TimeDelta::days(i64::from(self.audit_retention_days)),
         }
     }

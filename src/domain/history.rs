@@ -22,6 +22,8 @@ pub const DEFAULT_SPAN: TimeDelta = TimeDelta::days(30);
 pub const LONG_WINDOW: TimeDelta = TimeDelta::days(1);
 /// Default retention of the periods of windows of a day or longer.
 pub const DEFAULT_LONG_RETENTION: TimeDelta = TimeDelta::days(90);
+/// Default bound on the `per` partitions one period keeps as history.
+pub const DEFAULT_PARTITIONS: i64 = 100;
 /// Default retention of the periods of shorter windows.
 pub const DEFAULT_SHORT_RETENTION: TimeDelta = TimeDelta::days(7);
 

@@ -4,7 +4,8 @@
 //! - a windowed counter: its period, one more window's length (so the previous period can still
 //!   be read just after a reset) and a margin, and at least the history retention past its
 //!   period's end (long for windows of a day or more, short for shorter ones): an ended period's
-//!   counter is the limit's usage history (`crate::domain::history`);
+//!   counter is the limit's usage history (`crate::domain::history`), of which each period keeps
+//!   at most a bounded number of `per` partitions (those that used the most);
 //! - a `per` partition's counter of a `window: none` limit: while it holds anything; once back
 //!   at 0 and idle, it is swept (a missing counter reads 0, so nothing changes for a client);
 //! - an outbox row: pending until delivered, refused, or dead-lettered after a bounded number
@@ -36,6 +37,9 @@ pub struct Retention {
     pub history_long: TimeDelta,
     /// How long the counters of ended periods of shorter windows are kept as history.
     pub history_short: TimeDelta,
+    /// Most `per` partitions of one period kept as history (those that used the most): a
+    /// client that spreads its usage over ever new values cannot grow the history past it.
+    pub history_partitions: i64,
     /// How long audit records are kept.
     pub audit: TimeDelta,
 }
@@ -50,6 +54,7 @@ impl Default for Retention {
             outbox_retention: TimeDelta::days(7),
             history_long: super::history::DEFAULT_LONG_RETENTION,
             history_short: super::history::DEFAULT_SHORT_RETENTION,
+            history_partitions: super::history::DEFAULT_PARTITIONS,
             audit: super::audit::DEFAULT_RETENTION,
         }
     }
@@ -60,6 +65,8 @@ impl Default for Retention {
 pub struct Swept {
     /// Windowed counters past their retention.
     pub counters: u64,
+    /// `per` partitions of ended periods past the history's bound.
+    pub partitions: u64,
     /// Idle `window: none` partition counters holding 0.
     pub idle_partitions: u64,
     /// Outbox rows given up on.

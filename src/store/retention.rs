@@ -37,6 +37,26 @@ macro_rules! retention_store {
                 .await
                 .map_err(db_error)?
                 .rows_affected();
+                // Once no longer readable as the previous period, an ended period keeps at most
+                // the bound's number of `per` partitions as history: those that used the most.
+                let partitions = run(
+                    "DELETE FROM counters WHERE (tenant_id, limit_id, per_value, period_start) IN \
+                     (SELECT tenant_id, limit_id, per_value, period_start FROM \
+                      (SELECT tenant_id, limit_id, per_value, period_start, ROW_NUMBER() OVER \
+                       (PARTITION BY tenant_id, limit_id, period_start \
+                        ORDER BY used DESC, per_value) AS place \
+                       FROM counters WHERE per_value <> '' AND period_end < $1 \
+                       AND CASE WHEN period_end < $1 \
+                       THEN period_end + (period_end - period_start) < $1 - $2 ELSE FALSE END) \
+                      AS ranked WHERE place > $3)",
+                )
+                .bind(now_ms)
+                .bind(ms(retention.counter_margin))
+                .bind(retention.history_partitions)
+                .execute(&self.pool)
+                .await
+                .map_err(db_error)?
+                .rows_affected();
                 // A partition of a `window: none` limit back at 0 and idle: a missing counter
                 // reads 0, and the usage batches recreate one when they write it.
                 let idle_partitions = run(
@@ -78,6 +98,7 @@ macro_rules! retention_store {
                     .map_err(db_error)?
                     .rows_affected();
                 Ok($crate::domain::retention::Swept {
+                    partitions,
                     audit,
                     counters,
                     idle_partitions,

@@ -169,4 +169,21 @@ on_both_backends_with! {
         let everything = "?from=2000-01-01T00:00:00Z";
         assert!(history(&app, &admin, "daily", everything).await.is_empty());
     }
+
+    async fn an_ended_period_keeps_only_its_busiest_partitions_past_the_bound(app) {
+        let (_, admin) = app.tenant_with_admin().await;
+        put_limit(&app, &admin, "per-user", "minute", &["user"]).await;
+        for (user, units) in [("a", 1), ("b", 3), ("c", 2)] {
+            consume(&app, &admin, "per-user", json!({"user": user}), units).await;
+        }
+        advance(&app, 3600).await;
+        let store = AnyStore::connect(&app.database_url).await.expect("store");
+        let retention = Retention { history_partitions: 2, ..Retention::default() };
+        let now = (test_epoch() + TimeDelta::hours(1)).timestamp_millis();
+        let swept = store.sweep_retained(now, &retention).await.expect("sweep");
+        assert_eq!(swept.partitions, 1);
+        let partitions: Vec<Value> = history(&app, &admin, "per-user", "").await
+            .iter().map(|p| p["partition"].clone()).collect();
+        assert_eq!(partitions, [json!(["b"]), json!(["c"])], "the two that used the most");
+    }
 }
