@@ -144,7 +144,6 @@ pub struct AuditRecord {
 impl AuditRecord {
     /// The record of a change from `before` to `after` (the action follows from which is
     /// absent), made at `at` by `actor`.
-    #[allow(clippy::too_many_arguments)]
     pub fn change(
         actor: &Actor,
         tenant_id: Uuid,
@@ -275,8 +274,8 @@ pub trait AuditStore: Send + Sync {
     ) -> impl Future<Output = Result<Paged<AuditRecord>>> + Send;
 }
 
-/// A page of the log for `caller`: a tenant's admin reads their own tenant's records (another
-/// tenant's id is answered with an empty page's equal, a 404); a system key reads every
+/// A page of the log for `caller`: a tenant's admin reads their own tenant's records (naming
+/// another tenant is a 404, as that tenant is not theirs to see); a system key reads every
 /// tenant's, or one with `tenant_id`. Any other key is refused (403).
 pub async fn list(
     store: &impl AuditStore,
