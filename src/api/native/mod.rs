@@ -3,8 +3,10 @@
 
 mod audit;
 mod deployments;
+mod effective;
 mod health;
 mod history;
+mod limit_body;
 mod limits;
 mod paging;
 mod templates;
@@ -26,6 +28,7 @@ use crate::state::AppState;
 
 pub use audit::*;
 pub use deployments::*;
+pub use effective::*;
 pub use health::*;
 pub use history::*;
 pub use limits::*;
@@ -71,6 +74,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/leases", post(usage::acquire))
         .route("/v1/leases/{id}", delete(usage::release))
         .route("/v1/limits", get(limits::list_limits))
+        .route("/v1/limits/effective", get(effective::effective))
         .route("/v1/limits/{id}/history", get(history::limit_history))
         .route("/v1/audit", get(audit::list_audit))
         .route(

@@ -34,6 +34,9 @@ pub fn limit_json(l: &Limit) -> Value {
         "blocking": l.blocking,
         "per": l.per,
         "owner": l.owner,
+        "family": l.family,
+        "expires_at": l.expires_at,
+        "mode": l.mode.as_str(),
     })
 }
 
