@@ -87,7 +87,7 @@ pub async fn run(store: &AnyStore, action: AdminAction) -> Result<()> {
             }
         }
         AdminAction::RevokeKey { tenant, key_id } => {
-            access::revoke_key(store, &engine, &operator, tenant, &key_id).await?;
+            access::revoke_key(store, &engine, &operator, tenant, &key_id, now).await?;
             println!("revoked {key_id}");
         }
     }

@@ -147,6 +147,28 @@ pub struct ServeArgs {
     /// their period ends), then swept.
     #[arg(long, env = "QUOTAPLANE_OUTBOX_RETENTION_SECONDS", default_value_t = 7 * 24 * 3600)]
     pub outbox_retention_seconds: u32,
+    /// Days the final usage of ended periods of windows of a day or longer is kept as history
+    /// (`GET /v1/limits/{id}/history`).
+    #[arg(
+        long,
+        env = "QUOTAPLANE_HISTORY_RETENTION_DAYS_LONG",
+        default_value_t = 90
+    )]
+    pub history_retention_days_long: u32,
+    /// Days the final usage of ended periods of shorter windows is kept as history.
+    #[arg(
+        long,
+        env = "QUOTAPLANE_HISTORY_RETENTION_DAYS_SHORT",
+        default_value_t = 7
+    )]
+    pub history_retention_days_short: u32,
+    /// Most `per` partitions of one ended period kept as history (those that used the most).
+    #[arg(long, env = "QUOTAPLANE_HISTORY_MAX_PARTITIONS", default_value_t = 100,
+        value_parser = clap::value_parser!(i64).range(0..=100_000))]
+    pub history_max_partitions: i64,
+    /// Days audit records (`GET /v1/audit`) are kept.
+    #[arg(long, env = "QUOTAPLANE_AUDIT_RETENTION_DAYS", default_value_t = 90)]
+    pub audit_retention_days: u32,
     /// Base URL for absolute links (`Location`, `self`, `next`); wins over every request header.
     #[arg(long, env = "QUOTAPLANE_PUBLIC_URL")]
     pub public_url: Option<String>,
@@ -291,6 +313,10 @@ impl ServeArgs {
             outbox_max_attempts: self.outbox_max_attempts,
             outbox_max_age: seconds(self.outbox_max_age_seconds),
             outbox_retention: seconds(self.outbox_retention_seconds),
+            history_long: chrono::TimeDelta::days(i64::from(self.history_retention_days_long)),
+            history_short: chrono::TimeDelta::days(i64::from(self.history_retention_days_short)),
+            history_partitions: self.history_max_partitions,
+            audit: chrono::TimeDelta::days(i64::from(self.audit_retention_days)),
         }
     }
 }

@@ -25,6 +25,7 @@ use super::{confluent, datarobot, native, waldur, zitadel};
         native::delete_tenant_limit,
         native::create_target, native::list_targets, native::delete_target,
         native::put_rules, native::get_rules, native::list_deliveries,
+        native::limit_history, native::list_audit,
         waldur::usage, waldur::set_quota,
         zitadel::add_quota, zitadel::set_quota, zitadel::remove_quota,
         zitadel::healthz, zitadel::get_instance, zitadel::list_instances,

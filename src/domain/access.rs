@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::aggregate::{AggregateStore, AggregateWrite, Row, UnitChange, Written};
+use super::audit::{Actor, key_change, tenant_change};
 use super::page::{PageRequest, PageStore, Paged};
 use super::principal::{ApiKey, Caller, Role, Roles, Secret};
 use super::service_quota::{self, ScopeRef};
@@ -33,7 +34,12 @@ pub async fn create_tenant(
 ) -> Result<Tenant> {
     caller.require_system()?;
     let tenant = Tenant::new(TenantName::parse(name)?, now);
-    store.insert_tenant(&tenant).await?;
+    store
+        .insert_tenant(
+            &tenant,
+            &tenant_change(&Actor::of(caller), None, Some(&tenant), now),
+        )
+        .await?;
     Ok(tenant)
 }
 
@@ -86,11 +92,13 @@ pub async fn create_key(
     )?;
     let code = service_quota::own(service_quota::API_KEYS)?;
     let unit = service_quota::unit(engine, tenant.id, &code, &ScopeRef::organization()).await?;
+    let audit = key_change(&Actor::of(caller), None, Some(&key), now);
     let write = AggregateWrite {
         rules: None,
         row: Row::InsertKey(&key),
         limits: None,
         unit: Some(UnitChange::Take(unit)),
+        audit: Some(&audit),
     };
     match store.write_aggregate(&write).await? {
         Written::Done => Ok((key, secret)),
@@ -118,8 +126,16 @@ pub async fn revoke_key(
     caller: &Caller,
     tenant_id: Uuid,
     key_id: &str,
+    now: DateTime<Utc>,
 ) -> Result<()> {
     tenant(store, caller, tenant_id).await?;
+    let existing = store
+        .keys(tenant_id)
+        .await?
+        .into_iter()
+        .find(|k| k.id == key_id)
+        .ok_or(Error::NotFound("api key"))?;
+    let audit = key_change(&Actor::of(caller), Some(&existing), None, now);
     let code = service_quota::own(service_quota::API_KEYS)?;
     let unit = service_quota::unit(engine, tenant_id, &code, &ScopeRef::organization()).await?;
     let write = AggregateWrite {
@@ -130,6 +146,7 @@ pub async fn revoke_key(
         },
         limits: None,
         unit: Some(UnitChange::GiveBack(unit)),
+        audit: Some(&audit),
     };
     match store.write_aggregate(&write).await? {
         Written::Done => Ok(()),
@@ -173,7 +190,9 @@ pub async fn bootstrap(
         Some(t) => t,
         None => {
             let t = Tenant::new(TenantName::parse(SYSTEM_TENANT)?, now);
-            store.insert_tenant(&t).await?;
+            store
+                .insert_tenant(&t, &tenant_change(&Actor::start_up(), None, Some(&t), now))
+                .await?;
             t
         }
     };
@@ -185,6 +204,7 @@ pub async fn bootstrap(
                 if earlier.description == BOOTSTRAP_TOKEN_KEY && !earlier.secret_hash.matches(&hash)
                 {
                     // A bootstrap key took no unit of the key quota: none to give back.
+                    let audit = key_change(&Actor::start_up(), Some(&earlier), None, now);
                     let revoke = AggregateWrite {
                         rules: None,
                         row: Row::DeleteKey {
@@ -193,6 +213,7 @@ pub async fn bootstrap(
                         },
                         limits: None,
                         unit: None,
+                        audit: Some(&audit),
                     };
                     store.write_aggregate(&revoke).await?;
                     tracing::info!(key = %earlier.id, "the key of the earlier bootstrap token is revoked");
@@ -204,13 +225,17 @@ pub async fn bootstrap(
             let (mut key, _) =
                 ApiKey::issue(tenant.id, system, None, BOOTSTRAP_TOKEN_KEY.to_owned(), now)?;
             key.secret_hash = hash;
-            store.insert_key(&key).await?;
+            store
+                .insert_key(&key, &key_change(&Actor::start_up(), None, Some(&key), now))
+                .await?;
             Ok(Bootstrap::EnsuredGivenToken)
         }
         None => {
             let (key, secret) =
                 ApiKey::issue(tenant.id, system, None, "bootstrap".to_owned(), now)?;
-            store.insert_key(&key).await?;
+            store
+                .insert_key(&key, &key_change(&Actor::start_up(), None, Some(&key), now))
+                .await?;
             Ok(Bootstrap::Created(key, secret))
         }
     }

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::Result;
+use super::audit::AuditRecord;
 use super::confluent::{ClientQuota, PrincipalClash};
 use super::datarobot::Quota;
 use super::limit::Limit;
@@ -106,6 +107,8 @@ pub struct AggregateWrite<'a> {
     /// Replaces a limit's notification rules (after the limits are written).
     pub rules: Option<Rules<'a>>,
     pub unit: Option<UnitChange>,
+    /// The audit record of the change, appended when (and only when) the write is done.
+    pub audit: Option<&'a AuditRecord>,
 }
 
 /// How an aggregate write ended (a failure of the store is an `Err`).

@@ -1,15 +1,18 @@
-//! The shared domain: tenants, principals, limits, windows and the usage engine. Pure rules; it
-//! never imports axum or sqlx, and every vendor surface is a translation of it.
+//! The shared domain: tenants, principals, limits, windows, the usage engine, its history and
+//! the audit log. Pure rules; it never imports axum or sqlx, and every vendor surface is a
+//! translation of it.
 
 pub mod access;
 pub mod aggregate;
 pub mod alert;
+pub mod audit;
 pub mod authority;
 pub mod bounds;
 pub mod clock;
 pub mod confluent;
 pub mod datarobot;
 pub mod error;
+pub mod history;
 pub mod limit;
 pub mod notification;
 pub mod page;

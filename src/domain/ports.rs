@@ -8,12 +8,13 @@ use std::future::Future;
 use uuid::Uuid;
 
 use crate::domain::Result;
+use crate::domain::audit::AuditRecord;
 use crate::domain::confluent::ClientQuota;
 use crate::domain::datarobot::{Page, Quota, QuotaFilter, Template};
 use crate::domain::limit::Limit;
 use crate::domain::notification::{Delivery, DueNotification, Notification};
 use crate::domain::principal::{ApiKey, SecretHash};
-use crate::domain::service_quota::{AuditRecord, QuotaCode};
+use crate::domain::service_quota::{AuditRecord as Adjustment, QuotaCode};
 use crate::domain::tenant::Tenant;
 use crate::domain::usage::batch::{BatchReads, BatchState, BatchWrites, CounterKey};
 use crate::domain::waldur::{LimitChanges, OwnLimits};
@@ -23,16 +24,24 @@ use crate::domain::zitadel::{QuotaRecord, Unit};
 pub trait TenantStore: Send + Sync {
     /// Whether the store answers.
     fn ping(&self) -> impl Future<Output = Result<()>> + Send;
-    /// Adds a tenant.
-    fn insert_tenant(&self, tenant: &Tenant) -> impl Future<Output = Result<()>> + Send;
+    /// Adds a tenant, with the audit record of its creation.
+    fn insert_tenant(
+        &self,
+        tenant: &Tenant,
+        audit: &AuditRecord,
+    ) -> impl Future<Output = Result<()>> + Send;
     /// A tenant by id.
     fn tenant(&self, id: Uuid) -> impl Future<Output = Result<Option<Tenant>>> + Send;
     /// Every tenant, oldest first.
     fn tenants(&self) -> impl Future<Output = Result<Vec<Tenant>>> + Send;
     /// The tenant with this name, oldest first if several.
     fn tenant_named(&self, name: &str) -> impl Future<Output = Result<Option<Tenant>>> + Send;
-    /// Adds a key.
-    fn insert_key(&self, key: &ApiKey) -> impl Future<Output = Result<()>> + Send;
+    /// Adds a key, with the audit record of its creation.
+    fn insert_key(
+        &self,
+        key: &ApiKey,
+        audit: &AuditRecord,
+    ) -> impl Future<Output = Result<()>> + Send;
     /// The key whose secret hashes to `hash`.
     fn key_by_hash(&self, hash: &SecretHash)
     -> impl Future<Output = Result<Option<ApiKey>>> + Send;
@@ -48,8 +57,13 @@ pub trait LimitStore: Send + Sync {
     fn count_limits(&self, tenant_id: Uuid) -> impl Future<Output = Result<i64>> + Send;
     /// Creates a limit unless one with its id exists; true when it was created.
     fn insert_limit(&self, limit: &Limit) -> impl Future<Output = Result<bool>> + Send;
-    /// Creates or replaces a limit; true when it was created.
-    fn put_limit(&self, limit: &Limit) -> impl Future<Output = Result<bool>> + Send;
+    /// Creates or replaces a limit, with the audit record of the change, in one transaction;
+    /// true when it was created.
+    fn put_limit(
+        &self,
+        limit: &Limit,
+        audit: &AuditRecord,
+    ) -> impl Future<Output = Result<bool>> + Send;
     /// A tenant's limit by id.
     fn limit(
         &self,
@@ -71,8 +85,14 @@ pub trait LimitStore: Send + Sync {
         tenant_id: Uuid,
         metric: &str,
     ) -> impl Future<Output = Result<Vec<Limit>>> + Send;
-    /// Deletes a limit with its counters and leases; false when there was none.
-    fn delete_limit(&self, tenant_id: Uuid, id: &str) -> impl Future<Output = Result<bool>> + Send;
+    /// Deletes a limit with its counters and leases, with the audit record of the deletion (kept
+    /// only when there was a limit to delete); false when there was none.
+    fn delete_limit(
+        &self,
+        tenant_id: Uuid,
+        id: &str,
+        audit: &AuditRecord,
+    ) -> impl Future<Output = Result<bool>> + Send;
     /// How many leases of the tenant are open (granted, not released, expiring after `now_ms`).
     fn count_open_leases(
         &self,
@@ -124,13 +144,16 @@ pub trait ChatQuotaStore: Send + Sync {
         now: chrono::DateTime<chrono::Utc>,
     ) -> impl Future<Output = Result<OwnLimits>> + Send;
     /// Changes the limits present in `changes` (creating the quota when missing), in one
-    /// statement, so concurrent changes of different periods all land; the limits after.
+    /// statement, so concurrent changes of different periods all land; the limits after. The
+    /// audit record is appended in the same transaction, with the quota before and after as
+    /// the store read them.
     fn set_chat_quota(
         &self,
         tenant_id: Uuid,
         user_id: Uuid,
         changes: &LimitChanges,
         now: chrono::DateTime<chrono::Utc>,
+        audit: &AuditRecord,
     ) -> impl Future<Output = Result<OwnLimits>> + Send;
 }
 
@@ -232,10 +255,12 @@ pub trait DataRobotStore: Send + Sync {
         filter: &QuotaFilter,
         page: Page,
     ) -> impl Future<Output = Result<(Vec<Quota>, i64)>> + Send;
-    /// Creates or replaces a quota template; true when it was created.
+    /// Creates or replaces a quota template, with the audit record of the change; true when it
+    /// was created.
     fn put_datarobot_template(
         &self,
         template: &Template,
+        audit: &AuditRecord,
     ) -> impl Future<Output = Result<bool>> + Send;
     /// A tenant's quota template by id.
     fn datarobot_template(
@@ -249,11 +274,13 @@ pub trait DataRobotStore: Send + Sync {
         tenant_ids: [Uuid; 2],
         page: Page,
     ) -> impl Future<Output = Result<(Vec<Template>, i64)>> + Send;
-    /// Deletes a quota template; false when there was none.
+    /// Deletes a quota template, with the audit record of the deletion; false when there was
+    /// none (and nothing is recorded).
     fn delete_datarobot_template(
         &self,
         tenant_id: Uuid,
         id: &str,
+        audit: &AuditRecord,
     ) -> impl Future<Output = Result<bool>> + Send;
 }
 
@@ -272,7 +299,7 @@ pub trait ServiceQuotaStore: Send + Sync {
         &self,
         tenant_id: Uuid,
         code: &str,
-    ) -> impl Future<Output = Result<Vec<AuditRecord>>> + Send;
+    ) -> impl Future<Output = Result<Vec<Adjustment>>> + Send;
 }
 
 /// Everything the domain keeps: every port at once, for the services that span several.

@@ -16,6 +16,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use uuid::Uuid;
 
+use super::audit::{Actor, AuditRecord, zitadel_limits_change};
 use super::principal::Caller;
 use super::tenant::Tenant;
 use super::zitadel::Details;
@@ -67,13 +68,19 @@ pub trait InstanceStore: Send + Sync {
         &self,
         tenant_id: Uuid,
     ) -> impl Future<Output = Result<Option<InstanceLimits>>> + Send;
-    /// Creates or replaces the instance's limits.
+    /// Creates or replaces the instance's limits, with the audit record of the change.
     fn put_instance_limits(
         &self,
         limits: &InstanceLimits,
+        audit: &AuditRecord,
     ) -> impl Future<Output = Result<()>> + Send;
-    /// Removes the instance's limits; false when there were none.
-    fn delete_instance_limits(&self, tenant_id: Uuid) -> impl Future<Output = Result<bool>> + Send;
+    /// Removes the instance's limits, with the audit record of the removal; false when there
+    /// were none (and nothing is recorded).
+    fn delete_instance_limits(
+        &self,
+        tenant_id: Uuid,
+        audit: &AuditRecord,
+    ) -> impl Future<Output = Result<bool>> + Send;
     /// Every tenant whose instance is blocked.
     fn blocked_instances(&self) -> impl Future<Output = Result<Vec<Uuid>>> + Send;
 }
@@ -99,6 +106,7 @@ pub fn validate(change: &LimitsChange) -> Result<()> {
 /// nothing is written and the current details come back.
 pub async fn set_limits<S: Store + InstanceStore>(
     store: &S,
+    actor: &Actor,
     blocks: &InstanceBlocks,
     tenant_id: Uuid,
     change: &LimitsChange,
@@ -106,6 +114,7 @@ pub async fn set_limits<S: Store + InstanceStore>(
 ) -> Result<Details> {
     validate(change)?;
     let current = store.instance_limits(tenant_id).await?;
+    let before = current.clone();
     if let Some(current) = &current {
         let unchanged = change.block.is_none_or(|b| current.block == Some(b))
             && change
@@ -133,7 +142,8 @@ pub async fn set_limits<S: Store + InstanceStore>(
             updated_at: now,
         },
     };
-    store.put_instance_limits(&limits).await?;
+    let audit = zitadel_limits_change(actor, before.as_ref(), Some(&limits), now);
+    store.put_instance_limits(&limits, &audit).await?;
     blocks.set(tenant_id, limits.block == Some(true));
     Ok(details_of(&limits))
 }
@@ -142,11 +152,16 @@ pub async fn set_limits<S: Store + InstanceStore>(
 /// it has none.
 pub async fn reset_limits<S: Store + InstanceStore>(
     store: &S,
+    actor: &Actor,
     blocks: &InstanceBlocks,
     tenant_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<Details> {
-    if !store.delete_instance_limits(tenant_id).await? {
+    let Some(before) = store.instance_limits(tenant_id).await? else {
+        return Err(Error::NotFound("limits"));
+    };
+    let audit = zitadel_limits_change(actor, Some(&before), None, now);
+    if !store.delete_instance_limits(tenant_id, &audit).await? {
         return Err(Error::NotFound("limits"));
     }
     blocks.set(tenant_id, false);

@@ -2,6 +2,7 @@
 //! with what is stored so a second run with the same file writes nothing.
 
 use crate::domain::aggregate::{AggregateStore, AggregateWrite, Row};
+use crate::domain::audit::{self, Actor};
 use uuid::Uuid;
 
 use super::file::{SeedFile, SeedKey, SeedLimit, SeedTenant};
@@ -171,10 +172,16 @@ async fn ensure_tenant(state: &AppState, seed: &SeedTenant) -> Result<Outcome> {
     let name = TenantName::parse(&seed.name)?;
     match state.store.tenant(seed.id).await? {
         Some(t) if t.name == name => Ok(Outcome::Unchanged),
-        Some(_) => {
+        Some(before) => {
+            let now = state.clock.now();
+            let after = Tenant {
+                name: name.clone(),
+                ..before.clone()
+            };
+            let audit = audit::tenant_change(&Actor::start_up(), Some(&before), Some(&after), now);
             state
                 .store
-                .rename_tenant(seed.id, name.as_str(), state.clock.now())
+                .rename_tenant(seed.id, name.as_str(), now, &audit)
                 .await?;
             Ok(Outcome::Updated)
         }
@@ -184,7 +191,9 @@ async fn ensure_tenant(state: &AppState, seed: &SeedTenant) -> Result<Outcome> {
                 name,
                 created_at: state.clock.now(),
             };
-            state.store.insert_tenant(&tenant).await?;
+            let audit =
+                audit::tenant_change(&Actor::start_up(), None, Some(&tenant), tenant.created_at);
+            state.store.insert_tenant(&tenant, &audit).await?;
             Ok(Outcome::Created)
         }
     }
@@ -219,10 +228,12 @@ async fn ensure_key(state: &AppState, tenant_id: Uuid, seed: &SeedKey) -> Result
     key.id = seed.id.clone();
     key.secret_hash = SecretHash::of(&seed.secret);
     let existing = state.store.keys(tenant_id).await?;
+    let now = state.clock.now();
     match existing.into_iter().find(|k| k.id == key.id) {
         Some(k) if same_key(&k, &key) => Ok(Outcome::Unchanged),
-        Some(_) => {
-            // Keys have no update: the changed key replaces the old one, keeping its quota unit.
+        Some(old) => {
+            // Keys have no update: the changed key replaces the old one, keeping its quota unit
+            // (one record, an update, for the pair).
             let revoke = AggregateWrite {
                 row: Row::DeleteKey {
                     tenant_id,
@@ -231,17 +242,20 @@ async fn ensure_key(state: &AppState, tenant_id: Uuid, seed: &SeedKey) -> Result
                 limits: None,
                 rules: None,
                 unit: None,
+                audit: None,
             };
             state.store.write_aggregate(&revoke).await?;
             state.keys.evict(&key.id);
-            state.store.insert_key(&key).await?;
+            let audit = audit::key_change(&Actor::start_up(), Some(&old), Some(&key), now);
+            state.store.insert_key(&key, &audit).await?;
             Ok(Outcome::Updated)
         }
         None => {
             let code = service_quota::own(service_quota::API_KEYS)?;
             let reference = ScopeRef::organization();
             service_quota::take(&state.engine, tenant_id, &code, &reference).await?;
-            if let Err(e) = state.store.insert_key(&key).await {
+            let audit = audit::key_change(&Actor::start_up(), None, Some(&key), now);
+            if let Err(e) = state.store.insert_key(&key, &audit).await {
                 service_quota::release(&state.engine, tenant_id, &code, &reference).await;
                 return Err(e);
             }
@@ -274,11 +288,11 @@ async fn ensure_limit(state: &AppState, tenant_id: Uuid, seed: &SeedLimit) -> Re
         }),
         Some(old) if same_limit(&old, &limit) => Ok(Outcome::Unchanged),
         Some(_) => {
-            state.engine.put_limit(&limit).await?;
+            state.engine.put_limit(&limit, &Actor::start_up()).await?;
             Ok(Outcome::Updated)
         }
         None => {
-            state.engine.put_limit(&limit).await?;
+            state.engine.put_limit(&limit, &Actor::start_up()).await?;
             Ok(Outcome::Created)
         }
     }
@@ -320,7 +334,7 @@ async fn waldur_limits(
     let caller = seeder(tenant_id, &[Role::Staff]);
     state
         .chat_quotas
-        .set_quota(&state.engine, &caller, change)
+        .set_quota(&state.engine, &caller, &Actor::start_up(), change)
         .await?;
     Ok(if stored.is_some() {
         Outcome::Updated
@@ -339,7 +353,14 @@ async fn zitadel_quota(
     let spec = body.into_spec(Request::Set)?;
     let unit = spec.unit;
     let before = state.store.zitadel_quota(tenant_id, unit).await?;
-    zitadel::set_quota(&state.engine, &state.store, tenant_id, spec).await?;
+    zitadel::set_quota(
+        &state.engine,
+        &state.store,
+        &Actor::start_up(),
+        tenant_id,
+        spec,
+    )
+    .await?;
     let after = state.store.zitadel_quota(tenant_id, unit).await?;
     Ok(match (before, after) {
         (None, _) => Outcome::Created,

@@ -5,6 +5,7 @@ use uuid::Uuid;
 
 use super::apply::{Outcome, domain};
 use crate::api::confluent::ClientQuotaCreate;
+use crate::domain::audit::Actor;
 use crate::domain::confluent::{Changes, ClientQuotas};
 use crate::domain::ports::*;
 use crate::domain::{Error, Result};
@@ -42,7 +43,9 @@ pub(super) async fn client_quota(
         .into_iter()
         .find(|q| q.display_name == draft.display_name)
     else {
-        service.create(tenant_id, draft, now).await?;
+        service
+            .create(&Actor::start_up(), tenant_id, draft, now)
+            .await?;
         return Ok(Outcome::Created);
     };
     if old.description == draft.description
@@ -59,6 +62,7 @@ pub(super) async fn client_quota(
     };
     service
         .update(
+            &Actor::start_up(),
             tenant_id,
             &old.id,
             Some(&old.environment),

@@ -6,6 +6,7 @@ use uuid::Uuid;
 use super::apply::{Outcome, domain, seeder};
 use super::file::SeedTemplate;
 use crate::api::datarobot::dto::QuotaCreate;
+use crate::domain::audit::{self, Actor};
 use crate::domain::datarobot::Template;
 use crate::domain::datarobot::service::{self, NewQuota, QuotaChanges};
 use crate::domain::limit::check_name;
@@ -39,7 +40,16 @@ pub(super) async fn template(
         updated_at: now,
     };
     template.validate()?;
-    state.store.put_datarobot_template(&template).await?;
+    let audit = audit::datarobot_template_change(
+        &Actor::start_up(),
+        existing.as_ref(),
+        Some(&template),
+        now,
+    );
+    state
+        .store
+        .put_datarobot_template(&template, &audit)
+        .await?;
     Ok(if existing.is_some() {
         Outcome::Updated
     } else {
@@ -72,7 +82,15 @@ pub(super) async fn quota(
             capacity: body.capacity,
             saturation_threshold: body.saturation_threshold,
         };
-        service::create_quota(&state.store, &state.engine, &caller, new, now).await?;
+        service::create_quota(
+            &state.store,
+            &state.engine,
+            &caller,
+            &Actor::start_up(),
+            new,
+            now,
+        )
+        .await?;
         return Ok(Outcome::Created);
     };
     let default_rules = match (body.default_rules, body.template_id) {
@@ -104,6 +122,15 @@ pub(super) async fn quota(
         capacity: Some(body.capacity),
         saturation_threshold: Some(body.saturation_threshold),
     };
-    service::update_quota(&state.store, &state.engine, &caller, &old.id, changes, now).await?;
+    service::update_quota(
+        &state.store,
+        &state.engine,
+        &caller,
+        &Actor::start_up(),
+        &old.id,
+        changes,
+        now,
+    )
+    .await?;
     Ok(Outcome::Updated)
 }

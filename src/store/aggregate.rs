@@ -140,6 +140,7 @@ macro_rules! aggregate_store {
                 if let Some(UnitChange::GiveBack(unit)) = &w.unit {
                     give_back(tx, unit).await?;
                 }
+                audit_steps::append_some(&mut **tx, w.audit).await?;
                 Ok(Written::Done)
             }
 

@@ -84,21 +84,56 @@ macro_rules! chat_store {
                 user_id: Uuid,
                 changes: &$crate::domain::waldur::LimitChanges,
                 now: chrono::DateTime<chrono::Utc>,
+                audit: &$crate::domain::audit::AuditRecord,
             ) -> Result<$crate::domain::waldur::OwnLimits> {
-                let row = sqlx::query($crate::store::chat::SET_CHAT_QUOTA)
-                    .bind(tenant_id)
-                    .bind(user_id)
-                    .bind(changes.daily.is_some())
-                    .bind(changes.daily.flatten())
-                    .bind(changes.weekly.is_some())
-                    .bind(changes.weekly.flatten())
-                    .bind(changes.monthly.is_some())
-                    .bind(changes.monthly.flatten())
-                    .bind(now)
-                    .fetch_one(&self.pool)
-                    .await
-                    .map_err(db_error)?;
-                Self::own_limits(&row)
+                use $crate::domain::audit::chat_quota_json;
+                let mut tx = Self::begin_batch(&self.pool).await?;
+                let before = sqlx::query(
+                    "SELECT daily_limit, weekly_limit, monthly_limit FROM chat_token_quotas \
+                     WHERE tenant_id = $1 AND user_id = $2",
+                )
+                .bind(tenant_id)
+                .bind(user_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_error)?
+                .map(|r| Self::own_limits(&r))
+                .transpose()?;
+                // Per period: whether it changes, and to what (NULL: the system default).
+                let row = sqlx::query(
+                    "INSERT INTO chat_token_quotas \
+                     (tenant_id, user_id, daily_limit, weekly_limit, monthly_limit, created_at, updated_at) \
+                     VALUES ($1, $2, $4, $6, $8, $9, $9) \
+                     ON CONFLICT (tenant_id, user_id) DO UPDATE SET \
+                     daily_limit = CASE WHEN $3 THEN excluded.daily_limit \
+                         ELSE chat_token_quotas.daily_limit END, \
+                     weekly_limit = CASE WHEN $5 THEN excluded.weekly_limit \
+                         ELSE chat_token_quotas.weekly_limit END, \
+                     monthly_limit = CASE WHEN $7 THEN excluded.monthly_limit \
+                         ELSE chat_token_quotas.monthly_limit END, \
+                     updated_at = excluded.updated_at \
+                     RETURNING daily_limit, weekly_limit, monthly_limit",
+                )
+                .bind(tenant_id)
+                .bind(user_id)
+                .bind(changes.daily.is_some())
+                .bind(changes.daily.flatten())
+                .bind(changes.weekly.is_some())
+                .bind(changes.weekly.flatten())
+                .bind(changes.monthly.is_some())
+                .bind(changes.monthly.flatten())
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_error)?;
+                let after = Self::own_limits(&row)?;
+                let record = audit.restated(
+                    before.as_ref().map(chat_quota_json),
+                    Some(chat_quota_json(&after)),
+                );
+                audit_steps::append(&mut *tx, &record).await?;
+                tx.commit().await.map_err(db_error)?;
+                Ok(after)
             }
         }
     };

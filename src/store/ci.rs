@@ -13,31 +13,34 @@ const USAGE_TABLES: [&str; 5] = [
 ];
 
 impl AnyStore {
-    /// Renames a tenant (seed files fix ids; a changed name is an update).
+    /// Renames a tenant (seed files fix ids; a changed name is an update), with the audit
+    /// record of the change.
     pub async fn rename_tenant(
         &self,
         id: uuid::Uuid,
         name: &str,
         now: chrono::DateTime<chrono::Utc>,
+        audit: &crate::domain::audit::AuditRecord,
     ) -> Result<()> {
         let sql = "UPDATE tenants SET name = $2, updated_at = $3 WHERE id = $1";
-        match self {
-            AnyStore::Postgres(s) => sqlx::query(sql)
-                .bind(id)
-                .bind(name)
-                .bind(now)
-                .execute(&s.pool)
-                .await
-                .map(drop),
-            AnyStore::Sqlite(s) => sqlx::query(sql)
-                .bind(id)
-                .bind(name)
-                .bind(now)
-                .execute(&s.pool)
-                .await
-                .map(drop),
+        macro_rules! rename {
+            ($s:expr, $($steps:ident)::+) => {{
+                let mut tx = $s.pool.begin().await.map_err(db_error)?;
+                sqlx::query(sql)
+                    .bind(id)
+                    .bind(name)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                $($steps)::+::append(&mut *tx, audit).await?;
+                tx.commit().await.map_err(db_error)
+            }};
         }
-        .map_err(db_error)
+        match self {
+            AnyStore::Postgres(s) => rename!(s, super::postgres::audit_steps),
+            AnyStore::Sqlite(s) => rename!(s, super::sqlite::audit_steps),
+        }
     }
 
     /// Deletes every lease, counter, idempotency record and notification event, in one

@@ -72,8 +72,13 @@ macro_rules! datarobot_store {
                 Ok((quotas, total))
             }
 
-            async fn put_datarobot_template(&self, t: &Template) -> Result<bool> {
+            async fn put_datarobot_template(
+                &self,
+                t: &Template,
+                audit: &$crate::domain::audit::AuditRecord,
+            ) -> Result<bool> {
                 let rules = to_json(&t.rules)?;
+                let mut tx = Self::begin_batch(&self.pool).await?;
                 let inserted = sqlx::query(
                     "INSERT INTO datarobot_quota_templates \
                      (tenant_id, id, name, rules, created_at, updated_at) \
@@ -85,13 +90,11 @@ macro_rules! datarobot_store {
                 .bind(&rules)
                 .bind(t.created_at)
                 .bind(t.updated_at)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(db_error)?
                 .rows_affected();
-                if inserted > 0 {
-                    return Ok(true);
-                }
+                if inserted == 0 {
                 sqlx::query(
                     "UPDATE datarobot_quota_templates SET name = $3, rules = $4, updated_at = $5 \
                      WHERE tenant_id = $1 AND id = $2",
@@ -101,10 +104,13 @@ macro_rules! datarobot_store {
                 .bind(&t.name)
                 .bind(&rules)
                 .bind(t.updated_at)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(db_error)?;
-                Ok(false)
+                }
+                audit_steps::append(&mut *tx, audit).await?;
+                tx.commit().await.map_err(db_error)?;
+                Ok(inserted > 0)
             }
 
             async fn datarobot_template(&self, tenant_id: Uuid, id: &str) -> Result<Option<Template>> {
@@ -148,14 +154,27 @@ macro_rules! datarobot_store {
                 Ok((templates, total))
             }
 
-            async fn delete_datarobot_template(&self, tenant_id: Uuid, id: &str) -> Result<bool> {
-                sqlx::query("DELETE FROM datarobot_quota_templates WHERE tenant_id = $1 AND id = $2")
-                    .bind(tenant_id)
-                    .bind(id)
-                    .execute(&self.pool)
-                    .await
-                    .map(|done| done.rows_affected() > 0)
-                    .map_err(db_error)
+            async fn delete_datarobot_template(
+                &self,
+                tenant_id: Uuid,
+                id: &str,
+                audit: &$crate::domain::audit::AuditRecord,
+            ) -> Result<bool> {
+                let mut tx = Self::begin_batch(&self.pool).await?;
+                let deleted = sqlx::query(
+                    "DELETE FROM datarobot_quota_templates WHERE tenant_id = $1 AND id = $2",
+                )
+                .bind(tenant_id)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map(|done| done.rows_affected() > 0)
+                .map_err(db_error)?;
+                if deleted {
+                    audit_steps::append(&mut *tx, audit).await?;
+                    tx.commit().await.map_err(db_error)?;
+                }
+                Ok(deleted)
             }
         }
     };

@@ -16,69 +16,22 @@ macro_rules! limit_store {
             }
 
             async fn insert_limit(&self, l: &Limit) -> Result<bool> {
-                let selector = serde_json::to_string(l.selector.as_map())
-                    .map_err(|e| Error::Internal(e.to_string()))?;
-                let window = serde_json::to_string(&l.window.spec())
-                    .map_err(|e| Error::Internal(e.to_string()))?;
-                let per = serde_json::to_string(&l.per).map_err(|e| Error::Internal(e.to_string()))?;
-                let inserted = sqlx::query(
-                    "INSERT INTO limits (tenant_id, id, selector, metric, amount, window_spec, \
-                     blocking, owner, created_at, updated_at, per, family, expires_at, shadow) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
-                     ON CONFLICT DO NOTHING",
-                )
-                .bind(l.tenant_id)
-                .bind(&l.id)
-                .bind(&selector)
-                .bind(&l.metric)
-                .bind(l.amount.to_stored())
-                .bind(&window)
-                .bind(l.blocking)
-                .bind(&l.owner)
-                .bind(l.created_at)
-                .bind(l.updated_at)
-                .bind(&per)
-                .bind(&l.family)
-                .bind(l.expires_at)
-                .bind(l.mode == crate::domain::limit::Mode::Shadow)
-                .execute(&self.pool)
-                .await
-                .map_err(db_error)?
-                .rows_affected();
-                Ok(inserted > 0)
+                limit_steps::insert(&self.pool, l).await
             }
 
-            async fn put_limit(&self, l: &Limit) -> Result<bool> {
-                if self.insert_limit(l).await? {
-                    return Ok(true);
+            async fn put_limit(
+                &self,
+                l: &Limit,
+                audit: &$crate::domain::audit::AuditRecord,
+            ) -> Result<bool> {
+                let mut tx = Self::begin_batch(&self.pool).await?;
+                let created = limit_steps::insert(&mut *tx, l).await?;
+                if !created {
+                    limit_steps::update(&mut *tx, l).await?;
                 }
-                let selector = serde_json::to_string(l.selector.as_map())
-                    .map_err(|e| Error::Internal(e.to_string()))?;
-                let window = serde_json::to_string(&l.window.spec())
-                    .map_err(|e| Error::Internal(e.to_string()))?;
-                let per = serde_json::to_string(&l.per).map_err(|e| Error::Internal(e.to_string()))?;
-                sqlx::query(
-                    "UPDATE limits SET selector = $3, metric = $4, amount = $5, window_spec = $6, \
-                     blocking = $7, owner = $8, updated_at = $9, per = $10, family = $11, \
-                     expires_at = $12, shadow = $13 WHERE tenant_id = $1 AND id = $2",
-                )
-                .bind(l.tenant_id)
-                .bind(&l.id)
-                .bind(&selector)
-                .bind(&l.metric)
-                .bind(l.amount.to_stored())
-                .bind(&window)
-                .bind(l.blocking)
-                .bind(&l.owner)
-                .bind(l.updated_at)
-                .bind(&per)
-                .bind(&l.family)
-                .bind(l.expires_at)
-                .bind(l.mode == crate::domain::limit::Mode::Shadow)
-                .execute(&self.pool)
-                .await
-                .map_err(db_error)?;
-                Ok(false)
+                audit_steps::append(&mut *tx, audit).await?;
+                tx.commit().await.map_err(db_error)?;
+                Ok(created)
             }
 
             async fn limit(&self, tenant_id: Uuid, id: &str) -> Result<Option<Limit>> {
@@ -133,14 +86,25 @@ macro_rules! limit_store {
                 .collect()
             }
 
-            async fn delete_limit(&self, tenant_id: Uuid, id: &str) -> Result<bool> {
-                sqlx::query("DELETE FROM limits WHERE tenant_id = $1 AND id = $2")
+            async fn delete_limit(
+                &self,
+                tenant_id: Uuid,
+                id: &str,
+                audit: &$crate::domain::audit::AuditRecord,
+            ) -> Result<bool> {
+                let mut tx = Self::begin_batch(&self.pool).await?;
+                let deleted = sqlx::query("DELETE FROM limits WHERE tenant_id = $1 AND id = $2")
                     .bind(tenant_id)
                     .bind(id)
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await
                     .map(|done| done.rows_affected() > 0)
-                    .map_err(db_error)
+                    .map_err(db_error)?;
+                if deleted {
+                    audit_steps::append(&mut *tx, audit).await?;
+                    tx.commit().await.map_err(db_error)?;
+                }
+                Ok(deleted)
             }
 
             async fn count_open_leases(&self, tenant_id: Uuid, now_ms: i64) -> Result<i64> {

@@ -3,16 +3,19 @@
 //!
 //! Most SQL is the same text for both dialects (`$1` placeholders, `ON CONFLICT`, `RETURNING`), so
 //! it is written once, one file per area (`tenants`, `limits`, `chat`, `notifications`, `zitadel`,
-//! `confluent`, `datarobot`, `service_quota`, `aggregate`, `pages`, `retention`), and expanded for
-//! each backend; the row readers and step modules they share are in [`sql`]; what differs
+//! `confluent`, `datarobot`, `service_quota`, `aggregate`, `pages`, `retention`, `audit`,
+//! `history`, `limit_steps`), and expanded for each backend; the row readers and step modules they share are in [`sql`]; what differs
 //! (connecting, taking the write lock for a batch) lives in the backend's own file.
 
 mod aggregate;
 mod alerts;
+mod audit;
 mod chat;
 mod ci;
 mod confluent;
 mod datarobot;
+mod history;
+mod limit_steps;
 mod limits;
 mod notifications;
 mod pages;
@@ -30,12 +33,13 @@ use std::collections::HashMap;
 
 use uuid::Uuid;
 
+use crate::domain::audit::AuditRecord;
 use crate::domain::confluent::ClientQuota;
 use crate::domain::datarobot::{Page, Quota, QuotaFilter, Template};
 use crate::domain::limit::Limit;
 use crate::domain::notification::{Delivery, DueNotification, Notification};
 use crate::domain::principal::{ApiKey, SecretHash};
-use crate::domain::service_quota::{AuditRecord, QuotaCode};
+use crate::domain::service_quota::{AuditRecord as Adjustment, QuotaCode};
 use crate::domain::tenant::Tenant;
 use crate::domain::usage::batch::{BatchReads, BatchState, BatchWrites, CounterKey};
 use crate::domain::waldur::{LimitChanges, OwnLimits};
@@ -127,8 +131,8 @@ impl TenantStore for AnyStore {
     async fn ping(&self) -> Result<()> {
         dispatch!(self, s => s.ping())
     }
-    async fn insert_tenant(&self, tenant: &Tenant) -> Result<()> {
-        dispatch!(self, s => s.insert_tenant(tenant))
+    async fn insert_tenant(&self, tenant: &Tenant, audit: &AuditRecord) -> Result<()> {
+        dispatch!(self, s => s.insert_tenant(tenant, audit))
     }
     async fn tenant(&self, id: Uuid) -> Result<Option<Tenant>> {
         dispatch!(self, s => s.tenant(id))
@@ -139,8 +143,8 @@ impl TenantStore for AnyStore {
     async fn tenant_named(&self, name: &str) -> Result<Option<Tenant>> {
         dispatch!(self, s => s.tenant_named(name))
     }
-    async fn insert_key(&self, key: &ApiKey) -> Result<()> {
-        dispatch!(self, s => s.insert_key(key))
+    async fn insert_key(&self, key: &ApiKey, audit: &AuditRecord) -> Result<()> {
+        dispatch!(self, s => s.insert_key(key, audit))
     }
     async fn key_by_hash(&self, hash: &SecretHash) -> Result<Option<ApiKey>> {
         dispatch!(self, s => s.key_by_hash(hash))
@@ -160,8 +164,8 @@ impl LimitStore for AnyStore {
     async fn insert_limit(&self, limit: &Limit) -> Result<bool> {
         dispatch!(self, s => s.insert_limit(limit))
     }
-    async fn put_limit(&self, limit: &Limit) -> Result<bool> {
-        dispatch!(self, s => s.put_limit(limit))
+    async fn put_limit(&self, limit: &Limit, audit: &AuditRecord) -> Result<bool> {
+        dispatch!(self, s => s.put_limit(limit, audit))
     }
     async fn limit(&self, tenant_id: Uuid, id: &str) -> Result<Option<Limit>> {
         dispatch!(self, s => s.limit(tenant_id, id))
@@ -179,8 +183,8 @@ impl LimitStore for AnyStore {
     async fn limits_of_metric(&self, tenant_id: Uuid, metric: &str) -> Result<Vec<Limit>> {
         dispatch!(self, s => s.limits_of_metric(tenant_id, metric))
     }
-    async fn delete_limit(&self, tenant_id: Uuid, id: &str) -> Result<bool> {
-        dispatch!(self, s => s.delete_limit(tenant_id, id))
+    async fn delete_limit(&self, tenant_id: Uuid, id: &str, audit: &AuditRecord) -> Result<bool> {
+        dispatch!(self, s => s.delete_limit(tenant_id, id, audit))
     }
     async fn count_open_leases(&self, tenant_id: Uuid, now_ms: i64) -> Result<i64> {
         dispatch!(self, s => s.count_open_leases(tenant_id, now_ms))
@@ -224,8 +228,9 @@ impl ChatQuotaStore for AnyStore {
         user_id: Uuid,
         changes: &LimitChanges,
         now: chrono::DateTime<chrono::Utc>,
+        audit: &AuditRecord,
     ) -> Result<OwnLimits> {
-        dispatch!(self, s => s.set_chat_quota(tenant_id, user_id, changes, now))
+        dispatch!(self, s => s.set_chat_quota(tenant_id, user_id, changes, now, audit))
     }
 }
 
@@ -313,8 +318,12 @@ impl DataRobotStore for AnyStore {
     ) -> Result<(Vec<Quota>, i64)> {
         dispatch!(self, s => s.datarobot_quotas(tenant_id, filter, page))
     }
-    async fn put_datarobot_template(&self, template: &Template) -> Result<bool> {
-        dispatch!(self, s => s.put_datarobot_template(template))
+    async fn put_datarobot_template(
+        &self,
+        template: &Template,
+        audit: &AuditRecord,
+    ) -> Result<bool> {
+        dispatch!(self, s => s.put_datarobot_template(template, audit))
     }
     async fn datarobot_template(&self, tenant_id: Uuid, id: &str) -> Result<Option<Template>> {
         dispatch!(self, s => s.datarobot_template(tenant_id, id))
@@ -326,8 +335,13 @@ impl DataRobotStore for AnyStore {
     ) -> Result<(Vec<Template>, i64)> {
         dispatch!(self, s => s.datarobot_templates(tenant_ids, page))
     }
-    async fn delete_datarobot_template(&self, tenant_id: Uuid, id: &str) -> Result<bool> {
-        dispatch!(self, s => s.delete_datarobot_template(tenant_id, id))
+    async fn delete_datarobot_template(
+        &self,
+        tenant_id: Uuid,
+        id: &str,
+        audit: &AuditRecord,
+    ) -> Result<bool> {
+        dispatch!(self, s => s.delete_datarobot_template(tenant_id, id, audit))
     }
 }
 
@@ -346,7 +360,7 @@ impl ServiceQuotaStore for AnyStore {
         &self,
         tenant_id: Uuid,
         code: &str,
-    ) -> Result<Vec<AuditRecord>> {
+    ) -> Result<Vec<Adjustment>> {
         dispatch!(self, s => s.service_quota_adjustments(tenant_id, code))
     }
 }

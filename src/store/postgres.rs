@@ -10,10 +10,13 @@ use uuid::Uuid;
 
 use super::aggregate::aggregate_store;
 use super::alerts::alert_store;
+use super::audit::audit_store;
 use super::chat::chat_store;
 use super::confluent::confluent_store;
 use super::datarobot::datarobot_store;
 use super::db_error;
+use super::history::history_store;
+use super::limit_steps::limit_steps;
 use super::limits::limit_store;
 use super::notifications::notification_store;
 use super::pages::page_store;
@@ -241,6 +244,7 @@ impl PgStore {
 
 shared_store!(PgStore, Postgres, PgRow);
 tenant_store!(PgStore, Postgres, PgRow);
+limit_steps!(Postgres);
 limit_store!(PgStore, Postgres, PgRow);
 chat_store!(PgStore, Postgres, PgRow);
 notification_store!(PgStore, Postgres, PgRow);
@@ -252,6 +256,8 @@ service_quota_store!(PgStore, Postgres, PgRow);
 page_store!(PgStore, PgRow);
 retention_store!(PgStore);
 aggregate_store!(PgStore, Postgres);
+audit_store!(PgStore, Postgres, PgRow);
+history_store!(PgStore);
 
 /// Counter keys as parallel arrays (tenants, limits, period starts, partitions), to bind to
 /// `UNNEST`.

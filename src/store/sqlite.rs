@@ -14,10 +14,13 @@ use uuid::Uuid;
 
 use super::aggregate::aggregate_store;
 use super::alerts::alert_store;
+use super::audit::audit_store;
 use super::chat::chat_store;
 use super::confluent::confluent_store;
 use super::datarobot::datarobot_store;
 use super::db_error;
+use super::history::history_store;
+use super::limit_steps::limit_steps;
 use super::limits::limit_store;
 use super::notifications::notification_store;
 use super::pages::page_store;
@@ -188,6 +191,7 @@ impl SqliteStore {
 
 shared_store!(SqliteStore, Sqlite, SqliteRow);
 tenant_store!(SqliteStore, Sqlite, SqliteRow);
+limit_steps!(Sqlite);
 limit_store!(SqliteStore, Sqlite, SqliteRow);
 chat_store!(SqliteStore, Sqlite, SqliteRow);
 notification_store!(SqliteStore, Sqlite, SqliteRow);
@@ -199,3 +203,5 @@ service_quota_store!(SqliteStore, Sqlite, SqliteRow);
 page_store!(SqliteStore, SqliteRow);
 retention_store!(SqliteStore);
 aggregate_store!(SqliteStore, Sqlite);
+audit_store!(SqliteStore, Sqlite, SqliteRow);
+history_store!(SqliteStore);

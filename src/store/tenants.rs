@@ -15,17 +15,23 @@ macro_rules! tenant_store {
                     .map_err(db_error)
             }
 
-            async fn insert_tenant(&self, t: &Tenant) -> Result<()> {
+            async fn insert_tenant(
+                &self,
+                t: &Tenant,
+                audit: &$crate::domain::audit::AuditRecord,
+            ) -> Result<()> {
+                let mut tx = Self::begin_batch(&self.pool).await?;
                 sqlx::query(
                     "INSERT INTO tenants (id, name, created_at, updated_at) VALUES ($1, $2, $3, $3)",
                 )
                 .bind(t.id)
                 .bind(t.name.as_str())
                 .bind(t.created_at)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await
-                .map(drop)
-                .map_err(db_error)
+                .map_err(db_error)?;
+                audit_steps::append(&mut *tx, audit).await?;
+                tx.commit().await.map_err(db_error)
             }
 
             async fn tenant(&self, id: Uuid) -> Result<Option<Tenant>> {
@@ -61,8 +67,15 @@ macro_rules! tenant_store {
                 .transpose()
             }
 
-            async fn insert_key(&self, k: &ApiKey) -> Result<()> {
-                aggregate_steps::insert_key(&self.pool, k).await
+            async fn insert_key(
+                &self,
+                k: &ApiKey,
+                audit: &$crate::domain::audit::AuditRecord,
+            ) -> Result<()> {
+                let mut tx = Self::begin_batch(&self.pool).await?;
+                aggregate_steps::insert_key(&mut *tx, k).await?;
+                audit_steps::append(&mut *tx, audit).await?;
+                tx.commit().await.map_err(db_error)
             }
 
             async fn key_by_hash(&self, hash: &SecretHash) -> Result<Option<ApiKey>> {

@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use super::{AnyStore, PgStore, SqliteStore, db_error};
 use crate::domain::Result;
+use crate::domain::audit::AuditRecord;
 use crate::domain::zitadel_instance::{InstanceLimits, InstanceStore};
 
 type LimitsRow = (Option<bool>, Option<i64>, i64, DateTime<Utc>, DateTime<Utc>);
@@ -23,7 +24,7 @@ fn limits_from(tenant_id: Uuid, row: LimitsRow) -> InstanceLimits {
 }
 
 macro_rules! instance_store {
-    ($store:ty) => {
+    ($store:ty, $($audit:ident)::+) => {
         impl InstanceStore for $store {
             async fn next_instance_sequence(
                 &self,
@@ -67,7 +68,12 @@ macro_rules! instance_store {
                 Ok(row.map(|row| limits_from(tenant_id, row)))
             }
 
-            async fn put_instance_limits(&self, l: &InstanceLimits) -> Result<()> {
+            async fn put_instance_limits(
+                &self,
+                l: &InstanceLimits,
+                audit: &AuditRecord,
+            ) -> Result<()> {
+                let mut tx = self.pool.begin().await.map_err(db_error)?;
                 sqlx::query(
                     "INSERT INTO zitadel_instance_limits (tenant_id, block, \
                      audit_log_retention_seconds, sequence, created_at, updated_at) \
@@ -81,19 +87,30 @@ macro_rules! instance_store {
                 .bind(l.sequence)
                 .bind(l.created_at)
                 .bind(l.updated_at)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await
-                .map(drop)
-                .map_err(db_error)
+                .map_err(db_error)?;
+                $($audit)::+::append(&mut *tx, audit).await?;
+                tx.commit().await.map_err(db_error)
             }
 
-            async fn delete_instance_limits(&self, tenant_id: Uuid) -> Result<bool> {
-                sqlx::query("DELETE FROM zitadel_instance_limits WHERE tenant_id = $1")
+            async fn delete_instance_limits(
+                &self,
+                tenant_id: Uuid,
+                audit: &AuditRecord,
+            ) -> Result<bool> {
+                let mut tx = self.pool.begin().await.map_err(db_error)?;
+                let deleted = sqlx::query("DELETE FROM zitadel_instance_limits WHERE tenant_id = $1")
                     .bind(tenant_id)
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await
                     .map(|done| done.rows_affected() > 0)
-                    .map_err(db_error)
+                    .map_err(db_error)?;
+                if deleted {
+                    $($audit)::+::append(&mut *tx, audit).await?;
+                    tx.commit().await.map_err(db_error)?;
+                }
+                Ok(deleted)
             }
 
             async fn blocked_instances(&self) -> Result<Vec<Uuid>> {
@@ -106,8 +123,8 @@ macro_rules! instance_store {
     };
 }
 
-instance_store!(PgStore);
-instance_store!(SqliteStore);
+instance_store!(PgStore, super::postgres::audit_steps);
+instance_store!(SqliteStore, super::sqlite::audit_steps);
 
 /// Forwards to whichever backend the store is.
 macro_rules! forward {
@@ -129,11 +146,15 @@ impl InstanceStore for AnyStore {
     async fn instance_limits(&self, tenant_id: Uuid) -> Result<Option<InstanceLimits>> {
         forward!(self, s => s.instance_limits(tenant_id))
     }
-    async fn put_instance_limits(&self, limits: &InstanceLimits) -> Result<()> {
-        forward!(self, s => s.put_instance_limits(limits))
+    async fn put_instance_limits(
+        &self,
+        limits: &InstanceLimits,
+        audit: &AuditRecord,
+    ) -> Result<()> {
+        forward!(self, s => s.put_instance_limits(limits, audit))
     }
-    async fn delete_instance_limits(&self, tenant_id: Uuid) -> Result<bool> {
-        forward!(self, s => s.delete_instance_limits(tenant_id))
+    async fn delete_instance_limits(&self, tenant_id: Uuid, audit: &AuditRecord) -> Result<bool> {
+        forward!(self, s => s.delete_instance_limits(tenant_id, audit))
     }
     async fn blocked_instances(&self) -> Result<Vec<Uuid>> {
         forward!(self, s => s.blocked_instances())

@@ -128,6 +128,7 @@ on_both_backends_with! {
             row: Row::DeleteKey { tenant_id, id: key["id"].as_str().expect("id") },
             limits: None,
             unit: None,
+            audit: None,
         };
         assert_eq!(elsewhere.write_aggregate(&revoke).await.expect("delete"), Written::Done);
 

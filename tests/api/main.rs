@@ -4,6 +4,7 @@ mod support;
 
 mod aggregates;
 mod alerts;
+mod audit;
 mod authority;
 mod authority_table;
 mod bounds;
@@ -15,6 +16,7 @@ mod foundation;
 mod generated_client;
 mod hardening;
 mod leases;
+mod history;
 mod openapi;
 mod pages;
 mod precedence;

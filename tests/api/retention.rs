@@ -46,11 +46,18 @@ async fn counters_of(app: &TestApp, limit_id: &str, per_value: &str) -> i64 {
     .await
 }
 
-/// Sweeps the app's database with the default rules as if it were `now`.
+/// Sweeps the app's database with the default rules as if it were `now`, but without keeping
+/// ended periods as usage history (tests/api/history.rs covers that), so what is left is the
+/// rule of the previous period being readable just after a reset.
 async fn sweep_at(app: &TestApp, now: DateTime<Utc>) -> quotaplane::domain::retention::Swept {
     let store = AnyStore::connect(&app.database_url).await.expect("store");
+    let retention = Retention {
+        history_long: TimeDelta::zero(),
+        history_short: TimeDelta::zero(),
+        ..Retention::default()
+    };
     store
-        .sweep_retained(now.timestamp_millis(), &Retention::default())
+        .sweep_retained(now.timestamp_millis(), &retention)
         .await
         .expect("sweep")
 }

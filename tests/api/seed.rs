@@ -13,17 +13,17 @@ use crate::process::Server;
 use crate::support::{TempDir, TestApp, body};
 
 /// The seed file with every kind of entry.
-fn every_kind() -> PathBuf {
+pub(crate) fn every_kind() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/seeds/every-kind.yaml")
 }
 
-const TENANT: &str = "0b0e6f1c-3c5e-4f7e-9a53-6a8f6d2c1a01";
+pub(crate) const TENANT: &str = "0b0e6f1c-3c5e-4f7e-9a53-6a8f6d2c1a01";
 const ADMIN: &str = "acme-admin-secret-0123456789";
 const STAFF: &str = "acme-staff-secret-0123456789";
 const ALICE: &str = "acme-alice-secret-0123456789";
 
 /// The state a `seed` run builds over the test server's database.
-async fn seeder(app: &TestApp) -> AppState {
+pub(crate) async fn seeder(app: &TestApp) -> AppState {
     let store = AnyStore::connect(&app.database_url).await.expect("store");
     AppState::new(store, Settings::default())
 }

@@ -11,6 +11,7 @@ use utoipa::IntoParams;
 use super::dto::{ClientQuota, ClientQuotaCreate, ClientQuotaList, ClientQuotaUpdate};
 use super::error::{FailureBody, reject};
 use super::links::Links;
+use crate::domain::audit::Actor;
 use crate::domain::confluent::{ClientQuotas, page_size};
 use crate::domain::principal::{Caller, Role};
 use crate::domain::{Error, Result};
@@ -58,7 +59,12 @@ pub async fn create_client_quota(
         caller.require_any(&[Role::Admin])?;
         let draft = body.into_draft()?;
         service(&state)
-            .create(caller.tenant_id, draft, state.clock.now())
+            .create(
+                &Actor::of(&caller),
+                caller.tenant_id,
+                draft,
+                state.clock.now(),
+            )
             .await
     }
     .await;
@@ -179,6 +185,7 @@ pub async fn update_client_quota(
         let update = body.check(&id)?;
         service(&state)
             .update(
+                &Actor::of(&caller),
                 caller.tenant_id,
                 &id,
                 update.environment.as_deref(),
@@ -212,7 +219,14 @@ pub async fn delete_client_quota(
     let links = Links::of_request(&state.settings, &headers, caller.tenant_id);
     let deleted = async {
         caller.require_any(&[Role::Admin])?;
-        service(&state).delete(caller.tenant_id, &id).await
+        service(&state)
+            .delete(
+                &Actor::of(&caller),
+                caller.tenant_id,
+                &id,
+                state.clock.now(),
+            )
+            .await
     }
     .await;
     match deleted {

@@ -7,6 +7,7 @@ use axum::response::IntoResponse;
 use super::dto::{QuotaCreate, QuotaListQuery, QuotaListResponse, QuotaResponse, QuotaUpdate};
 use super::error::ErrorResponse;
 use super::page_links;
+use crate::domain::audit::Actor;
 use crate::domain::datarobot::service::{self, NewQuota, QuotaChanges};
 use crate::domain::datarobot::{Page, QuotaFilter};
 use crate::domain::principal::Caller;
@@ -73,8 +74,15 @@ pub async fn create_quota(
         capacity: body.capacity,
         saturation_threshold: body.saturation_threshold,
     };
-    let quota =
-        service::create_quota(&state.store, &state.engine, &caller, new, state.clock.now()).await?;
+    let quota = service::create_quota(
+        &state.store,
+        &state.engine,
+        &caller,
+        &Actor::of(&caller),
+        new,
+        state.clock.now(),
+    )
+    .await?;
     Ok((StatusCode::CREATED, axum::Json(QuotaResponse::from(quota))))
 }
 
@@ -109,8 +117,16 @@ pub async fn update_quota(
         saturation_threshold: body.saturation_threshold,
     };
     let now = state.clock.now();
-    let quota =
-        service::update_quota(&state.store, &state.engine, &caller, &id, changes, now).await?;
+    let quota = service::update_quota(
+        &state.store,
+        &state.engine,
+        &caller,
+        &Actor::of(&caller),
+        &id,
+        changes,
+        now,
+    )
+    .await?;
     Ok(axum::Json(quota.into()))
 }
 
@@ -134,6 +150,7 @@ pub async fn delete_quota(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let now = state.clock.now();
-    service::delete_quota(&state.store, &state.engine, &caller, &id, now).await?;
+    let actor = Actor::of(&caller);
+    service::delete_quota(&state.store, &state.engine, &caller, &actor, &id, now).await?;
     Ok(StatusCode::NO_CONTENT)
 }

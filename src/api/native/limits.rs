@@ -14,6 +14,7 @@ use super::Problem;
 pub use super::limit_body::{AmountBody, LimitPut, WindowBody};
 use super::paging::{self, PageParams};
 use super::usage::LimitUsage;
+use crate::domain::audit::Actor;
 use crate::domain::authority;
 use crate::domain::limit::{Limit, check_name};
 use crate::domain::page::Paged;
@@ -86,13 +87,14 @@ pub async fn put_limit(
     Json(body): Json<LimitPut>,
 ) -> Result<impl IntoResponse, ApiError> {
     caller.require_any(&[Role::Admin])?;
-    put_native(&state, caller.tenant_id, id, body).await
+    put_native(&state, &caller, caller.tenant_id, id, body).await
 }
 
 /// Creates or replaces a native limit of a tenant: what `PUT /v1/limits/{id}` does for its own
 /// tenant, and operators do for any.
 async fn put_native(
     state: &AppState,
+    caller: &Caller,
     tenant_id: Uuid,
     id: String,
     body: LimitPut,
@@ -103,7 +105,7 @@ async fn put_native(
     })?;
     authority::check_native_limit_id(&id)?;
     let limit = body.into_limit(id.clone(), tenant_id, state.clock.now())?;
-    let created = state.engine.put_limit(&limit).await?;
+    let created = state.engine.put_limit(&limit, &Actor::of(caller)).await?;
     let (limit, status) = one(state, tenant_id, &id).await?;
     let code = if created {
         StatusCode::CREATED
@@ -189,7 +191,7 @@ pub async fn delete_limit(
     caller.require_any(&[Role::Admin])?;
     state
         .engine
-        .delete_limit(caller.tenant_id, &id, None)
+        .delete_limit(caller.tenant_id, &id, None, &Actor::of(&caller))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -252,7 +254,7 @@ pub async fn put_tenant_limit(
     Json(body): Json<LimitPut>,
 ) -> Result<impl IntoResponse, ApiError> {
     let tenant_id = operated_tenant(&state, &caller, &tenant_id).await?;
-    put_native(&state, tenant_id, id, body).await
+    put_native(&state, &caller, tenant_id, id, body).await
 }
 
 /// Deletes any limit of any tenant, whatever its owner, with its usage: the operator's repair
@@ -266,7 +268,10 @@ pub async fn delete_tenant_limit(
     Path((tenant_id, id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let tenant_id = operated_tenant(&state, &caller, &tenant_id).await?;
-    state.engine.remove_limit(tenant_id, &id).await?;
+    state
+        .engine
+        .remove_limit(tenant_id, &id, &Actor::of(&caller))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

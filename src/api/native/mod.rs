@@ -2,9 +2,11 @@
 //! problem+json errors (RFC 9457).
 
 mod alerts;
+mod audit;
 mod deployments;
 mod effective;
 mod health;
+mod history;
 mod limit_body;
 mod limits;
 mod paging;
@@ -26,9 +28,11 @@ use crate::http::ratelimit_headers::{KEY_REQUESTS, QUOTA_EXCEEDED};
 use crate::state::AppState;
 
 pub use alerts::*;
+pub use audit::*;
 pub use deployments::*;
 pub use effective::*;
 pub use health::*;
+pub use history::*;
 pub use limits::*;
 pub use templates::*;
 pub use tenants::*;
@@ -73,6 +77,8 @@ pub fn router() -> Router<AppState> {
         .route("/v1/leases/{id}", delete(usage::release))
         .route("/v1/limits", get(limits::list_limits))
         .route("/v1/limits/effective", get(effective::effective))
+        .route("/v1/limits/{id}/history", get(history::limit_history))
+        .route("/v1/audit", get(audit::list_audit))
         .route(
             "/v1/limits/{id}",
             put(limits::put_limit)

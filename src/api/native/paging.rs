@@ -42,8 +42,16 @@ pub fn respond<T: Serialize>(
 ) -> Response {
     let mut response = Json(page.items).into_response();
     if let Some(next) = page.next {
+        // The list's other parameters (its filters) carry over to the next page as given.
+        let kept: String = uri
+            .query()
+            .unwrap_or_default()
+            .split('&')
+            .filter(|p| !p.is_empty() && !p.starts_with("limit=") && !p.starts_with("cursor="))
+            .map(|p| format!("&{p}"))
+            .collect();
         let link = format!(
-            "<{}{}?limit={}&cursor={}>; rel=\"next\"",
+            "<{}{}?limit={}&cursor={}{kept}>; rel=\"next\"",
             crate::api::base_url(settings, headers),
             uri.path(),
             request.limit,

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::Problem;
+use crate::domain::audit::Actor;
 use crate::domain::datarobot::service;
 use crate::domain::datarobot::{Rule, Template};
 use crate::domain::principal::Caller;
@@ -61,8 +62,15 @@ pub async fn create_template(
     Json(body): Json<QuotaTemplatePut>,
 ) -> Result<impl IntoResponse, ApiError> {
     let now = state.clock.now();
-    let template =
-        service::create_template(&state.store, &caller, body.name, body.rules, now).await?;
+    let template = service::create_template(
+        &state.store,
+        &caller,
+        &Actor::of(&caller),
+        body.name,
+        body.rules,
+        now,
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(QuotaTemplate::from(template)),
@@ -81,8 +89,16 @@ pub async fn replace_template(
     Json(body): Json<QuotaTemplatePut>,
 ) -> Result<axum::Json<QuotaTemplate>, ApiError> {
     let now = state.clock.now();
-    let template =
-        service::replace_template(&state.store, &caller, &id, body.name, body.rules, now).await?;
+    let template = service::replace_template(
+        &state.store,
+        &caller,
+        &Actor::of(&caller),
+        &id,
+        body.name,
+        body.rules,
+        now,
+    )
+    .await?;
     Ok(axum::Json(template.into()))
 }
 
@@ -95,6 +111,7 @@ pub async fn delete_template(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    service::delete_template(&state.store, &caller, &id).await?;
+    let actor = Actor::of(&caller);
+    service::delete_template(&state.store, &caller, &actor, &id, state.clock.now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -229,6 +229,7 @@ pub async fn revoke_key(
         &caller,
         tenant_id(&id)?,
         &key_id,
+        state.clock.now(),
     )
     .await?;
     state.keys.evict(&key_id);

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use super::dto::{
     SetTokenQuotaRequest, TokenQuotaUsageResponse, UsageParams, WaldurErrorDetail, parse_set_quota,
 };
+use crate::domain::audit::Actor;
 use crate::domain::principal::Caller;
 use crate::domain::waldur::require_staff_or_support;
 use crate::http::error::{ApiError, Failure};
@@ -65,7 +66,7 @@ pub async fn set_quota(
     };
     state
         .chat_quotas
-        .set_quota(&state.engine, &caller, change)
+        .set_quota(&state.engine, &caller, &Actor::of(&caller), change)
         .await?;
     Ok(StatusCode::OK.into_response())
 }

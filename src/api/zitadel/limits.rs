@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 
 use super::dto::{V1ObjectDetails, duration_of};
 use super::error::RpcStatus;
+use crate::domain::audit::Actor;
 use crate::domain::principal::Caller;
 use crate::domain::zitadel::{self, Details};
 use crate::domain::zitadel_instance::{self, LimitsChange};
@@ -88,7 +89,7 @@ pub async fn set_limits(
 ) -> Result<Json<V1SetLimitsResponse>, ApiError> {
     let tenant = zitadel::instance(&state.store, &caller, &instance_id).await?;
     let change = parse_json::<SystemServiceSetLimitsBody>(&body)?.change("")?;
-    let details = set_one(&state, tenant, &change).await?;
+    let details = set_one(&state, &Actor::of(&caller), tenant, &change).await?;
     Ok(Json(V1SetLimitsResponse {
         details: V1ObjectDetails::changed(&details),
     }))
@@ -96,11 +97,20 @@ pub async fn set_limits(
 
 pub(super) async fn set_one(
     state: &AppState,
+    actor: &Actor,
     tenant: uuid::Uuid,
     change: &LimitsChange,
 ) -> crate::domain::Result<Details> {
     let now = state.clock.now();
-    zitadel_instance::set_limits(&state.store, &state.instance_blocks, tenant, change, now).await
+    zitadel_instance::set_limits(
+        &state.store,
+        actor,
+        &state.instance_blocks,
+        tenant,
+        change,
+        now,
+    )
+    .await
 }
 
 /// Sets the limits of many instances; all are checked before any is written.
@@ -124,7 +134,7 @@ pub async fn bulk_set_limits(
         zitadel_instance::validate(&change)?;
         changes.push((tenant, change));
     }
-    let (details, targets) = bulk(&state, &changes).await?;
+    let (details, targets) = bulk(&state, &Actor::of(&caller), &changes).await?;
     Ok(Json(V1BulkSetLimitsResponse {
         details,
         target_details: targets,
@@ -134,11 +144,12 @@ pub async fn bulk_set_limits(
 /// Applies checked changes; the whole change's details and each instance's.
 pub(super) async fn bulk(
     state: &AppState,
+    actor: &Actor,
     changes: &[(uuid::Uuid, LimitsChange)],
 ) -> crate::domain::Result<(V1ObjectDetails, Vec<V1ObjectDetails>)> {
     let mut targets = Vec::new();
     for (tenant, change) in changes {
-        targets.push(set_one(state, *tenant, change).await?);
+        targets.push(set_one(state, actor, *tenant, change).await?);
     }
     let whole = Details {
         sequence: targets.iter().map(|d| d.sequence).max().unwrap_or(0),
@@ -165,8 +176,14 @@ pub async fn reset_limits(
 ) -> Result<Json<V1SetLimitsResponse>, ApiError> {
     let tenant = zitadel::instance(&state.store, &caller, &instance_id).await?;
     let now = state.clock.now();
-    let details =
-        zitadel_instance::reset_limits(&state.store, &state.instance_blocks, tenant, now).await?;
+    let details = zitadel_instance::reset_limits(
+        &state.store,
+        &Actor::of(&caller),
+        &state.instance_blocks,
+        tenant,
+        now,
+    )
+    .await?;
     Ok(Json(V1SetLimitsResponse {
         details: V1ObjectDetails::changed(&details),
     }))

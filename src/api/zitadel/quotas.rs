@@ -9,6 +9,7 @@ use super::dto::{
     V1ObjectDetails, V1RemoveQuotaResponse, V1SetQuotaResponse,
 };
 use super::error::RpcStatus;
+use crate::domain::audit::Actor;
 use crate::domain::principal::Caller;
 use crate::domain::zitadel::{self, QuotaSpec, Unit};
 use crate::http::error::ApiError;
@@ -59,7 +60,14 @@ pub async fn add_quota(
 ) -> Result<Json<V1AddQuotaResponse>, ApiError> {
     let tenant = zitadel::instance(&state.store, &caller, &instance_id).await?;
     let spec = spec(&body, Request::Add)?;
-    let details = zitadel::add_quota(&state.engine, &state.store, tenant, spec).await?;
+    let details = zitadel::add_quota(
+        &state.engine,
+        &state.store,
+        &Actor::of(&caller),
+        tenant,
+        spec,
+    )
+    .await?;
     Ok(Json(V1AddQuotaResponse {
         details: V1ObjectDetails::created(&details),
     }))
@@ -81,7 +89,14 @@ pub async fn set_quota(
 ) -> Result<Json<V1SetQuotaResponse>, ApiError> {
     let tenant = zitadel::instance(&state.store, &caller, &instance_id).await?;
     let spec = spec(&body, Request::Set)?;
-    let details = zitadel::set_quota(&state.engine, &state.store, tenant, spec).await?;
+    let details = zitadel::set_quota(
+        &state.engine,
+        &state.store,
+        &Actor::of(&caller),
+        tenant,
+        spec,
+    )
+    .await?;
     Ok(Json(V1SetQuotaResponse {
         details: V1ObjectDetails::created(&details),
     }))
@@ -101,7 +116,14 @@ pub async fn remove_quota(
 ) -> Result<Json<V1RemoveQuotaResponse>, ApiError> {
     let tenant = zitadel::instance(&state.store, &caller, &instance_id).await?;
     let unit = path_unit(&unit)?;
-    let details = zitadel::remove_quota(&state.engine, &state.store, tenant, unit).await?;
+    let details = zitadel::remove_quota(
+        &state.engine,
+        &state.store,
+        &Actor::of(&caller),
+        tenant,
+        unit,
+    )
+    .await?;
     Ok(Json(V1RemoveQuotaResponse {
         details: V1ObjectDetails::changed(&details),
     }))

@@ -6,6 +6,7 @@
 //! the cluster's applied quota are written, replaced and deleted in one store transaction. A
 //! failure at any point leaves all or nothing, so a retry finds nothing half-made.
 
+use crate::domain::audit::{Actor, client_quota_change as change};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -63,6 +64,7 @@ impl ClientQuotas<'_> {
     /// quota on the cluster (a conflict naming that quota).
     pub async fn create(
         &self,
+        actor: &Actor,
         tenant_id: Uuid,
         draft: Draft,
         now: DateTime<Utc>,
@@ -88,11 +90,13 @@ impl ClientQuotas<'_> {
             .await?;
         let mut attempts = 0;
         loop {
+            let audit = change(actor, None, Some(&quota), now);
             let write = AggregateWrite {
                 rules: None,
                 row: Row::InsertClientQuota(&quota),
                 limits: Some(owned_limits(&quota)),
                 unit: Some(UnitChange::Take(unit.clone())),
+                audit: Some(&audit),
             };
             match self.store.write_aggregate(&write).await {
                 Err(Error::AlreadyExists { .. }) if attempts + 1 < ID_ATTEMPTS => {
@@ -181,8 +185,10 @@ impl ClientQuotas<'_> {
 
     /// Applies `changes` to client quota `id`. `environment` and `cluster`, when given, must be
     /// the quota's: both are immutable.
+    #[allow(clippy::too_many_arguments)]
     pub async fn update(
         &self,
+        actor: &Actor,
         tenant_id: Uuid,
         id: &str,
         environment: Option<&str>,
@@ -213,11 +219,13 @@ impl ClientQuotas<'_> {
         self.engine
             .ensure_room(tenant_id, &limits_of(&updated), &limits_of(&current))
             .await?;
+        let audit = change(actor, Some(&current), Some(&updated), updated.updated_at);
         let write = AggregateWrite {
             rules: None,
             row: Row::UpdateClientQuota(&updated),
             limits: Some(owned_limits(&updated)),
             unit: None,
+            audit: Some(&audit),
         };
         settled(&updated, self.store.write_aggregate(&write).await?)?;
         self.limits_changed(tenant_id);
@@ -225,8 +233,15 @@ impl ClientQuotas<'_> {
     }
 
     /// Deletes client quota `id` with its limits, giving back its unit of the applied quota.
-    pub async fn delete(&self, tenant_id: Uuid, id: &str) -> Result<()> {
+    pub async fn delete(
+        &self,
+        actor: &Actor,
+        tenant_id: Uuid,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         let quota = self.get(tenant_id, id).await?;
+        let audit = change(actor, Some(&quota), None, now);
         let code = service_quota::own(service_quota::KAFKA_CLIENT_QUOTAS)?;
         let reference = ScopeRef::kafka_cluster(&quota.environment, &quota.cluster);
         let unit = service_quota::unit(self.engine, tenant_id, &code, &reference).await?;
@@ -238,6 +253,7 @@ impl ClientQuotas<'_> {
                 ..owned_limits(&quota)
             }),
             unit: Some(UnitChange::GiveBack(unit)),
+            audit: Some(&audit),
         };
         settled(&quota, self.store.write_aggregate(&write).await?)?;
         self.limits_changed(tenant_id);

@@ -15,6 +15,9 @@ use crate::domain::access::SYSTEM_TENANT;
 use crate::domain::aggregate::{
     AggregateStore, AggregateWrite, OwnedLimits, Row, UnitChange, Written,
 };
+use crate::domain::audit::{
+    Actor, datarobot_quota_change as quota_change, datarobot_template_change as template_change,
+};
 use crate::domain::ports::*;
 use crate::domain::principal::{Caller, Role};
 use crate::domain::service_quota::{self, ScopeRef};
@@ -56,6 +59,7 @@ pub async fn create_quota(
     store: &AnyStore,
     engine: &Engine,
     caller: &Caller,
+    actor: &Actor,
     new: NewQuota,
     now: DateTime<Utc>,
 ) -> Result<Quota> {
@@ -106,11 +110,13 @@ pub async fn create_quota(
     let code = service_quota::own(service_quota::DATAROBOT_QUOTAS)?;
     let unit =
         service_quota::unit(engine, quota.tenant_id, &code, &ScopeRef::organization()).await?;
+    let audit = quota_change(actor, None, Some(&quota), now);
     let write = AggregateWrite {
         rules: None,
         row: Row::InsertDataRobotQuota(&quota),
         limits: Some(owned),
         unit: Some(UnitChange::Take(unit)),
+        audit: Some(&audit),
     };
     match store.write_aggregate(&write).await {
         Err(Error::AlreadyExists { .. }) => {
@@ -202,12 +208,14 @@ pub async fn update_quota(
     store: &AnyStore,
     engine: &Engine,
     caller: &Caller,
+    actor: &Actor,
     id: &str,
     changes: QuotaChanges,
     now: DateTime<Utc>,
 ) -> Result<Quota> {
     caller.require_any(&[Role::Admin])?;
     let mut quota = quota(store, caller, id).await?;
+    let old = quota.clone();
     let before = limits_of(&quota, now);
     if let Some(rules) = changes.default_rules {
         quota.default_rules = rules;
@@ -228,11 +236,13 @@ pub async fn update_quota(
     engine
         .ensure_room(quota.tenant_id, &owned.limits, &before)
         .await?;
+    let audit = quota_change(actor, Some(&old), Some(&quota), now);
     let write = AggregateWrite {
         rules: None,
         row: Row::UpdateDataRobotQuota(&quota),
         limits: Some(owned),
         unit: None,
+        audit: Some(&audit),
     };
     settled(store.write_aggregate(&write).await?)?;
     engine.limits_changed(quota.tenant_id, metrics());
@@ -244,6 +254,7 @@ pub async fn delete_quota(
     store: &AnyStore,
     engine: &Engine,
     caller: &Caller,
+    actor: &Actor,
     id: &str,
     now: DateTime<Utc>,
 ) -> Result<()> {
@@ -252,6 +263,7 @@ pub async fn delete_quota(
     let code = service_quota::own(service_quota::DATAROBOT_QUOTAS)?;
     let unit =
         service_quota::unit(engine, caller.tenant_id, &code, &ScopeRef::organization()).await?;
+    let audit = quota_change(actor, Some(&quota), None, now);
     let write = AggregateWrite {
         rules: None,
         row: Row::DeleteDataRobotQuota {
@@ -263,6 +275,7 @@ pub async fn delete_quota(
             ..owned_limits(&quota, now)
         }),
         unit: Some(UnitChange::GiveBack(unit)),
+        audit: Some(&audit),
     };
     settled(store.write_aggregate(&write).await?)?;
     engine.limits_changed(quota.tenant_id, metrics());
@@ -303,6 +316,7 @@ pub async fn list_templates(
 pub async fn create_template(
     store: &AnyStore,
     caller: &Caller,
+    actor: &Actor,
     name: String,
     rules: Vec<Rule>,
     now: DateTime<Utc>,
@@ -317,7 +331,8 @@ pub async fn create_template(
         updated_at: now,
     };
     template.validate()?;
-    store.put_datarobot_template(&template).await?;
+    let audit = template_change(actor, None, Some(&template), now);
+    store.put_datarobot_template(&template, &audit).await?;
     Ok(template)
 }
 
@@ -326,6 +341,7 @@ pub async fn create_template(
 pub async fn replace_template(
     store: &AnyStore,
     caller: &Caller,
+    actor: &Actor,
     id: &str,
     name: String,
     rules: Vec<Rule>,
@@ -340,18 +356,29 @@ pub async fn replace_template(
         name,
         rules,
         updated_at: now,
-        ..old
+        ..old.clone()
     };
     template.validate()?;
-    store.put_datarobot_template(&template).await?;
+    let audit = template_change(actor, Some(&old), Some(&template), now);
+    store.put_datarobot_template(&template, &audit).await?;
     Ok(template)
 }
 
 /// Deletes a template (admins of the tenant that holds it).
-pub async fn delete_template(store: &AnyStore, caller: &Caller, id: &str) -> Result<()> {
+pub async fn delete_template(
+    store: &AnyStore,
+    caller: &Caller,
+    actor: &Actor,
+    id: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
     caller.require_any(&[Role::Admin])?;
+    let Some(old) = store.datarobot_template(caller.tenant_id, id).await? else {
+        return Err(Error::NotFound("quota template"));
+    };
+    let audit = template_change(actor, Some(&old), None, now);
     if store
-        .delete_datarobot_template(caller.tenant_id, id)
+        .delete_datarobot_template(caller.tenant_id, id, &audit)
         .await?
     {
         Ok(())

@@ -11,6 +11,7 @@ use super::{
     ServiceQuotas, builtin, check_code, check_display_name, check_limit, documented, limit_id,
     owner_of,
 };
+use crate::domain::audit::{self, Actor, ResourceType, limit_json};
 use crate::domain::limit::Amount;
 use crate::domain::ports::*;
 use crate::domain::principal::{Caller, Role};
@@ -50,6 +51,7 @@ impl ServiceQuotas<'_> {
             .limit(tenant_id, &id)
             .await?
             .ok_or(Error::NotFound("applied quota"))?;
+        let before = limit_json(&limit);
         let old_limit = amount_of(&limit, &code);
         // The limited party may lower its ceiling, never lift it: above the code's default (and
         // above what it is now) only the operator raises it.
@@ -72,7 +74,17 @@ impl ServiceQuotas<'_> {
             key_id: caller.key_id.clone(),
             at: now,
         };
-        // The new amount and its audit record commit together, or neither does.
+        // The applied-quota record (the service-quota surface's own listing) and the audit
+        // log's record both commit with the new amount, or none does.
+        let logged = audit::AuditRecord::change(
+            &Actor::of(caller),
+            tenant_id,
+            ResourceType::AppliedQuota,
+            id.clone(),
+            Some(before),
+            Some(limit_json(&limit)),
+            now,
+        );
         let write = AggregateWrite {
             row: Row::AdjustAppliedQuota {
                 limit: &limit,
@@ -81,6 +93,7 @@ impl ServiceQuotas<'_> {
             limits: None,
             rules: None,
             unit: None,
+            audit: Some(&logged),
         };
         let written = self.store.write_aggregate(&write).await?;
         self.engine.limits_changed(tenant_id, [code.code.as_str()]);
@@ -147,7 +160,8 @@ impl ServiceQuotas<'_> {
             && documented(code).is_none();
         self.limits.learn(&quota_code);
         if let Some(earlier) = earlier.filter(|e| e.default_limit != quota_code.default_limit) {
-            self.follow_default(&earlier, &quota_code, now).await?;
+            self.follow_default(&Actor::of(caller), &earlier, &quota_code, now)
+                .await?;
         }
         Ok((quota_code, created))
     }
@@ -155,6 +169,7 @@ impl ServiceQuotas<'_> {
     /// Moves every limit of `code` still at the old default, and never adjusted, to the new one.
     async fn follow_default(
         &self,
+        actor: &Actor,
         earlier: &QuotaCode,
         code: &QuotaCode,
         now: DateTime<Utc>,
@@ -176,7 +191,7 @@ impl ServiceQuotas<'_> {
                 if untouched {
                     limit.amount = Amount::Limited(code.default_limit);
                     limit.updated_at = now;
-                    self.engine.put_limit(&limit).await?;
+                    self.engine.put_limit(&limit, actor).await?;
                 }
             }
         }

@@ -5,6 +5,7 @@ use uuid::Uuid;
 
 use super::batch::CounterKey;
 use super::{Engine, LimitStatus, status_of};
+use crate::domain::audit::{Actor, limit_change};
 use crate::domain::limit::Limit;
 use crate::domain::notification::Notification;
 use crate::domain::page::{PageRequest, PageStore, Paged};
@@ -47,9 +48,10 @@ impl Engine {
         }
     }
 
-    /// Creates or replaces a limit; true when it was created. A limit is only ever changed by
-    /// its owner: a surface's limits are not the native API's to replace, and the reverse.
-    pub async fn put_limit(&self, limit: &Limit) -> Result<bool> {
+    /// Creates or replaces a limit, audited as `actor`'s change; true when it was created. A
+    /// limit is only ever changed by its owner: a surface's limits are not the native API's to
+    /// replace, and the reverse.
+    pub async fn put_limit(&self, limit: &Limit, actor: &Actor) -> Result<bool> {
         let existing = self
             .check_owner(limit.tenant_id, &limit.id, limit.owner.as_deref())
             .await?;
@@ -57,7 +59,8 @@ impl Engine {
         self.ensure_room(limit.tenant_id, std::slice::from_ref(limit), &old)
             .await?;
         self.refuse_ties(limit).await?;
-        let created = self.store.put_limit(limit).await;
+        let audit = limit_change(actor, existing.as_ref(), Some(limit), self.clock.now());
+        let created = self.store.put_limit(limit, &audit).await;
         self.forget(limit, existing.as_ref());
         created
     }
@@ -144,10 +147,20 @@ impl Engine {
             .collect())
     }
 
-    /// Deletes a limit and its counters (only its owner may).
-    pub async fn delete_limit(&self, tenant_id: Uuid, id: &str, owner: Option<&str>) -> Result<()> {
+    /// Deletes a limit and its counters (only its owner may), audited as `actor`'s change.
+    pub async fn delete_limit(
+        &self,
+        tenant_id: Uuid,
+        id: &str,
+        owner: Option<&str>,
+        actor: &Actor,
+    ) -> Result<()> {
         let existing = self.check_owner(tenant_id, id, owner).await?;
-        let deleted = self.store.delete_limit(tenant_id, id).await?;
+        let Some(before) = &existing else {
+            return Err(Error::NotFound("limit"));
+        };
+        let audit = limit_change(actor, Some(before), None, self.clock.now());
+        let deleted = self.store.delete_limit(tenant_id, id, &audit).await?;
         if let Some(existing) = &existing {
             self.limits.invalidate(tenant_id, &existing.metric);
         }
@@ -159,13 +172,13 @@ impl Engine {
     }
 
     /// Deletes a limit and its counters whatever its owner: an operator's repair of a tenant.
-    pub async fn remove_limit(&self, tenant_id: Uuid, id: &str) -> Result<()> {
+    pub async fn remove_limit(&self, tenant_id: Uuid, id: &str, actor: &Actor) -> Result<()> {
         let existing = self
             .store
             .limit(tenant_id, id)
             .await?
             .ok_or(Error::NotFound("limit"))?;
-        self.delete_limit(tenant_id, id, existing.owner.as_deref())
+        self.delete_limit(tenant_id, id, existing.owner.as_deref(), actor)
             .await
     }
 

@@ -11,6 +11,7 @@ use super::{
     SystemDefaults, TokenQuotaUsage, USER, USER_KEY, engine_limit, limit_id, owner, parse_user,
 };
 use crate::domain::aggregate::{AggregateStore, AggregateWrite, OwnedLimits, Row, Written};
+use crate::domain::audit::{Actor, AuditRecord, ResourceType, chat_quota_json};
 use crate::domain::limit::{Limit, Subject};
 use crate::domain::ports::*;
 use crate::domain::principal::{Caller, Role};
@@ -102,14 +103,15 @@ impl ChatQuotas {
         &self,
         engine: &Engine,
         caller: &Caller,
+        actor: &Actor,
         change: QuotaChange,
     ) -> Result<()> {
         require_staff_or_support(caller)?;
         let (tenant_id, user) = (caller.tenant_id, change.user);
         self.require_known(tenant_id, user).await?;
         let now = engine.now();
-        let stored = self.store.chat_quota(tenant_id, user).await?;
-        let stored = stored.unwrap_or_default();
+        let before = self.store.chat_quota(tenant_id, user).await?;
+        let stored = before.unwrap_or_default();
         let own: OwnLimits = PerPeriod::from_fn(|p| match change.limits.get(p) {
             Some(wanted) => *wanted,
             None => *stored.get(p),
@@ -123,6 +125,15 @@ impl ChatQuotas {
             old.extend(self.store.limit(tenant_id, &limit.id).await?);
         }
         engine.ensure_room(tenant_id, &limits, &old).await?;
+        let audit = AuditRecord::change(
+            actor,
+            tenant_id,
+            ResourceType::WaldurChatQuota,
+            user.simple().to_string(),
+            before.as_ref().map(chat_quota_json),
+            Some(chat_quota_json(&own)),
+            now,
+        );
         let write = AggregateWrite {
             row: Row::SetChatQuota {
                 tenant_id,
@@ -137,6 +148,7 @@ impl ChatQuotas {
             }),
             rules: None,
             unit: None,
+            audit: Some(&audit),
         };
         let written = self.store.write_aggregate(&write).await?;
         engine.limits_changed(tenant_id, [METRIC]);
@@ -195,7 +207,7 @@ impl ChatQuotas {
                 match current.get(&limit.id) {
                     Some(l) if l.amount == limit.amount && l.owner == limit.owner => {}
                     Some(_) => {
-                        engine.put_limit(&limit).await?;
+                        engine.put_limit(&limit, &Actor::start_up()).await?;
                         changed += 1;
                     }
                     None => {

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::*;
+use crate::domain::audit::{Actor, AuditRecord, zitadel_quota_change as quota_change, zitadel_quota_json};
 use crate::domain::limit::{Amount, Limit, Subject};
 use crate::domain::notification::Notification;
 use crate::domain::ports::*;
@@ -31,6 +32,7 @@ pub async fn instance(store: &impl Store, caller: &Caller, instance_id: &str) ->
 pub async fn add_quota(
     engine: &Engine,
     store: &(impl Store + InstanceStore + AggregateStore),
+    actor: &Actor,
     tenant_id: Uuid,
     spec: QuotaSpec,
 ) -> Result<Details> {
@@ -51,6 +53,7 @@ pub async fn add_quota(
     };
     let rules = fresh_rules(&spec.notifications);
     let limit = limit_of(tenant_id, &spec, now, now);
+    let audit = quota_change(actor, None, Some((&record, &limit)), now);
     write(
         engine,
         store,
@@ -60,6 +63,7 @@ pub async fn add_quota(
         },
         limit,
         &rules,
+        &audit,
     )
     .await?;
     Ok(details(&record))
@@ -72,6 +76,7 @@ async fn write(
     row: Row<'_>,
     limit: Limit,
     rules: &[Notification],
+    audit: &AuditRecord,
 ) -> Result<()> {
     let (tenant_id, metric, at) = (limit.tenant_id, limit.metric.clone(), limit.updated_at);
     let id = limit.id.clone();
@@ -89,6 +94,7 @@ async fn write(
             at,
         }),
         unit: None,
+        audit: Some(audit),
     };
     let written = store.write_aggregate(&write).await?;
     engine.limits_changed(tenant_id, [metric.as_str()]);
@@ -110,6 +116,7 @@ async fn write(
 pub async fn set_quota(
     engine: &Engine,
     store: &(impl Store + InstanceStore + AggregateStore),
+    actor: &Actor,
     tenant_id: Uuid,
     spec: QuotaSpec,
 ) -> Result<Details> {
@@ -137,6 +144,9 @@ pub async fn set_quota(
         fresh_rules(&spec.notifications)
     };
     let created_at = current.as_ref().map_or(now, |l| l.created_at);
+    let before = existing
+        .as_ref()
+        .map(|r| zitadel_quota_json(r, current.as_ref()));
     let sequence = store.next_instance_sequence(tenant_id, now).await?;
     let record = match existing {
         Some(record) => QuotaRecord {
@@ -153,11 +163,15 @@ pub async fn set_quota(
         },
     };
     let limit = limit_of(tenant_id, &spec, created_at, now);
+    let mut audit = quota_change(actor, None, Some((&record, &limit)), now);
+    if before.is_some() {
+        audit = audit.restated(before, audit.after.clone());
+    }
     let row = Row::PutZitadelQuota {
         record: &record,
         replace: true,
     };
-    write(engine, store, row, limit, &rules).await?;
+    write(engine, store, row, limit, &rules, &audit).await?;
     Ok(details(&record))
 }
 
@@ -166,6 +180,7 @@ pub async fn set_quota(
 pub async fn remove_quota(
     engine: &Engine,
     store: &(impl Store + InstanceStore + AggregateStore),
+    actor: &Actor,
     tenant_id: Uuid,
     unit: Option<Unit>,
 ) -> Result<Details> {
@@ -175,7 +190,10 @@ pub async fn remove_quota(
         .await?
         .ok_or(Error::NotFound("quota"))?;
     let limit_id = unit.limit_id();
+    let current = store.limit(tenant_id, &limit_id).await?;
+    let audit = quota_change(actor, Some((&record, current.as_ref())), None, engine.now());
     let write = AggregateWrite {
+        audit: Some(&audit),
         row: Row::DeleteZitadelQuota { tenant_id, unit },
         limits: Some(OwnedLimits {
             tenant_id,

@@ -15,6 +15,7 @@ use super::status;
 use crate::api::zitadel::dto::Request as Kind;
 use crate::api::zitadel::instances::sort_of_number;
 use crate::domain::Error;
+use crate::domain::audit::Actor;
 use crate::domain::principal::Caller;
 use crate::domain::zitadel::{self, Unit};
 use crate::domain::zitadel_instance::{self, InstanceQuery, SortBy};
@@ -145,7 +146,8 @@ impl SystemService for SystemApi {
                 r.limit,
                 r.notifications,
             )?;
-            zitadel::add_quota(&self.state.engine, &self.state.store, tenant, spec).await
+            let actor = Actor::of(&caller);
+            zitadel::add_quota(&self.state.engine, &self.state.store, &actor, tenant, spec).await
         }
         .await
         .map_err(|e| status(e, &id))?;
@@ -170,7 +172,8 @@ impl SystemService for SystemApi {
                 r.limit,
                 r.notifications,
             )?;
-            zitadel::set_quota(&self.state.engine, &self.state.store, tenant, spec).await
+            let actor = Actor::of(&caller);
+            zitadel::set_quota(&self.state.engine, &self.state.store, &actor, tenant, spec).await
         }
         .await
         .map_err(|e| status(e, &id))?;
@@ -190,7 +193,8 @@ impl SystemService for SystemApi {
         let details = async {
             let tenant = zitadel::instance(&self.state.store, &caller, &id).await?;
             let unit = Unit::from_number(i64::from(r.unit));
-            zitadel::remove_quota(&self.state.engine, &self.state.store, tenant, unit).await
+            let actor = Actor::of(&caller);
+            zitadel::remove_quota(&self.state.engine, &self.state.store, &actor, tenant, unit).await
         }
         .await
         .map_err(|e| status(e, &id))?;
@@ -207,7 +211,8 @@ impl SystemService for SystemApi {
         let details = async {
             let tenant = zitadel::instance(&self.state.store, &caller, &id).await?;
             let change = limits_change(r.audit_log_retention.as_ref(), r.block)?;
-            crate::api::zitadel::limits::set_one(&self.state, tenant, &change).await
+            crate::api::zitadel::limits::set_one(&self.state, &Actor::of(&caller), tenant, &change)
+                .await
         }
         .await
         .map_err(|e| status(e, &id))?;
@@ -238,9 +243,14 @@ impl SystemService for SystemApi {
         }
         let mut targets = Vec::new();
         for (tenant, change) in &changes {
-            let details = crate::api::zitadel::limits::set_one(&self.state, *tenant, change)
-                .await
-                .map_err(|e| status(e, &tenant.to_string()))?;
+            let details = crate::api::zitadel::limits::set_one(
+                &self.state,
+                &Actor::of(&caller),
+                *tenant,
+                change,
+            )
+            .await
+            .map_err(|e| status(e, &tenant.to_string()))?;
             targets.push(details);
         }
         let whole = ObjectDetails {
@@ -271,6 +281,7 @@ impl SystemService for SystemApi {
             let now = self.state.clock.now();
             zitadel_instance::reset_limits(
                 &self.state.store,
+                &Actor::of(&caller),
                 &self.state.instance_blocks,
                 tenant,
                 now,
