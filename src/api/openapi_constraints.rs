@@ -45,6 +45,21 @@ fn uuid() -> Value {
     json!({"pattern": "^([0-9a-fA-F]{32}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$"})
 }
 
+/// A Confluent display name (`confluent::display_name`): 1 to 255 characters, not only blanks.
+fn kafka_display_name() -> Value {
+    json!({"minLength": 1, "maxLength": 255, "pattern": "\\S"})
+}
+
+/// A Confluent reference's id, as a create or update reads it.
+fn kafka_ref_id() -> Value {
+    json!({"minLength": 1, "maxLength": 255, "pattern": NO_CONTROL})
+}
+
+/// A Confluent byte rate: a decimal int64 of 0 or more, in a string.
+fn byte_rate() -> Value {
+    json!({"pattern": "^[0-9]{1,18}$"})
+}
+
 /// (component schema, property, constraints) for request bodies.
 fn properties() -> Vec<(&'static str, &'static str, Value)> {
     let scopes: Vec<&str> = Scope::ALL.iter().map(|s| s.name()).collect();
@@ -57,7 +72,12 @@ fn properties() -> Vec<(&'static str, &'static str, Value)> {
         ("ReportRequest", "value", amount()),
         ("LeaseRequest", "metric", name()),
         ("LeaseRequest", "subject", subject()),
-        ("LeaseRequest", "amount", amount()),
+        // `Engine::acquire`: a lease of nothing would hold nothing.
+        (
+            "LeaseRequest",
+            "amount",
+            json!({"minimum": 1, "maximum": MAX_AMOUNT}),
+        ),
         (
             "LeaseRequest",
             "ttl_seconds",
@@ -83,7 +103,11 @@ fn properties() -> Vec<(&'static str, &'static str, Value)> {
         ),
         ("TenantCreate", "name", display_name()),
         ("QuotaTemplatePut", "name", display_name()),
-        ("ApiKeyCreate", "description", json!({"maxLength": 500})),
+        (
+            "ApiKeyCreate",
+            "description",
+            json!({"maxLength": 500, "pattern": NO_CONTROL}),
+        ),
         ("ApiKeyCreate", "user_id", uuid()),
         (
             "ApiKeyCreate",
@@ -91,6 +115,43 @@ fn properties() -> Vec<(&'static str, &'static str, Value)> {
             json!({"minItems": 1, "items": {"enum": ["system", "admin", "staff", "support", "user"]}}),
         ),
         ("CallRequest", "consumer_id", name()),
+        ("CallRequest", "tokens", amount()),
+        ("CallRequest", "input_sequence_length", amount()),
+        // DataRobot's own rules: `policies` may be left out but is never null; one resource type.
+        ("QuotaUpdate", "policies", json!({"type": "array"})),
+        ("QuotaUpdate", "defaultRules", json!({"type": "array"})),
+        ("QuotaCreate", "resourceId", name()),
+        ("QuotaPolicy", "consumerId", name()),
+        ("QuotaCreate", "templateId", name()),
+        // ZITADEL's `ListQuery.limit` is a uint32.
+        (
+            "v1ListQuery",
+            "limit",
+            json!({"oneOf": [{"type": "null"},
+                {"type": "integer", "minimum": 0, "maximum": u32::MAX},
+                {"type": "string", "pattern": "^[0-9]{1,9}$"}]}),
+        ),
+        // Confluent (`confluent::resource_id`, `ByteRate`): ids 1 to 255 characters without
+        // control ones, byte rates decimal int64 strings.
+        ("ObjectReferenceInput", "id", kafka_ref_id()),
+        ("ThroughputInput", "ingress_byte_rate", byte_rate()),
+        ("ThroughputInput", "egress_byte_rate", byte_rate()),
+        // `confluent::display_name`: 1 to 255 characters, not only blanks.
+        (
+            "ClientQuotaSpecCreate",
+            "display_name",
+            kafka_display_name(),
+        ),
+        (
+            "ClientQuotaSpecUpdate",
+            "display_name",
+            kafka_display_name(),
+        ),
+        (
+            "QuotaCreate",
+            "resourceType",
+            json!({"enum": ["deployment"]}),
+        ),
         (
             "CallRequest",
             "lease_seconds",
@@ -110,10 +171,141 @@ fn properties() -> Vec<(&'static str, &'static str, Value)> {
             json!({"minimum": 0, "maximum": i32::MAX}),
         ),
         ("AppliedQuotaAdjust", "scope", json!({"enum": scopes})),
+        ("AppliedQuotaAdjust", "organization", uuid()),
         (
             "AppliedQuotaAdjust",
             "applied_limit",
             json!({"minimum": 0, "maximum": i32::MAX}),
+        ),
+    ]
+}
+
+/// (component schema, the schema it becomes) for schemas whose rules span several properties.
+fn components() -> Vec<(&'static str, Value)> {
+    let kinds = [
+        "none",
+        "second",
+        "minute",
+        "hour",
+        "day",
+        "calendar_day",
+        "calendar_week",
+        "calendar_month",
+        "anchored",
+    ];
+    vec![
+        // `AmountBody::parse`: a whole number of 0 or more, or the word `unlimited`.
+        (
+            "AmountBody",
+            json!({"description": "An amount: a whole number of units, or `\"unlimited\"`.",
+                "oneOf": [{"type": "integer", "format": "int64", "minimum": 0},
+                          {"type": "string", "enum": ["unlimited"]}]}),
+        ),
+        // `Window::try_from(WindowSpec)`: `from` and `interval_seconds` with `anchored` only,
+        // and then both.
+        (
+            "WindowBody",
+            json!({
+                "description": "A window on the wire: `{\"kind\": ..., \"from\"?, \"interval_seconds\"?}`.",
+                "type": "object",
+                "required": ["kind"],
+                "properties": {
+                    "kind": {"type": "string", "enum": kinds,
+                        "description": "Every kind but `anchored` takes neither `from` nor `interval_seconds`; `anchored` takes both."},
+                    "from": {"type": ["string", "null"], "format": "date-time",
+                        "description": "Anchored windows: the start of the first period.",
+                        "pattern": "^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d+)?(Z|[+-]\\d{2}:\\d{2})$"},
+                    "interval_seconds": {"type": ["integer", "null"], "format": "int64",
+                        "description": "Anchored windows: the length of a period.",
+                        "minimum": 1, "maximum": i64::MAX / 1000},
+                },
+                "if": {"properties": {"kind": {"const": "anchored"}}},
+                "then": {"required": ["from", "interval_seconds"],
+                    "properties": {"from": {"type": "string"}, "interval_seconds": {"type": "integer"}}},
+                "else": {"properties": {"from": {"type": "null"}, "interval_seconds": {"type": "null"}}},
+            }),
+        ),
+    ]
+}
+
+/// A native limit's id (`authority::check_native_limit_id` and `limit::check_name`): a name that
+/// does not start with a surface's prefix.
+fn native_limit_id() -> Value {
+    let prefixes = [
+        "confluent\\.",
+        "service-quota\\.",
+        "datarobot:",
+        "zitadel:",
+        "waldur-chat-",
+    ];
+    json!({"minLength": 1, "maxLength": MAX_NAME_CHARS,
+        "pattern": format!("^(?!{})[^\\u0000-\\u001F\\u007F-\\u009F]*$", prefixes.join("|"))})
+}
+
+/// The `set_quota` body as a form: a form field has no `null` (an omitted field keeps the limit,
+/// as in JSON), so each limit is an integer.
+fn set_quota_form(document: &mut Value) {
+    let Some(mut form) = document
+        .pointer("/components/schemas/SetTokenQuotaRequest")
+        .cloned()
+    else {
+        return;
+    };
+    for period in ["daily_limit", "weekly_limit", "monthly_limit"] {
+        if let Some(limit) = form.pointer_mut(&format!("/properties/{period}")) {
+            limit["type"] = json!("integer");
+        }
+    }
+    document["components"]["schemas"]["SetTokenQuotaForm"] = form;
+    let path = "/paths/~1api~1chat-quota~1set_quota~1/post/requestBody/content";
+    for media in ["application~1x-www-form-urlencoded", "multipart~1form-data"] {
+        if let Some(schema) = document.pointer_mut(&format!("{path}/{media}/schema")) {
+            *schema = json!({"$ref": "#/components/schemas/SetTokenQuotaForm"});
+        }
+    }
+}
+
+/// (component schema, constraints) merged into whole schemas: rules across properties.
+fn schema_rules() -> Vec<(&'static str, Value)> {
+    vec![
+        // protojson: a decimal string, or a number (uint64 does not fit every JSON number).
+        (
+            "Uint",
+            json!({"oneOf": [{"format": "int64", "minimum": 0, "type": "integer"},
+                {"type": "string", "pattern": "^[0-9]{1,20}$"}]}),
+        ),
+        // protojson refuses fields the message does not have.
+        (
+            "SystemServiceListInstancesBody",
+            json!({"additionalProperties": false}),
+        ),
+        ("v1ListQuery", json!({"additionalProperties": false})),
+        ("v1InstanceQuery", json!({"additionalProperties": false})),
+        // Confluent: a create needs every part of the spec but the description.
+        (
+            "ClientQuotaSpecCreate",
+            json!({"required": ["display_name", "throughput", "cluster", "principals", "environment"],
+            "properties": {
+                "display_name": {"type": "string"},
+                "principals": {"type": "array"},
+                "cluster": {"oneOf": [{"$ref": "#/components/schemas/ObjectReferenceInput"}]},
+                "environment": {"oneOf": [{"$ref": "#/components/schemas/EnvironmentInput"}]},
+                "throughput": {"oneOf": [{"$ref": "#/components/schemas/ThroughputInput"}]},
+            }}),
+        ),
+        (
+            "ClientQuotaCreate",
+            json!({"required": ["spec"],
+            "properties": {"spec": {"oneOf": [{"$ref": "#/components/schemas/ClientQuotaSpecCreate"}]}}}),
+        ),
+        // DataRobot: default rules either given or taken from a template, never both.
+        (
+            "QuotaCreate",
+            json!({
+                "if": {"required": ["templateId"], "properties": {"templateId": {"type": "string"}}},
+                "then": {"properties": {"defaultRules": {"type": "null"}}},
+                "else": {"required": ["defaultRules"], "properties": {"defaultRules": {"type": "array"}}},
+            }),
         ),
     ]
 }
@@ -126,6 +318,10 @@ fn parameters() -> Vec<(&'static str, &'static str, &'static str, Value)> {
         json!({"minLength": 1, "maxLength": crate::domain::usage::MAX_IDEMPOTENCY_KEY_CHARS,
             "pattern": "^[!-~]([ -~]*[!-~])?$"})
     };
+    // A Kafka id in a path (`confluent::resource_id`): 1 to 255 characters, no control ones.
+    let kafka_id = || json!({"minLength": 1, "maxLength": 255, "pattern": NO_CONTROL});
+    let scopes: Vec<&str> = Scope::ALL.iter().map(|s| s.name()).collect();
+    let principal_quota = "/v1/kafka/environments/{environment}/clusters/{cluster}/principals/{principal}/client-quota";
     vec![
         (
             "/v1/usage/consume",
@@ -134,6 +330,48 @@ fn parameters() -> Vec<(&'static str, &'static str, &'static str, Value)> {
             idempotency(),
         ),
         ("/v1/leases", "post", "Idempotency-Key", idempotency()),
+        ("/api/v2/quotas/", "get", "offset", json!({"minimum": 0})),
+        ("/api/v2/quotas/", "get", "limit", json!({"minimum": 0})),
+        (
+            "/api/v2/quotaTemplates/",
+            "get",
+            "offset",
+            json!({"minimum": 0}),
+        ),
+        (
+            "/api/v2/quotaTemplates/",
+            "get",
+            "limit",
+            json!({"minimum": 0}),
+        ),
+        (
+            "/kafka-quotas/v1/client-quotas",
+            "get",
+            "spec.cluster",
+            kafka_id(),
+        ),
+        (
+            "/kafka-quotas/v1/client-quotas",
+            "get",
+            "environment",
+            kafka_id(),
+        ),
+        (
+            "/service-quota/v1/applied-quotas",
+            "get",
+            "scope",
+            json!({"enum": scopes}),
+        ),
+        ("/v1/limits/{id}", "put", "id", native_limit_id()),
+        (
+            "/v1/tenants/{tenant_id}/limits/{id}",
+            "put",
+            "id",
+            native_limit_id(),
+        ),
+        (principal_quota, "get", "environment", kafka_id()),
+        (principal_quota, "get", "cluster", kafka_id()),
+        (principal_quota, "get", "principal", kafka_id()),
     ]
 }
 
@@ -154,6 +392,27 @@ fn merge(target: &mut Value, extra: &Value) {
 
 /// States the table's constraints in `document` (the generated OpenAPI document as JSON).
 pub fn constrain(document: &mut Value) {
+    set_quota_form(document);
+    for (schema, extra) in schema_rules() {
+        let pointer = format!("/components/schemas/{schema}");
+        match document.pointer_mut(&pointer) {
+            Some(target) => merge(target, &extra),
+            None => tracing::warn!(pointer, "an OpenAPI constraint names no schema"),
+        }
+    }
+    // grpc-gateway reads a missing body as `{}`.
+    if let Some(required) =
+        document.pointer_mut("/paths/~1system~1v1~1instances~1_search/post/requestBody/required")
+    {
+        *required = json!(false);
+    }
+    for (schema, replacement) in components() {
+        let pointer = format!("/components/schemas/{schema}");
+        match document.pointer_mut(&pointer) {
+            Some(target) => *target = replacement,
+            None => tracing::warn!(pointer, "an OpenAPI constraint names no schema"),
+        }
+    }
     for (schema, property, extra) in properties() {
         let pointer = format!("/components/schemas/{schema}/properties/{property}");
         match document.pointer_mut(&pointer) {
@@ -190,10 +449,7 @@ mod tests {
             let pointer = format!("/paths/{}/{method}/parameters", path.replace('/', "~1"));
             let params = document.pointer(&pointer).and_then(Value::as_array);
             let schema = params.and_then(|ps| ps.iter().find(|p| p["name"] == name));
-            assert!(
-                schema.is_some_and(|p| p["schema"]["maxLength"].is_number()),
-                "{path} {name}"
-            );
+            assert!(schema.is_some(), "{path} {name}");
         }
         let metric = document
             .pointer("/components/schemas/UsageRequest/properties/metric/maxLength")
