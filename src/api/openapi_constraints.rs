@@ -122,7 +122,18 @@ fn properties() -> Vec<(&'static str, &'static str, Value)> {
         ("QuotaUpdate", "defaultRules", json!({"type": "array"})),
         ("QuotaCreate", "resourceId", name()),
         ("QuotaPolicy", "consumerId", name()),
+        (
+            "QuotaPolicy",
+            "consumerName",
+            json!({"pattern": NO_CONTROL}),
+        ),
+        (
+            "QuotaPolicy",
+            "reserved",
+            json!({"minimum": 0, "maximum": 1}),
+        ),
         ("QuotaCreate", "templateId", name()),
+        ("QuotaCapacity", "capacity", amount()),
         // ZITADEL's `ListQuery.limit` is a uint32.
         (
             "v1ListQuery",
@@ -274,6 +285,13 @@ fn schema_rules() -> Vec<(&'static str, Value)> {
             json!({"oneOf": [{"format": "int64", "minimum": 0, "type": "integer"},
                 {"type": "string", "pattern": "^[0-9]{1,20}$"}]}),
         ),
+        // Confluent's samples send the environment as a one-element array.
+        (
+            "EnvironmentInput",
+            json!({"oneOf": [{"$ref": "#/components/schemas/ObjectReferenceInput"},
+                {"type": "array", "minItems": 1, "maxItems": 1,
+                    "items": {"$ref": "#/components/schemas/ObjectReferenceInput"}}]}),
+        ),
         // protojson refuses fields the message does not have.
         (
             "SystemServiceListInstancesBody",
@@ -287,10 +305,15 @@ fn schema_rules() -> Vec<(&'static str, Value)> {
             json!({"required": ["display_name", "throughput", "cluster", "principals", "environment"],
             "properties": {
                 "display_name": {"type": "string"},
-                "principals": {"type": "array"},
-                "cluster": {"oneOf": [{"$ref": "#/components/schemas/ObjectReferenceInput"}]},
+                "principals": {"type": "array", "items": {"required": ["id"],
+                    "properties": {"id": {"type": "string"}}}},
+                "cluster": {"oneOf": [{"$ref": "#/components/schemas/ObjectReferenceInput"}],
+                    "required": ["id"], "properties": {"id": {"type": "string"}}},
                 "environment": {"oneOf": [{"$ref": "#/components/schemas/EnvironmentInput"}]},
-                "throughput": {"oneOf": [{"$ref": "#/components/schemas/ThroughputInput"}]},
+                "throughput": {"oneOf": [{"$ref": "#/components/schemas/ThroughputInput"}],
+                    "required": ["ingress_byte_rate", "egress_byte_rate"],
+                    "properties": {"ingress_byte_rate": {"type": "string"},
+                        "egress_byte_rate": {"type": "string"}}},
             }}),
         ),
         (
@@ -348,13 +371,14 @@ fn parameters() -> Vec<(&'static str, &'static str, &'static str, Value)> {
             "/kafka-quotas/v1/client-quotas",
             "get",
             "spec.cluster",
-            kafka_id(),
+            // A list filter only needs to be there: an id no quota has finds nothing.
+            json!({"minLength": 1}),
         ),
         (
             "/kafka-quotas/v1/client-quotas",
             "get",
             "environment",
-            kafka_id(),
+            json!({"minLength": 1}),
         ),
         (
             "/service-quota/v1/applied-quotas",
