@@ -109,6 +109,10 @@ pub struct ServeArgs {
     #[arg(long, env = "QUOTAPLANE_MAX_LIMITS_PER_TENANT", default_value_t = 100_000,
         value_parser = clap::value_parser!(i64).range(1..))]
     pub max_limits_per_tenant: i64,
+    /// Puts every blocking limit in shadow mode: decisions report what they would refuse
+    /// (`would_refuse`) and refuse nothing. A dry run in front of a live service.
+    #[arg(long, env = "QUOTAPLANE_SHADOW")]
+    pub shadow: bool,
     /// Most limits one tenant may hold on one metric; a write past it is refused (409).
     #[arg(long, env = "QUOTAPLANE_MAX_LIMITS_PER_METRIC", default_value_t = 50_000,
         value_parser = clap::value_parser!(i64).range(1..))]

@@ -120,6 +120,7 @@ async fn serve(args: ServeArgs) -> quotaplane::domain::Result<()> {
         key_cache_ttl: Duration::from_millis(args.key_cache_ttl_ms),
         auth_failures_per_minute: args.auth_failures_per_minute,
         retention,
+        shadow: args.shadow,
         bounds: quotaplane::domain::bounds::Bounds {
             limits_per_tenant: args.max_limits_per_tenant,
             limits_per_metric: args.max_limits_per_metric,

@@ -53,6 +53,8 @@ pub struct Settings {
     pub retention: Retention,
     /// How many limits a tenant's writes may create.
     pub bounds: crate::domain::bounds::Bounds,
+    /// `--shadow`: no limit refuses; decisions report what would have been refused.
+    pub shadow: bool,
     /// `--test-clock`: the server's clock, moved by `POST /v1/test-clock`; `None`: the routes
     /// answer 404.
     pub test_clock: Option<ManualClock>,
@@ -81,6 +83,7 @@ impl Default for Settings {
             system_api_users: Default::default(),
             retention: Retention::default(),
             bounds: crate::domain::bounds::Bounds::default(),
+            shadow: false,
             test_clock: None,
         }
     }
@@ -131,6 +134,7 @@ impl AppState {
     /// usage engine, so it must be called inside a Tokio runtime.
     pub fn with_clock(store: AnyStore, settings: Settings, clock: SharedClock) -> Self {
         let engine = Engine::start_with(store.clone(), clock.clone(), settings.bounds);
+        engine.set_shadow_all(settings.shadow);
         let chat_quotas = Arc::new(ChatQuotas::new(store.clone(), settings.chat_defaults));
         engine.add_preparer(chat_quotas.clone());
         let service_quotas = Arc::new(ServiceQuotaLimits::new(store.clone()));

@@ -20,6 +20,7 @@ use super::{confluent, datarobot, native, waldur, zitadel};
         native::create_key, native::list_keys, native::revoke_key,
         native::check, native::consume, native::report, native::acquire, native::release,
         native::put_limit, native::list_limits, native::get_limit, native::delete_limit,
+        native::effective,
         native::list_tenant_limits, native::get_tenant_limit, native::put_tenant_limit,
         native::delete_tenant_limit,
         waldur::usage, waldur::set_quota,

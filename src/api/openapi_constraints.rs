@@ -132,6 +132,16 @@ fn properties() -> Vec<(&'static str, &'static str, Value)> {
             "reserved",
             json!({"minimum": 0, "maximum": 1}),
         ),
+        (
+            "QuotaUpdate",
+            "saturationThreshold",
+            json!({"minimum": 0, "maximum": 1}),
+        ),
+        (
+            "QuotaCreate",
+            "saturationThreshold",
+            json!({"minimum": 0, "maximum": 1}),
+        ),
         ("QuotaCreate", "templateId", name()),
         ("QuotaCapacity", "capacity", amount()),
         // ZITADEL's `ListQuery.limit` is a uint32.
@@ -282,8 +292,8 @@ fn schema_rules() -> Vec<(&'static str, Value)> {
         // protojson: a decimal string, or a number (uint64 does not fit every JSON number).
         (
             "Uint",
-            json!({"oneOf": [{"format": "int64", "minimum": 0, "type": "integer"},
-                {"type": "string", "pattern": "^[0-9]{1,20}$"}]}),
+            json!({"oneOf": [{"minimum": 0, "maximum": u64::MAX, "type": "integer"},
+                {"type": "string", "pattern": "^[0-9]{1,19}$"}]}),
         ),
         // Confluent's samples send the environment as a one-element array.
         (
@@ -309,7 +319,11 @@ fn schema_rules() -> Vec<(&'static str, Value)> {
                     "properties": {"id": {"type": "string"}}}},
                 "cluster": {"oneOf": [{"$ref": "#/components/schemas/ObjectReferenceInput"}],
                     "required": ["id"], "properties": {"id": {"type": "string"}}},
-                "environment": {"oneOf": [{"$ref": "#/components/schemas/EnvironmentInput"}]},
+                "environment": {"oneOf": [
+                    {"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}},
+                    {"type": "array", "minItems": 1, "maxItems": 1, "items": {"type": "object",
+                        "required": ["id"], "properties": {"id": {"type": "string"}}}},
+                ]},
                 "throughput": {"oneOf": [{"$ref": "#/components/schemas/ThroughputInput"}],
                     "required": ["ingress_byte_rate", "egress_byte_rate"],
                     "properties": {"ingress_byte_rate": {"type": "string"},

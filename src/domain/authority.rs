@@ -63,6 +63,12 @@ const SURFACE_ID_PREFIXES: [&str; 5] = [
 
 /// Refuses a native limit id in a surface's namespace.
 pub fn check_native_limit_id(id: &str) -> Result<()> {
+    if id == "effective" {
+        return Err(Error::Invalid {
+            field: Field::Path("id".into()),
+            message: "is reserved: /v1/limits/effective answers which limits apply".into(),
+        });
+    }
     match SURFACE_ID_PREFIXES.iter().find(|p| id.starts_with(**p)) {
         Some(prefix) => Err(Error::Invalid {
             field: Field::Path("id".into()),

@@ -148,6 +148,33 @@ impl Amount {
     }
 }
 
+/// How a blocking limit acts on what would pass it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Mode {
+    /// It refuses.
+    #[default]
+    Enforce,
+    /// It counts and reports what it would refuse, but never refuses: a dry run.
+    Shadow,
+}
+
+impl Mode {
+    /// The name on the wire and in the store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Enforce => "enforce",
+            Mode::Shadow => "shadow",
+        }
+    }
+
+    /// Reads a mode by name.
+    pub fn parse(name: &str) -> Option<Self> {
+        [Mode::Enforce, Mode::Shadow]
+            .into_iter()
+            .find(|m| m.as_str() == name)
+    }
+}
+
 /// A limit on what a subject may use of a metric.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limit {
@@ -166,6 +193,13 @@ pub struct Limit {
     /// Subject keys that split the limit: one counter (and the whole amount) per distinct
     /// combination of their values, as in "each user 10 a minute". Empty: one shared counter.
     pub per: Vec<String>,
+    /// Limits of one family replace each other: of those that match a subject, only the most
+    /// specific apply (see [`crate::domain::precedence`]). `None`: the limit always applies.
+    pub family: Option<String>,
+    /// After this instant the limit no longer applies (and what it replaced applies again).
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Whether the limit refuses or only reports what it would refuse.
+    pub mode: Mode,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -174,6 +208,11 @@ impl Limit {
     /// Whether the limit applies to `subject` using `metric`.
     pub fn applies_to(&self, subject: &Subject, metric: &str) -> bool {
         self.metric == metric && self.selector.selects(subject)
+    }
+
+    /// Whether the limit has expired at `now`.
+    pub fn expired(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
     }
 
     /// Which of the limit's counters `subject` counts against: empty for a limit without `per`,
@@ -239,6 +278,9 @@ mod tests {
             blocking: true,
             owner: None,
             per: Vec::new(),
+            family: None,
+            expires_at: None,
+            mode: Mode::Enforce,
             created_at: DateTime::UNIX_EPOCH,
             updated_at: DateTime::UNIX_EPOCH,
         };

@@ -13,6 +13,7 @@ pub mod limit;
 pub mod notification;
 pub mod page;
 pub mod ports;
+pub mod precedence;
 pub mod principal;
 pub mod retention;
 pub mod service_quota;

@@ -7,13 +7,12 @@ use uuid::Uuid;
 use super::file::{SeedFile, SeedKey, SeedLimit, SeedTenant};
 use crate::api::waldur::parse_set_quota;
 use crate::api::zitadel::{Request, SystemServiceAddQuotaBody};
-use crate::domain::limit::{Limit, Subject, check_name, check_per};
+use crate::domain::limit::{Limit, check_name};
 use crate::domain::ports::*;
 use crate::domain::principal::{ApiKey, Caller, Role, Roles, SecretHash};
 use crate::domain::service_quota::{self, ScopeRef};
 use crate::domain::tenant::{Tenant, TenantName};
 use crate::domain::waldur::Period;
-use crate::domain::window::Window;
 use crate::domain::{Error, Field, Result, zitadel};
 use crate::http::error::{ApiError, Failure};
 use crate::state::AppState;
@@ -260,23 +259,10 @@ fn same_key(a: &ApiKey, b: &ApiKey) -> bool {
 
 async fn ensure_limit(state: &AppState, tenant_id: Uuid, seed: &SeedLimit) -> Result<Outcome> {
     check_name(&seed.id, "/id")?;
-    let body = &seed.body;
-    check_name(&body.metric, "/metric")?;
-    check_per(&body.per, "/per")?;
-    let now = state.clock.now();
-    let limit = Limit {
-        id: seed.id.clone(),
-        tenant_id,
-        selector: Subject::parse(body.subject.clone(), "/subject")?,
-        metric: body.metric.clone(),
-        amount: body.amount.clone().parse()?,
-        window: Window::try_from(body.window.clone())?,
-        blocking: body.blocking,
-        owner: None,
-        per: body.per.clone(),
-        created_at: now,
-        updated_at: now,
-    };
+    let limit = seed
+        .body
+        .clone()
+        .into_limit(seed.id.clone(), tenant_id, state.clock.now())?;
     match state.store.limit(tenant_id, &seed.id).await? {
         Some(old) if old.owner.is_some() => Err(Error::Conflict {
             message: format!(
@@ -305,6 +291,9 @@ fn same_limit(a: &Limit, b: &Limit) -> bool {
         && a.window == b.window
         && a.blocking == b.blocking
         && a.per == b.per
+        && a.family == b.family
+        && a.expires_at == b.expires_at
+        && a.mode == b.mode
 }
 
 async fn waldur_limits(

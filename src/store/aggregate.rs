@@ -346,12 +346,14 @@ macro_rules! aggregate_store {
                 let json = |v: serde_json::Result<String>| v.map_err(|e| Error::Internal(e.to_string()));
                 let done = sqlx::query(
                     "INSERT INTO limits (tenant_id, id, selector, metric, amount, window_spec, \
-                     blocking, owner, created_at, updated_at, per) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+                     blocking, owner, created_at, updated_at, per, family, expires_at, shadow) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
                      ON CONFLICT (tenant_id, id) DO UPDATE SET selector = excluded.selector, \
                      metric = excluded.metric, amount = excluded.amount, \
                      window_spec = excluded.window_spec, blocking = excluded.blocking, \
-                     updated_at = excluded.updated_at, per = excluded.per \
+                     updated_at = excluded.updated_at, per = excluded.per, \
+                     family = excluded.family, expires_at = excluded.expires_at, \
+                     shadow = excluded.shadow \
                      WHERE limits.owner = excluded.owner",
                 )
                 .bind(l.tenant_id)
@@ -365,6 +367,9 @@ macro_rules! aggregate_store {
                 .bind(l.created_at)
                 .bind(l.updated_at)
                 .bind(json(serde_json::to_string(&l.per))?)
+                .bind(&l.family)
+                .bind(l.expires_at)
+                .bind(l.mode == crate::domain::limit::Mode::Shadow)
                 .execute(&mut **tx)
                 .await
                 .map_err(db_error)?;

@@ -23,8 +23,9 @@ macro_rules! limit_store {
                 let per = serde_json::to_string(&l.per).map_err(|e| Error::Internal(e.to_string()))?;
                 let inserted = sqlx::query(
                     "INSERT INTO limits (tenant_id, id, selector, metric, amount, window_spec, \
-                     blocking, owner, created_at, updated_at, per) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
+                     blocking, owner, created_at, updated_at, per, family, expires_at, shadow) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+                     ON CONFLICT DO NOTHING",
                 )
                 .bind(l.tenant_id)
                 .bind(&l.id)
@@ -37,6 +38,9 @@ macro_rules! limit_store {
                 .bind(l.created_at)
                 .bind(l.updated_at)
                 .bind(&per)
+                .bind(&l.family)
+                .bind(l.expires_at)
+                .bind(l.mode == crate::domain::limit::Mode::Shadow)
                 .execute(&self.pool)
                 .await
                 .map_err(db_error)?
@@ -55,8 +59,8 @@ macro_rules! limit_store {
                 let per = serde_json::to_string(&l.per).map_err(|e| Error::Internal(e.to_string()))?;
                 sqlx::query(
                     "UPDATE limits SET selector = $3, metric = $4, amount = $5, window_spec = $6, \
-                     blocking = $7, owner = $8, updated_at = $9, per = $10 \
-                     WHERE tenant_id = $1 AND id = $2",
+                     blocking = $7, owner = $8, updated_at = $9, per = $10, family = $11, \
+                     expires_at = $12, shadow = $13 WHERE tenant_id = $1 AND id = $2",
                 )
                 .bind(l.tenant_id)
                 .bind(&l.id)
@@ -68,6 +72,9 @@ macro_rules! limit_store {
                 .bind(&l.owner)
                 .bind(l.updated_at)
                 .bind(&per)
+                .bind(&l.family)
+                .bind(l.expires_at)
+                .bind(l.mode == crate::domain::limit::Mode::Shadow)
                 .execute(&self.pool)
                 .await
                 .map_err(db_error)?;

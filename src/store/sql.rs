@@ -127,7 +127,7 @@ macro_rules! shared_store {
         }
 
         const LIMIT_COLUMNS: &str = "SELECT tenant_id, id, selector, metric, amount, window_spec, \
-                                     blocking, owner, created_at, updated_at, per FROM limits";
+                                     blocking, owner, created_at, updated_at, per, family, expires_at, shadow FROM limits";
 
         fn limit_from(r: &$row) -> Result<Limit> {
             use sqlx::Row;
@@ -149,6 +149,13 @@ macro_rules! shared_store {
                 blocking: r.try_get("blocking").map_err(db_error)?,
                 owner: r.try_get("owner").map_err(db_error)?,
                 per,
+                family: r.try_get("family").map_err(db_error)?,
+                expires_at: r.try_get("expires_at").map_err(db_error)?,
+                mode: if r.try_get("shadow").map_err(db_error)? {
+                    crate::domain::limit::Mode::Shadow
+                } else {
+                    crate::domain::limit::Mode::Enforce
+                },
                 created_at: r.try_get("created_at").map_err(db_error)?,
                 updated_at: r.try_get("updated_at").map_err(db_error)?,
             })

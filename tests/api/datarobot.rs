@@ -356,8 +356,9 @@ on_both_backends! {
         app.advance(60);
         assert_eq!(app.call(&admin, "dep", call(40)).await.status(), 200);
         app.advance(60);
+        assert_eq!(app.call(&admin, "dep", call(1)).await.status(), 200, "the refused call counted nothing");
         let per_hour = body(app.call(&admin, "dep", call(1)).await).await;
-        assert_eq!(per_hour["refused_by"], "requests", "3 an hour, the refused one counted: {per_hour}");
+        assert_eq!(per_hour["refused_by"], "requests", "3 an hour: {per_hour}");
         app.advance(3600);
         let per_day = body(app.call(&admin, "dep", call(20)).await).await;
         assert_eq!(per_day["refused_by"], "token", "100 a day: {per_day}");
@@ -412,21 +413,79 @@ on_both_backends! {
         for _ in 0..3 {
             assert_eq!(app.call_status(&admin, "dep", "bob").await, 200);
         }
-        assert_eq!(app.call_status(&admin, "dep", "vip").await, 200, "a reserved consumer's use counts too");
-        assert_eq!(app.call_status(&admin, "dep", "carol").await, 200, "5 = 0.5 * 10 used");
+        assert_eq!(app.call_status(&admin, "dep", "vip").await, 200, "a reserved consumer uses its own share");
+        for _ in 0..2 {
+            assert_eq!(app.call_status(&admin, "dep", "carol").await, 200, "5 = 0.5 * 10 shared");
+        }
         let refused = body(app.call(&admin, "dep", json!({"consumer_type": "user", "consumer_id": "dave"})).await).await;
         assert_eq!(refused["allowed"], false);
         assert_eq!(refused["saturated"], true);
         assert_eq!(refused["refused_by"], "saturation");
-        for _ in 0..3 {
+        for _ in 0..2 {
             let reserved = body(app.call(&admin, "dep", json!({"consumer_type": "user", "consumer_id": "vip"})).await).await;
-            assert_eq!(reserved["allowed"], true, "{reserved}");
-            assert_eq!(reserved["saturated"], true);
+            assert_eq!(reserved["allowed"], true, "the reservation holds when the others saturate: {reserved}");
         }
         let spent = body(app.call(&admin, "dep", json!({"consumer_type": "user", "consumer_id": "vip"})).await).await;
-        assert_eq!(spent["allowed"], false, "0.3 * 10 = 3 once saturated: {spent}");
+        assert_eq!(spent["allowed"], false, "0.3 * 10 = 3 a minute: {spent}");
+        assert_eq!(spent["saturated"], true);
         app.advance(60);
         assert_eq!(app.call_status(&admin, "dep", "dave").await, 200, "a new minute");
+    }
+
+    async fn the_shared_consume_enforces_a_datarobot_quota_as_the_call_endpoint_does(app) {
+        let (_, admin) = app.tenant_with_admin().await;
+        app.create_quota(&admin, &json!({"resourceType": "deployment", "resourceId": "dep",
+            "defaultRules": [{"rule": "requests", "limit": 3}, {"rule": "token", "limit": 100}],
+            "policies": [{"consumerId": "vip", "consumerType": "user", "rules": [{"rule": "requests", "limit": 5}]}]})).await;
+        let consume = |consumer: &str, metric: &str, amount: i64| json!({
+            "subject": {"deployment": "dep", "consumer_type": "user", "consumer_id": consumer},
+            "metric": metric, "amount": amount});
+        let admitted = |responses: Vec<u16>| responses.iter().filter(|s| **s == 200).count();
+        // Through the shared API: vip has its policy's 5, a new user the default 3.
+        let mut statuses = Vec::new();
+        for _ in 0..7 {
+            statuses.push(app.post("/v1/usage/consume", &admin, &consume("vip", "datarobot.requests", 1)).await.status().as_u16());
+        }
+        assert_eq!(admitted(statuses), 5, "vip: its policy");
+        let mut statuses = Vec::new();
+        for _ in 0..5 {
+            statuses.push(app.post("/v1/usage/consume", &admin, &consume("new-user", "datarobot.requests", 1)).await.status().as_u16());
+        }
+        assert_eq!(admitted(statuses), 3, "a new user: the default rules, for itself");
+        // The call endpoint sees the same counters: both are spent.
+        assert_eq!(app.call_status(&admin, "dep", "vip").await, 429);
+        assert_eq!(app.call_status(&admin, "dep", "new-user").await, 429);
+        // Tokens: the default 100 for a consumer without a policy; none for vip's policy.
+        assert_eq!(app.post("/v1/usage/consume", &admin, &consume("other", "datarobot.token", 101)).await.status(), 429);
+        assert_eq!(app.post("/v1/usage/consume", &admin, &consume("vip", "datarobot.token", 1000)).await.status(), 200,
+            "vip's policy has no token rule: it replaces the default one");
+        // And the other way round: calls count against what consume then sees.
+        for _ in 0..3 {
+            let call = json!({"consumer_type": "user", "consumer_id": "caller", "tokens": 10});
+            assert_eq!(app.call(&admin, "dep", call).await.status(), 200);
+        }
+        assert_eq!(app.post("/v1/usage/consume", &admin, &consume("caller", "datarobot.requests", 1)).await.status(), 429);
+        assert_eq!(app.post("/v1/usage/consume", &admin, &consume("caller", "datarobot.token", 71)).await.status(), 429);
+        assert_eq!(app.post("/v1/usage/consume", &admin, &consume("caller", "datarobot.token", 70)).await.status(), 200);
+    }
+
+    async fn a_call_refused_for_its_tokens_counts_nothing(app) {
+        let (_, admin) = app.tenant_with_admin().await;
+        app.create_quota(&admin, &quota("dep", json!([
+            {"rule": "requests", "limit": 2}, {"rule": "token", "limit": 10},
+            {"rule": "concurrentRequests", "limit": 1}]))).await;
+        let call = |tokens: i64| json!({"consumer_type": "user", "consumer_id": "u", "tokens": tokens});
+        let refused = body(app.call(&admin, "dep", call(11)).await).await;
+        assert_eq!(refused["refused_by"], "token", "{refused}");
+        assert_eq!(refused["lease"], Value::Null);
+        let check = |metric: &str| json!({"subject": {"deployment": "dep", "consumer_type": "user", "consumer_id": "u"},
+            "metric": metric, "amount": 0});
+        for metric in ["datarobot.requests", "datarobot.concurrentRequests", "datarobot.token"] {
+            let standing = body(app.post("/v1/usage/check", &admin, &check(metric)).await).await;
+            assert_eq!(standing["limits"][0]["used"], 0, "{metric}: {standing}");
+        }
+        let admitted = body(app.call(&admin, "dep", call(10)).await).await;
+        assert_eq!(admitted["allowed"], true, "{admitted}");
     }
 
     async fn a_quotas_limits_are_in_the_engine_and_follow_patch_and_delete(app) {

@@ -16,6 +16,7 @@ mod hardening;
 mod leases;
 mod openapi;
 mod pages;
+mod precedence;
 mod process;
 mod rate_limits;
 mod ratelimit_headers;

@@ -6,124 +6,23 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::Problem;
+pub use super::limit_body::{AmountBody, LimitPut, WindowBody};
 use super::paging::{self, PageParams};
 use super::usage::LimitUsage;
 use crate::domain::authority;
-use crate::domain::limit::{Amount, Limit, Subject, check_name, check_per};
+use crate::domain::limit::{Limit, check_name};
 use crate::domain::page::Paged;
 use crate::domain::principal::{Caller, Role};
 use crate::domain::usage::LimitStatus;
-use crate::domain::window::{Window, WindowSpec};
 use crate::domain::{Error, Field};
 use crate::http::error::ApiError;
 use crate::http::json::Json;
 use crate::state::AppState;
-
-/// A window on the wire: `{"kind": ..., "from"?, "interval_seconds"?}`.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct WindowBody {
-    /// `none`, `second`, `minute`, `hour`, `day`, `calendar_day`, `calendar_week`,
-    /// `calendar_month` or `anchored`.
-    pub kind: String,
-    /// Anchored windows: the start of the first period.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub from: Option<DateTime<Utc>>,
-    /// Anchored windows: the length of a period.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub interval_seconds: Option<i64>,
-}
-
-impl From<Window> for WindowBody {
-    fn from(w: Window) -> Self {
-        let spec = w.spec();
-        Self {
-            kind: spec.kind,
-            from: spec.from,
-            interval_seconds: spec.interval_seconds,
-        }
-    }
-}
-
-impl TryFrom<WindowBody> for Window {
-    type Error = Error;
-
-    fn try_from(body: WindowBody) -> Result<Self, Error> {
-        let spec = WindowSpec {
-            kind: body.kind,
-            from: body.from,
-            interval_seconds: body.interval_seconds,
-        };
-        Window::try_from(spec).map_err(|e| Error::Invalid {
-            field: Field::Body(format!("/{}", e.field().replace('.', "/"))),
-            message: e.to_string(),
-        })
-    }
-}
-
-/// An amount: a whole number of units, or `"unlimited"`.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(untagged)]
-pub enum AmountBody {
-    Units(i64),
-    /// A whole number written with a fraction (`5.0`): JSON Schema's `integer` admits it.
-    #[schema(value_type = i64)]
-    Whole(f64),
-    Word(String),
-}
-
-impl AmountBody {
-    pub(crate) fn parse(self) -> Result<Amount, Error> {
-        match self {
-            AmountBody::Units(n) if n >= 0 => Ok(Amount::Limited(n)),
-            // Exactly representable, so the conversion loses nothing.
-            #[allow(clippy::cast_possible_truncation)]
-            AmountBody::Whole(x) if x.fract() == 0.0 && (0.0..=9.0e15).contains(&x) => {
-                Ok(Amount::Limited(x as i64))
-            }
-            AmountBody::Word(w) if w == "unlimited" => Ok(Amount::Unlimited),
-            _ => Err(Error::invalid_body(
-                "/amount",
-                "must be a whole number of 0 or more, or \"unlimited\"",
-            )),
-        }
-    }
-}
-
-impl From<Amount> for AmountBody {
-    fn from(a: Amount) -> Self {
-        match a {
-            Amount::Limited(n) => AmountBody::Units(n),
-            Amount::Unlimited => AmountBody::Word("unlimited".into()),
-        }
-    }
-}
-
-/// What defines a limit.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct LimitPut {
-    /// The pairs a subject must have for the limit to apply (empty: every subject).
-    #[serde(default)]
-    pub subject: BTreeMap<String, String>,
-    pub metric: String,
-    pub amount: AmountBody,
-    pub window: WindowBody,
-    /// Whether the limit refuses what would pass it (default) or only counts.
-    #[serde(default = "yes")]
-    pub blocking: bool,
-    /// Subject keys that split the limit: each distinct combination of their values gets its own
-    /// counter and the whole amount ("each user 10 a minute"). Default: one shared counter.
-    #[serde(default)]
-    pub per: Vec<String>,
-}
-
-fn yes() -> bool {
-    true
-}
 
 /// A limit, with where it stands now.
 #[derive(Debug, Serialize, ToSchema)]
@@ -140,6 +39,16 @@ pub struct LimitResponse {
     pub per: Vec<String>,
     /// The surface resource that manages this limit; null for native limits.
     pub owner: Option<String>,
+    /// Its family, if any: of the limits of one family that match a subject, only the most
+    /// specific apply.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub family: Option<String>,
+    /// When it stops applying, if ever.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+    /// `enforce`, or `shadow`: counts and reports what it would refuse, never refuses.
+    #[schema(value_type = String, example = "enforce")]
+    pub mode: &'static str,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub usage: LimitUsage,
@@ -155,6 +64,9 @@ fn response(limit: Limit, status: LimitStatus) -> LimitResponse {
         blocking: limit.blocking,
         owner: limit.owner,
         per: limit.per,
+        family: limit.family,
+        expires_at: limit.expires_at,
+        mode: limit.mode.as_str(),
         created_at: limit.created_at,
         updated_at: limit.updated_at,
         usage: status.into(),
@@ -190,22 +102,7 @@ async fn put_native(
         message: "must be 1 to 200 characters".into(),
     })?;
     authority::check_native_limit_id(&id)?;
-    check_name(&body.metric, "/metric")?;
-    check_per(&body.per, "/per")?;
-    let now = state.clock.now();
-    let limit = Limit {
-        id: id.clone(),
-        tenant_id,
-        selector: Subject::parse(body.subject, "/subject")?,
-        metric: body.metric,
-        amount: body.amount.parse()?,
-        window: Window::try_from(body.window)?,
-        blocking: body.blocking,
-        owner: None,
-        per: body.per,
-        created_at: now,
-        updated_at: now,
-    };
+    let limit = body.into_limit(id.clone(), tenant_id, state.clock.now())?;
     let created = state.engine.put_limit(&limit).await?;
     let (limit, status) = one(state, tenant_id, &id).await?;
     let code = if created {

@@ -2,7 +2,9 @@
 //! problem+json errors (RFC 9457).
 
 mod deployments;
+mod effective;
 mod health;
+mod limit_body;
 mod limits;
 mod paging;
 mod templates;
@@ -23,6 +25,7 @@ use crate::http::ratelimit_headers::{KEY_REQUESTS, QUOTA_EXCEEDED};
 use crate::state::AppState;
 
 pub use deployments::*;
+pub use effective::*;
 pub use health::*;
 pub use limits::*;
 pub use templates::*;
@@ -67,6 +70,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/leases", post(usage::acquire))
         .route("/v1/leases/{id}", delete(usage::release))
         .route("/v1/limits", get(limits::list_limits))
+        .route("/v1/limits/effective", get(effective::effective))
         .route(
             "/v1/limits/{id}",
             put(limits::put_limit)

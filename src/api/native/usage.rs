@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::Problem;
+use super::effective::{Explain, ExplainParams, ExplainedLimit};
 use super::limits::WindowBody;
 use crate::domain::Error;
 use crate::domain::authority::{self, UsageAct};
@@ -89,6 +90,12 @@ impl From<LimitStatus> for LimitUsage {
 pub struct UsageDecision {
     pub allowed: bool,
     pub limits: Vec<LimitUsage>,
+    /// Shadow limits that would have refused (they never do).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub would_refuse: Vec<String>,
+    /// With `?explain=true`: every limit that matched and its part in the decision.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explain: Option<Vec<ExplainedLimit>>,
 }
 
 /// A lease granted.
@@ -139,8 +146,11 @@ fn answer(
         .collect();
     let retry_after = decision.retry_after;
     let replayed = decision.replayed;
+    let explain = decision
+        .explain
+        .map(|e| e.into_iter().map(ExplainedLimit::from).collect::<Vec<_>>());
     let mut response = match decision.lease {
-        _ if !decision.allowed => refused(decision.limits),
+        _ if !decision.allowed => refused(decision.limits, decision.would_refuse, explain),
         Some(lease) => (
             admitted,
             axum::Json(LeaseCreated {
@@ -155,6 +165,8 @@ fn answer(
             axum::Json(UsageDecision {
                 allowed: decision.allowed,
                 limits: decision.limits.into_iter().map(Into::into).collect(),
+                would_refuse: decision.would_refuse,
+                explain,
             }),
         )
             .into_response(),
@@ -188,9 +200,19 @@ pub struct QuotaExceededProblem {
     pub allowed: bool,
     /// The limits that refused, with where they stand.
     pub limits: Vec<LimitUsage>,
+    /// Shadow limits that would have refused too.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub would_refuse: Vec<String>,
+    /// With `?explain=true`: every limit that matched and its part in the decision.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explain: Option<Vec<ExplainedLimit>>,
 }
 
-fn refused(limits: Vec<LimitStatus>) -> Response {
+fn refused(
+    limits: Vec<LimitStatus>,
+    would_refuse: Vec<String>,
+    explain: Option<Vec<ExplainedLimit>>,
+) -> Response {
     let violated: Vec<String> = limits.iter().map(|l| l.quota_id.clone()).collect();
     let problem = QuotaExceededProblem {
         kind: ratelimit_headers::QUOTA_EXCEEDED,
@@ -200,6 +222,8 @@ fn refused(limits: Vec<LimitStatus>) -> Response {
         violated_policies: violated,
         allowed: false,
         limits: limits.into_iter().map(Into::into).collect(),
+        would_refuse,
+        explain,
     };
     let mut response = (StatusCode::TOO_MANY_REQUESTS, axum::Json(problem)).into_response();
     response.headers_mut().insert(
@@ -211,24 +235,31 @@ fn refused(limits: Vec<LimitStatus>) -> Response {
 
 /// Whether `amount` more would be admitted now; changes nothing.
 #[utoipa::path(post, path = "/v1/usage/check", tag = "usage", request_body = UsageRequest,
+    params(ExplainParams),
     responses((status = 200, body = UsageDecision), (status = 429, body = QuotaExceededProblem, content_type = "application/problem+json"),
         (status = 403, body = Problem),
         (status = 422, body = Problem)))]
 pub async fn check(
     State(state): State<AppState>,
     caller: Caller,
+    explain: Explain,
     Json(body): Json<UsageRequest>,
 ) -> Result<Response, ApiError> {
+    let explain = explain.wanted()?;
     let usage = usage(body.subject, body.metric, body.amount, "amount")?;
     authority::authorize(&state.engine, &caller, UsageAct::Check, &usage).await?;
-    let decision = state.engine.check(caller.tenant_id, &usage).await?;
+    let decision = state
+        .engine
+        .check_explained(caller.tenant_id, &usage, explain)
+        .await?;
     Ok(answer(decision, StatusCode::OK, state.clock.now(), None))
 }
 
 /// Counts `amount` against every limit that applies, or nothing when a blocking one would pass.
 #[utoipa::path(post, path = "/v1/usage/consume", tag = "usage", request_body = UsageRequest,
     params(("Idempotency-Key" = Option<String>, Header,
-        description = "The same key and body within 24 hours returns the first decision")),
+        description = "The same key and body within 24 hours returns the first decision"),
+        ExplainParams),
     responses((status = 200, body = UsageDecision), (status = 429, body = QuotaExceededProblem, content_type = "application/problem+json"),
         (status = 403, body = Problem),
         (status = 422, body = Problem)))]
@@ -236,12 +267,17 @@ pub async fn consume(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
+    explain: Explain,
     Json(body): Json<UsageRequest>,
 ) -> Result<Response, ApiError> {
+    let explain = explain.wanted()?;
     let usage = usage(body.subject, body.metric, body.amount, "amount")?;
     let key = idempotency_key(&headers)?;
     authority::authorize(&state.engine, &caller, UsageAct::Count, &usage).await?;
-    let decision = state.engine.consume(caller.tenant_id, &usage, key).await?;
+    let decision = state
+        .engine
+        .consume_explained(caller.tenant_id, &usage, key, explain)
+        .await?;
     Ok(answer(decision, StatusCode::OK, state.clock.now(), None))
 }
 

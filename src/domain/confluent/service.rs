@@ -9,14 +9,18 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::limits::{EGRESS_METRIC, INGRESS_METRIC};
+use super::limits::{
+    EGRESS_METRIC, INGRESS_METRIC, SUBJECT_CLUSTER, SUBJECT_ENVIRONMENT, SUBJECT_PRINCIPAL,
+};
 use super::page::{self, Cursor, Scope};
 use super::{Changes, ClientQuota, DEFAULT_PRINCIPAL, Draft, PrincipalClash, limits_of, new_id};
 use super::{owner_of, resource_id};
 use crate::domain::aggregate::{
     AggregateStore, AggregateWrite, OwnedLimits, Row, UnitChange, Written,
 };
+use crate::domain::limit::Subject;
 use crate::domain::ports::*;
+use crate::domain::precedence::Standing;
 use crate::domain::service_quota::{self, ScopeRef};
 use crate::domain::usage::Engine;
 use crate::domain::{Error, Field, Result};
@@ -260,19 +264,36 @@ impl ClientQuotas<'_> {
         path("environment", environment)?;
         path("cluster", cluster)?;
         path("principal", principal)?;
-        for via in [principal, DEFAULT_PRINCIPAL] {
-            if let Some(quota) = self
-                .store
-                .client_quota_of_principal(tenant_id, environment, cluster, via)
-                .await?
-            {
-                return Ok(Effective {
-                    quota,
-                    via: via.to_owned(),
-                });
-            }
-        }
-        Err(Error::NotFound("client quota"))
+        // The engine's answer: the client quota whose ingress limit applies to the principal.
+        let subject = Subject::of([
+            (SUBJECT_ENVIRONMENT, environment),
+            (SUBJECT_CLUSTER, cluster),
+            (SUBJECT_PRINCIPAL, principal),
+        ]);
+        let applying = self
+            .engine
+            .effective(tenant_id, &subject, INGRESS_METRIC)
+            .await?
+            .into_iter()
+            .filter(|e| e.standing == Standing::Applies)
+            .find_map(|e| {
+                let owner = e.limit.owner.as_deref()?;
+                let id = owner.strip_prefix("confluent:")?.to_owned();
+                let via = match e.limit.selector.get(SUBJECT_PRINCIPAL) {
+                    Some(own) => own.to_owned(),
+                    None => DEFAULT_PRINCIPAL.to_owned(),
+                };
+                Some((id, via))
+            });
+        let Some((id, via)) = applying else {
+            return Err(Error::NotFound("client quota"));
+        };
+        let quota = self
+            .store
+            .client_quota(tenant_id, &id)
+            .await?
+            .ok_or(Error::NotFound("client quota"))?;
+        Ok(Effective { quota, via })
     }
 
     /// The engine's cached limits of the metrics client quotas own are stale.

@@ -1,16 +1,20 @@
-//! How a quota becomes engine limits, and the subject a consumer's call is counted under.
+//! How a quota becomes engine limits, with precedence, so that `POST /v1/usage/consume` with
+//! the subject `{deployment, consumer_type, consumer_id}` enforces exactly what the call endpoint
+//! does.
 //!
-//! The subject of a call names the deployment and the consumer, and two keys this surface adds:
-//! `policy` (`own` when the quota has a policy for the consumer, else `default`) and `phase`
-//! (`shared`, or `reserved` when a saturated deployment falls back on a reservation).
-//!
-//! - A default rule is one limit selecting `{deployment, policy: default}`, split `per`
-//!   consumer: every consumer without a policy gets the whole amount for itself, and consumers
-//!   with a policy never match it.
-//! - A policy's rule is one limit selecting `{deployment, consumer_type, consumer_id, policy: own}`.
-//! - With capacity and a saturation threshold: one limit of `threshold * capacity` units a minute
-//!   on the whole deployment in the `shared` phase, and for each reserved policy one limit of
-//!   `reserved * capacity` a minute selecting that consumer in the `reserved` phase.
+//! Each rule kind of a quota is one family (see [`crate::domain::precedence`]):
+//! - A default rule is one limit selecting `{deployment}`, split `per` consumer: every consumer
+//!   gets the whole amount for itself.
+//! - A policy's rule is one limit selecting `{deployment, consumer_type, consumer_id}`: more
+//!   specific, so it replaces the default rules of its kind for that consumer. A policy replaces
+//!   the default rules as a whole: a kind the defaults limit and the policy does not is an
+//!   unlimited limit of the consumer's (it counts, and replaces the default).
+//! - Guaranteed quotas (capacity and saturation threshold), as reserved concurrency works in
+//!   AWS Lambda: one limit of `threshold * capacity` units a minute on the whole deployment,
+//!   shared by every consumer without a reservation; a policy with `reserved = r` is one limit of
+//!   `r * capacity` a minute of that consumer's own, which replaces the shared one for it. So a
+//!   reserved consumer always has its share, whatever the others use, and the others never use
+//!   it. See docs/datarobot.md.
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
@@ -47,6 +51,16 @@ pub fn saturation_limit_id(quota_id: &str) -> String {
     format!("datarobot:{quota_id}:saturation")
 }
 
+/// The family of a quota's limits of one rule kind.
+fn family(quota_id: &str, kind: RuleKind) -> String {
+    format!("datarobot:{quota_id}:{}", kind.as_str())
+}
+
+/// The family of a quota's guaranteed-quota limits.
+fn saturation_family(quota_id: &str) -> String {
+    format!("datarobot:{quota_id}:saturation")
+}
+
 /// Whether a consumer's call is counted under its own policy or the default rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Applies {
@@ -55,7 +69,7 @@ pub enum Applies {
 }
 
 impl Applies {
-    /// The value of the subject's `policy` key.
+    /// The name on the wire.
     pub fn as_str(self) -> &'static str {
         match self {
             Applies::Own => "own",
@@ -65,20 +79,19 @@ impl Applies {
 }
 
 /// The subject of a consumer's call to a deployment.
-pub fn call_subject(
-    deployment: &str,
-    consumer_type: ConsumerType,
-    consumer_id: &str,
-    applies: Applies,
-    reserved_phase: bool,
-) -> Subject {
+pub fn call_subject(deployment: &str, consumer_type: ConsumerType, consumer_id: &str) -> Subject {
     Subject::of([
         ("deployment", deployment),
         ("consumer_type", consumer_type.as_str()),
         ("consumer_id", consumer_id),
-        ("policy", applies.as_str()),
-        ("phase", if reserved_phase { "reserved" } else { "shared" }),
     ])
+}
+
+/// Whether `limit` is one of a quota's guaranteed-quota limits.
+pub fn is_saturation_limit(quota_id: &str, limit_id: &str) -> bool {
+    limit_id == saturation_limit_id(quota_id)
+        || (limit_id.starts_with(&format!("datarobot:{quota_id}:"))
+            && limit_id.ends_with(":reserved"))
 }
 
 /// The engine window of a rule: counting rules reset on theirs; concurrency and input length
@@ -107,19 +120,23 @@ fn consumer_tag(consumer_type: ConsumerType, consumer_id: &str) -> String {
 /// a rule), in a deterministic order.
 pub fn limits_of(quota: &Quota, now: DateTime<Utc>) -> Vec<Limit> {
     let d = quota.resource_id.as_str();
-    let limit = |id: String, selector: Subject, metric: &str, amount: i64, window, per| Limit {
-        id,
-        tenant_id: quota.tenant_id,
-        selector,
-        metric: metric.to_owned(),
-        amount: Amount::Limited(amount),
-        window,
-        blocking: true,
-        owner: Some(owner(&quota.id)),
-        per,
-        created_at: now,
-        updated_at: now,
-    };
+    let limit =
+        |id: String, selector: Subject, metric: &str, amount: i64, window, per, family| Limit {
+            id,
+            tenant_id: quota.tenant_id,
+            selector,
+            metric: metric.to_owned(),
+            amount: Amount::Limited(amount),
+            window,
+            blocking: true,
+            owner: Some(owner(&quota.id)),
+            per,
+            family: Some(family),
+            expires_at: None,
+            mode: crate::domain::limit::Mode::Enforce,
+            created_at: now,
+            updated_at: now,
+        };
     let rule_limits = |who: &str, rules: &[Rule], selector: &Subject, per: &[&str]| {
         let mut seen = std::collections::HashMap::new();
         rules
@@ -141,6 +158,7 @@ pub fn limits_of(quota: &Quota, now: DateTime<Utc>) -> Vec<Limit> {
                     rule.window.as_str()
                 );
                 let per = per.iter().map(|k| (*k).to_owned()).collect();
+                let family = family(&quota.id, rule.rule);
                 limit(
                     id,
                     selector.clone(),
@@ -148,46 +166,66 @@ pub fn limits_of(quota: &Quota, now: DateTime<Utc>) -> Vec<Limit> {
                     rule.limit,
                     window_of(rule),
                     per,
+                    family,
                 )
             })
             .collect::<Vec<_>>()
     };
-    let default_selector = Subject::of([("deployment", d), ("policy", "default")]);
+    let deployment = Subject::of([("deployment", d)]);
     let mut limits = rule_limits(
         "default",
         &quota.default_rules,
-        &default_selector,
+        &deployment,
         &["consumer_type", "consumer_id"],
     );
+    let mut default_kinds: Vec<RuleKind> = Vec::new();
+    for rule in &quota.default_rules {
+        if !default_kinds.contains(&rule.rule) {
+            default_kinds.push(rule.rule);
+        }
+    }
     for policy in &quota.policies {
-        let (t, c) = (policy.consumer_type.as_str(), policy.consumer_id.as_str());
-        let selector = Subject::of([
-            ("deployment", d),
-            ("consumer_type", t),
-            ("consumer_id", c),
-            ("policy", "own"),
-        ]);
+        let selector = call_subject(d, policy.consumer_type, &policy.consumer_id);
         let tag = consumer_tag(policy.consumer_type, &policy.consumer_id);
         limits.extend(rule_limits(&tag, &policy.rules, &selector, &[]));
+        // A kind only the defaults limit: the policy's consumer has no ceiling on it.
+        for &kind in default_kinds
+            .iter()
+            .filter(|k| !policy.rules.iter().any(|r| r.rule == **k))
+        {
+            let id = format!("datarobot:{}:{tag}:{}:none", quota.id, kind.as_str());
+            let mut none = limit(
+                id,
+                selector.clone(),
+                metric(kind),
+                0,
+                Window::None,
+                Vec::new(),
+                family(&quota.id, kind),
+            );
+            none.amount = Amount::Unlimited;
+            limits.push(none);
+        }
     }
     if let Some((capacity, threshold)) = quota.saturation() {
         let units = capacity_metric(capacity.units);
-        let shared = Subject::of([("deployment", d), ("phase", "shared")]);
         let amount = share_of(capacity.capacity, threshold);
         let id = saturation_limit_id(&quota.id);
-        limits.push(limit(id, shared, units, amount, Window::Minute, Vec::new()));
+        let family = saturation_family(&quota.id);
+        limits.push(limit(
+            id,
+            deployment.clone(),
+            units,
+            amount,
+            Window::Minute,
+            Vec::new(),
+            family.clone(),
+        ));
         for policy in &quota.policies {
             let Some(reserved) = policy.reserved else {
                 continue;
             };
-            let (t, c) = (policy.consumer_type.as_str(), policy.consumer_id.as_str());
-            let selector = Subject::of([
-                ("deployment", d),
-                ("consumer_type", t),
-                ("consumer_id", c),
-                ("policy", "own"),
-                ("phase", "reserved"),
-            ]);
+            let selector = call_subject(d, policy.consumer_type, &policy.consumer_id);
             let tag = consumer_tag(policy.consumer_type, &policy.consumer_id);
             let id = format!("datarobot:{}:{tag}:reserved", quota.id);
             let amount = share_of(capacity.capacity, reserved);
@@ -198,6 +236,7 @@ pub fn limits_of(quota: &Quota, now: DateTime<Utc>) -> Vec<Limit> {
                 amount,
                 Window::Minute,
                 Vec::new(),
+                family.clone(),
             ));
         }
     }
@@ -251,12 +290,20 @@ mod tests {
         }
     }
 
+    fn applying<'a>(limits: &'a [Limit], subject: &Subject, metric: &str) -> Vec<&'a Limit> {
+        let matching: Vec<&Limit> = limits
+            .iter()
+            .filter(|l| l.applies_to(subject, metric))
+            .collect();
+        crate::domain::precedence::resolve(matching, DateTime::UNIX_EPOCH, |l| l).0
+    }
+
     #[test]
-    fn default_rules_apply_per_consumer_and_never_to_a_consumer_with_a_policy() {
+    fn default_rules_apply_per_consumer_and_a_policy_replaces_them() {
         let limits = limits_of(&quota(), DateTime::UNIX_EPOCH);
-        let alice = call_subject("d1", ConsumerType::User, "alice", Applies::Own, false);
-        let bob = call_subject("d1", ConsumerType::User, "bob", Applies::Default, false);
-        let carol = call_subject("d1", ConsumerType::User, "carol", Applies::Default, false);
+        let alice = call_subject("d1", ConsumerType::User, "alice");
+        let bob = call_subject("d1", ConsumerType::User, "bob");
+        let carol = call_subject("d1", ConsumerType::User, "carol");
         let requests = metric(RuleKind::Requests);
         let defaults: Vec<&Limit> = limits
             .iter()
@@ -264,31 +311,46 @@ mod tests {
             .collect();
         assert_eq!(defaults.len(), 2, "a repeated rule gets its own id");
         assert_ne!(defaults[0].id, defaults[1].id);
-        assert!(defaults.iter().all(|l| !l.applies_to(&alice, requests)));
-        assert!(defaults.iter().all(|l| l.applies_to(&bob, requests)));
+        let rules = |subject: &Subject| -> Vec<&Limit> {
+            applying(&limits, subject, requests)
+                .into_iter()
+                .filter(|l| !is_saturation_limit("q", &l.id))
+                .collect()
+        };
+        assert_eq!(rules(&bob).len(), 2);
+        let for_alice = rules(&alice);
+        assert_eq!(
+            for_alice.len(),
+            1,
+            "alice's policy has no requests rule: {for_alice:?}"
+        );
+        assert_eq!(for_alice[0].amount, Amount::Unlimited);
         assert_ne!(defaults[0].partition(&bob), defaults[0].partition(&carol));
         let concurrency = metric(RuleKind::ConcurrentRequests);
-        assert!(limits.iter().any(|l| l.applies_to(&alice, concurrency)));
-        assert!(!limits.iter().any(|l| l.applies_to(&bob, concurrency)));
+        assert_eq!(applying(&limits, &alice, concurrency).len(), 1);
+        assert!(applying(&limits, &bob, concurrency).is_empty());
     }
 
     #[test]
-    fn saturation_shares_the_threshold_and_reserves_each_share() {
+    fn a_reservation_replaces_the_shared_saturation_limit_for_its_consumer() {
         let limits = limits_of(&quota(), DateTime::UNIX_EPOCH);
-        let shared = limits
+        let requests = metric(RuleKind::Requests);
+        let bob = call_subject("d1", ConsumerType::User, "bob");
+        let shared: Vec<&Limit> = applying(&limits, &bob, requests)
+            .into_iter()
+            .filter(|l| l.id == saturation_limit_id("q"))
+            .collect();
+        assert_eq!(shared.len(), 1);
+        assert_eq!(shared[0].amount, Amount::Limited(80));
+        let alice = call_subject("d1", ConsumerType::User, "alice");
+        let for_alice = applying(&limits, &alice, requests);
+        assert!(for_alice.iter().all(|l| l.id != saturation_limit_id("q")));
+        let reserved: Vec<&&Limit> = for_alice
             .iter()
-            .find(|l| l.id == saturation_limit_id("q"))
-            .expect("saturation limit");
-        assert_eq!(shared.amount, Amount::Limited(80));
-        let reserved_alice = call_subject("d1", ConsumerType::User, "alice", Applies::Own, true);
-        let reserved: Vec<&Limit> = limits
-            .iter()
-            .filter(|l| l.applies_to(&reserved_alice, metric(RuleKind::Requests)))
+            .filter(|l| l.id.ends_with(":reserved"))
             .collect();
         assert_eq!(reserved.len(), 1);
         assert_eq!(reserved[0].amount, Amount::Limited(25));
-        let shared_alice = call_subject("d1", ConsumerType::User, "alice", Applies::Own, false);
-        assert!(shared.applies_to(&shared_alice, metric(RuleKind::Requests)));
-        assert!(!shared.applies_to(&reserved_alice, metric(RuleKind::Requests)));
+        assert!(is_saturation_limit("q", &reserved[0].id));
     }
 }

@@ -260,6 +260,9 @@ pub fn default_limit(
         blocking: true,
         owner: Some(owner_of(&code.code)),
         per: Vec::new(),
+        family: None,
+        expires_at: None,
+        mode: crate::domain::limit::Mode::Enforce,
         created_at: now,
         updated_at: now,
     }

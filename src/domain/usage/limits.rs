@@ -56,9 +56,34 @@ impl Engine {
         let old: Vec<Limit> = existing.iter().cloned().collect();
         self.ensure_room(limit.tenant_id, std::slice::from_ref(limit), &old)
             .await?;
+        self.refuse_ties(limit).await?;
         let created = self.store.put_limit(limit).await;
         self.forget(limit, existing.as_ref());
         created
+    }
+
+    /// Refuses `limit` when it would tie with another of its family: as specific, with another
+    /// selector that one subject could match at once (see [`crate::domain::precedence`]).
+    async fn refuse_ties(&self, limit: &Limit) -> Result<()> {
+        if limit.family.is_none() {
+            return Ok(());
+        }
+        let others = self
+            .store
+            .limits_of_metric(limit.tenant_id, &limit.metric)
+            .await?;
+        match crate::domain::precedence::tie(limit, &others, self.clock.now()) {
+            Some(other) => Err(Error::Conflict {
+                message: format!(
+                    "limit {} of family {} has a selector with as many pairs that one subject \
+                     could match together with this one's: make one more specific",
+                    other.id,
+                    limit.family.as_deref().unwrap_or_default()
+                ),
+                existing: Some(other.id.clone()),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Invalidates the cached limits of `limit`'s metric, and of the metric it had before.

@@ -11,31 +11,40 @@
 pub mod batch;
 mod batcher;
 mod cache;
+mod compound;
 mod decide;
+mod decision;
+mod effective;
+mod explain;
+mod idempotency;
+mod job;
 mod limits;
+mod prepare;
 mod replay;
 
-use std::future::Future;
-use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use tokio::sync::{Notify, mpsc, oneshot};
 use uuid::Uuid;
 
-use self::batch::{CounterKey, IdempotencyKey, NEVER};
+use self::batch::{CounterKey, NEVER};
 use self::cache::{LimitCache, Rules};
 use super::bounds::Bounds;
 use super::clock::SharedClock;
-use super::limit::{Limit, Subject, check_name};
-use super::window::Window;
-use super::{Error, Field, Result};
+use super::limit::{Limit, Mode, Subject};
+use super::{Error, Result};
 use crate::store::AnyStore;
 
 pub use decide::{IDEMPOTENCY_TTL, seconds_until};
+pub use decision::{Decision, LeaseGrant, LimitStatus, Usage, status_of};
+pub use effective::Effective;
+pub use explain::{Explained, Part};
+pub(crate) use job::{Job, Matched, Operation};
+pub use job::{Take, UsagePart};
+pub use prepare::{Prepared, Preparer};
 
 /// Largest amount one operation may carry.
 pub const MAX_AMOUNT: i64 = 1_000_000_000_000_000;
@@ -43,154 +52,6 @@ pub const MAX_AMOUNT: i64 = 1_000_000_000_000_000;
 pub const MAX_LEASE_SECONDS: i64 = 7 * 24 * 3600;
 /// Longest idempotency key.
 pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
-
-/// Where one limit stands for a subject, after the operation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LimitStatus {
-    /// The limit's id.
-    pub quota_id: String,
-    pub metric: String,
-    /// The ceiling; `None` when unlimited.
-    pub limit: Option<i64>,
-    pub used: i64,
-    /// What is left; `None` when unlimited.
-    pub remaining: Option<i64>,
-    /// When the period resets; `None` for windows that never do.
-    pub reset_at: Option<DateTime<Utc>>,
-    pub window: Window,
-}
-
-/// A lease granted by an admitted acquire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LeaseGrant {
-    pub id: Uuid,
-    pub expires_at: DateTime<Utc>,
-}
-
-/// The engine's answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Decision {
-    pub allowed: bool,
-    /// Admitted: every limit that applies. Refused: the limits that refused.
-    pub limits: Vec<LimitStatus>,
-    /// Refused: seconds until a retry could succeed, when waiting can help.
-    pub retry_after: Option<u64>,
-    /// An admitted acquire's lease.
-    pub lease: Option<LeaseGrant>,
-    /// Whether this is the stored answer to an earlier request with the same idempotency key.
-    #[serde(skip)]
-    pub replayed: bool,
-}
-
-impl Decision {
-    fn admitted(limits: Vec<LimitStatus>) -> Self {
-        Self {
-            allowed: true,
-            limits,
-            retry_after: None,
-            lease: None,
-            replayed: false,
-        }
-    }
-}
-
-/// What a usage request names: who, what, how much.
-#[derive(Debug, Clone)]
-pub struct Usage {
-    pub subject: Subject,
-    pub metric: String,
-    /// Units to check, consume or hold; for a report, the gauge's new level.
-    pub amount: i64,
-}
-
-impl Usage {
-    /// Checks the metric and amount (the subject is checked when parsed).
-    pub fn new(subject: Subject, metric: String, amount: i64, amount_field: &str) -> Result<Self> {
-        check_name(&metric, "/metric")?;
-        if !(0..=MAX_AMOUNT).contains(&amount) {
-            return Err(Error::invalid_body(
-                format!("/{amount_field}"),
-                format!("must be between 0 and {MAX_AMOUNT}"),
-            ));
-        }
-        Ok(Self {
-            subject,
-            metric,
-            amount,
-        })
-    }
-}
-
-/// What to do with the usage.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Operation {
-    Check,
-    Consume,
-    Report,
-    Acquire {
-        lease_id: Uuid,
-        expires_at: DateTime<Utc>,
-    },
-    Release {
-        lease_id: Uuid,
-    },
-    /// Gives back units counted earlier (never below 0): a metered request that turned out not
-    /// to count.
-    Refund,
-}
-
-impl Operation {
-    fn name(&self) -> &'static str {
-        match self {
-            Operation::Check => "check",
-            Operation::Consume => "consume",
-            Operation::Report => "report",
-            Operation::Acquire { .. } => "acquire",
-            Operation::Release { .. } => "release",
-            Operation::Refund => "refund",
-        }
-    }
-}
-
-/// One limit a job counts against, in the period it falls in.
-pub(crate) struct Matched {
-    pub limit: Arc<Limit>,
-    pub key: CounterKey,
-    pub period_end: i64,
-    pub reset_at: Option<DateTime<Utc>>,
-    /// The limit's notification rules (often none).
-    pub rules: Rules,
-}
-
-/// One queued operation and where to send its answer.
-pub(crate) struct Job {
-    pub tenant_id: Uuid,
-    pub operation: Operation,
-    pub amount: i64,
-    pub matched: Vec<Matched>,
-    pub idempotency: Option<(IdempotencyKey, String)>,
-    pub reply: Option<oneshot::Sender<Result<Decision>>>,
-}
-
-/// A future a [`Preparer`] returns.
-pub type Prepared<'a> = Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>>;
-
-/// Runs before a usage request is matched against limits. A surface whose limits are kept per
-/// subject (one set per Waldur user, say) uses it to create a subject's limits on first use, so
-/// they apply from the first request on, and to put the subject in the form its limits select on.
-pub trait Preparer: Send + Sync {
-    /// Whether [`Preparer::prepare`] has anything to do with `usage` (a cheap test, so the hot
-    /// path of other metrics pays nothing more).
-    fn wants(&self, usage: &Usage) -> bool;
-
-    /// Makes the limits `usage` should meet exist; may rewrite `usage.subject`.
-    fn prepare<'a>(
-        &'a self,
-        engine: &'a Engine,
-        tenant_id: Uuid,
-        usage: &'a mut Usage,
-    ) -> Prepared<'a>;
-}
 
 /// The engine: one per process, shared by every surface.
 pub struct Engine {
@@ -201,6 +62,8 @@ pub struct Engine {
     preparers: RwLock<Vec<Arc<dyn Preparer>>>,
     outbox: Arc<Notify>,
     bounds: Bounds,
+    /// `--shadow`: every limit reports what it would refuse and refuses nothing.
+    shadow_all: AtomicBool,
 }
 
 impl Engine {
@@ -227,37 +90,19 @@ impl Engine {
             preparers: RwLock::default(),
             outbox,
             bounds,
+            shadow_all: AtomicBool::new(false),
         })
+    }
+
+    /// Puts every limit in shadow mode (a dry run in front of a live service), or takes them out.
+    pub fn set_shadow_all(&self, on: bool) {
+        self.shadow_all.store(on, Ordering::Relaxed);
     }
 
     /// Forgets cached limits of metrics nobody asked for lately (run periodically; see
     /// [`LimitCache::forget_idle`]).
     pub fn forget_idle_limits(&self) {
         self.limits.forget_idle();
-    }
-
-    /// Adds a hook run before every check, consume, report and acquire (see [`Preparer`]).
-    pub fn add_preparer(&self, preparer: Arc<dyn Preparer>) {
-        if let Ok(mut preparers) = self.preparers.write() {
-            preparers.push(preparer);
-        }
-    }
-
-    /// `usage` as the preparers leave it (the same request when there are none).
-    async fn prepared(&self, tenant_id: Uuid, usage: &Usage) -> Result<Option<Usage>> {
-        // Only the preparers that want this request: for every other metric, no clone, no hook.
-        let preparers: Vec<Arc<dyn Preparer>> = match self.preparers.read() {
-            Ok(all) => all.iter().filter(|p| p.wants(usage)).cloned().collect(),
-            Err(_) => Vec::new(),
-        };
-        if preparers.is_empty() {
-            return Ok(None);
-        }
-        let mut usage = usage.clone();
-        for preparer in preparers {
-            preparer.prepare(self, tenant_id, &mut usage).await?;
-        }
-        Ok(Some(usage))
     }
 
     /// Signalled after a batch that wrote due notifications has committed (the delivery worker
@@ -276,12 +121,6 @@ impl Engine {
             .is_empty())
     }
 
-    /// Runs the preparers for `usage` (making the limits it should meet exist) without deciding
-    /// anything.
-    pub async fn prepare(&self, tenant_id: Uuid, usage: &Usage) -> Result<()> {
-        self.prepared(tenant_id, usage).await.map(drop)
-    }
-
     /// The limits that apply to `usage` now (from the limit cache).
     pub async fn applying(&self, tenant_id: Uuid, usage: &Usage) -> Result<Vec<Arc<Limit>>> {
         Ok(self
@@ -295,14 +134,44 @@ impl Engine {
 
     /// Gives back `amount` units counted at `at` (in the period of `at`, never below 0).
     pub async fn refund(&self, tenant_id: Uuid, usage: &Usage, at: DateTime<Utc>) -> Result<()> {
-        self.run_at(tenant_id, usage, Operation::Refund, None, at)
+        self.run_at(tenant_id, usage, Operation::Refund, None, at, false)
             .await
             .map(drop)
     }
 
     /// Whether `amount` more would be admitted now. Changes nothing.
     pub async fn check(&self, tenant_id: Uuid, usage: &Usage) -> Result<Decision> {
-        self.run(tenant_id, usage, Operation::Check, None).await
+        self.run(tenant_id, usage, Operation::Check, None, false)
+            .await
+    }
+
+    /// [`Engine::check`], with each matching limit's part in the decision when `explain`.
+    pub async fn check_explained(
+        &self,
+        tenant_id: Uuid,
+        usage: &Usage,
+        explain: bool,
+    ) -> Result<Decision> {
+        self.run(tenant_id, usage, Operation::Check, None, explain)
+            .await
+    }
+
+    /// [`Engine::consume`], with each matching limit's part in the decision when `explain`.
+    pub async fn consume_explained(
+        &self,
+        tenant_id: Uuid,
+        usage: &Usage,
+        idempotency_key: Option<&str>,
+        explain: bool,
+    ) -> Result<Decision> {
+        self.run(
+            tenant_id,
+            usage,
+            Operation::Consume,
+            idempotency_key,
+            explain,
+        )
+        .await
     }
 
     /// Counts `amount` against every applying limit, or nothing if any blocking one would pass.
@@ -312,13 +181,14 @@ impl Engine {
         usage: &Usage,
         idempotency_key: Option<&str>,
     ) -> Result<Decision> {
-        self.run(tenant_id, usage, Operation::Consume, idempotency_key)
+        self.run(tenant_id, usage, Operation::Consume, idempotency_key, false)
             .await
     }
 
     /// Sets a gauge: every applying limit's usage becomes `amount`. Never refused.
     pub async fn report(&self, tenant_id: Uuid, usage: &Usage) -> Result<Decision> {
-        self.run(tenant_id, usage, Operation::Report, None).await
+        self.run(tenant_id, usage, Operation::Report, None, false)
+            .await
     }
 
     /// Holds `amount` units of every applying limit until released or `ttl` passes.
@@ -346,7 +216,8 @@ impl Engine {
             lease_id: Uuid::new_v4(),
             expires_at: self.clock.now() + ttl,
         };
-        self.run(tenant_id, usage, operation, idempotency_key).await
+        self.run(tenant_id, usage, operation, idempotency_key, false)
+            .await
     }
 
     /// Gives back a lease's units.
@@ -354,7 +225,6 @@ impl Engine {
         let job = Job {
             tenant_id,
             operation: Operation::Release { lease_id },
-            amount: 0,
             matched: Vec::new(),
             idempotency: None,
             reply: None,
@@ -368,11 +238,12 @@ impl Engine {
         usage: &Usage,
         operation: Operation,
         idempotency_key: Option<&str>,
+        explain: bool,
     ) -> Result<Decision> {
         let prepared = self.prepared(tenant_id, usage).await?;
         let usage = prepared.as_ref().unwrap_or(usage);
         let now = self.clock.now();
-        self.run_at(tenant_id, usage, operation, idempotency_key, now)
+        self.run_at(tenant_id, usage, operation, idempotency_key, now, explain)
             .await
     }
 
@@ -383,46 +254,79 @@ impl Engine {
         operation: Operation,
         idempotency_key: Option<&str>,
         now: DateTime<Utc>,
+        explain: bool,
     ) -> Result<Decision> {
-        let limits = self
+        let found = self
             .limits
             .matching(&self.store, tenant_id, &usage.subject, &usage.metric)
             .await?;
+        let (limits, replaced) = super::precedence::resolve(found, now, |(limit, _)| limit);
         // A metrics label: the kind of the limits' owner, never a tenant-chosen name.
         let label = limits.first().map_or("none", |(limit, _)| {
             super::authority::OwnerKind::of(limit.owner.as_deref()).as_str()
         });
         let idempotency = idempotency_key
-            .map(|key| idempotency(tenant_id, key, usage, &operation))
+            .map(|key| idempotency::idempotency(tenant_id, key, usage, &operation))
             .transpose()?;
-        let matched = limits
+        let shadow_all = self.shadow_all.load(Ordering::Relaxed);
+        let take = Take::of(&operation);
+        let matched: Vec<Matched> = limits
             .into_iter()
             .map(|(limit, rules)| {
-                let start = limit.window.period_start(now);
-                let reset_at = limit.window.next_reset(now);
-                Matched {
-                    key: CounterKey {
-                        tenant_id,
-                        limit_id: limit.id.clone(),
-                        per_value: limit.partition(&usage.subject),
-                        period_start: start.timestamp_millis(),
-                    },
-                    period_end: reset_at.map_or(NEVER, |at| at.timestamp_millis()),
-                    reset_at,
-                    limit,
-                    rules,
-                }
+                let part = UsagePart { usage, take };
+                self.matched(tenant_id, part, now, limit, rules, shadow_all)
             })
             .collect();
+        let explained = explain.then(|| {
+            let shells: Vec<Matched> = matched.iter().map(Matched::shell).collect();
+            let replaced: Vec<(Arc<Limit>, String)> =
+                replaced.into_iter().map(|((l, _), by)| (l, by)).collect();
+            (shells, replaced)
+        });
         let job = Job {
             tenant_id,
             operation,
-            amount: usage.amount,
             matched,
             idempotency,
             reply: None,
         };
-        self.submit(job, label).await
+        let mut decision = self.submit(job, label).await?;
+        if !decision.would_refuse.is_empty() {
+            metrics::counter!("quotaplane_usage_would_refuse_total", "owner" => label).increment(1);
+        }
+        if let Some((matched, replaced)) = explained {
+            decision.explain = Some(explain::explain(&matched, &replaced, &decision));
+        }
+        Ok(decision)
+    }
+
+    /// `limit` as a job counts against it: its counter for `usage` in the period of `now`.
+    fn matched(
+        &self,
+        tenant_id: Uuid,
+        UsagePart { usage, take }: UsagePart<'_>,
+        now: DateTime<Utc>,
+        limit: Arc<Limit>,
+        rules: Rules,
+        shadow_all: bool,
+    ) -> Matched {
+        let start = limit.window.period_start(now);
+        let reset_at = limit.window.next_reset(now);
+        Matched {
+            key: CounterKey {
+                tenant_id,
+                limit_id: limit.id.clone(),
+                per_value: limit.partition(&usage.subject),
+                period_start: start.timestamp_millis(),
+            },
+            period_end: reset_at.map_or(NEVER, |at| at.timestamp_millis()),
+            reset_at,
+            shadow: shadow_all || limit.mode == Mode::Shadow,
+            amount: usage.amount,
+            take,
+            limit,
+            rules,
+        }
     }
 
     async fn submit(&self, mut job: Job, owner: &'static str) -> Result<Decision> {
@@ -455,90 +359,5 @@ impl Engine {
     /// The clock the engine reads.
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
-    }
-}
-
-/// Where `limit` stands with `used` units in the period of `now`.
-pub fn status_of(limit: &Limit, used: i64, now: DateTime<Utc>) -> LimitStatus {
-    let ceiling = match limit.amount {
-        super::limit::Amount::Limited(n) => Some(n),
-        super::limit::Amount::Unlimited => None,
-    };
-    LimitStatus {
-        quota_id: limit.id.clone(),
-        metric: limit.metric.clone(),
-        limit: ceiling,
-        used,
-        remaining: ceiling.map(|n| (n - used).max(0)),
-        reset_at: limit.window.next_reset(now),
-        window: limit.window,
-    }
-}
-
-/// The idempotency key of a request, with the hash that tells its body apart.
-fn idempotency(
-    tenant_id: Uuid,
-    key: &str,
-    usage: &Usage,
-    operation: &Operation,
-) -> Result<(IdempotencyKey, String)> {
-    if key.is_empty() || key.chars().count() > MAX_IDEMPOTENCY_KEY_CHARS {
-        return Err(Error::Invalid {
-            field: Field::Header("Idempotency-Key".into()),
-            message: format!("must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} characters"),
-        });
-    }
-    // Every field is length-prefixed, so no value (whatever bytes it holds) can run into the next.
-    let mut hash = Sha256::new();
-    let mut field = |bytes: &[u8]| {
-        hash.update((bytes.len() as u64).to_le_bytes());
-        hash.update(bytes);
-    };
-    field(operation.name().as_bytes());
-    field(usage.metric.as_bytes());
-    field(&usage.amount.to_le_bytes());
-    for (k, v) in usage.subject.pairs() {
-        field(k.as_bytes());
-        field(v.as_bytes());
-    }
-    let hex = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    Ok((
-        IdempotencyKey {
-            tenant_id,
-            key: key.to_owned(),
-        },
-        hex,
-    ))
-}
-
-#[cfg(test)]
-mod tests {
-    use std::collections::BTreeMap;
-
-    use super::*;
-
-    fn usage(pairs: &[(&str, &str)]) -> Usage {
-        let pairs: BTreeMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        Usage {
-            subject: Subject::trusted(pairs),
-            metric: "m".into(),
-            amount: 1,
-        }
-    }
-
-    #[test]
-    fn two_subjects_never_share_an_idempotency_hash_whatever_bytes_their_values_hold() {
-        let hash = |u: &Usage| {
-            idempotency(Uuid::nil(), "k", u, &Operation::Consume)
-                .map(|(_, h)| h)
-                .unwrap_or_default()
-        };
-        let two_pairs = usage(&[("a", "x"), ("b", "y")]);
-        let one_pair = usage(&[("a", "x\0b\u{1}y")]);
-        assert_ne!(hash(&two_pairs), hash(&one_pair));
-        assert_eq!(hash(&two_pairs), hash(&usage(&[("a", "x"), ("b", "y")])));
     }
 }

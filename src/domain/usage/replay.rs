@@ -60,7 +60,7 @@ pub(super) fn replay(
         |e: serde_json::Error| Error::Internal(format!("a stored decision is unreadable: {e}"));
     let mut decision = match serde_json::from_str::<Compact>(&record.decision) {
         Ok(compact) => {
-            let limits = statuses(job, counters, |_| true);
+            let limits = statuses(job, counters, |_, _| true);
             Decision {
                 allowed: compact.allowed,
                 limits: if compact.allowed {
@@ -73,6 +73,8 @@ pub(super) fn replay(
                 },
                 retry_after: compact.retry_after,
                 lease: compact.lease,
+                would_refuse: Vec::new(),
+                explain: None,
                 replayed: true,
             }
         }
@@ -103,6 +105,8 @@ mod tests {
             limits: (0..200).map(|i| status(&format!("limit-{i}"))).collect(),
             retry_after: None,
             lease: None,
+            would_refuse: Vec::new(),
+            explain: None,
             replayed: false,
         };
         let stored = record("h", &admitted).decision;

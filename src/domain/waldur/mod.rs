@@ -221,6 +221,9 @@ pub fn engine_limit(
         blocking: true,
         owner: Some(owner(user)),
         per: Vec::new(),
+        family: None,
+        expires_at: None,
+        mode: crate::domain::limit::Mode::Enforce,
         created_at: now,
         updated_at: now,
     }

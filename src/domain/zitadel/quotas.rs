@@ -217,6 +217,9 @@ fn limit_of(
     Limit {
         owner: Some(id.clone()),
         per: Vec::new(),
+        family: None,
+        expires_at: None,
+        mode: crate::domain::limit::Mode::Enforce,
         id,
         tenant_id,
         selector: Subject::default(),

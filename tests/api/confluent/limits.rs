@@ -77,6 +77,27 @@ on_both_backends! {
         assert_eq!(deleted.status(), 409);
     }
 
+    async fn each_principal_without_its_own_quota_gets_the_whole_default_for_itself(app) {
+        let org = org(&app).await;
+        create(&app, &org, &quota("everyone", "env-1", "lkc-1", &["<default>"])).await;
+        let mut own = quota("sa-own only", "env-1", "lkc-1", &["sa-own"]);
+        own["spec"]["throughput"]["ingress_byte_rate"] = json!("300");
+        create(&app, &org, &own).await;
+        for i in 0..10 {
+            let principal = format!("sa-{i}");
+            assert_eq!(consume(&app, &org.admin, &principal, "kafka_ingress_bytes", 1000).await, 200,
+                "{principal}: the whole default for itself");
+        }
+        for i in 0..10 {
+            let principal = format!("sa-{i}");
+            assert_eq!(consume(&app, &org.admin, &principal, "kafka_ingress_bytes", 1).await, 429,
+                "{principal}: its own second is spent");
+        }
+        assert_eq!(consume(&app, &org.admin, "sa-own", "kafka_ingress_bytes", 301).await, 429,
+            "a principal with its own quota gets only its own, not the default");
+        assert_eq!(consume(&app, &org.admin, "sa-own", "kafka_ingress_bytes", 300).await, 200);
+    }
+
     async fn the_effective_quota_of_a_principal_is_its_own_else_the_default(app) {
         let org = org(&app).await;
         let fallback = create(&app, &org, &quota("everyone", "env-1", "lkc-1", &["<default>"])).await;

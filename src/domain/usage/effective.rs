@@ -1,0 +1,71 @@
+//! Effective limits: which of a tenant's limits apply to a subject and metric now, which are
+//! replaced and by what, each with the subject's current usage.
+
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use super::batch::CounterKey;
+use super::{Engine, LimitStatus, status_of};
+use crate::domain::Result;
+use crate::domain::limit::{Limit, Subject};
+use crate::domain::ports::*;
+use crate::domain::precedence::{self, Standing};
+
+/// One matching limit, as it stands for a subject.
+#[derive(Debug, Clone)]
+pub struct Effective {
+    pub limit: Arc<Limit>,
+    pub standing: Standing,
+    /// The subject's usage of it in the current period (its own counter for a `per` limit).
+    pub status: LimitStatus,
+}
+
+impl Engine {
+    /// The limits of `tenant_id` that match `subject` and `metric` and have not expired: those
+    /// that apply, then those replaced, each with the subject's usage now.
+    pub async fn effective(
+        &self,
+        tenant_id: Uuid,
+        subject: &Subject,
+        metric: &str,
+    ) -> Result<Vec<Effective>> {
+        let now = self.clock.now();
+        let found = self
+            .limits
+            .matching(&self.store, tenant_id, subject, metric)
+            .await?;
+        let (applying, replaced) = precedence::resolve(found, now, |(limit, _)| limit);
+        let standings = applying
+            .into_iter()
+            .map(|(limit, _)| (limit, Standing::Applies))
+            .chain(
+                replaced
+                    .into_iter()
+                    .map(|((limit, _), by)| (limit, Standing::ReplacedBy(by))),
+            );
+        let standings: Vec<(Arc<Limit>, Standing)> = standings.collect();
+        let keys: Vec<CounterKey> = standings
+            .iter()
+            .map(|(limit, _)| CounterKey {
+                tenant_id,
+                limit_id: limit.id.clone(),
+                per_value: limit.partition(subject),
+                period_start: limit.window.period_start(now).timestamp_millis(),
+            })
+            .collect();
+        let used = self.store.counter_values(&keys).await?;
+        Ok(standings
+            .into_iter()
+            .zip(keys)
+            .map(|((limit, standing), key)| {
+                let status = status_of(&limit, used.get(&key).copied().unwrap_or(0), now);
+                Effective {
+                    limit,
+                    standing,
+                    status,
+                }
+            })
+            .collect())
+    }
+}
