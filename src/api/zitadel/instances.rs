@@ -189,8 +189,16 @@ impl V1ListInstancesRequest {
                         format!("proto: invalid value for enum type: {name:?}"),
                     )
                 })?,
+            // protojson reads a number with a zero fraction (`2.0`) as the integer.
+            #[allow(clippy::cast_possible_truncation)]
             Some(other) => other
                 .as_i64()
+                .or_else(|| {
+                    other
+                        .as_f64()
+                        .filter(|f| f.fract() == 0.0 && f.abs() <= f64::from(u32::MAX))
+                        .map(|f| f as i64)
+                })
                 .and_then(sort_of_number)
                 .ok_or_else(|| invalid("/sortingColumn", format!("invalid enum value {other}")))?,
         };
@@ -275,6 +283,13 @@ pub async fn list_instances(
 ) -> Result<Json<V1ListInstancesResponse>, ApiError> {
     let request: V1ListInstancesRequest = if body.is_empty() {
         V1ListInstancesRequest::default()
+    } else if body.trim_ascii_start().first() != Some(&b'{') {
+        // A message is a JSON object; serde alone would also read a struct from an array.
+        return Err(Error::invalid_body(
+            "",
+            "proto: syntax error: a message must be a JSON object",
+        )
+        .into());
     } else {
         parse_json(&body)?
     };
