@@ -97,6 +97,18 @@ fn properties() -> Vec<(&'static str, &'static str, Value)> {
         ),
         ("LimitPut", "metric", name()),
         ("LimitPut", "subject", subject()),
+        ("LimitPut", "family", name()),
+        (
+            "LimitPut",
+            "mode",
+            json!({"enum": ["enforce", "shadow", null]}),
+        ),
+        // RFC 3339: a date, `T`, a time (the server reads it with chrono).
+        (
+            "LimitPut",
+            "expires_at",
+            json!({"pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}"}),
+        ),
         (
             "LimitPut",
             "per",
@@ -241,6 +253,15 @@ fn parameters() -> Vec<(&'static str, &'static str, &'static str, Value)> {
             idempotency(),
         ),
         ("/v1/leases", "post", "Idempotency-Key", idempotency()),
+        (
+            "/v1/audit",
+            "get",
+            "resource_type",
+            json!({"enum": crate::domain::audit::ResourceType::ALL
+                .iter()
+                .map(|t| t.as_str())
+                .collect::<Vec<_>>()}),
+        ),
         ("/api/v2/quotas/", "get", "offset", json!({"minimum": 0})),
         ("/api/v2/quotas/", "get", "limit", json!({"minimum": 0})),
         (

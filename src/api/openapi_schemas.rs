@@ -82,6 +82,8 @@ pub(super) fn set_quota_form(document: &mut Value) {
             limit["type"] = json!("integer");
         }
     }
+    // A part's name travels in a header, where control characters cannot be sent.
+    form["propertyNames"] = json!({"pattern": "^[^\\u0000-\\u001F\\u007F]*$"});
     document["components"]["schemas"]["SetTokenQuotaForm"] = form;
     let path = "/paths/~1api~1chat-quota~1set_quota~1/post/requestBody/content";
     for media in ["application~1x-www-form-urlencoded", "multipart~1form-data"] {
@@ -107,27 +109,27 @@ pub(super) fn schema_rules() -> Vec<(&'static str, Value)> {
                 {"type": "array", "minItems": 1, "maxItems": 1,
                     "items": {"$ref": "#/components/schemas/ObjectReferenceInput"}}]}),
         ),
-        // protojson refuses fields the message does not have.
+        // protojson refuses fields the message does not have (the body's own; a query inside it
+        // is read leniently, as a gateway that discards unknown fields would).
         (
             "SystemServiceListInstancesBody",
             json!({"additionalProperties": false}),
         ),
-        ("v1ListQuery", json!({"additionalProperties": false})),
-        ("v1InstanceQuery", json!({"additionalProperties": false})),
         // Confluent: a create needs every part of the spec but the description.
         (
             "ClientQuotaSpecCreate",
             json!({"required": ["display_name", "throughput", "cluster", "principals", "environment"],
             "properties": {
                 "display_name": {"type": "string"},
-                "principals": {"type": "array", "items": {"required": ["id"],
+                "principals": {"type": "array", "minItems": 1, "items": {"required": ["id"],
                     "properties": {"id": {"type": "string"}}}},
                 "cluster": {"oneOf": [{"$ref": "#/components/schemas/ObjectReferenceInput"}],
                     "required": ["id"], "properties": {"id": {"type": "string"}}},
                 "environment": {"oneOf": [
-                    {"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}},
+                    {"type": "object", "required": ["id"],
+                        "properties": {"id": {"type": "string", "minLength": 1}}},
                     {"type": "array", "minItems": 1, "maxItems": 1, "items": {"type": "object",
-                        "required": ["id"], "properties": {"id": {"type": "string"}}}},
+                        "required": ["id"], "properties": {"id": {"type": "string", "minLength": 1}}}},
                 ]},
                 "throughput": {"oneOf": [{"$ref": "#/components/schemas/ThroughputInput"}],
                     "required": ["ingress_byte_rate", "egress_byte_rate"],

@@ -119,11 +119,27 @@ pub struct V1Domains {
     pub domains: Vec<String>,
 }
 
+/// A message field as protojson reads it: a JSON object (or null), never an array.
+fn message<'de, D, T>(deserializer: D) -> std::result::Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    use serde::de::Error as _;
+    match Option::<serde_json::Value>::deserialize(deserializer)? {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(value @ serde_json::Value::Object(_)) => serde_json::from_value(value)
+            .map(Some)
+            .map_err(D::Error::custom),
+        Some(_) => Err(D::Error::custom("a message must be a JSON object")),
+    }
+}
+
 /// The body of ListInstances.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[schema(as = SystemServiceListInstancesBody)]
 pub struct V1ListInstancesRequest {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "message")]
     pub query: Option<V1ListQuery>,
     /// `FIELD_NAME_UNSPECIFIED`, `FIELD_NAME_ID`, `FIELD_NAME_NAME`, `FIELD_NAME_CREATION_DATE`.
     #[serde(default, rename = "sortingColumn", alias = "sorting_column")]

@@ -6,7 +6,9 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::*;
-use crate::domain::audit::{Actor, AuditRecord, zitadel_quota_change as quota_change, zitadel_quota_json};
+use crate::domain::audit::{
+    Actor, AuditRecord, zitadel_quota_change as quota_change, zitadel_quota_json,
+};
 use crate::domain::limit::{Amount, Limit, Subject};
 use crate::domain::notification::Notification;
 use crate::domain::ports::*;
