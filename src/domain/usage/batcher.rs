@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use tokio::sync::{Notify, mpsc};
 
@@ -30,8 +31,12 @@ pub async fn run(
 ) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        metrics::gauge!("quotaplane_engine_queue_depth").set(queue.len() as f64);
         metrics::histogram!("quotaplane_engine_batch_size").record(jobs.len() as f64);
+        let started = Instant::now();
         let (answers, notified) = process(&store, &clock, &jobs).await;
+        metrics::histogram!("quotaplane_engine_batch_duration_seconds")
+            .record(started.elapsed().as_secs_f64());
         if notified {
             outbox.notify_one();
         }

@@ -4,10 +4,15 @@
 //! re-read inside the batch's transaction, so only which limits exist can lag, never what they
 //! allow.
 //!
-//! Bounded: at most [`LimitCache::MAX_ENTRIES`] metrics are held, and a metric not asked for
-//! during [`LimitCache::IDLE`] is forgotten by [`LimitCache::forget_idle`], so a client asking
-//! for ever new metric names (with or without limits) cannot grow it without end. Hits and
-//! misses are counted in `quotaplane_cache_lookups_total{cache="limits"}`.
+//! Bounded: at most [`LimitCache::MAX_ENTRIES`] metrics and [`LimitCache::MAX_LIMITS`] limits
+//! are held, and a metric not asked for during [`LimitCache::IDLE`] is forgotten by
+//! [`LimitCache::forget_idle`], so a client asking for ever new metric names (with or without
+//! limits) cannot grow it without end. Past the limits' bound, the metrics checked longest ago
+//! are evicted (down to 90% of it, so a full cache does not scan on every load); a metric whose
+//! limits alone pass it is served uncached. Hits and misses are counted in
+//! `quotaplane_cache_lookups_total{cache="limits"}`; what is held in
+//! `quotaplane_engine_limit_cache_metrics` and `quotaplane_engine_limit_cache_limits`, and what
+//! left in `quotaplane_engine_limit_cache_evictions_total{reason="idle|full"}`.
 //!
 //! Keying by metric keeps writes cheap: defining the ten-thousandth limit of one metric does not
 //! make the next request of another metric (say, the request metering every call goes through)
@@ -95,12 +100,104 @@ impl MetricIndex {
     }
 }
 
+/// What the cache holds: tenant -> metric -> limits (nested, so a look-up by `&str` allocates
+/// nothing), with the totals its bounds apply to.
+#[derive(Default)]
+struct Entries {
+    by_tenant: HashMap<Uuid, HashMap<String, Arc<MetricLimits>>>,
+    metrics: usize,
+    limits: usize,
+}
+
+impl Entries {
+    fn get(&self, tenant_id: &Uuid) -> Option<&HashMap<String, Arc<MetricLimits>>> {
+        self.by_tenant.get(tenant_id)
+    }
+
+    fn insert(&mut self, tenant_id: Uuid, metric: String, loaded: Arc<MetricLimits>) {
+        self.limits += loaded.index.limits.len();
+        self.metrics += 1;
+        if let Some(old) = self.by_tenant.entry(tenant_id).or_default().insert(metric, loaded) {
+            self.limits -= old.index.limits.len();
+            self.metrics -= 1;
+        }
+    }
+
+    fn remove(&mut self, tenant_id: &Uuid, metric: &str) {
+        let Some(metrics) = self.by_tenant.get_mut(tenant_id) else {
+            return;
+        };
+        if let Some(old) = metrics.remove(metric) {
+            self.limits -= old.index.limits.len();
+            self.metrics -= 1;
+        }
+        if metrics.is_empty() {
+            self.by_tenant.remove(tenant_id);
+        }
+    }
+
+    /// Forgets what `keep` rejects; how many metrics were forgotten.
+    fn retain(&mut self, mut keep: impl FnMut(&MetricLimits) -> bool) -> usize {
+        let before = self.metrics;
+        for metrics in self.by_tenant.values_mut() {
+            metrics.retain(|_, limits| keep(limits));
+        }
+        self.by_tenant.retain(|_, metrics| !metrics.is_empty());
+        self.metrics = self.by_tenant.values().map(HashMap::len).sum();
+        self.limits = self
+            .by_tenant
+            .values()
+            .flat_map(HashMap::values)
+            .map(|l| l.index.limits.len())
+            .sum();
+        before - self.metrics
+    }
+
+    /// Evicts the metrics checked longest ago until at most `target` limits are held.
+    fn evict_to(&mut self, target: usize) -> usize {
+        if self.limits <= target {
+            return 0;
+        }
+        let mut ages: Vec<(Instant, usize)> = self
+            .by_tenant
+            .values()
+            .flat_map(HashMap::values)
+            .map(|l| (l.checked, l.index.limits.len()))
+            .collect();
+        ages.sort_unstable_by_key(|(checked, _)| *checked);
+        let mut held = self.limits;
+        let mut cutoff = None;
+        for (checked, size) in ages {
+            if held <= target {
+                break;
+            }
+            held -= size;
+            cutoff = Some(checked);
+        }
+        match cutoff {
+            Some(cutoff) => self.retain(|l| l.checked > cutoff),
+            None => 0,
+        }
+    }
+
+    fn publish(&self) {
+        metrics::gauge!("quotaplane_engine_limit_cache_metrics").set(self.metrics as f64);
+        metrics::gauge!("quotaplane_engine_limit_cache_limits").set(self.limits as f64);
+        metrics::gauge!("quotaplane_cache_entries", "cache" => "limits").set(self.metrics as f64);
+    }
+}
+
+fn evicted(reason: &'static str, metrics: usize) {
+    metrics::counter!("quotaplane_engine_limit_cache_evictions_total", "reason" => reason)
+        .increment(metrics as u64);
+}
+
 /// The cache.
 pub struct LimitCache {
     max_entries: usize,
+    max_limits: usize,
     idle: Duration,
-    /// tenant -> metric -> limits (nested, so a look-up by `&str` allocates nothing).
-    entries: RwLock<HashMap<Uuid, HashMap<String, Arc<MetricLimits>>>>,
+    entries: RwLock<Entries>,
     /// Bumped by each invalidation of a key, so a load that read the store before one is not
     /// kept after it.
     generations: RwLock<HashMap<Key, u64>>,
@@ -130,6 +227,8 @@ impl LimitCache {
     pub const MAX_ENTRIES: usize = 50_000;
     /// How long a metric nobody asks for stays cached.
     pub const IDLE: Duration = Duration::from_secs(600);
+    /// Most limits held at once (over all metrics and tenants).
+    pub const MAX_LIMITS: usize = 500_000;
 
     /// The limits of `tenant_id` that apply to `subject` and `metric`, ordered by id, each with
     /// its notification rules.
@@ -207,14 +306,16 @@ impl LimitCache {
             let known = entries
                 .get(&tenant_id)
                 .is_some_and(|m| m.contains_key(metric));
-            let room =
-                known || entries.values().map(HashMap::len).sum::<usize>() < self.max_entries;
-            if current && room {
+            let room = known || entries.metrics < self.max_entries;
+            let size = loaded.index.limits.len();
+            if current && room && size <= self.max_limits {
+                if entries.limits + size > self.max_limits {
+                    let target = (self.max_limits / 10 * 9).min(self.max_limits - size);
+                    evicted("full", entries.evict_to(target));
+                }
                 let (tenant_id, metric) = key;
-                entries
-                    .entry(tenant_id)
-                    .or_default()
-                    .insert(metric, loaded.clone());
+                entries.insert(tenant_id, metric, loaded.clone());
+                entries.publish();
             }
         }
         Ok(loaded)
@@ -238,8 +339,18 @@ impl LimitCache {
 
     /// A cache of at most `max_entries` metrics, each forgotten after `idle` unused.
     pub fn bounded(max_entries: usize, idle: Duration) -> Self {
+        Self::bounded_by(max_entries, Self::MAX_LIMITS, idle)
+    }
+
+    /// A cache of at most `max_entries` metrics and `max_limits` limits, each metric forgotten
+    /// after `idle` unused.
+    pub fn bounded_by(max_entries: usize, max_limits: usize, idle: Duration) -> Self {
+        evicted("idle", 0);
+        evicted("full", 0);
+        Entries::default().publish();
         Self {
             max_entries,
+            max_limits,
             idle,
             entries: RwLock::default(),
             generations: RwLock::default(),
@@ -252,13 +363,12 @@ impl LimitCache {
     /// again every [`LimitCache::TTL`]), and the invalidation marks of metrics no longer held.
     /// Run periodically.
     pub fn forget_idle(&self) {
-        let mut held = 0;
         if let Ok(mut entries) = self.entries.write() {
-            for metrics in entries.values_mut() {
-                metrics.retain(|_, limits| limits.checked.elapsed() < self.idle);
-            }
-            entries.retain(|_, metrics| !metrics.is_empty());
-            held = entries.values().map(HashMap::len).sum::<usize>();
+            evicted(
+                "idle",
+                entries.retain(|limits| limits.checked.elapsed() < self.idle),
+            );
+            entries.publish();
             if let Ok(mut generations) = self.generations.write() {
                 if !generations.is_empty() {
                     self.epoch.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
@@ -270,15 +380,12 @@ impl LimitCache {
                 }
             }
         }
-        metrics::gauge!("quotaplane_cache_entries", "cache" => "limits").set(held as f64);
     }
 
     /// How many metrics are held (all tenants).
     #[cfg(test)]
     pub fn len(&self) -> usize {
-        self.entries
-            .read()
-            .map_or(0, |e| e.values().map(HashMap::len).sum())
+        self.entries.read().map_or(0, |e| e.metrics)
     }
 
     /// Whether nothing is held.
@@ -294,9 +401,8 @@ impl LimitCache {
             *generations.entry(key.clone()).or_default() += 1;
         }
         if let Ok(mut entries) = self.entries.write() {
-            if let Some(metrics) = entries.get_mut(&tenant_id) {
-                metrics.remove(metric);
-            }
+            entries.remove(&tenant_id, metric);
+            entries.publish();
         }
     }
 }
@@ -325,6 +431,50 @@ mod tests {
         }
         assert_eq!(cache.len(), 5);
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    fn metric_of(size: usize) -> Arc<MetricLimits> {
+        let now = chrono::Utc::now();
+        let limits = (0..size)
+            .map(|i| Limit {
+                id: format!("l{i}"),
+                tenant_id: Uuid::nil(),
+                selector: Subject::of([("user", "u")]),
+                metric: "m".into(),
+                amount: crate::domain::limit::Amount::Limited(1),
+                window: crate::domain::window::Window::None,
+                blocking: true,
+                owner: None,
+                per: Vec::new(),
+                created_at: now,
+                updated_at: now,
+            })
+            .collect();
+        Arc::new(MetricLimits {
+            checked: Instant::now(),
+            fingerprint: (0, None),
+            index: Arc::new(MetricIndex::build(limits, Vec::new())),
+        })
+    }
+
+    #[test]
+    fn past_the_limits_bound_the_metrics_checked_longest_ago_are_evicted_first() {
+        let mut entries = Entries::default();
+        let tenant = Uuid::new_v4();
+        for (name, size) in [("oldest", 4), ("older", 3), ("newest", 2)] {
+            entries.insert(tenant, name.into(), metric_of(size));
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        entries.insert(tenant, "newest".into(), metric_of(2));
+        assert_eq!((entries.metrics, entries.limits), (3, 9), "a replaced metric counts once");
+        assert_eq!(entries.evict_to(5), 1);
+        assert_eq!((entries.metrics, entries.limits), (2, 5));
+        let held = entries.get(&tenant).expect("tenant");
+        assert!(held.contains_key("older") && held.contains_key("newest"));
+        entries.remove(&tenant, "older");
+        entries.remove(&tenant, "newest");
+        assert_eq!((entries.metrics, entries.limits), (0, 0));
+        assert!(entries.by_tenant.is_empty(), "no empty tenant map is kept");
     }
 
     #[tokio::test]

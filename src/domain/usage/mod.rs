@@ -437,24 +437,41 @@ impl Engine {
         let answer = rx
             .await
             .map_err(|_| Error::Unavailable("the usage engine has stopped".into()))?;
-        metrics::histogram!("quotaplane_engine_latency_seconds", "operation" => operation)
-            .record(started.elapsed().as_secs_f64());
-        if let Ok(decision) = &answer {
-            let outcome = match (decision.replayed, decision.allowed) {
-                (true, _) => "replayed",
-                (false, true) => "admitted",
-                (false, false) => "refused",
-            };
-            metrics::counter!("quotaplane_usage_decisions_total",
-                "operation" => operation, "owner" => owner, "outcome" => outcome)
-            .increment(1);
-        }
+        record(operation, owner, "batch", started, &answer);
         answer
     }
 
     /// The clock the engine reads.
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
+    }
+}
+
+/// Counts a decision and its latency. Labels are the engine's own words (`path`: `batch` for
+/// the batcher, `read` for a check read without locks, `direct` for an answer needing no store),
+/// never a tenant's.
+fn record(
+    operation: &'static str,
+    owner: &'static str,
+    path: &'static str,
+    started: Instant,
+    answer: &Result<Decision>,
+) {
+    metrics::histogram!("quotaplane_engine_latency_seconds", "operation" => operation)
+        .record(started.elapsed().as_secs_f64());
+    let outcome = match answer {
+        Ok(decision) if decision.replayed => "replayed",
+        Ok(decision) if decision.allowed => "admitted",
+        Ok(_) => "refused",
+        Err(_) => "error",
+    };
+    metrics::counter!("quotaplane_engine_decisions_total",
+        "operation" => operation, "outcome" => outcome, "path" => path)
+    .increment(1);
+    if outcome != "error" {
+        metrics::counter!("quotaplane_usage_decisions_total",
+            "operation" => operation, "owner" => owner, "outcome" => outcome)
+        .increment(1);
     }
 }
 
