@@ -117,7 +117,12 @@ impl Entries {
     fn insert(&mut self, tenant_id: Uuid, metric: String, loaded: Arc<MetricLimits>) {
         self.limits += loaded.index.limits.len();
         self.metrics += 1;
-        if let Some(old) = self.by_tenant.entry(tenant_id).or_default().insert(metric, loaded) {
+        if let Some(old) = self
+            .by_tenant
+            .entry(tenant_id)
+            .or_default()
+            .insert(metric, loaded)
+        {
             self.limits -= old.index.limits.len();
             self.metrics -= 1;
         }
@@ -466,7 +471,11 @@ mod tests {
             std::thread::sleep(Duration::from_millis(2));
         }
         entries.insert(tenant, "newest".into(), metric_of(2));
-        assert_eq!((entries.metrics, entries.limits), (3, 9), "a replaced metric counts once");
+        assert_eq!(
+            (entries.metrics, entries.limits),
+            (3, 9),
+            "a replaced metric counts once"
+        );
         assert_eq!(entries.evict_to(5), 1);
         assert_eq!((entries.metrics, entries.limits), (2, 5));
         let held = entries.get(&tenant).expect("tenant");

@@ -1,12 +1,20 @@
 //! The usage engine: check, consume, report and lease against every limit that applies, all or
 //! nothing, exactly and durably.
 //!
-//! Requests are matched against cached limits, then queued to one batcher per process. The
-//! batcher takes whatever has queued while the previous batch committed (group commit), locks
-//! each counter the batch touches once, decides every operation in order in memory
-//! ([`decide`]), writes each counter once, commits, and only then answers. So a hot counter costs
-//! one row write per batch, not per request; an answer means the usage is on disk; and several
-//! replicas on one PostgreSQL stay exact, because each batch holds its counters' row locks.
+//! Requests are matched against cached limits. One that no limit applies to is answered at once
+//! (unless it carries an idempotency key or acquires a lease: those keep their records), and a
+//! check reads the committed counters without taking any lock, since it changes nothing.
+//!
+//! The rest is queued to a batcher: one per process on SQLite (one writer holds the database),
+//! several on PostgreSQL, each job routed by its first counter (by its idempotency key when it has
+//! one, and every lease operation to the first), so batches on disjoint counters commit side by
+//! side. A batcher takes whatever has queued while its previous batch committed (group commit),
+//! fairly between tenants, locks each counter the batch touches once and in key order, decides
+//! every operation in order in memory ([`decide`]), writes each counter once, commits, and only
+//! then answers. So a hot counter costs one row write per batch, not per request; an answer means
+//! the usage is on disk; and batchers and replicas on one PostgreSQL stay exact, because each
+//! batch holds its counters' row locks for its whole transaction (a job whose counters fall in
+//! several lanes is still one transaction: all or nothing).
 
 pub mod batch;
 mod batcher;
@@ -26,11 +34,12 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{Notify, mpsc, oneshot};
 use uuid::Uuid;
 
-use self::batch::{CounterKey, IdempotencyKey, NEVER};
+use self::batch::{BatchState, CounterKey, IdempotencyKey, NEVER};
 use self::cache::{LimitCache, Rules};
 use super::bounds::Bounds;
 use super::clock::SharedClock;
 use super::limit::{Limit, Subject, check_name};
+use super::ports::LimitStore;
 use super::window::Window;
 use super::{Error, Field, Result};
 use crate::store::AnyStore;
@@ -197,7 +206,8 @@ pub struct Engine {
     store: AnyStore,
     clock: SharedClock,
     limits: LimitCache,
-    queue: mpsc::Sender<Job>,
+    /// One queue per batcher (lane).
+    queues: Vec<mpsc::Sender<Job>>,
     preparers: RwLock<Vec<Arc<dyn Preparer>>>,
     outbox: Arc<Notify>,
     bounds: Bounds,
@@ -211,19 +221,24 @@ impl Engine {
 
     /// Starts the engine with `bounds` on what tenants' limit writes may create.
     pub fn start_with(store: AnyStore, clock: SharedClock, bounds: Bounds) -> Arc<Self> {
-        let (queue, jobs) = mpsc::channel(batcher::QUEUE_DEPTH);
         let outbox = Arc::new(Notify::new());
-        tokio::spawn(batcher::run(
-            store.clone(),
-            clock.clone(),
-            jobs,
-            outbox.clone(),
-        ));
+        let queues = (0..store.batch_lanes().max(1))
+            .map(|_| {
+                let (queue, jobs) = mpsc::channel(batcher::QUEUE_DEPTH);
+                tokio::spawn(batcher::run(
+                    store.clone(),
+                    clock.clone(),
+                    jobs,
+                    outbox.clone(),
+                ));
+                queue
+            })
+            .collect();
         Arc::new(Self {
             store,
             clock,
             limits: LimitCache::default(),
-            queue,
+            queues,
             preparers: RwLock::default(),
             outbox,
             bounds,
@@ -422,7 +437,50 @@ impl Engine {
             idempotency,
             reply: None,
         };
+        if answers_at_once(&job) {
+            // Nothing to count and nothing to remember: what the batch would answer, now.
+            let answer = Ok(Decision::admitted(Vec::new()));
+            record(
+                job.operation.name(),
+                label,
+                "direct",
+                Instant::now(),
+                &answer,
+            );
+            return answer;
+        }
+        if job.operation == Operation::Check && job.idempotency.is_none() {
+            return self.check_committed(job, label, now).await;
+        }
         self.submit(job, label).await
+    }
+
+    /// A check against the counters as last committed: one consistent read, no lock, no queue.
+    /// As exact as a check in a batch, which also sees only committed usage: whether `amount`
+    /// more fits now.
+    async fn check_committed(
+        &self,
+        job: Job,
+        owner: &'static str,
+        now: DateTime<Utc>,
+    ) -> Result<Decision> {
+        let started = Instant::now();
+        let keys: Vec<CounterKey> = job.matched.iter().map(|m| m.key.clone()).collect();
+        let answer = match self.store.counter_rows(&keys).await {
+            Ok(counters) => {
+                let state = BatchState {
+                    counters,
+                    ..BatchState::default()
+                };
+                let (_, mut answers) = decide::decide(std::slice::from_ref(&job), &state, now);
+                answers
+                    .pop()
+                    .unwrap_or_else(|| Err(Error::Internal("a check went unanswered".into())))
+            }
+            Err(e) => Err(e),
+        };
+        record("check", owner, "read", started, &answer);
+        answer
     }
 
     async fn submit(&self, mut job: Job, owner: &'static str) -> Result<Decision> {
@@ -430,7 +488,8 @@ impl Engine {
         let operation = job.operation.name();
         let (tx, rx) = oneshot::channel();
         job.reply = Some(tx);
-        self.queue
+        let lane = lane_of(&job, self.queues.len());
+        self.queues[lane]
             .send(job)
             .await
             .map_err(|_| Error::Unavailable("the usage engine has stopped".into()))?;
@@ -445,6 +504,36 @@ impl Engine {
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
     }
+}
+
+/// Whether `job` needs neither the store nor the batcher: no limit applies, no idempotency record
+/// is to be kept or replayed, and it makes no lease (a lease is recorded even without limits).
+fn answers_at_once(job: &Job) -> bool {
+    job.matched.is_empty()
+        && job.idempotency.is_none()
+        && matches!(
+            job.operation,
+            Operation::Check | Operation::Consume | Operation::Report | Operation::Refund
+        )
+}
+
+/// Which of `lanes` batchers takes `job`: the same one for the same idempotency key (so a key's
+/// first decision is taken once), the first for leases (whose expiry gives units back outside
+/// the counters' lock order), else the one of its first counter (so jobs on one hot counter share
+/// batches).
+fn lane_of(job: &Job, lanes: usize) -> usize {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    if lanes <= 1 {
+        return 0;
+    }
+    let mut hash = DefaultHasher::new();
+    match (&job.operation, &job.idempotency, job.matched.first()) {
+        (Operation::Acquire { .. } | Operation::Release { .. }, _, _) => return 0,
+        (_, Some((key, _)), _) => key.hash(&mut hash),
+        (_, None, Some(first)) => first.key.hash(&mut hash),
+        (_, None, None) => return 0,
+    }
+    usize::try_from(hash.finish() % lanes as u64).unwrap_or(0)
 }
 
 /// Counts a decision and its latency. Labels are the engine's own words (`path`: `batch` for
@@ -544,6 +633,56 @@ mod tests {
             metric: "m".into(),
             amount: 1,
         }
+    }
+
+    fn job(operation: Operation, key: Option<&str>) -> Job {
+        Job {
+            tenant_id: Uuid::nil(),
+            operation,
+            amount: 1,
+            matched: Vec::new(),
+            idempotency: key.map(|k| {
+                let key = IdempotencyKey {
+                    tenant_id: Uuid::nil(),
+                    key: k.into(),
+                };
+                (key, String::new())
+            }),
+            reply: None,
+        }
+    }
+
+    #[test]
+    fn one_idempotency_key_always_meets_one_batcher_and_leases_meet_the_first() {
+        let lanes: Vec<usize> = (0..64)
+            .map(|i| lane_of(&job(Operation::Consume, Some(&format!("k{i}"))), 4))
+            .collect();
+        assert!(lanes.iter().all(|&l| l < 4));
+        assert!(
+            lanes.iter().any(|&l| l != lanes[0]),
+            "keys spread over the lanes"
+        );
+        for i in 0..64 {
+            let key = format!("k{i}");
+            assert_eq!(lane_of(&job(Operation::Report, Some(&key)), 4), lanes[i]);
+        }
+        let release = Operation::Release {
+            lease_id: Uuid::new_v4(),
+        };
+        assert_eq!(lane_of(&job(release, Some("k1")), 4), 0);
+        assert_eq!(lane_of(&job(Operation::Consume, Some("k1")), 1), 0);
+    }
+
+    #[test]
+    fn a_job_answered_at_once_has_no_limit_no_idempotency_key_and_no_lease() {
+        assert!(answers_at_once(&job(Operation::Consume, None)));
+        assert!(answers_at_once(&job(Operation::Check, None)));
+        assert!(!answers_at_once(&job(Operation::Consume, Some("k"))));
+        let acquire = Operation::Acquire {
+            lease_id: Uuid::new_v4(),
+            expires_at: Utc::now(),
+        };
+        assert!(!answers_at_once(&job(acquire, None)));
     }
 
     #[test]
