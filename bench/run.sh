@@ -95,10 +95,15 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# 2. Build.
-note "cargo build --release"
-run_child timeout "$BUILD_TIMEOUT" cargo build --release >&2 || die "cargo build --release failed"
-[[ -x $BIN ]] || die "$BIN not found after build"
+# 2. Build (unless BENCH_BIN names a binary already built, e.g. a copy of an earlier commit's).
+if [[ -n ${BENCH_BIN:-} ]]; then
+  BIN=$BENCH_BIN
+  [[ -x $BIN ]] || die "BENCH_BIN=$BIN is not an executable"
+else
+  note "cargo build --release"
+  run_child timeout "$BUILD_TIMEOUT" cargo build --release >&2 || die "cargo build --release failed"
+  [[ -x $BIN ]] || die "$BIN not found after build"
+fi
 
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -134,6 +139,7 @@ wait_ready() {
 start_server() {
   local url=$1 log=$2 sync=${3:-full}
   PORT=$(free_port)
+  TOKEN=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
   launch "$url" "$log" "$sync" "$PORT"
   SERVER_PID=$LAUNCHED
   wait_ready "$SERVER_PID" "$PORT" "$log"
@@ -164,7 +170,8 @@ wrk_start() {
 # wrk_wait NAME PID: wait for a wrk started by wrk_start; append its row to $RESULTS:
 # "NAME rps p50 p99 non2xx sockerr requests max".
 wrk_wait() {
-  local name=$1 pid=$2 line out="$WORK/wrk-$name.out"
+  local name=$1 pid=$2 line out
+  out="$WORK/wrk-$name.out"
   wait "$pid" || { cat "$out" >&2; die "wrk failed for $name"; }
   line=$(grep '^RESULT ' "$out" | tail -n 1) || { cat "$out" >&2; die "no RESULT line from wrk for $name"; }
   awk -v name="$name" '{ for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }

@@ -112,8 +112,10 @@ def clone(url, prefix, metric, selector, count):
     if url.startswith("sqlite://"):
         path = url[len("sqlite://"):].split("?")[0]
         db = sqlite3.connect(path, timeout=30)
+        before = db.total_changes
         with db:
-            done = db.execute(CLONE_SQLITE, (count, prefix, selector, metric)).rowcount
+            db.execute(CLONE_SQLITE, (count, prefix, selector, metric))
+        done = db.total_changes - before
         db.close()
     else:
         out = subprocess.run(
