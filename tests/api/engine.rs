@@ -2,6 +2,9 @@
 //! at once yet its idempotency key still binds its body; a check reads committed usage exactly;
 //! and `/metrics` shows the engine to an operator.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -110,5 +113,55 @@ on_both_backends! {
         ] {
             assert!(text.contains(name), "{name} missing from /metrics");
         }
+    }
+
+    async fn consumes_routed_to_different_batchers_never_pass_the_counter_they_share(app) {
+        let (_, admin) = app.tenant_with_admin().await;
+        // Each job's first counter is its user's (ids sort before "z-org"), so jobs spread over
+        // the batchers, and every one of them also needs the one shared counter.
+        for i in 0..16 {
+            let own = json!({"subject": {"user": format!("u{i}")}, "metric": "calls", "amount": 1000, "window": {"kind": "none"}});
+            assert!(app.put(&format!("/v1/limits/a-u{i}"), &admin, &own).await.status().is_success());
+        }
+        let shared = json!({"subject": {"org": "o"}, "metric": "calls", "amount": 300, "window": {"kind": "none"}});
+        assert!(app.put("/v1/limits/z-org", &admin, &shared).await.status().is_success());
+
+        let admitted = Arc::new(AtomicUsize::new(0));
+        let next = Arc::new(AtomicUsize::new(0));
+        let workers: Vec<_> = (0..32)
+            .map(|_| {
+                let (admitted, next, client) = (admitted.clone(), next.clone(), app.client.clone());
+                let (url, key) = (format!("{}/v1/usage/consume", app.base), admin.clone());
+                tokio::spawn(async move {
+                    loop {
+                        let n = next.fetch_add(1, Ordering::SeqCst);
+                        if n >= 1200 {
+                            break;
+                        }
+                        let request = json!({"subject": {"org": "o", "user": format!("u{}", n % 16)}, "metric": "calls", "amount": 1});
+                        let response = client.post(&url).bearer_auth(&key).json(&request).send().await.expect("consume");
+                        match response.status() {
+                            StatusCode::OK => {
+                                admitted.fetch_add(1, Ordering::SeqCst);
+                            }
+                            StatusCode::TOO_MANY_REQUESTS => {}
+                            other => panic!("unexpected {other}"),
+                        }
+                    }
+                })
+            })
+            .collect();
+        for worker in workers {
+            worker.await.expect("worker");
+        }
+        assert_eq!(admitted.load(Ordering::SeqCst), 300);
+        let org = body(app.get("/v1/limits/z-org", &admin).await).await;
+        assert_eq!(org["usage"]["used"], 300, "{org}");
+        let mut per_user = 0;
+        for i in 0..16 {
+            let own = body(app.get(&format!("/v1/limits/a-u{i}"), &admin).await).await;
+            per_user += own["usage"]["used"].as_i64().unwrap_or(-1);
+        }
+        assert_eq!(per_user, 300, "all or nothing: every admitted consume counted on both limits");
     }
 }
