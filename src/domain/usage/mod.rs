@@ -21,6 +21,7 @@ mod batcher;
 mod cache;
 mod decide;
 mod limits;
+mod path;
 mod replay;
 
 use std::future::Future;
@@ -34,7 +35,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{Notify, mpsc, oneshot};
 use uuid::Uuid;
 
-use self::batch::{BatchState, CounterKey, IdempotencyKey, NEVER};
+use self::batch::{CounterKey, IdempotencyKey, NEVER};
 use self::cache::{LimitCache, Rules};
 use super::bounds::Bounds;
 use super::clock::SharedClock;
@@ -437,10 +438,10 @@ impl Engine {
             idempotency,
             reply: None,
         };
-        if answers_at_once(&job) {
+        if path::answers_at_once(&job) {
             // Nothing to count and nothing to remember: what the batch would answer, now.
             let answer = Ok(Decision::admitted(Vec::new()));
-            record(
+            path::record(
                 job.operation.name(),
                 label,
                 "direct",
@@ -450,37 +451,9 @@ impl Engine {
             return answer;
         }
         if job.operation == Operation::Check && job.idempotency.is_none() {
-            return self.check_committed(job, label, now).await;
+            return path::check_committed(&self.store, job, label, now).await;
         }
         self.submit(job, label).await
-    }
-
-    /// A check against the counters as last committed: one consistent read, no lock, no queue.
-    /// As exact as a check in a batch, which also sees only committed usage: whether `amount`
-    /// more fits now.
-    async fn check_committed(
-        &self,
-        job: Job,
-        owner: &'static str,
-        now: DateTime<Utc>,
-    ) -> Result<Decision> {
-        let started = Instant::now();
-        let keys: Vec<CounterKey> = job.matched.iter().map(|m| m.key.clone()).collect();
-        let answer = match self.store.counter_rows(&keys).await {
-            Ok(counters) => {
-                let state = BatchState {
-                    counters,
-                    ..BatchState::default()
-                };
-                let (_, mut answers) = decide::decide(std::slice::from_ref(&job), &state, now);
-                answers
-                    .pop()
-                    .unwrap_or_else(|| Err(Error::Internal("a check went unanswered".into())))
-            }
-            Err(e) => Err(e),
-        };
-        record("check", owner, "read", started, &answer);
-        answer
     }
 
     async fn submit(&self, mut job: Job, owner: &'static str) -> Result<Decision> {
@@ -488,7 +461,7 @@ impl Engine {
         let operation = job.operation.name();
         let (tx, rx) = oneshot::channel();
         job.reply = Some(tx);
-        let lane = lane_of(&job, self.queues.len());
+        let lane = path::lane_of(&job, self.queues.len());
         self.queues[lane]
             .send(job)
             .await
@@ -496,71 +469,13 @@ impl Engine {
         let answer = rx
             .await
             .map_err(|_| Error::Unavailable("the usage engine has stopped".into()))?;
-        record(operation, owner, "batch", started, &answer);
+        path::record(operation, owner, "batch", started, &answer);
         answer
     }
 
     /// The clock the engine reads.
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
-    }
-}
-
-/// Whether `job` needs neither the store nor the batcher: no limit applies, no idempotency record
-/// is to be kept or replayed, and it makes no lease (a lease is recorded even without limits).
-fn answers_at_once(job: &Job) -> bool {
-    job.matched.is_empty()
-        && job.idempotency.is_none()
-        && matches!(
-            job.operation,
-            Operation::Check | Operation::Consume | Operation::Report | Operation::Refund
-        )
-}
-
-/// Which of `lanes` batchers takes `job`: the same one for the same idempotency key (so a key's
-/// first decision is taken once), the first for leases (whose expiry gives units back outside
-/// the counters' lock order), else the one of its first counter (so jobs on one hot counter share
-/// batches).
-fn lane_of(job: &Job, lanes: usize) -> usize {
-    use std::hash::{DefaultHasher, Hash, Hasher};
-    if lanes <= 1 {
-        return 0;
-    }
-    let mut hash = DefaultHasher::new();
-    match (&job.operation, &job.idempotency, job.matched.first()) {
-        (Operation::Acquire { .. } | Operation::Release { .. }, _, _) => return 0,
-        (_, Some((key, _)), _) => key.hash(&mut hash),
-        (_, None, Some(first)) => first.key.hash(&mut hash),
-        (_, None, None) => return 0,
-    }
-    usize::try_from(hash.finish() % lanes as u64).unwrap_or(0)
-}
-
-/// Counts a decision and its latency. Labels are the engine's own words (`path`: `batch` for
-/// the batcher, `read` for a check read without locks, `direct` for an answer needing no store),
-/// never a tenant's.
-fn record(
-    operation: &'static str,
-    owner: &'static str,
-    path: &'static str,
-    started: Instant,
-    answer: &Result<Decision>,
-) {
-    metrics::histogram!("quotaplane_engine_latency_seconds", "operation" => operation)
-        .record(started.elapsed().as_secs_f64());
-    let outcome = match answer {
-        Ok(decision) if decision.replayed => "replayed",
-        Ok(decision) if decision.allowed => "admitted",
-        Ok(_) => "refused",
-        Err(_) => "error",
-    };
-    metrics::counter!("quotaplane_engine_decisions_total",
-        "operation" => operation, "outcome" => outcome, "path" => path)
-    .increment(1);
-    if outcome != "error" {
-        metrics::counter!("quotaplane_usage_decisions_total",
-            "operation" => operation, "owner" => owner, "outcome" => outcome)
-        .increment(1);
     }
 }
 
@@ -633,56 +548,6 @@ mod tests {
             metric: "m".into(),
             amount: 1,
         }
-    }
-
-    fn job(operation: Operation, key: Option<&str>) -> Job {
-        Job {
-            tenant_id: Uuid::nil(),
-            operation,
-            amount: 1,
-            matched: Vec::new(),
-            idempotency: key.map(|k| {
-                let key = IdempotencyKey {
-                    tenant_id: Uuid::nil(),
-                    key: k.into(),
-                };
-                (key, String::new())
-            }),
-            reply: None,
-        }
-    }
-
-    #[test]
-    fn one_idempotency_key_always_meets_one_batcher_and_leases_meet_the_first() {
-        let lanes: Vec<usize> = (0..64)
-            .map(|i| lane_of(&job(Operation::Consume, Some(&format!("k{i}"))), 4))
-            .collect();
-        assert!(lanes.iter().all(|&l| l < 4));
-        assert!(
-            lanes.iter().any(|&l| l != lanes[0]),
-            "keys spread over the lanes"
-        );
-        for i in 0..64 {
-            let key = format!("k{i}");
-            assert_eq!(lane_of(&job(Operation::Report, Some(&key)), 4), lanes[i]);
-        }
-        let release = Operation::Release {
-            lease_id: Uuid::new_v4(),
-        };
-        assert_eq!(lane_of(&job(release, Some("k1")), 4), 0);
-        assert_eq!(lane_of(&job(Operation::Consume, Some("k1")), 1), 0);
-    }
-
-    #[test]
-    fn a_job_answered_at_once_has_no_limit_no_idempotency_key_and_no_lease() {
-        assert!(answers_at_once(&job(Operation::Consume, None)));
-        assert!(answers_at_once(&job(Operation::Check, None)));
-        assert!(!answers_at_once(&job(Operation::Consume, Some("k"))));
-        let acquire = Operation::Acquire {
-            lease_id: Uuid::new_v4(),
-            expires_at: Utc::now(),
-        };
-        assert!(!answers_at_once(&job(acquire, None)));
     }
 
     #[test]

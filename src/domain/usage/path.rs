@@ -1,0 +1,157 @@
+//! Which way a job goes through the engine: answered at once (no limit applies), read without
+//! locks (a check), or queued to one of the batchers; and the metrics every answer is counted in.
+
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+
+use super::batch::{BatchState, CounterKey};
+use super::{Decision, Job, Operation, decide};
+use crate::domain::ports::LimitStore;
+use crate::domain::{Error, Result};
+use crate::store::AnyStore;
+
+/// A check against the counters as last committed: one consistent read, no lock, no queue.
+/// As exact as a check in a batch, which also sees only committed usage: whether `amount`
+/// more fits now.
+pub(super) async fn check_committed(
+    store: &AnyStore,
+    job: Job,
+    owner: &'static str,
+    now: DateTime<Utc>,
+) -> Result<Decision> {
+    let started = Instant::now();
+    let keys: Vec<CounterKey> = job.matched.iter().map(|m| m.key.clone()).collect();
+    let answer = match store.counter_rows(&keys).await {
+        Ok(counters) => {
+            let state = BatchState {
+                counters,
+                ..BatchState::default()
+            };
+            let (_, mut answers) = decide::decide(std::slice::from_ref(&job), &state, now);
+            answers
+                .pop()
+                .unwrap_or_else(|| Err(Error::Internal("a check went unanswered".into())))
+        }
+        Err(e) => Err(e),
+    };
+    record("check", owner, "read", started, &answer);
+    answer
+}
+
+/// Whether `job` needs neither the store nor the batcher: no limit applies, no idempotency record
+/// is to be kept or replayed, and it makes no lease (a lease is recorded even without limits).
+pub(super) fn answers_at_once(job: &Job) -> bool {
+    job.matched.is_empty()
+        && job.idempotency.is_none()
+        && matches!(
+            job.operation,
+            Operation::Check | Operation::Consume | Operation::Report | Operation::Refund
+        )
+}
+
+/// Which of `lanes` batchers takes `job`: the same one for the same idempotency key (so a key's
+/// first decision is taken once), the first for leases (whose expiry gives units back outside
+/// the counters' lock order), else the one of its first counter (so jobs on one hot counter share
+/// batches).
+pub(super) fn lane_of(job: &Job, lanes: usize) -> usize {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    if lanes <= 1 {
+        return 0;
+    }
+    let mut hash = DefaultHasher::new();
+    match (&job.operation, &job.idempotency, job.matched.first()) {
+        (Operation::Acquire { .. } | Operation::Release { .. }, _, _) => return 0,
+        (_, Some((key, _)), _) => key.hash(&mut hash),
+        (_, None, Some(first)) => first.key.hash(&mut hash),
+        (_, None, None) => return 0,
+    }
+    usize::try_from(hash.finish() % lanes as u64).unwrap_or(0)
+}
+
+/// Counts a decision and its latency. Labels are the engine's own words (`path`: `batch` for
+/// the batcher, `read` for a check read without locks, `direct` for an answer needing no store),
+/// never a tenant's.
+pub(super) fn record(
+    operation: &'static str,
+    owner: &'static str,
+    path: &'static str,
+    started: Instant,
+    answer: &Result<Decision>,
+) {
+    metrics::histogram!("quotaplane_engine_latency_seconds", "operation" => operation)
+        .record(started.elapsed().as_secs_f64());
+    let outcome = match answer {
+        Ok(decision) if decision.replayed => "replayed",
+        Ok(decision) if decision.allowed => "admitted",
+        Ok(_) => "refused",
+        Err(_) => "error",
+    };
+    metrics::counter!("quotaplane_engine_decisions_total",
+        "operation" => operation, "outcome" => outcome, "path" => path)
+    .increment(1);
+    if outcome != "error" {
+        metrics::counter!("quotaplane_usage_decisions_total",
+            "operation" => operation, "owner" => owner, "outcome" => outcome)
+        .increment(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::domain::usage::batch::IdempotencyKey;
+
+    fn job(operation: Operation, key: Option<&str>) -> Job {
+        Job {
+            tenant_id: Uuid::nil(),
+            operation,
+            amount: 1,
+            matched: Vec::new(),
+            idempotency: key.map(|k| {
+                let key = IdempotencyKey {
+                    tenant_id: Uuid::nil(),
+                    key: k.into(),
+                };
+                (key, String::new())
+            }),
+            reply: None,
+        }
+    }
+
+    #[test]
+    fn one_idempotency_key_always_meets_one_batcher_and_leases_meet_the_first() {
+        let lanes: Vec<usize> = (0..64)
+            .map(|i| lane_of(&job(Operation::Consume, Some(&format!("k{i}"))), 4))
+            .collect();
+        assert!(lanes.iter().all(|&l| l < 4));
+        assert!(
+            lanes.iter().any(|&l| l != lanes[0]),
+            "keys spread over the lanes"
+        );
+        for (i, lane) in lanes.iter().enumerate() {
+            let key = format!("k{i}");
+            assert_eq!(lane_of(&job(Operation::Report, Some(&key)), 4), *lane);
+        }
+        let release = Operation::Release {
+            lease_id: Uuid::new_v4(),
+        };
+        assert_eq!(lane_of(&job(release, Some("k1")), 4), 0);
+        assert_eq!(lane_of(&job(Operation::Consume, Some("k1")), 1), 0);
+    }
+
+    #[test]
+    fn a_job_answered_at_once_has_no_limit_no_idempotency_key_and_no_lease() {
+        assert!(answers_at_once(&job(Operation::Consume, None)));
+        assert!(answers_at_once(&job(Operation::Check, None)));
+        assert!(!answers_at_once(&job(Operation::Consume, Some("k"))));
+        let acquire = Operation::Acquire {
+            lease_id: Uuid::new_v4(),
+            expires_at: Utc::now(),
+        };
+        assert!(!answers_at_once(&job(acquire, None)));
+    }
+}
