@@ -209,6 +209,8 @@ pub struct Engine {
     limits: LimitCache,
     /// One queue per batcher (lane).
     queues: Vec<mpsc::Sender<Job>>,
+    /// Checks, read in groups without locks.
+    reads: mpsc::Sender<Job>,
     preparers: RwLock<Vec<Arc<dyn Preparer>>>,
     outbox: Arc<Notify>,
     bounds: Bounds,
@@ -235,11 +237,14 @@ impl Engine {
                 queue
             })
             .collect();
+        let (reads, checks) = mpsc::channel(batcher::QUEUE_DEPTH);
+        tokio::spawn(path::read_checks(store.clone(), clock.clone(), checks));
         Arc::new(Self {
             store,
             clock,
             limits: LimitCache::default(),
             queues,
+            reads,
             preparers: RwLock::default(),
             outbox,
             bounds,
@@ -450,9 +455,6 @@ impl Engine {
             );
             return answer;
         }
-        if job.operation == Operation::Check && job.idempotency.is_none() {
-            return path::check_committed(&self.store, job, label, now).await;
-        }
         self.submit(job, label).await
     }
 
@@ -461,15 +463,22 @@ impl Engine {
         let operation = job.operation.name();
         let (tx, rx) = oneshot::channel();
         job.reply = Some(tx);
-        let lane = path::lane_of(&job, self.queues.len());
-        self.queues[lane]
+        let (queue, path) = if job.operation == Operation::Check && job.idempotency.is_none() {
+            (&self.reads, "read")
+        } else {
+            (
+                &self.queues[path::lane_of(&job, self.queues.len())],
+                "batch",
+            )
+        };
+        queue
             .send(job)
             .await
             .map_err(|_| Error::Unavailable("the usage engine has stopped".into()))?;
         let answer = rx
             .await
             .map_err(|_| Error::Unavailable("the usage engine has stopped".into()))?;
-        path::record(operation, owner, "batch", started, &answer);
+        path::record(operation, owner, path, started, &answer);
         answer
     }
 

@@ -1,42 +1,51 @@
 //! Which way a job goes through the engine: answered at once (no limit applies), read without
 //! locks (a check), or queued to one of the batchers; and the metrics every answer is counted in.
 
+use std::collections::BTreeSet;
 use std::time::Instant;
 
-use chrono::{DateTime, Utc};
+use tokio::sync::mpsc;
 
 use super::batch::{BatchState, CounterKey};
+use super::batcher::MAX_BATCH;
 use super::{Decision, Job, Operation, decide};
+use crate::domain::Result;
+use crate::domain::clock::SharedClock;
 use crate::domain::ports::LimitStore;
-use crate::domain::{Error, Result};
 use crate::store::AnyStore;
 
-/// A check against the counters as last committed: one consistent read, no lock, no queue.
-/// As exact as a check in a batch, which also sees only committed usage: whether `amount`
-/// more fits now.
-pub(super) async fn check_committed(
-    store: &AnyStore,
-    job: Job,
-    owner: &'static str,
-    now: DateTime<Utc>,
-) -> Result<Decision> {
-    let started = Instant::now();
-    let keys: Vec<CounterKey> = job.matched.iter().map(|m| m.key.clone()).collect();
-    let answer = match store.counter_rows(&keys).await {
-        Ok(counters) => {
-            let state = BatchState {
-                counters,
-                ..BatchState::default()
-            };
-            let (_, mut answers) = decide::decide(std::slice::from_ref(&job), &state, now);
-            answers
-                .pop()
-                .unwrap_or_else(|| Err(Error::Internal("a check went unanswered".into())))
+/// Answers queued checks in groups: one consistent read of the union of their counters as last
+/// committed, no lock, then each check decided in memory. As exact as a check in a batch, which
+/// also sees only committed usage: whether `amount` more fits now. Grouping keeps a hot limit's
+/// checks at one read per group rather than one per request.
+pub(super) async fn read_checks(
+    store: AnyStore,
+    clock: SharedClock,
+    mut queue: mpsc::Receiver<Job>,
+) {
+    let mut jobs = Vec::with_capacity(MAX_BATCH);
+    while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        let keys: BTreeSet<&CounterKey> = jobs
+            .iter()
+            .flat_map(|job| job.matched.iter().map(|m| &m.key))
+            .collect();
+        let keys: Vec<CounterKey> = keys.into_iter().cloned().collect();
+        let answers = match store.counter_rows(&keys).await {
+            Ok(counters) => {
+                let state = BatchState {
+                    counters,
+                    ..BatchState::default()
+                };
+                decide::decide(&jobs, &state, clock.now()).1
+            }
+            Err(e) => jobs.iter().map(|_| Err(e.clone())).collect(),
+        };
+        for (job, answer) in jobs.drain(..).zip(answers) {
+            if let Some(reply) = job.reply {
+                let _ = reply.send(answer);
+            }
         }
-        Err(e) => Err(e),
-    };
-    record("check", owner, "read", started, &answer);
-    answer
+    }
 }
 
 /// Whether `job` needs neither the store nor the batcher: no limit applies, no idempotency record
