@@ -1,20 +1,30 @@
 #!/usr/bin/env python3
-"""Seed a fresh quotaplane for bench/run.sh (stdlib only).
+"""Seed a fresh quotaplane for bench/run.sh (stdlib only; psql for PostgreSQL).
 
-Usage: QUOTAPLANE_BOOTSTRAP_TOKEN=... seed.py http://127.0.0.1:PORT
+Usage:
+  QUOTAPLANE_BOOTSTRAP_TOKEN=... seed.py api URL
+      Creates two tenants (A and B), an admin key each, and the limits the scenarios use
+      through the API; prints "A_SECRET B_SECRET" on stdout.
+  seed.py clone DATABASE_URL PREFIX METRIC SELECTOR COUNT
+      Copies tenant A's limit `bench-hot` COUNT times in one SQL statement, as limits
+      PREFIX0..PREFIX<COUNT-1> of METRIC, whose selector is SELECTOR (a JSON object in which
+      "%d" becomes the copy's number). Bulk sets (10,000 spread limits, 100,000 for the memory
+      scenario) are made this way: through the API they would take minutes.
 
-Creates a tenant, an admin key, the limit `bench-hot` and SPREAD limits
-`bench-u<i>`, all effectively unlimited. Prints only the admin secret on
-stdout; progress and errors go to stderr.
+Every limit is effectively unlimited (10^12), except `bench-exact` (EXACT units), which the
+two-replica scenario drives past its end to check that exactly EXACT units are admitted.
+Progress and errors go to stderr.
 """
 import http.client
 import json
 import os
+import sqlite3
+import subprocess
 import sys
 from urllib.parse import urlsplit
 
-SPREAD = 10_000  # must match SPREAD in bench/scenario.lua
 BIG = 1_000_000_000_000
+EXACT = 2_000  # must match EXACT in bench/run.sh
 
 
 class Client:
@@ -45,34 +55,89 @@ class Client:
         return json.loads(raw) if raw else None
 
 
-def limit(subject, metric):
-    return {"subject": subject, "metric": metric, "amount": BIG,
+def limit(subject, metric, amount=BIG, per=None):
+    body = {"subject": subject, "metric": metric, "amount": amount,
             "window": {"kind": "none"}, "blocking": True}
+    if per:
+        body["per"] = per
+    return body
+
+
+def tenant(system, name):
+    made = system.call("POST", "/v1/tenants", {"name": name}, {201})
+    key = system.call("POST", f"/v1/tenants/{made['id']}/api-keys",
+                      {"roles": ["admin"], "description": "bench"}, {201})
+    return key["secret"]
+
+
+def api(base):
+    token = os.environ.get("QUOTAPLANE_BOOTSTRAP_TOKEN") or sys.exit(
+        "seed: QUOTAPLANE_BOOTSTRAP_TOKEN is not set")
+    system = Client(base, token)
+    secret_a, secret_b = tenant(system, "bench-a"), tenant(system, "bench-b")
+    a, b = Client(base, secret_a), Client(base, secret_b)
+    a.call("PUT", "/v1/limits/bench-hot", limit({"bench": "hot"}, "bench.hot"), {201})
+    # First touch: one counter per user, and every request names a user never seen before.
+    a.call("PUT", "/v1/limits/bench-fresh", limit({}, "bench.fresh", per=["user"]), {201})
+    a.call("PUT", "/v1/limits/bench-exact",
+           limit({"bench": "exact"}, "bench.exact", amount=EXACT), {201})
+    b.call("PUT", "/v1/limits/bench-b", limit({"bench": "b"}, "bench.b"), {201})
+    # Fail here, not in wrk, if the keys cannot use their limits.
+    for client, subject, metric in ((a, "hot", "bench.hot"), (b, "b", "bench.b")):
+        client.call("POST", "/v1/usage/check",
+                    {"subject": {"bench": subject}, "metric": metric, "amount": 1}, {200})
+    print(secret_a, secret_b)
+
+
+CLONE_SQLITE = """
+WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?)
+INSERT INTO limits (tenant_id, id, selector, metric, amount, window_spec, blocking, owner,
+                    created_at, updated_at, per)
+SELECT l.tenant_id, ? || n.i, replace(?, '%d', CAST(n.i AS TEXT)), ?, l.amount, l.window_spec,
+       l.blocking, l.owner, l.created_at, l.updated_at, l.per
+FROM limits l, n WHERE l.id = 'bench-hot'
+"""
+
+CLONE_PG = """
+INSERT INTO limits (tenant_id, id, selector, metric, amount, window_spec, blocking, owner,
+                    created_at, updated_at, per)
+SELECT l.tenant_id, :'prefix' || i, replace(:'selector', '%d', i::text), :'metric', l.amount,
+       l.window_spec, l.blocking, l.owner, l.created_at, l.updated_at, l.per
+FROM limits l, generate_series(0, :count - 1) AS i WHERE l.id = 'bench-hot'
+"""
+
+
+def clone(url, prefix, metric, selector, count):
+    count = int(count)
+    if url.startswith("sqlite://"):
+        path = url[len("sqlite://"):].split("?")[0]
+        db = sqlite3.connect(path, timeout=30)
+        before = db.total_changes
+        with db:
+            db.execute(CLONE_SQLITE, (count, prefix, selector, metric))
+        done = db.total_changes - before
+        db.close()
+    else:
+        out = subprocess.run(
+            ["psql", "-qAt", "-v", "ON_ERROR_STOP=1", "-v", f"prefix={prefix}",
+             "-v", f"selector={selector}", "-v", f"metric={metric}", "-v", f"count={count}",
+             url],
+            input=CLONE_PG, capture_output=True, text=True, timeout=300)
+        if out.returncode != 0:
+            sys.exit(f"seed: psql failed: {out.stderr.strip()}")
+        done = count
+    if done != count:
+        sys.exit(f"seed: cloned {done} limits, expected {count}")
+    print(f"seed: {count} limits {prefix}* on {metric}", file=sys.stderr)
 
 
 def main():
-    if len(sys.argv) != 2:
+    if len(sys.argv) == 3 and sys.argv[1] == "api":
+        api(sys.argv[2])
+    elif len(sys.argv) == 7 and sys.argv[1] == "clone":
+        clone(*sys.argv[2:])
+    else:
         sys.exit(__doc__)
-    token = os.environ.get("QUOTAPLANE_BOOTSTRAP_TOKEN") or sys.exit(
-        "seed: QUOTAPLANE_BOOTSTRAP_TOKEN is not set")
-    system = Client(sys.argv[1], token)
-    tenant = system.call("POST", "/v1/tenants", {"name": "bench"}, {201})
-    key = system.call("POST", f"/v1/tenants/{tenant['id']}/api-keys",
-                      {"roles": ["admin"], "description": "bench"}, {201})
-    secret = key["secret"]
-
-    admin = Client(sys.argv[1], secret)
-    admin.call("PUT", "/v1/limits/bench-hot",
-               limit({"bench": "hot"}, "bench.hot"), {200, 201})
-    for i in range(SPREAD):
-        admin.call("PUT", f"/v1/limits/bench-u{i}",
-                   limit({"user": f"u{i}"}, "bench.spread"), {200, 201})
-        if (i + 1) % 2000 == 0:
-            print(f"seed: {i + 1}/{SPREAD} spread limits", file=sys.stderr)
-    # Fail here, not in wrk, if the admin key cannot use the hot limit.
-    admin.call("POST", "/v1/usage/check",
-               {"subject": {"bench": "hot"}, "metric": "bench.hot", "amount": 1}, {200})
-    print(secret)
 
 
 if __name__ == "__main__":

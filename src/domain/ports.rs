@@ -16,7 +16,7 @@ use crate::domain::notification::{Delivery, DueNotification, Notification};
 use crate::domain::principal::{ApiKey, SecretHash};
 use crate::domain::service_quota::{AuditRecord as Adjustment, QuotaCode};
 use crate::domain::tenant::Tenant;
-use crate::domain::usage::batch::{BatchReads, BatchState, BatchWrites, CounterKey};
+use crate::domain::usage::batch::{BatchReads, BatchState, BatchWrites, CounterKey, CounterRow};
 use crate::domain::waldur::{LimitChanges, OwnLimits};
 use crate::domain::zitadel::{QuotaRecord, Unit};
 
@@ -104,6 +104,16 @@ pub trait LimitStore: Send + Sync {
         &self,
         keys: &[CounterKey],
     ) -> impl Future<Output = Result<HashMap<CounterKey, i64>>> + Send;
+    /// The counters of `keys` as last committed, with their limits' current terms, in one
+    /// consistent read that locks nothing (a check's read): a counter never written reads 0, one
+    /// whose limit is gone is absent.
+    fn counter_rows(
+        &self,
+        keys: &[CounterKey],
+    ) -> impl Future<Output = Result<HashMap<CounterKey, CounterRow>>> + Send;
+    /// How many of the engine's batches may run at once on disjoint counters: 1 where one
+    /// writer holds the whole database, more where row locks keep batches apart.
+    fn batch_lanes(&self) -> usize;
     /// One group-commit batch of the usage engine, in one transaction: frees expired and released
     /// leases, locks and reads the counters and idempotency records of `reads`, lets `decide`
     /// choose, writes what it chose, and commits.

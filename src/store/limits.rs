@@ -122,6 +122,17 @@ macro_rules! limit_store {
                 Self::read_counters(&self.pool, keys).await
             }
 
+            fn batch_lanes(&self) -> usize {
+                Self::BATCH_LANES
+            }
+
+            async fn counter_rows(
+                &self,
+                keys: &[CounterKey],
+            ) -> Result<HashMap<CounterKey, CounterRow>> {
+                Self::read_counter_rows(&self.pool, keys).await
+            }
+
             async fn run_batch(
                 &self,
                 reads: &BatchReads,

@@ -41,7 +41,7 @@ use crate::domain::notification::{Delivery, DueNotification, Notification};
 use crate::domain::principal::{ApiKey, SecretHash};
 use crate::domain::service_quota::{AuditRecord as Adjustment, QuotaCode};
 use crate::domain::tenant::Tenant;
-use crate::domain::usage::batch::{BatchReads, BatchState, BatchWrites, CounterKey};
+use crate::domain::usage::batch::{BatchReads, BatchState, BatchWrites, CounterKey, CounterRow};
 use crate::domain::waldur::{LimitChanges, OwnLimits};
 use crate::domain::zitadel::{QuotaRecord, Unit};
 use crate::domain::{Error, Result};
@@ -191,6 +191,15 @@ impl LimitStore for AnyStore {
     }
     async fn counter_values(&self, keys: &[CounterKey]) -> Result<HashMap<CounterKey, i64>> {
         dispatch!(self, s => s.counter_values(keys))
+    }
+    fn batch_lanes(&self) -> usize {
+        match self {
+            AnyStore::Postgres(s) => s.batch_lanes(),
+            AnyStore::Sqlite(s) => s.batch_lanes(),
+        }
+    }
+    async fn counter_rows(&self, keys: &[CounterKey]) -> Result<HashMap<CounterKey, CounterRow>> {
+        dispatch!(self, s => s.counter_rows(keys))
     }
     async fn run_batch(
         &self,

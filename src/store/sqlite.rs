@@ -49,6 +49,9 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// One batch at a time: a batch holds SQLite's one write lock.
+    const BATCH_LANES: usize = 1;
+
     /// Opens (creating it and its folder if needed) the database file named by `url`.
     pub async fn connect(url: &str, full_sync: bool) -> Result<Self> {
         let options = SqliteConnectOptions::from_str(url)
@@ -104,8 +107,28 @@ impl SqliteStore {
         reads: &BatchReads,
         _now_ms: i64,
     ) -> Result<HashMap<CounterKey, CounterRow>> {
-        let mut found = HashMap::with_capacity(reads.counters.len());
-        for (key, _) in &reads.counters {
+        Self::counters_with_terms(tx, reads.counters.iter().map(|(key, _)| key)).await
+    }
+
+    /// The counters of `keys` as last committed: a deferred transaction, so one WAL snapshot
+    /// serves every read and the write lock is never taken.
+    async fn read_counter_rows(
+        pool: &SqlitePool,
+        keys: &[CounterKey],
+    ) -> Result<HashMap<CounterKey, CounterRow>> {
+        let mut tx = pool.begin().await.map_err(db_error)?;
+        let found = Self::counters_with_terms(&mut tx, keys.iter()).await?;
+        tx.rollback().await.map_err(db_error)?;
+        Ok(found)
+    }
+
+    /// Each counter of `keys` with its limit's terms, in `tx`; a counter not yet written reads 0.
+    async fn counters_with_terms<'k>(
+        tx: &mut Transaction<'static, Sqlite>,
+        keys: impl Iterator<Item = &'k CounterKey>,
+    ) -> Result<HashMap<CounterKey, CounterRow>> {
+        let mut found = HashMap::new();
+        for key in keys {
             let row = sqlx::query(
                 "SELECT l.amount, l.blocking, c.used FROM limits l LEFT JOIN counters c \
                  ON c.tenant_id = l.tenant_id AND c.limit_id = l.id AND c.period_start = $3 \

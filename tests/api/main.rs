@@ -12,6 +12,7 @@ mod confluent;
 mod connections;
 mod cors;
 mod datarobot;
+mod engine;
 mod foundation;
 mod generated_client;
 mod hardening;

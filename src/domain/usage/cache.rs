@@ -4,10 +4,15 @@
 //! re-read inside the batch's transaction, so only which limits exist can lag, never what they
 //! allow.
 //!
-//! Bounded: at most [`LimitCache::MAX_ENTRIES`] metrics are held, and a metric not asked for
-//! during [`LimitCache::IDLE`] is forgotten by [`LimitCache::forget_idle`], so a client asking
-//! for ever new metric names (with or without limits) cannot grow it without end. Hits and
-//! misses are counted in `quotaplane_cache_lookups_total{cache="limits"}`.
+//! Bounded: at most [`LimitCache::MAX_ENTRIES`] metrics and [`LimitCache::MAX_LIMITS`] limits
+//! are held, and a metric not asked for during [`LimitCache::IDLE`] is forgotten by
+//! [`LimitCache::forget_idle`], so a client asking for ever new metric names (with or without
+//! limits) cannot grow it without end. Past the limits' bound, the metrics checked longest ago
+//! are evicted (down to 90% of it, so a full cache does not scan on every load); a metric whose
+//! limits alone pass it is served uncached. Hits and misses are counted in
+//! `quotaplane_cache_lookups_total{cache="limits"}`; what is held in
+//! `quotaplane_engine_limit_cache_metrics` and `quotaplane_engine_limit_cache_limits`, and what
+//! left in `quotaplane_engine_limit_cache_evictions_total{reason="idle|full"}`.
 //!
 //! Keying by metric keeps writes cheap: defining the ten-thousandth limit of one metric does not
 //! make the next request of another metric (say, the request metering every call goes through)
@@ -24,6 +29,10 @@ use crate::domain::limit::{Limit, Subject};
 use crate::domain::notification::Notification;
 use crate::domain::ports::*;
 use crate::store::AnyStore;
+
+mod entries;
+
+use self::entries::{Entries, evicted};
 
 /// A limit's notification rules, shared.
 pub type Rules = Arc<[Notification]>;
@@ -98,9 +107,9 @@ impl MetricIndex {
 /// The cache.
 pub struct LimitCache {
     max_entries: usize,
+    max_limits: usize,
     idle: Duration,
-    /// tenant -> metric -> limits (nested, so a look-up by `&str` allocates nothing).
-    entries: RwLock<HashMap<Uuid, HashMap<String, Arc<MetricLimits>>>>,
+    entries: RwLock<Entries>,
     /// Bumped by each invalidation of a key, so a load that read the store before one is not
     /// kept after it.
     generations: RwLock<HashMap<Key, u64>>,
@@ -130,6 +139,8 @@ impl LimitCache {
     pub const MAX_ENTRIES: usize = 50_000;
     /// How long a metric nobody asks for stays cached.
     pub const IDLE: Duration = Duration::from_secs(600);
+    /// Most limits held at once (over all metrics and tenants).
+    pub const MAX_LIMITS: usize = 500_000;
 
     /// The limits of `tenant_id` that apply to `subject` and `metric`, ordered by id, each with
     /// its notification rules.
@@ -207,14 +218,16 @@ impl LimitCache {
             let known = entries
                 .get(&tenant_id)
                 .is_some_and(|m| m.contains_key(metric));
-            let room =
-                known || entries.values().map(HashMap::len).sum::<usize>() < self.max_entries;
-            if current && room {
+            let room = known || entries.metrics < self.max_entries;
+            let size = loaded.index.limits.len();
+            if current && room && size <= self.max_limits {
+                if entries.limits + size > self.max_limits {
+                    let target = (self.max_limits / 10 * 9).min(self.max_limits - size);
+                    evicted("full", entries.evict_to(target));
+                }
                 let (tenant_id, metric) = key;
-                entries
-                    .entry(tenant_id)
-                    .or_default()
-                    .insert(metric, loaded.clone());
+                entries.insert(tenant_id, metric, loaded.clone());
+                entries.publish();
             }
         }
         Ok(loaded)
@@ -238,8 +251,18 @@ impl LimitCache {
 
     /// A cache of at most `max_entries` metrics, each forgotten after `idle` unused.
     pub fn bounded(max_entries: usize, idle: Duration) -> Self {
+        Self::bounded_by(max_entries, Self::MAX_LIMITS, idle)
+    }
+
+    /// A cache of at most `max_entries` metrics and `max_limits` limits, each metric forgotten
+    /// after `idle` unused.
+    pub fn bounded_by(max_entries: usize, max_limits: usize, idle: Duration) -> Self {
+        evicted("idle", 0);
+        evicted("full", 0);
+        Entries::default().publish();
         Self {
             max_entries,
+            max_limits,
             idle,
             entries: RwLock::default(),
             generations: RwLock::default(),
@@ -252,13 +275,12 @@ impl LimitCache {
     /// again every [`LimitCache::TTL`]), and the invalidation marks of metrics no longer held.
     /// Run periodically.
     pub fn forget_idle(&self) {
-        let mut held = 0;
         if let Ok(mut entries) = self.entries.write() {
-            for metrics in entries.values_mut() {
-                metrics.retain(|_, limits| limits.checked.elapsed() < self.idle);
-            }
-            entries.retain(|_, metrics| !metrics.is_empty());
-            held = entries.values().map(HashMap::len).sum::<usize>();
+            evicted(
+                "idle",
+                entries.retain(|limits| limits.checked.elapsed() < self.idle),
+            );
+            entries.publish();
             if let Ok(mut generations) = self.generations.write() {
                 if !generations.is_empty() {
                     self.epoch.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
@@ -270,15 +292,12 @@ impl LimitCache {
                 }
             }
         }
-        metrics::gauge!("quotaplane_cache_entries", "cache" => "limits").set(held as f64);
     }
 
     /// How many metrics are held (all tenants).
     #[cfg(test)]
     pub fn len(&self) -> usize {
-        self.entries
-            .read()
-            .map_or(0, |e| e.values().map(HashMap::len).sum())
+        self.entries.read().map_or(0, |e| e.metrics)
     }
 
     /// Whether nothing is held.
@@ -294,9 +313,8 @@ impl LimitCache {
             *generations.entry(key.clone()).or_default() += 1;
         }
         if let Ok(mut entries) = self.entries.write() {
-            if let Some(metrics) = entries.get_mut(&tenant_id) {
-                metrics.remove(metric);
-            }
+            entries.remove(&tenant_id, metric);
+            entries.publish();
         }
     }
 }

@@ -1,12 +1,20 @@
 //! The usage engine: check, consume, report and lease against every limit that applies, all or
 //! nothing, exactly and durably.
 //!
-//! Requests are matched against cached limits, then queued to one batcher per process. The
-//! batcher takes whatever has queued while the previous batch committed (group commit), locks
-//! each counter the batch touches once, decides every operation in order in memory
-//! ([`decide`]), writes each counter once, commits, and only then answers. So a hot counter costs
-//! one row write per batch, not per request; an answer means the usage is on disk; and several
-//! replicas on one PostgreSQL stay exact, because each batch holds its counters' row locks.
+//! Requests are matched against cached limits. One that no limit applies to is answered at once
+//! (unless it carries an idempotency key or acquires a lease: those keep their records), and a
+//! check reads the committed counters without taking any lock, since it changes nothing.
+//!
+//! The rest is queued to a batcher: one per process on SQLite (one writer holds the database),
+//! several on PostgreSQL, each job routed by its first counter (by its idempotency key when it has
+//! one, and every lease operation to the first), so batches on disjoint counters commit side by
+//! side. A batcher takes whatever has queued while its previous batch committed (group commit),
+//! fairly between tenants, locks each counter the batch touches once and in key order, decides
+//! every operation in order in memory ([`decide`]), writes each counter once, commits, and only
+//! then answers. So a hot counter costs one row write per batch, not per request; an answer means
+//! the usage is on disk; and batchers and replicas on one PostgreSQL stay exact, because each
+//! batch holds its counters' row locks for its whole transaction (a job whose counters fall in
+//! several lanes is still one transaction: all or nothing).
 
 mod alerts;
 pub mod batch;
@@ -20,6 +28,7 @@ mod explain;
 mod idempotency;
 mod job;
 mod limits;
+mod path;
 mod prepare;
 mod replay;
 
@@ -36,6 +45,7 @@ use self::cache::{LimitCache, Rules};
 use super::bounds::Bounds;
 use super::clock::SharedClock;
 use super::limit::{Limit, Mode, Subject};
+use super::ports::LimitStore;
 use super::{Error, Result};
 use crate::store::AnyStore;
 
@@ -59,7 +69,10 @@ pub struct Engine {
     store: AnyStore,
     clock: SharedClock,
     limits: LimitCache,
-    queue: mpsc::Sender<Job>,
+    /// One queue per batcher (lane).
+    queues: Vec<mpsc::Sender<Job>>,
+    /// Checks, read in groups without locks.
+    reads: mpsc::Sender<Job>,
     preparers: RwLock<Vec<Arc<dyn Preparer>>>,
     outbox: Arc<Notify>,
     bounds: Bounds,
@@ -75,19 +88,27 @@ impl Engine {
 
     /// Starts the engine with `bounds` on what tenants' limit writes may create.
     pub fn start_with(store: AnyStore, clock: SharedClock, bounds: Bounds) -> Arc<Self> {
-        let (queue, jobs) = mpsc::channel(batcher::QUEUE_DEPTH);
         let outbox = Arc::new(Notify::new());
-        tokio::spawn(batcher::run(
-            store.clone(),
-            clock.clone(),
-            jobs,
-            outbox.clone(),
-        ));
+        let queues = (0..store.batch_lanes().max(1))
+            .map(|_| {
+                let (queue, jobs) = mpsc::channel(batcher::QUEUE_DEPTH);
+                tokio::spawn(batcher::run(
+                    store.clone(),
+                    clock.clone(),
+                    jobs,
+                    outbox.clone(),
+                ));
+                queue
+            })
+            .collect();
+        let (reads, checks) = mpsc::channel(batcher::QUEUE_DEPTH);
+        tokio::spawn(path::read_checks(store.clone(), clock.clone(), checks));
         Arc::new(Self {
             store,
             clock,
             limits: LimitCache::default(),
-            queue,
+            queues,
+            reads,
             preparers: RwLock::default(),
             outbox,
             bounds,
@@ -291,7 +312,20 @@ impl Engine {
             idempotency,
             reply: None,
         };
-        let mut decision = self.submit(job, label).await?;
+        let mut decision = if path::answers_at_once(&job) {
+            // Nothing to count and nothing to remember: what the batch would answer, now.
+            let answer = Ok(Decision::admitted(Vec::new()));
+            path::record(
+                job.operation.name(),
+                label,
+                "direct",
+                Instant::now(),
+                &answer,
+            );
+            answer?
+        } else {
+            self.submit(job, label).await?
+        };
         if !decision.would_refuse.is_empty() {
             metrics::counter!("quotaplane_usage_would_refuse_total", "owner" => label).increment(1);
         }
@@ -335,25 +369,22 @@ impl Engine {
         let operation = job.operation.name();
         let (tx, rx) = oneshot::channel();
         job.reply = Some(tx);
-        self.queue
+        let (queue, path) = if job.operation == Operation::Check && job.idempotency.is_none() {
+            (&self.reads, "read")
+        } else {
+            (
+                &self.queues[path::lane_of(&job, self.queues.len())],
+                "batch",
+            )
+        };
+        queue
             .send(job)
             .await
             .map_err(|_| Error::Unavailable("the usage engine has stopped".into()))?;
         let answer = rx
             .await
             .map_err(|_| Error::Unavailable("the usage engine has stopped".into()))?;
-        metrics::histogram!("quotaplane_engine_latency_seconds", "operation" => operation)
-            .record(started.elapsed().as_secs_f64());
-        if let Ok(decision) = &answer {
-            let outcome = match (decision.replayed, decision.allowed) {
-                (true, _) => "replayed",
-                (false, true) => "admitted",
-                (false, false) => "refused",
-            };
-            metrics::counter!("quotaplane_usage_decisions_total",
-                "operation" => operation, "owner" => owner, "outcome" => outcome)
-            .increment(1);
-        }
+        path::record(operation, owner, path, started, &answer);
         answer
     }
 

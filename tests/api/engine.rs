@@ -1,0 +1,167 @@
+//! The engine's fast paths keep the engine's promises: a request no limit applies to is answered
+//! at once yet its idempotency key still binds its body; a check reads committed usage exactly;
+//! and `/metrics` shows the engine to an operator.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::on_both_backends;
+use crate::support::{TestApp, body};
+
+async fn idempotent_consume(
+    app: &TestApp,
+    admin: &str,
+    key: &str,
+    request: &Value,
+) -> reqwest::Response {
+    app.request(Method::POST, "/v1/usage/consume", admin)
+        .header("Idempotency-Key", key)
+        .json(request)
+        .send()
+        .await
+        .expect("consume")
+}
+
+on_both_backends! {
+    async fn a_consume_no_limit_applies_to_is_admitted_and_its_idempotency_key_still_binds_its_body(app) {
+        let (_, admin) = app.tenant_with_admin().await;
+        let request = json!({"subject": {"u": "1"}, "metric": "unlimited", "amount": 4});
+        let plain = app.post("/v1/usage/consume", &admin, &request).await;
+        assert_eq!(plain.status(), StatusCode::OK);
+        let plain = body(plain).await;
+        assert_eq!(plain["allowed"], true);
+        assert_eq!(plain["limits"], json!([]));
+
+        let first = idempotent_consume(&app, &admin, "order-1", &request).await;
+        assert_eq!(first.status(), StatusCode::OK);
+        let replay = idempotent_consume(&app, &admin, "order-1", &request).await;
+        assert_eq!(replay.status(), StatusCode::OK);
+        let other = json!({"subject": {"u": "1"}, "metric": "unlimited", "amount": 5});
+        let reused = idempotent_consume(&app, &admin, "order-1", &other).await;
+        assert_eq!(reused.status(), StatusCode::UNPROCESSABLE_ENTITY, "a key names one request, limits or not");
+    }
+
+    async fn a_check_reads_what_consumes_committed_and_refuses_what_would_pass_the_limit(app) {
+        let (_, admin) = app.tenant_with_admin().await;
+        let limit = json!({"subject": {"team": "t"}, "metric": "seats", "amount": 5, "window": {"kind": "none"}});
+        assert!(app.put("/v1/limits/seats", &admin, &limit).await.status().is_success());
+        let consume = json!({"subject": {"team": "t"}, "metric": "seats", "amount": 3});
+        assert_eq!(app.post("/v1/usage/consume", &admin, &consume).await.status(), StatusCode::OK);
+
+        let fits = json!({"subject": {"team": "t"}, "metric": "seats", "amount": 2});
+        let checked = app.post("/v1/usage/check", &admin, &fits).await;
+        assert_eq!(checked.status(), StatusCode::OK);
+        let checked = body(checked).await;
+        assert_eq!(checked["limits"][0]["used"], 3, "{checked}");
+        assert_eq!(checked["limits"][0]["remaining"], 2, "{checked}");
+
+        let too_much = json!({"subject": {"team": "t"}, "metric": "seats", "amount": 3});
+        assert_eq!(app.post("/v1/usage/check", &admin, &too_much).await.status(), StatusCode::TOO_MANY_REQUESTS);
+        let consumed = app.post("/v1/usage/consume", &admin, &fits).await;
+        assert_eq!(consumed.status(), StatusCode::OK, "checks changed nothing");
+        assert_eq!(app.post("/v1/usage/check", &admin, &json!({"subject": {"team": "t"}, "metric": "seats", "amount": 1})).await.status(),
+            StatusCode::TOO_MANY_REQUESTS, "the check sees the last consume at once");
+    }
+
+    async fn a_check_of_a_counter_never_written_reads_zero_and_makes_no_row(app) {
+        let (_, admin) = app.tenant_with_admin().await;
+        let limit = json!({"subject": {}, "metric": "calls", "amount": 2, "window": {"kind": "none"}, "per": ["user"]});
+        assert!(app.put("/v1/limits/calls", &admin, &limit).await.status().is_success());
+        let check = json!({"subject": {"user": "new"}, "metric": "calls", "amount": 2});
+        let checked = body(app.post("/v1/usage/check", &admin, &check).await).await;
+        assert_eq!(checked["allowed"], true, "{checked}");
+        assert_eq!(checked["limits"][0]["used"], 0, "{checked}");
+        let over = json!({"subject": {"user": "new"}, "metric": "calls", "amount": 3});
+        assert_eq!(app.post("/v1/usage/check", &admin, &over).await.status(), StatusCode::TOO_MANY_REQUESTS);
+    }
+
+    async fn a_tenant_checking_another_tenants_metric_meets_none_of_its_limits(app) {
+        let (_, owner) = app.tenant_with_admin().await;
+        let (_, stranger) = app.tenant_with_admin().await;
+        let limit = json!({"subject": {"team": "t"}, "metric": "seats", "amount": 1, "window": {"kind": "none"}});
+        assert!(app.put("/v1/limits/seats", &owner, &limit).await.status().is_success());
+        let check = json!({"subject": {"team": "t"}, "metric": "seats", "amount": 5});
+        let theirs = body(app.post("/v1/usage/check", &stranger, &check).await).await;
+        assert_eq!(theirs["allowed"], true);
+        assert_eq!(theirs["limits"], json!([]));
+        assert_eq!(app.post("/v1/usage/check", &owner, &check).await.status(), StatusCode::TOO_MANY_REQUESTS);
+    }
+
+    async fn metrics_show_the_engines_batches_queue_decisions_and_cache(app) {
+        let (_, admin) = app.tenant_with_admin().await;
+        let limit = json!({"subject": {"team": "t"}, "metric": "seats", "amount": 5, "window": {"kind": "none"}});
+        assert!(app.put("/v1/limits/seats", &admin, &limit).await.status().is_success());
+        for (path, metric) in [("/v1/usage/consume", "seats"), ("/v1/usage/check", "seats"), ("/v1/usage/consume", "nothing")] {
+            let request = json!({"subject": {"team": "t"}, "metric": metric, "amount": 1});
+            assert_eq!(app.post(path, &admin, &request).await.status(), StatusCode::OK);
+        }
+        let text = app.client.get(format!("{}/metrics", app.base)).send().await.expect("metrics")
+            .text().await.expect("text");
+        for name in [
+            "quotaplane_engine_batch_size_count",
+            "quotaplane_engine_batch_duration_seconds_count",
+            "quotaplane_engine_queue_depth",
+            "quotaplane_engine_decisions_total{operation=\"consume\",outcome=\"admitted\",path=\"batch\"}",
+            "quotaplane_engine_decisions_total{operation=\"check\",outcome=\"admitted\",path=\"read\"}",
+            "quotaplane_engine_decisions_total{operation=\"consume\",outcome=\"admitted\",path=\"direct\"}",
+            "quotaplane_engine_limit_cache_metrics",
+            "quotaplane_engine_limit_cache_limits",
+            "quotaplane_engine_limit_cache_evictions_total",
+        ] {
+            assert!(text.contains(name), "{name} missing from /metrics");
+        }
+    }
+
+    async fn consumes_routed_to_different_batchers_never_pass_the_counter_they_share(app) {
+        let (_, admin) = app.tenant_with_admin().await;
+        // Each job's first counter is its user's (ids sort before "z-org"), so jobs spread over
+        // the batchers, and every one of them also needs the one shared counter.
+        for i in 0..16 {
+            let own = json!({"subject": {"user": format!("u{i}")}, "metric": "calls", "amount": 1000, "window": {"kind": "none"}});
+            assert!(app.put(&format!("/v1/limits/a-u{i}"), &admin, &own).await.status().is_success());
+        }
+        let shared = json!({"subject": {"org": "o"}, "metric": "calls", "amount": 300, "window": {"kind": "none"}});
+        assert!(app.put("/v1/limits/z-org", &admin, &shared).await.status().is_success());
+
+        let admitted = Arc::new(AtomicUsize::new(0));
+        let next = Arc::new(AtomicUsize::new(0));
+        let workers: Vec<_> = (0..32)
+            .map(|_| {
+                let (admitted, next, client) = (admitted.clone(), next.clone(), app.client.clone());
+                let (url, key) = (format!("{}/v1/usage/consume", app.base), admin.clone());
+                tokio::spawn(async move {
+                    loop {
+                        let n = next.fetch_add(1, Ordering::SeqCst);
+                        if n >= 1200 {
+                            break;
+                        }
+                        let request = json!({"subject": {"org": "o", "user": format!("u{}", n % 16)}, "metric": "calls", "amount": 1});
+                        let response = client.post(&url).bearer_auth(&key).json(&request).send().await.expect("consume");
+                        match response.status() {
+                            StatusCode::OK => {
+                                admitted.fetch_add(1, Ordering::SeqCst);
+                            }
+                            StatusCode::TOO_MANY_REQUESTS => {}
+                            other => panic!("unexpected {other}"),
+                        }
+                    }
+                })
+            })
+            .collect();
+        for worker in workers {
+            worker.await.expect("worker");
+        }
+        assert_eq!(admitted.load(Ordering::SeqCst), 300);
+        let org = body(app.get("/v1/limits/z-org", &admin).await).await;
+        assert_eq!(org["usage"]["used"], 300, "{org}");
+        let mut per_user = 0;
+        for i in 0..16 {
+            let own = body(app.get(&format!("/v1/limits/a-u{i}"), &admin).await).await;
+            per_user += own["usage"]["used"].as_i64().unwrap_or(-1);
+        }
+        assert_eq!(per_user, 300, "all or nothing: every admitted consume counted on both limits");
+    }
+}
