@@ -182,6 +182,18 @@ impl Browser {
         value.as_str().map(str::to_owned)
     }
 
+    /// A DOM property of the element (`textContent`, say), as a string.
+    async fn property(&self, element: &str, name: &str) -> Option<String> {
+        let value = self
+            .call(
+                reqwest::Method::GET,
+                &format!("/element/{element}/property/{name}"),
+                None,
+            )
+            .await;
+        value.as_str().map(str::to_owned)
+    }
+
     async fn type_into(&self, css: &str, text: &str) {
         let element = self.find(css).await;
         self.call(
@@ -261,6 +273,16 @@ async fn the_page_shows_a_limits_usage_bar_in_a_real_browser() {
         "hour",
     )
     .await;
+    // Yesterday's requests: one ended period for the history chart.
+    consume(&app, &admin, "requests", 5).await;
+    let moved = app
+        .post(
+            "/v1/test-clock",
+            &app.system,
+            &json!({"advance_seconds": 86_400}),
+        )
+        .await;
+    assert_eq!(moved.status(), 200);
     consume(&app, &admin, "requests", 8).await;
     consume(&app, &admin, "tokens", 12500).await;
     consume(&app, &admin, "exports", 3).await;
@@ -293,7 +315,8 @@ async fn the_page_shows_a_limits_usage_bar_in_a_real_browser() {
         .text_with("#limits tbody tr[data-limit='api-calls']", "8 / 10")
         .await;
     assert!(row.contains("requests"), "{row}");
-    // The test clock says 10:15 UTC: a daily window resets in a little under 13h 45m.
+    // The test clock says 10:15 UTC (a day after the epoch): a daily window resets in a little
+    // under 13h 45m.
     assert!(row.contains("13h 4"), "the reset countdown: {row}");
     let bar = browser
         .find("#limits tr[data-limit='api-calls'] [role='progressbar']")
@@ -313,24 +336,27 @@ async fn the_page_shows_a_limits_usage_bar_in_a_real_browser() {
     let tokens = browser
         .text_with("#limits tr[data-limit='llm-tokens']", "27500 / 50000")
         .await;
-    assert!(tokens.contains("20d 13h"), "a month's countdown: {tokens}");
+    assert!(tokens.contains("19d 13h"), "a month's countdown: {tokens}");
     browser
         .text_with("#limits tr[data-limit='exports']", "3 / unlimited")
         .await;
     browser.text_with("#alerts tbody", "llm-tokens").await;
 
-    let audit = app.get("/v1/audit", &admin).await.status();
-    if audit == 404 {
-        browser.text_with("#audit-status", "not available").await;
-    } else {
-        browser.text_with("#audit tbody", "api-calls").await;
-    }
+    // The audit log shows the changes just made: the limits' creation and the alert rules'.
+    browser.text_with("#audit tbody", "api-calls").await;
     browser
         .click("#limits tr[data-limit='api-calls'] button.history")
         .await;
     let history = browser.find("#history-status").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(browser.text(&history).await.contains("api-calls"));
+    // Yesterday's period, as a bar of the chart whose title says what it held.
+    let period = browser.find("#history-chart svg rect title").await;
+    let said = browser
+        .property(&period, "textContent")
+        .await
+        .unwrap_or_default();
+    assert!(said.ends_with(": 5"), "yesterday's period held 5: {said}");
 
     if let Some(file) = std::env::var_os("QUOTAPLANE_UI_SCREENSHOT") {
         std::fs::write(file, browser.screenshot().await).expect("screenshot written");
