@@ -18,6 +18,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use uuid::Uuid;
 
+use super::audit::{Actor, AuditRecord, ResourceType};
 use super::notification::{EventKind, Notification, Target, Threshold};
 use super::page::{PageRequest, Paged};
 use super::{Error, Result};
@@ -75,6 +76,7 @@ pub trait AlertStore: Send + Sync {
         &self,
         target: &AlertTarget,
         max: i64,
+        audit: &AuditRecord,
     ) -> impl Future<Output = Result<bool>> + Send;
     /// A tenant's targets, oldest first.
     fn alert_targets(
@@ -93,6 +95,7 @@ pub trait AlertStore: Send + Sync {
         &self,
         tenant_id: Uuid,
         id: Uuid,
+        audit: &AuditRecord,
     ) -> impl Future<Output = Result<Option<Vec<String>>>> + Send;
     /// A limit's alert rules, in the order given.
     fn alert_rules_of(
@@ -108,6 +111,7 @@ pub trait AlertStore: Send + Sync {
         limit_id: &str,
         rules: &[Notification],
         now: DateTime<Utc>,
+        audit: &AuditRecord,
     ) -> impl Future<Output = Result<()>> + Send;
     /// A page of a tenant's deliveries, newest first.
     fn alert_deliveries(
@@ -394,10 +398,31 @@ impl SigningKey {
     }
 }
 
+/// A target as the audit log keeps it (never its secret).
+fn target_json(t: &AlertTarget) -> serde_json::Value {
+    serde_json::json!({"id": t.id, "url": t.url})
+}
+
+/// A limit's alert rules as the audit log keeps them.
+fn rules_json(rules: &[Notification]) -> serde_json::Value {
+    rules
+        .iter()
+        .map(|r| {
+            let threshold = match r.threshold {
+                Threshold::Percent(p) => serde_json::json!({"percent": p}),
+                Threshold::Units(u) => serde_json::json!({"units": u}),
+            };
+            serde_json::json!({"id": r.id, "threshold": threshold, "repeat": r.repeat,
+                "target_id": r.webhook()})
+        })
+        .collect()
+}
+
 /// Adds a webhook target to a tenant (within [`MAX_TARGETS`]): the target and its secret, to
 /// show once.
 pub async fn add_target(
     store: &(impl AlertStore + super::ports::ConfluentStore),
+    actor: &Actor,
     key: &SigningKey,
     tenant_id: Uuid,
     url: String,
@@ -413,7 +438,19 @@ pub async fn add_target(
         created_at: now,
     };
     let secret = key.secret_of(store, target.id, now).await?;
-    if !store.insert_alert_target(&target, MAX_TARGETS).await? {
+    let audit = AuditRecord::change(
+        actor,
+        tenant_id,
+        ResourceType::AlertTarget,
+        target.id.to_string(),
+        None,
+        Some(target_json(&target)),
+        now,
+    );
+    if !store
+        .insert_alert_target(&target, MAX_TARGETS, &audit)
+        .await?
+    {
         return Err(Error::LimitReached {
             message: format!("a tenant may have at most {MAX_TARGETS} alert targets"),
         });
@@ -422,8 +459,24 @@ pub async fn add_target(
 }
 
 /// Deletes a target; refused while alert rules use it.
-pub async fn delete_target(store: &impl AlertStore, tenant_id: Uuid, id: Uuid) -> Result<()> {
-    match store.delete_alert_target(tenant_id, id).await? {
+pub async fn delete_target(
+    store: &impl AlertStore,
+    actor: &Actor,
+    tenant_id: Uuid,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let before = store.alert_target(tenant_id, id).await?;
+    let audit = AuditRecord::change(
+        actor,
+        tenant_id,
+        ResourceType::AlertTarget,
+        id.to_string(),
+        before.as_ref().map(target_json),
+        None,
+        now,
+    );
+    match store.delete_alert_target(tenant_id, id, &audit).await? {
         None => Err(Error::NotFound("alert target")),
         Some(limits) if limits.is_empty() => Ok(()),
         Some(limits) => Err(Error::Conflict {
@@ -440,6 +493,7 @@ pub async fn delete_target(store: &impl AlertStore, tenant_id: Uuid, id: Uuid) -
 pub async fn replace_rules(
     engine: &super::usage::Engine,
     store: &(impl AlertStore + super::ports::LimitStore),
+    actor: &Actor,
     tenant_id: Uuid,
     limit_id: &str,
     input: Vec<RuleInput>,
@@ -450,8 +504,18 @@ pub async fn replace_rules(
         .ok_or(Error::NotFound("limit"))?;
     let targets = store.alert_targets(tenant_id).await?;
     let rules = parse_rules(input, &targets)?;
+    let before = store.alert_rules_of(tenant_id, limit_id).await?;
+    let audit = AuditRecord::change(
+        actor,
+        tenant_id,
+        ResourceType::AlertRules,
+        limit_id,
+        (!before.is_empty()).then(|| rules_json(&before)),
+        (!rules.is_empty()).then(|| rules_json(&rules)),
+        engine.now(),
+    );
     store
-        .replace_alert_rules(tenant_id, limit_id, &rules, engine.now())
+        .replace_alert_rules(tenant_id, limit_id, &rules, engine.now(), &audit)
         .await?;
     engine.limits_changed(tenant_id, [limit.metric.as_str()]);
     Ok(rules)

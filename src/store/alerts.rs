@@ -6,6 +6,7 @@ use uuid::Uuid;
 use super::AnyStore;
 use crate::domain::Result;
 use crate::domain::alert::{AlertDelivery, AlertStore, AlertTarget};
+use crate::domain::audit::AuditRecord;
 use crate::domain::notification::Notification;
 use crate::domain::page::{PageRequest, Paged};
 
@@ -18,7 +19,9 @@ macro_rules! alert_store {
                 &self,
                 t: &$crate::domain::alert::AlertTarget,
                 max: i64,
+                audit: &$crate::domain::audit::AuditRecord,
             ) -> Result<bool> {
+                let mut tx = self.pool.begin().await.map_err(db_error)?;
                 let inserted = sqlx::query(
                     "INSERT INTO alert_targets (tenant_id, id, url, created_at, updated_at) \
                      SELECT $1, $2, $3, $4, $4 \
@@ -29,10 +32,14 @@ macro_rules! alert_store {
                 .bind(&t.url)
                 .bind(t.created_at)
                 .bind(max)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(db_error)?
                 .rows_affected();
+                if inserted > 0 {
+                    audit_steps::append(&mut *tx, audit).await?;
+                }
+                tx.commit().await.map_err(db_error)?;
                 Ok(inserted > 0)
             }
 
@@ -84,6 +91,7 @@ macro_rules! alert_store {
                 &self,
                 tenant_id: Uuid,
                 id: Uuid,
+                audit: &$crate::domain::audit::AuditRecord,
             ) -> Result<Option<Vec<String>>> {
                 let mut tx = self.pool.begin().await.map_err(db_error)?;
                 let users: Vec<String> = sqlx::query_scalar(
@@ -105,6 +113,9 @@ macro_rules! alert_store {
                     .await
                     .map_err(db_error)?
                     .rows_affected();
+                if deleted > 0 {
+                    audit_steps::append(&mut *tx, audit).await?;
+                }
                 tx.commit().await.map_err(db_error)?;
                 Ok((deleted > 0).then(Vec::new))
             }
@@ -127,6 +138,7 @@ macro_rules! alert_store {
                 limit_id: &str,
                 rules: &[$crate::domain::notification::Notification],
                 now: chrono::DateTime<chrono::Utc>,
+                audit: &$crate::domain::audit::AuditRecord,
             ) -> Result<()> {
                 use $crate::domain::notification::Threshold;
                 let mut tx = self.pool.begin().await.map_err(db_error)?;
@@ -176,6 +188,7 @@ macro_rules! alert_store {
                     .await
                     .map_err(db_error)?;
                 }
+                audit_steps::append(&mut *tx, audit).await?;
                 tx.commit().await.map_err(db_error)
             }
 
@@ -312,8 +325,13 @@ macro_rules! dispatch {
 }
 
 impl AlertStore for AnyStore {
-    async fn insert_alert_target(&self, target: &AlertTarget, max: i64) -> Result<bool> {
-        dispatch!(self, s => s.insert_alert_target(target, max))
+    async fn insert_alert_target(
+        &self,
+        target: &AlertTarget,
+        max: i64,
+        audit: &AuditRecord,
+    ) -> Result<bool> {
+        dispatch!(self, s => s.insert_alert_target(target, max, audit))
     }
     async fn alert_targets(&self, tenant_id: Uuid) -> Result<Vec<AlertTarget>> {
         dispatch!(self, s => s.alert_targets(tenant_id))
@@ -321,8 +339,13 @@ impl AlertStore for AnyStore {
     async fn alert_target(&self, tenant_id: Uuid, id: Uuid) -> Result<Option<AlertTarget>> {
         dispatch!(self, s => s.alert_target(tenant_id, id))
     }
-    async fn delete_alert_target(&self, tenant_id: Uuid, id: Uuid) -> Result<Option<Vec<String>>> {
-        dispatch!(self, s => s.delete_alert_target(tenant_id, id))
+    async fn delete_alert_target(
+        &self,
+        tenant_id: Uuid,
+        id: Uuid,
+        audit: &AuditRecord,
+    ) -> Result<Option<Vec<String>>> {
+        dispatch!(self, s => s.delete_alert_target(tenant_id, id, audit))
     }
     async fn alert_rules_of(&self, tenant_id: Uuid, limit_id: &str) -> Result<Vec<Notification>> {
         dispatch!(self, s => s.alert_rules_of(tenant_id, limit_id))
@@ -333,8 +356,9 @@ impl AlertStore for AnyStore {
         limit_id: &str,
         rules: &[Notification],
         now: chrono::DateTime<chrono::Utc>,
+        audit: &AuditRecord,
     ) -> Result<()> {
-        dispatch!(self, s => s.replace_alert_rules(tenant_id, limit_id, rules, now))
+        dispatch!(self, s => s.replace_alert_rules(tenant_id, limit_id, rules, now, audit))
     }
     async fn alert_deliveries(
         &self,

@@ -240,6 +240,15 @@ on_both_backends! {
         let staff = app.key_for(&tenant, &["staff"], Some(user)).await;
         app.set_quota_ok(&staff, json!({"user_uuid": user.to_string(), "daily_limit": 10})).await;
 
+        // Alerts: a target made, rules set on a limit and taken off, the target deleted.
+        assert_eq!(app.put("/v1/limits/watched", &admin, &limit(10)).await.status(), 201);
+        let target = body(app.post("/v1/alert-targets", &admin, &json!({"url": "https://hooks.example/q"})).await).await;
+        let target_id = target["id"].as_str().unwrap_or_default().to_owned();
+        let rules = json!([{"threshold": {"percent": 80}, "target_id": target_id}]);
+        assert_eq!(app.put("/v1/limits/watched/alerts", &admin, &rules).await.status(), 200);
+        assert_eq!(app.put("/v1/limits/watched/alerts", &admin, &json!([])).await.status(), 200);
+        assert_eq!(app.delete(&format!("/v1/alert-targets/{target_id}"), &admin).await.status(), 204);
+
         let records = audit(&app, &admin, "?limit=1000").await;
         let actions = |kind: &str| -> Vec<String> {
             let mut found: Vec<String> = of_type(&records, kind).iter()
@@ -253,6 +262,12 @@ on_both_backends! {
         assert_eq!(actions("datarobot_quota"), ["create"]);
         assert_eq!(actions("applied_quota"), ["update"]);
         assert_eq!(actions("waldur_chat_quota"), ["create"]);
+        assert_eq!(actions("alert_target"), ["create", "delete"]);
+        assert_eq!(actions("alert_rules"), ["create", "delete"]);
+        let target_record = of_type(&records, "alert_target")[1];
+        assert_eq!(target_record["after"]["url"], "https://hooks.example/q");
+        assert!(!target_record.to_string().contains("whsec_"), "no secret: {target_record}");
+        assert_eq!(of_type(&records, "alert_rules")[1]["after"][0]["threshold"]["percent"], 80);
         let chat = of_type(&records, "waldur_chat_quota")[0];
         assert_eq!(chat["after"]["daily_limit"], 10);
         assert_eq!(chat["actor"]["roles"], json!(["staff"]));

@@ -15,6 +15,7 @@ use super::paging::{self, PageParams};
 use crate::domain::alert::{
     self, AlertDelivery, AlertStore, AlertTarget, RuleInput, ThresholdInput,
 };
+use crate::domain::audit::Actor;
 use crate::domain::notification::{EventKind, Notification, Threshold};
 use crate::domain::principal::{Caller, Role};
 use crate::domain::{Error, authority};
@@ -183,6 +184,7 @@ pub async fn create_target(
     caller.require_any(&[Role::Admin])?;
     let (t, secret) = alert::add_target(
         &state.store,
+        &Actor::of(&caller),
         &state.signing_key,
         caller.tenant_id,
         body.url,
@@ -224,7 +226,9 @@ pub async fn delete_target(
 ) -> Result<StatusCode, ApiError> {
     caller.require_any(&[Role::Admin])?;
     let id = Uuid::parse_str(&id).map_err(|_| Error::NotFound("alert target"))?;
-    alert::delete_target(&state.store, caller.tenant_id, id).await?;
+    let actor = Actor::of(&caller);
+    let now = state.clock.now();
+    alert::delete_target(&state.store, &actor, caller.tenant_id, id, now).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -253,8 +257,15 @@ pub async fn put_rules(
             target_id: r.target_id,
         })
         .collect();
-    let rules =
-        alert::replace_rules(&state.engine, &state.store, caller.tenant_id, &id, input).await?;
+    let rules = alert::replace_rules(
+        &state.engine,
+        &state.store,
+        &Actor::of(&caller),
+        caller.tenant_id,
+        &id,
+        input,
+    )
+    .await?;
     Ok(axum::Json(rules.into_iter().map(rule).collect()))
 }
 

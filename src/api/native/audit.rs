@@ -24,8 +24,8 @@ pub struct AuditParams {
     #[param(value_type = Option<Uuid>)]
     pub tenant_id: Option<String>,
     /// `limit`, `key`, `tenant`, `confluent_client_quota`, `datarobot_quota`,
-    /// `datarobot_template`, `zitadel_quota`, `zitadel_limits`, `waldur_chat_quota` or
-    /// `applied_quota`.
+    /// `datarobot_template`, `zitadel_quota`, `zitadel_limits`, `waldur_chat_quota`,
+    /// `applied_quota`, `alert_target` or `alert_rules`.
     pub resource_type: Option<String>,
     /// Only the records of the resource with this id.
     pub resource_id: Option<String>,

@@ -86,11 +86,13 @@ pub enum ResourceType {
     ZitadelLimits,
     WaldurChatQuota,
     AppliedQuota,
+    AlertTarget,
+    AlertRules,
 }
 
 impl ResourceType {
     /// Every kind, in the order the documentation lists them.
-    pub const ALL: [ResourceType; 10] = [
+    pub const ALL: [ResourceType; 12] = [
         ResourceType::Limit,
         ResourceType::Key,
         ResourceType::Tenant,
@@ -101,6 +103,8 @@ impl ResourceType {
         ResourceType::ZitadelLimits,
         ResourceType::WaldurChatQuota,
         ResourceType::AppliedQuota,
+        ResourceType::AlertTarget,
+        ResourceType::AlertRules,
     ];
 
     /// The name on the wire and in the store.
@@ -116,6 +120,8 @@ impl ResourceType {
             ResourceType::ZitadelLimits => "zitadel_limits",
             ResourceType::WaldurChatQuota => "waldur_chat_quota",
             ResourceType::AppliedQuota => "applied_quota",
+            ResourceType::AlertTarget => "alert_target",
+            ResourceType::AlertRules => "alert_rules",
         }
     }
 
