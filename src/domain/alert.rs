@@ -418,25 +418,18 @@ fn rules_json(rules: &[Notification]) -> serde_json::Value {
         .collect()
 }
 
-/// Adds a webhook target to a tenant (within [`MAX_TARGETS`]): the target and its secret, to
-/// show once.
+/// Adds a webhook target to its tenant (within [`MAX_TARGETS`]), its URL checked: the target
+/// and its secret, to show once.
 pub async fn add_target(
     store: &(impl AlertStore + super::ports::ConfluentStore),
     actor: &Actor,
     key: &SigningKey,
-    tenant_id: Uuid,
-    url: String,
+    target: AlertTarget,
     allow_private: bool,
     public: impl Fn(IpAddr) -> bool,
-    now: DateTime<Utc>,
 ) -> Result<(AlertTarget, String)> {
-    check_url(&url, allow_private, public)?;
-    let target = AlertTarget {
-        tenant_id,
-        id: Uuid::new_v4(),
-        url,
-        created_at: now,
-    };
+    check_url(&target.url, allow_private, public)?;
+    let (tenant_id, now) = (target.tenant_id, target.created_at);
     let secret = key.secret_of(store, target.id, now).await?;
     let audit = AuditRecord::change(
         actor,

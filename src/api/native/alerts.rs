@@ -186,11 +186,14 @@ pub async fn create_target(
         &state.store,
         &Actor::of(&caller),
         &state.signing_key,
-        caller.tenant_id,
-        body.url,
+        alert::AlertTarget {
+            tenant_id: caller.tenant_id,
+            id: uuid::Uuid::new_v4(),
+            url: body.url,
+            created_at: state.clock.now(),
+        },
         state.settings.webhook_allow_private,
         crate::notify::is_public,
-        state.clock.now(),
     )
     .await?;
     let created = AlertTargetCreated {
