@@ -48,7 +48,9 @@ fn uuid() -> Value {
 
 /// A Confluent display name (`confluent::display_name`): 1 to 255 characters, not only blanks.
 fn kafka_display_name() -> Value {
-    json!({"minLength": 1, "maxLength": 255, "pattern": "\\S"})
+    // Something to show (a character that is not a space), and no control characters.
+    json!({"minLength": 1, "maxLength": 255,
+        "pattern": "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$"})
 }
 
 /// A Confluent reference's id, as a create or update reads it.

@@ -93,6 +93,12 @@ pub(super) fn set_quota_form(document: &mut Value) {
     }
 }
 
+/// A Confluent reference's id in a create: 1 to 255 characters, no control characters.
+fn reference_id() -> Value {
+    json!({"type": "string", "minLength": 1, "maxLength": 255,
+        "pattern": "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"})
+}
+
 /// (component schema, constraints) merged into whole schemas: rules across properties.
 pub(super) fn schema_rules() -> Vec<(&'static str, Value)> {
     vec![
@@ -109,11 +115,11 @@ pub(super) fn schema_rules() -> Vec<(&'static str, Value)> {
                 {"type": "array", "minItems": 1, "maxItems": 1,
                     "items": {"$ref": "#/components/schemas/ObjectReferenceInput"}}]}),
         ),
-        // protojson refuses fields the message does not have (the body's own; a query inside it
-        // is read leniently, as a gateway that discards unknown fields would).
+        // Fields the message does not have are ignored, as a gateway that discards unknown
+        // fields does; a repeated field may be null (protojson reads it as empty).
         (
             "SystemServiceListInstancesBody",
-            json!({"additionalProperties": false}),
+            json!({"properties": {"queries": {"type": ["array", "null"]}}}),
         ),
         // Confluent: a create needs every part of the spec but the description.
         (
@@ -121,15 +127,15 @@ pub(super) fn schema_rules() -> Vec<(&'static str, Value)> {
             json!({"required": ["display_name", "throughput", "cluster", "principals", "environment"],
             "properties": {
                 "display_name": {"type": "string"},
-                "principals": {"type": "array", "minItems": 1, "items": {"required": ["id"],
-                    "properties": {"id": {"type": "string"}}}},
+                "principals": {"type": "array", "minItems": 1, "uniqueItems": true,
+                    "items": {"required": ["id"],
+                    "properties": {"id": reference_id()}}},
                 "cluster": {"oneOf": [{"$ref": "#/components/schemas/ObjectReferenceInput"}],
-                    "required": ["id"], "properties": {"id": {"type": "string"}}},
+                    "required": ["id"], "properties": {"id": reference_id()}},
                 "environment": {"oneOf": [
-                    {"type": "object", "required": ["id"],
-                        "properties": {"id": {"type": "string", "minLength": 1}}},
+                    {"type": "object", "required": ["id"], "properties": {"id": reference_id()}},
                     {"type": "array", "minItems": 1, "maxItems": 1, "items": {"type": "object",
-                        "required": ["id"], "properties": {"id": {"type": "string", "minLength": 1}}}},
+                        "required": ["id"], "properties": {"id": reference_id()}}},
                 ]},
                 "throughput": {"oneOf": [{"$ref": "#/components/schemas/ThroughputInput"}],
                     "required": ["ingress_byte_rate", "egress_byte_rate"],

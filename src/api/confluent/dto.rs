@@ -103,9 +103,24 @@ pub struct ListMeta {
 }
 
 /// A reference as a client sends it: only `id` is read.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, ToSchema)]
 pub struct ObjectReferenceInput {
     pub id: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for ObjectReferenceInput {
+    /// Read from a JSON object only (serde would also read a struct from an array: `["id"]`).
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        #[derive(Deserialize)]
+        struct Fields {
+            id: Option<String>,
+        }
+        let object = serde_json::Map::<String, serde_json::Value>::deserialize(deserializer)?;
+        let fields: Fields =
+            serde_json::from_value(serde_json::Value::Object(object)).map_err(D::Error::custom)?;
+        Ok(Self { id: fields.id })
+    }
 }
 
 /// An environment reference as sent. The vendor's own code samples send a one-element array,

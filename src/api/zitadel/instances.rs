@@ -99,9 +99,19 @@ pub struct V1ListQuery {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[schema(as = v1InstanceQuery)]
 pub struct V1Query {
-    #[serde(default, rename = "idQuery", alias = "id_query")]
+    #[serde(
+        default,
+        rename = "idQuery",
+        alias = "id_query",
+        deserialize_with = "message"
+    )]
     pub id_query: Option<V1Ids>,
-    #[serde(default, rename = "domainQuery", alias = "domain_query")]
+    #[serde(
+        default,
+        rename = "domainQuery",
+        alias = "domain_query",
+        deserialize_with = "message"
+    )]
     pub domain_query: Option<V1Domains>,
 }
 
@@ -135,6 +145,25 @@ where
     }
 }
 
+/// A repeated message field as protojson reads it: an array of JSON objects (or null).
+fn messages<'de, D, T>(deserializer: D) -> std::result::Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    use serde::de::Error as _;
+    let items = Option::<Vec<serde_json::Value>>::deserialize(deserializer)?.unwrap_or_default();
+    items
+        .into_iter()
+        .map(|item| match item {
+            value @ serde_json::Value::Object(_) => {
+                serde_json::from_value(value).map_err(D::Error::custom)
+            }
+            _ => Err(D::Error::custom("a message must be a JSON object")),
+        })
+        .collect()
+}
+
 /// The body of ListInstances.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[schema(as = SystemServiceListInstancesBody)]
@@ -144,7 +173,7 @@ pub struct V1ListInstancesRequest {
     /// `FIELD_NAME_UNSPECIFIED`, `FIELD_NAME_ID`, `FIELD_NAME_NAME`, `FIELD_NAME_CREATION_DATE`.
     #[serde(default, rename = "sortingColumn", alias = "sorting_column")]
     pub sorting_column: Option<serde_json::Value>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "messages")]
     pub queries: Vec<V1Query>,
 }
 
