@@ -70,7 +70,7 @@ pub async fn tenant(store: &impl Store, caller: &Caller, id: Uuid) -> Result<Ten
 /// refused.
 pub async fn create_key(
     store: &(impl Store + AggregateStore),
-    engine: &Engine,
+    engine: &Engine<impl EngineStore>,
     caller: &Caller,
     tenant_id: Uuid,
     request: NewKey,
@@ -122,7 +122,7 @@ pub async fn list_keys(
 /// cache (see `http::auth::KeyCache`).
 pub async fn revoke_key(
     store: &(impl Store + AggregateStore),
-    engine: &Engine,
+    engine: &Engine<impl EngineStore>,
     caller: &Caller,
     tenant_id: Uuid,
     key_id: &str,

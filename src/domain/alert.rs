@@ -20,6 +20,7 @@ use uuid::Uuid;
 
 use super::notification::{EventKind, Notification, Target, Threshold};
 use super::page::{PageRequest, Paged};
+use super::ports::EngineStore;
 use super::{Error, Result};
 
 /// Most webhook targets a tenant may have.
@@ -438,7 +439,7 @@ pub async fn delete_target(store: &impl AlertStore, tenant_id: Uuid, id: Uuid) -
 
 /// Replaces the alert rules of a limit the caller can see; the rules stored.
 pub async fn replace_rules(
-    engine: &super::usage::Engine,
+    engine: &super::usage::Engine<impl EngineStore>,
     store: &(impl AlertStore + super::ports::LimitStore),
     tenant_id: Uuid,
     limit_id: &str,

@@ -336,3 +336,9 @@ impl<T> Store for T where
         + ServiceQuotaStore
 {
 }
+
+/// What the usage engine and the services around it are generic over: every port above and
+/// pages of limits, cloneable into the engine's batchers. The app chooses the implementation.
+pub trait EngineStore: Store + crate::domain::page::PageStore + Clone + 'static {}
+
+impl<T> EngineStore for T where T: Store + crate::domain::page::PageStore + Clone + 'static {}

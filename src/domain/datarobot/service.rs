@@ -57,7 +57,7 @@ fn principal(caller: &Caller) -> String {
 /// Creates a quota (admins): at most one per resource in a tenant.
 pub async fn create_quota(
     store: &AnyStore,
-    engine: &Engine,
+    engine: &Engine<impl EngineStore>,
     caller: &Caller,
     actor: &Actor,
     new: NewQuota,
@@ -206,7 +206,7 @@ pub async fn list_quotas(
 /// Changes a quota (admins); its resource never changes.
 pub async fn update_quota(
     store: &AnyStore,
-    engine: &Engine,
+    engine: &Engine<impl EngineStore>,
     caller: &Caller,
     actor: &Actor,
     id: &str,
@@ -252,7 +252,7 @@ pub async fn update_quota(
 /// Deletes a quota and its limits (admins).
 pub async fn delete_quota(
     store: &AnyStore,
-    engine: &Engine,
+    engine: &Engine<impl EngineStore>,
     caller: &Caller,
     actor: &Actor,
     id: &str,

@@ -32,7 +32,7 @@ pub async fn instance(store: &impl Store, caller: &Caller, instance_id: &str) ->
 
 /// AddQuota: creates the instance's quota (the instance as resolved by [`instance`]) for the unit; `AlreadyExists` when it has one.
 pub async fn add_quota(
-    engine: &Engine,
+    engine: &Engine<impl EngineStore>,
     store: &(impl Store + InstanceStore + AggregateStore),
     actor: &Actor,
     tenant_id: Uuid,
@@ -73,7 +73,7 @@ pub async fn add_quota(
 
 /// Writes a quota's row, its limit and the limit's notification rules in one transaction.
 async fn write(
-    engine: &Engine,
+    engine: &Engine<impl EngineStore>,
     store: &impl AggregateStore,
     row: Row<'_>,
     limit: Limit,
@@ -116,7 +116,7 @@ async fn write(
 /// written and the current details are returned. Changed notifications are replaced as a whole,
 /// with new ids; unchanged ones keep theirs (and what they already fired in this period).
 pub async fn set_quota(
-    engine: &Engine,
+    engine: &Engine<impl EngineStore>,
     store: &(impl Store + InstanceStore + AggregateStore),
     actor: &Actor,
     tenant_id: Uuid,
@@ -180,7 +180,7 @@ pub async fn set_quota(
 /// RemoveQuota: deletes the quota with its usage and notification state; `NotFound` when the
 /// instance has none for the unit. Notifications already due are still delivered.
 pub async fn remove_quota(
-    engine: &Engine,
+    engine: &Engine<impl EngineStore>,
     store: &(impl Store + InstanceStore + AggregateStore),
     actor: &Actor,
     tenant_id: Uuid,
