@@ -21,6 +21,7 @@ use uuid::Uuid;
 use super::notification::{EventKind, Notification, Target, Threshold};
 use super::page::{PageRequest, Paged};
 use super::ports::EngineStore;
+use super::usage::Engine;
 use super::{Error, Result};
 
 /// Most webhook targets a tenant may have.
@@ -438,9 +439,9 @@ pub async fn delete_target(store: &impl AlertStore, tenant_id: Uuid, id: Uuid) -
 }
 
 /// Replaces the alert rules of a limit the caller can see; the rules stored.
-pub async fn replace_rules(
-    engine: &super::usage::Engine<impl EngineStore>,
-    store: &(impl AlertStore + super::ports::LimitStore),
+pub async fn replace_rules<S: EngineStore + AlertStore>(
+    engine: &Engine<S>,
+    store: &S,
     tenant_id: Uuid,
     limit_id: &str,
     input: Vec<RuleInput>,

@@ -16,7 +16,7 @@ use super::limits::{Applies, call_subject, is_saturation_limit, metric};
 use super::service::quota_of_deployment;
 use super::{ConsumerType, RuleKind};
 use crate::domain::Result;
-use crate::domain::ports::{EngineStore, Store};
+use crate::domain::ports::EngineStore;
 use crate::domain::usage::{Engine, LeaseGrant, LimitStatus, Take, Usage, UsagePart};
 
 /// A call as the deployment's gateway reports it.
@@ -53,9 +53,9 @@ pub struct CallDecision {
 }
 
 /// Enforces one call of a consumer to `deployment`. Without a quota the call is admitted.
-pub async fn admit_call(
-    store: &impl Store,
-    engine: &Engine<impl EngineStore>,
+pub async fn admit_call<S: EngineStore>(
+    store: &S,
+    engine: &Engine<S>,
     tenant_id: Uuid,
     deployment: &str,
     call: &Call,

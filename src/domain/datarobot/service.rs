@@ -54,9 +54,9 @@ fn principal(caller: &Caller) -> String {
 }
 
 /// Creates a quota (admins): at most one per resource in a tenant.
-pub async fn create_quota(
-    store: &(impl Store + AggregateStore),
-    engine: &Engine<impl EngineStore>,
+pub async fn create_quota<S: EngineStore + AggregateStore>(
+    store: &S,
+    engine: &Engine<S>,
     caller: &Caller,
     actor: &Actor,
     new: NewQuota,
@@ -203,9 +203,9 @@ pub async fn list_quotas(
 }
 
 /// Changes a quota (admins); its resource never changes.
-pub async fn update_quota(
-    store: &(impl Store + AggregateStore),
-    engine: &Engine<impl EngineStore>,
+pub async fn update_quota<S: EngineStore + AggregateStore>(
+    store: &S,
+    engine: &Engine<S>,
     caller: &Caller,
     actor: &Actor,
     id: &str,
@@ -249,9 +249,9 @@ pub async fn update_quota(
 }
 
 /// Deletes a quota and its limits (admins).
-pub async fn delete_quota(
-    store: &(impl Store + AggregateStore),
-    engine: &Engine<impl EngineStore>,
+pub async fn delete_quota<S: EngineStore + AggregateStore>(
+    store: &S,
+    engine: &Engine<S>,
     caller: &Caller,
     actor: &Actor,
     id: &str,

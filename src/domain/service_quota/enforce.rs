@@ -215,7 +215,7 @@ impl<S: EngineStore> ServiceQuotaLimits<S> {
     /// Makes the limit of `code` for `reference` exist; true when this call created it.
     pub async fn ensure(
         &self,
-        engine: &Engine<impl EngineStore>,
+        engine: &Engine<S>,
         tenant_id: Uuid,
         code: &QuotaCode,
         reference: &ScopeRef,
@@ -247,7 +247,7 @@ impl<S: EngineStore> ServiceQuotaLimits<S> {
 
     async fn prepare_usage(
         &self,
-        engine: &Engine<impl EngineStore>,
+        engine: &Engine<S>,
         tenant_id: Uuid,
         usage: &mut Usage,
     ) -> Result<()> {

@@ -47,7 +47,7 @@ impl<S: EngineStore + AggregateStore> ChatQuotas<S> {
     /// `GET usage`: the caller's own quota, or (for staff and support) `user_uuid`'s.
     pub async fn usage(
         &self,
-        engine: &Engine<impl EngineStore>,
+        engine: &Engine<S>,
         caller: &Caller,
         user_uuid: Option<&str>,
     ) -> Result<TokenQuotaUsage> {
@@ -100,7 +100,7 @@ impl<S: EngineStore + AggregateStore> ChatQuotas<S> {
     /// the user's three engine limits with the amounts then in effect, in one transaction.
     pub async fn set_quota(
         &self,
-        engine: &Engine<impl EngineStore>,
+        engine: &Engine<S>,
         caller: &Caller,
         actor: &Actor,
         change: QuotaChange,
@@ -172,7 +172,7 @@ impl<S: EngineStore + AggregateStore> ChatQuotas<S> {
     /// At start-up: every stored user's engine limits get the amounts now in effect, so a changed
     /// system default applies to everyone who has none of their own. Returns how many limits
     /// changed.
-    pub async fn apply_defaults(&self, engine: &Engine<impl EngineStore>) -> Result<usize> {
+    pub async fn apply_defaults(&self, engine: &Engine<S>) -> Result<usize> {
         let mut changed = 0;
         for tenant in self.store.tenants().await? {
             // One tenant's data never stops the others (nor the server's start).
@@ -185,11 +185,7 @@ impl<S: EngineStore + AggregateStore> ChatQuotas<S> {
         Ok(changed)
     }
 
-    async fn apply_defaults_to(
-        &self,
-        engine: &Engine<impl EngineStore>,
-        tenant_id: Uuid,
-    ) -> Result<usize> {
+    async fn apply_defaults_to(&self, engine: &Engine<S>, tenant_id: Uuid) -> Result<usize> {
         let now = engine.now();
         let mut changed = 0;
         let quotas = self.store.chat_quotas(tenant_id).await?;
@@ -238,7 +234,7 @@ impl<S: EngineStore + AggregateStore> ChatQuotas<S> {
     /// missing with the amounts in effect, never replacing what exists); their own limits.
     async fn ensure_user(
         &self,
-        engine: &Engine<impl EngineStore>,
+        engine: &Engine<S>,
         tenant_id: Uuid,
         user: Uuid,
     ) -> Result<OwnLimits> {
@@ -274,7 +270,7 @@ impl<S: EngineStore + AggregateStore> ChatQuotas<S> {
     /// the tenant does not know is refused (422), with nothing written.
     async fn prepare_usage(
         &self,
-        engine: &Engine<impl EngineStore>,
+        engine: &Engine<S>,
         tenant_id: Uuid,
         usage: &mut Usage,
     ) -> Result<()> {
