@@ -63,7 +63,8 @@ pub const MAX_LEASE_SECONDS: i64 = 7 * 24 * 3600;
 /// Longest idempotency key.
 pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
 
-/// The engine: one per process, shared by every surface.
+/// The engine: one per process, shared by every surface. Generic over the store `S` that keeps
+/// its limits and counters (the domain's ports; the application chooses the implementation).
 pub struct Engine<S> {
     store: S,
     clock: SharedClock,
