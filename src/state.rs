@@ -106,11 +106,11 @@ pub struct Shared {
     /// Invalid credentials per client address.
     pub auth_throttle: crate::http::auth_throttle::AuthThrottle,
     pub rate_limiter: RequestRateLimiter,
-    pub engine: Arc<Engine>,
+    pub engine: Arc<Engine<AnyStore>>,
     /// Waldur chat token quotas (also hooked into the engine).
-    pub chat_quotas: Arc<ChatQuotas>,
+    pub chat_quotas: Arc<ChatQuotas<AnyStore>>,
     /// The hook that makes applied quotas' limits exist (and knows the code catalogue).
-    pub service_quotas: Arc<ServiceQuotaLimits>,
+    pub service_quotas: Arc<ServiceQuotaLimits<AnyStore>>,
     /// The tenants whose ZITADEL instance is blocked (SetLimits `block: true`).
     pub instance_blocks: Arc<InstanceBlocks>,
     /// The key alert targets' signing secrets derive from.

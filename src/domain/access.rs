@@ -68,9 +68,9 @@ pub async fn tenant(store: &impl Store, caller: &Caller, id: Uuid) -> Result<Ten
 /// `system`. Returns the key and its secret, to be shown once. The key takes one unit of the
 /// tenant's `iam.max_api_keys.per_org` applied quota in its own transaction: past it, the key is
 /// refused.
-pub async fn create_key(
-    store: &(impl Store + AggregateStore),
-    engine: &Engine,
+pub async fn create_key<S: EngineStore + AggregateStore>(
+    store: &S,
+    engine: &Engine<S>,
     caller: &Caller,
     tenant_id: Uuid,
     request: NewKey,
@@ -120,9 +120,9 @@ pub async fn list_keys(
 
 /// Revokes a key, giving back its unit of the API key quota; the caller must evict it from any
 /// cache (see `http::auth::KeyCache`).
-pub async fn revoke_key(
-    store: &(impl Store + AggregateStore),
-    engine: &Engine,
+pub async fn revoke_key<S: EngineStore + AggregateStore>(
+    store: &S,
+    engine: &Engine<S>,
     caller: &Caller,
     tenant_id: Uuid,
     key_id: &str,

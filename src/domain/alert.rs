@@ -21,6 +21,8 @@ use uuid::Uuid;
 use super::audit::{Actor, AuditRecord, ResourceType};
 use super::notification::{EventKind, Notification, Target, Threshold};
 use super::page::{PageRequest, Paged};
+use super::ports::EngineStore;
+use super::usage::Engine;
 use super::{Error, Result};
 
 /// Most webhook targets a tenant may have.
@@ -483,9 +485,9 @@ pub async fn delete_target(
 }
 
 /// Replaces the alert rules of a limit the caller can see; the rules stored.
-pub async fn replace_rules(
-    engine: &super::usage::Engine,
-    store: &(impl AlertStore + super::ports::LimitStore),
+pub async fn replace_rules<S: EngineStore + AlertStore>(
+    engine: &Engine<S>,
+    store: &S,
     actor: &Actor,
     tenant_id: Uuid,
     limit_id: &str,

@@ -7,6 +7,7 @@
 //! counts itself. Native limit ids never take an id a surface uses.
 
 use super::limit::Limit;
+use super::ports::EngineStore;
 use super::principal::{Caller, Role};
 use super::usage::{Engine, Usage};
 use super::{Error, Field, Result, confluent, service_quota, waldur, zitadel};
@@ -149,7 +150,7 @@ pub fn authorize_usage(
 
 /// [`authorize_usage`] against the limits that apply to `usage` now.
 pub async fn authorize(
-    engine: &Engine,
+    engine: &Engine<impl EngineStore>,
     caller: &Caller,
     act: UsageAct,
     usage: &Usage,

@@ -1,6 +1,12 @@
-//! The ports the domain declares for what it keeps: one store trait per aggregate, which
-//! `crate::store` implements for PostgreSQL and SQLite. The domain depends on these traits, never
-//! on the store. Every method but those on tenants themselves is scoped by tenant.
+//! The ports the domain declares for what it keeps: one store trait per aggregate (here, plus
+//! `AggregateStore`, `PageStore`, `AuditStore`, `AlertStore`, `HistoryStore`, `RetentionStore`,
+//! `InstanceStore` and `UsageResetStore` beside the concepts they serve), which `crate::store`
+//! implements for PostgreSQL and SQLite. The domain depends on these traits, never on the store:
+//! nothing under `crate::domain` names `crate::store` (but unit tests that open a real one). The
+//! usage engine and the services that keep state are generic over their store ([`EngineStore`]);
+//! the application picks the implementation. The traits return `impl Future`, so they are used
+//! as generic bounds, not as trait objects. Every method but those on tenants themselves is
+//! scoped by tenant.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -336,3 +342,13 @@ impl<T> Store for T where
         + ServiceQuotaStore
 {
 }
+
+/// What the usage engine and the services around it are generic over: every port above and
+/// pages of limits, cloneable into the engine's batchers. The app chooses the implementation.
+pub trait EngineStore: Store + crate::domain::page::PageStore + Clone + 'static {}
+
+impl<T> EngineStore for T where T: Store + crate::domain::page::PageStore + Clone + 'static {}
+
+#[cfg(test)]
+#[path = "ports_tests.rs"]
+mod tests;

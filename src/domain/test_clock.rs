@@ -1,11 +1,12 @@
 //! CI mode: moving the server's clock forward on request, and forgetting all usage between test
 //! cases while keeping tenants, keys and quotas.
 
+use std::future::Future;
+
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::clock::{Clock, ManualClock};
 use super::{Error, Result};
-use crate::store::AnyStore;
 
 /// Longest single move: about a hundred years, so no instant overflows.
 pub const MAX_ADVANCE_SECONDS: i64 = 100 * 366 * 24 * 3600;
@@ -53,9 +54,16 @@ pub fn move_forward(clock: &ManualClock, step: Move) -> Result<DateTime<Utc>> {
     Ok(target)
 }
 
+/// The port CI mode needs to forget usage.
+pub trait UsageResetStore: Send + Sync {
+    /// Deletes every lease, counter, idempotency record and notification event, in one
+    /// transaction; tenants, keys, quotas and limits stay. How many rows went.
+    fn reset_usage(&self) -> impl Future<Output = Result<u64>> + Send;
+}
+
 /// Empties all usage (counters, leases, idempotency records, notification events), keeping
 /// tenants, keys, quotas and limits; how many rows went.
-pub async fn reset_usage(store: &AnyStore) -> Result<u64> {
+pub async fn reset_usage(store: &impl UsageResetStore) -> Result<u64> {
     store.reset_usage().await
 }
 

@@ -2,6 +2,7 @@
 
 use super::{AnyStore, db_error};
 use crate::domain::Result;
+use crate::domain::test_clock::UsageResetStore;
 
 /// The tables that hold usage rather than configuration, children first.
 const USAGE_TABLES: [&str; 5] = [
@@ -42,10 +43,12 @@ impl AnyStore {
             AnyStore::Sqlite(s) => rename!(s, super::sqlite::audit_steps),
         }
     }
+}
 
+impl UsageResetStore for AnyStore {
     /// Deletes every lease, counter, idempotency record and notification event, in one
     /// transaction; tenants, keys, quotas and limits stay. How many rows went.
-    pub async fn reset_usage(&self) -> Result<u64> {
+    async fn reset_usage(&self) -> Result<u64> {
         let mut deleted = 0;
         match self {
             AnyStore::Postgres(s) => {

@@ -17,10 +17,11 @@ use crate::domain::principal::{Caller, Role};
 use crate::domain::{Error, Result};
 use crate::http::json::{Json, Query};
 use crate::state::AppState;
+use crate::store::AnyStore;
 
 const TAG: &str = "Client Quotas (kafka-quotas/v1)";
 
-fn service(state: &AppState) -> ClientQuotas<'_> {
+fn service(state: &AppState) -> ClientQuotas<'_, AnyStore> {
     ClientQuotas {
         store: &state.store,
         engine: &state.engine,

@@ -10,7 +10,6 @@ use uuid::Uuid;
 
 use crate::domain::ports::*;
 use crate::domain::{Error, Result};
-use crate::store::AnyStore;
 use chrono::{DateTime, Utc};
 use rand::RngCore;
 
@@ -18,7 +17,7 @@ use rand::RngCore;
 const KEY_NAME: &str = "page_token_hmac";
 
 /// The key that signs the Confluent surfaces' page tokens: made once, kept in the store.
-pub async fn key(store: &AnyStore, now: DateTime<Utc>) -> Result<Vec<u8>> {
+pub async fn key(store: &impl ConfluentStore, now: DateTime<Utc>) -> Result<Vec<u8>> {
     let mut candidate = vec![0u8; 32];
     rand::rng().fill_bytes(&mut candidate);
     store.confluent_secret(KEY_NAME, &candidate, now).await

@@ -25,7 +25,6 @@ use crate::domain::precedence::Standing;
 use crate::domain::service_quota::{self, ScopeRef};
 use crate::domain::usage::Engine;
 use crate::domain::{Error, Field, Result};
-use crate::store::AnyStore;
 
 /// Page size when none is asked for.
 pub const DEFAULT_PAGE_SIZE: u32 = 10;
@@ -35,9 +34,9 @@ pub const MAX_PAGE_SIZE: u32 = 100;
 const ID_ATTEMPTS: usize = 4;
 
 /// The service over one store and the engine.
-pub struct ClientQuotas<'a> {
-    pub store: &'a AnyStore,
-    pub engine: &'a Engine,
+pub struct ClientQuotas<'a, S> {
+    pub store: &'a S,
+    pub engine: &'a Engine<S>,
 }
 
 /// One page of a list.
@@ -59,7 +58,7 @@ pub struct Effective {
     pub via: String,
 }
 
-impl ClientQuotas<'_> {
+impl<S: EngineStore + AggregateStore> ClientQuotas<'_, S> {
     /// Creates a client quota and its limits, unless one of its principals already has a client
     /// quota on the cluster (a conflict naming that quota).
     pub async fn create(

@@ -16,8 +16,8 @@ use super::limits::{Applies, call_subject, is_saturation_limit, metric};
 use super::service::quota_of_deployment;
 use super::{ConsumerType, RuleKind};
 use crate::domain::Result;
+use crate::domain::ports::EngineStore;
 use crate::domain::usage::{Engine, LeaseGrant, LimitStatus, Take, Usage, UsagePart};
-use crate::store::AnyStore;
 
 /// A call as the deployment's gateway reports it.
 #[derive(Debug, Clone)]
@@ -53,9 +53,9 @@ pub struct CallDecision {
 }
 
 /// Enforces one call of a consumer to `deployment`. Without a quota the call is admitted.
-pub async fn admit_call(
-    store: &AnyStore,
-    engine: &Engine,
+pub async fn admit_call<S: EngineStore>(
+    store: &S,
+    engine: &Engine<S>,
     tenant_id: Uuid,
     deployment: &str,
     call: &Call,

@@ -23,7 +23,6 @@ use crate::domain::principal::{Caller, Role};
 use crate::domain::service_quota::{self, ScopeRef};
 use crate::domain::usage::Engine;
 use crate::domain::{Error, Result};
-use crate::store::AnyStore;
 
 /// What a client asks for when creating a quota.
 #[derive(Debug, Clone)]
@@ -55,9 +54,9 @@ fn principal(caller: &Caller) -> String {
 }
 
 /// Creates a quota (admins): at most one per resource in a tenant.
-pub async fn create_quota(
-    store: &AnyStore,
-    engine: &Engine,
+pub async fn create_quota<S: EngineStore + AggregateStore>(
+    store: &S,
+    engine: &Engine<S>,
     caller: &Caller,
     actor: &Actor,
     new: NewQuota,
@@ -172,7 +171,7 @@ fn settled(written: Written) -> Result<()> {
 }
 
 /// The 409 naming the quota that already governs `quota`'s resource, if one does.
-async fn existing_for(store: &AnyStore, quota: &Quota) -> Result<Option<Error>> {
+async fn existing_for(store: &impl Store, quota: &Quota) -> Result<Option<Error>> {
     let found = store
         .datarobot_quota_for(quota.tenant_id, &quota.resource_type, &quota.resource_id)
         .await?;
@@ -186,7 +185,7 @@ async fn existing_for(store: &AnyStore, quota: &Quota) -> Result<Option<Error>> 
 }
 
 /// One quota of the caller's tenant.
-pub async fn quota(store: &AnyStore, caller: &Caller, id: &str) -> Result<Quota> {
+pub async fn quota(store: &impl Store, caller: &Caller, id: &str) -> Result<Quota> {
     store
         .datarobot_quota(caller.tenant_id, id)
         .await?
@@ -195,7 +194,7 @@ pub async fn quota(store: &AnyStore, caller: &Caller, id: &str) -> Result<Quota>
 
 /// A page of the caller's tenant's quotas, with how many match in all.
 pub async fn list_quotas(
-    store: &AnyStore,
+    store: &impl Store,
     caller: &Caller,
     filter: &QuotaFilter,
     page: Page,
@@ -204,9 +203,9 @@ pub async fn list_quotas(
 }
 
 /// Changes a quota (admins); its resource never changes.
-pub async fn update_quota(
-    store: &AnyStore,
-    engine: &Engine,
+pub async fn update_quota<S: EngineStore + AggregateStore>(
+    store: &S,
+    engine: &Engine<S>,
     caller: &Caller,
     actor: &Actor,
     id: &str,
@@ -250,9 +249,9 @@ pub async fn update_quota(
 }
 
 /// Deletes a quota and its limits (admins).
-pub async fn delete_quota(
-    store: &AnyStore,
-    engine: &Engine,
+pub async fn delete_quota<S: EngineStore + AggregateStore>(
+    store: &S,
+    engine: &Engine<S>,
     caller: &Caller,
     actor: &Actor,
     id: &str,
@@ -284,7 +283,7 @@ pub async fn delete_quota(
 
 /// The tenants whose templates `caller` sees: its own, and the installation-wide ones of the
 /// system tenant.
-async fn template_tenants(store: &AnyStore, caller: &Caller) -> Result<[Uuid; 2]> {
+async fn template_tenants(store: &impl Store, caller: &Caller) -> Result<[Uuid; 2]> {
     let system = store
         .tenant_named(SYSTEM_TENANT)
         .await?
@@ -293,7 +292,7 @@ async fn template_tenants(store: &AnyStore, caller: &Caller) -> Result<[Uuid; 2]
 }
 
 /// One template the caller sees.
-pub async fn template(store: &AnyStore, caller: &Caller, id: &str) -> Result<Template> {
+pub async fn template(store: &impl Store, caller: &Caller, id: &str) -> Result<Template> {
     for tenant in template_tenants(store, caller).await? {
         if let Some(template) = store.datarobot_template(tenant, id).await? {
             return Ok(template);
@@ -304,7 +303,7 @@ pub async fn template(store: &AnyStore, caller: &Caller, id: &str) -> Result<Tem
 
 /// A page of the templates the caller sees, with how many there are in all.
 pub async fn list_templates(
-    store: &AnyStore,
+    store: &impl Store,
     caller: &Caller,
     page: Page,
 ) -> Result<(Vec<Template>, i64)> {
@@ -314,7 +313,7 @@ pub async fn list_templates(
 
 /// Creates a template in the caller's tenant (admins; a system key's are seen by every tenant).
 pub async fn create_template(
-    store: &AnyStore,
+    store: &impl Store,
     caller: &Caller,
     actor: &Actor,
     name: String,
@@ -339,7 +338,7 @@ pub async fn create_template(
 /// Replaces a template's name and rules (admins of the tenant that holds it). Quotas made from
 /// it keep the rules they copied.
 pub async fn replace_template(
-    store: &AnyStore,
+    store: &impl Store,
     caller: &Caller,
     actor: &Actor,
     id: &str,
@@ -366,7 +365,7 @@ pub async fn replace_template(
 
 /// Deletes a template (admins of the tenant that holds it).
 pub async fn delete_template(
-    store: &AnyStore,
+    store: &impl Store,
     caller: &Caller,
     actor: &Actor,
     id: &str,
@@ -389,7 +388,7 @@ pub async fn delete_template(
 
 /// Whether a quota governs a deployment (the only resource type there is).
 pub async fn quota_of_deployment(
-    store: &AnyStore,
+    store: &impl Store,
     tenant_id: Uuid,
     deployment: &str,
 ) -> Result<Option<Quota>> {

@@ -17,7 +17,7 @@ use crate::domain::ports::*;
 use crate::domain::principal::{Caller, Role};
 use crate::domain::{Error, Field, Result};
 
-impl ServiceQuotas<'_> {
+impl<S: EngineStore + AggregateStore> ServiceQuotas<'_, S> {
     /// Sets the applied limit of a code at a scope reference; audited with the caller's key.
     pub async fn adjust(
         &self,

@@ -18,13 +18,12 @@ use crate::domain::limit::Subject;
 use crate::domain::ports::*;
 use crate::domain::usage::{Engine, Prepared, Preparer, Usage};
 use crate::domain::{Error, Result};
-use crate::store::AnyStore;
 
 /// Takes one unit of `code` for `reference` in `tenant_id`, or refuses with
 /// [`Error::LimitReached`] when the applied limit is reached. Atomic under concurrency: the
 /// engine decides each consume in order against the counter.
 pub async fn take(
-    engine: &Engine,
+    engine: &Engine<impl EngineStore>,
     tenant_id: Uuid,
     code: &QuotaCode,
     reference: &ScopeRef,
@@ -50,7 +49,7 @@ pub async fn take(
 /// The unit a resource of `code` for `reference` takes, for an aggregate write that takes or
 /// gives it back in the resource's own transaction. Makes the applied limit exist first.
 pub async fn unit(
-    engine: &Engine,
+    engine: &Engine<impl EngineStore>,
     tenant_id: Uuid,
     code: &QuotaCode,
     reference: &ScopeRef,
@@ -77,7 +76,7 @@ pub fn no_room(code: &QuotaCode) -> Error {
 
 /// Gives back the unit a resource took (never below 0): its create failed, or it was deleted.
 pub async fn give_back(
-    engine: &Engine,
+    engine: &Engine<impl EngineStore>,
     tenant_id: Uuid,
     code: &QuotaCode,
     reference: &ScopeRef,
@@ -89,7 +88,12 @@ pub async fn give_back(
 
 /// Gives back the unit of a resource that is already deleted: a failure is logged, not
 /// returned, since the deletion itself succeeded.
-pub async fn release(engine: &Engine, tenant_id: Uuid, code: &QuotaCode, reference: &ScopeRef) {
+pub async fn release(
+    engine: &Engine<impl EngineStore>,
+    tenant_id: Uuid,
+    code: &QuotaCode,
+    reference: &ScopeRef,
+) {
     if let Err(e) = give_back(engine, tenant_id, code, reference).await {
         tracing::warn!(code = %code.code, error = %e, "a deleted resource's quota unit was not given back");
     }
@@ -106,7 +110,7 @@ fn usage_of(code: &QuotaCode, tenant_id: Uuid, reference: &ScopeRef) -> Usage {
 /// How many of quotaplane's own resources `code` counts now, read from the store (`None` for
 /// codes whose usage is reported by other services).
 pub async fn live_count(
-    store: &AnyStore,
+    store: &impl Store,
     tenant_id: Uuid,
     code: &str,
     reference: &ScopeRef,
@@ -144,17 +148,17 @@ pub async fn live_count(
 /// Makes the limit of an applied quota exist before the engine matches a request against it:
 /// created at the code's default, and for quotaplane's own resources with the usage set to the
 /// real count (so resources made before the limit existed are counted).
-pub struct ServiceQuotaLimits {
-    store: AnyStore,
+pub struct ServiceQuotaLimits<S> {
+    store: S,
     /// The catalogue as this process knows it.
     codes: RwLock<HashMap<String, QuotaCode>>,
     /// Limits known to exist: (tenant, limit id).
     ready: RwLock<HashSet<(Uuid, String)>>,
 }
 
-impl ServiceQuotaLimits {
+impl<S: EngineStore> ServiceQuotaLimits<S> {
     /// The hook over `store`, knowing the built-in and the documented codes.
-    pub fn new(store: AnyStore) -> Self {
+    pub fn new(store: S) -> Self {
         let codes = builtin_codes()
             .into_iter()
             .chain(documented_codes())
@@ -211,7 +215,7 @@ impl ServiceQuotaLimits {
     /// Makes the limit of `code` for `reference` exist; true when this call created it.
     pub async fn ensure(
         &self,
-        engine: &Engine,
+        engine: &Engine<S>,
         tenant_id: Uuid,
         code: &QuotaCode,
         reference: &ScopeRef,
@@ -243,7 +247,7 @@ impl ServiceQuotaLimits {
 
     async fn prepare_usage(
         &self,
-        engine: &Engine,
+        engine: &Engine<S>,
         tenant_id: Uuid,
         usage: &mut Usage,
     ) -> Result<()> {
@@ -268,7 +272,7 @@ impl ServiceQuotaLimits {
     }
 }
 
-impl Preparer for ServiceQuotaLimits {
+impl<S: EngineStore> Preparer<S> for ServiceQuotaLimits<S> {
     fn wants(&self, usage: &Usage) -> bool {
         self.codes
             .read()
@@ -277,7 +281,7 @@ impl Preparer for ServiceQuotaLimits {
 
     fn prepare<'a>(
         &'a self,
-        engine: &'a Engine,
+        engine: &'a Engine<S>,
         tenant_id: Uuid,
         usage: &'a mut Usage,
     ) -> Prepared<'a> {

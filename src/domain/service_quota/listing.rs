@@ -9,17 +9,18 @@ use uuid::Uuid;
 
 use super::service::{ListFilter, ServiceQuotas};
 use super::{QuotaCode, Scope, ScopeRef, limit_id, owner_of};
+use crate::domain::aggregate::AggregateStore;
 use crate::domain::limit::Limit;
-use crate::domain::page::{Cursor, PageRequest, PageStore};
+use crate::domain::page::{Cursor, PageRequest};
+use crate::domain::ports::EngineStore;
 use crate::domain::{Error, Result};
-use crate::store::AnyStore;
 
 /// Limits read per store page while counting.
 const COUNT_CHUNK: u32 = 1000;
 
 /// One list's codes and filter.
-pub(super) struct Listing<'s> {
-    store: &'s AnyStore,
+pub(super) struct Listing<'s, S> {
+    store: &'s S,
     codes: Vec<QuotaCode>,
     owners: Vec<String>,
     references: BTreeMap<String, String>,
@@ -27,10 +28,10 @@ pub(super) struct Listing<'s> {
     named: Option<ScopeRef>,
 }
 
-impl<'s> Listing<'s> {
+impl<'s, S: EngineStore + AggregateStore> Listing<'s, S> {
     /// The list of `scope`'s applied quotas that `filter` selects.
     pub async fn new(
-        service: &ServiceQuotas<'s>,
+        service: &ServiceQuotas<'s, S>,
         scope: Scope,
         filter: &ListFilter,
     ) -> Result<Self> {

@@ -11,12 +11,12 @@ use super::listing::Listing;
 use super::{
     QuotaCode, Scope, ScopeRef, ServiceQuotaLimits, builtin_codes, documented_codes, limit_id,
 };
+use crate::domain::aggregate::AggregateStore;
 use crate::domain::confluent::page::{self, Cursor};
 use crate::domain::limit::{Amount, Limit};
 use crate::domain::ports::*;
 use crate::domain::usage::Engine;
 use crate::domain::{Error, Result};
-use crate::store::AnyStore;
 
 /// Page size when none is asked for.
 pub const DEFAULT_PAGE_SIZE: u32 = 10;
@@ -24,10 +24,10 @@ pub const DEFAULT_PAGE_SIZE: u32 = 10;
 pub const MAX_PAGE_SIZE: u32 = 200;
 
 /// The service over the store, the engine and the limit hook.
-pub struct ServiceQuotas<'a> {
-    pub store: &'a AnyStore,
-    pub engine: &'a Engine,
-    pub limits: &'a Arc<ServiceQuotaLimits>,
+pub struct ServiceQuotas<'a, S> {
+    pub store: &'a S,
+    pub engine: &'a Engine<S>,
+    pub limits: &'a Arc<ServiceQuotaLimits<S>>,
 }
 
 /// One applied quota of a tenant: a code at one scope reference.
@@ -70,7 +70,7 @@ pub struct Adjustment {
     pub applied_limit: i64,
 }
 
-impl ServiceQuotas<'_> {
+impl<S: EngineStore + AggregateStore> ServiceQuotas<'_, S> {
     /// Every code, ordered by code: the built-in ones, Confluent's documented ones (as the
     /// operator redefined them, if so), and the operator's own.
     pub async fn catalogue(&self) -> Result<Vec<QuotaCode>> {

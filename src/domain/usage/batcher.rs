@@ -17,7 +17,6 @@ use super::{Job, Operation, decide};
 use crate::domain::clock::SharedClock;
 use crate::domain::ports::*;
 use crate::domain::{Error, Result};
-use crate::store::AnyStore;
 
 /// Most operations queued before callers wait for room.
 pub const QUEUE_DEPTH: usize = 16_384;
@@ -92,8 +91,8 @@ impl<T> Waiting<T> {
 
 /// Runs until every sender is gone and every drawn job is answered.
 /// `outbox` is signalled after a batch that wrote due notifications commits.
-pub async fn run(
-    store: AnyStore,
+pub async fn run<S: LimitStore>(
+    store: S,
     clock: SharedClock,
     mut queue: mpsc::Receiver<Job>,
     outbox: Arc<Notify>,
@@ -136,8 +135,8 @@ pub async fn run(
 }
 
 /// Each job's answer, and whether due notifications were written.
-async fn process(
-    store: &AnyStore,
+async fn process<S: LimitStore>(
+    store: &S,
     clock: &SharedClock,
     jobs: &[Job],
 ) -> (Vec<Result<super::Decision>>, bool) {

@@ -28,7 +28,6 @@ use crate::domain::Result;
 use crate::domain::limit::{Limit, Subject};
 use crate::domain::notification::Notification;
 use crate::domain::ports::*;
-use crate::store::AnyStore;
 
 mod entries;
 
@@ -146,7 +145,7 @@ impl LimitCache {
     /// its notification rules.
     pub async fn matching(
         &self,
-        store: &AnyStore,
+        store: &(impl LimitStore + NotificationStore),
         tenant_id: Uuid,
         subject: &Subject,
         metric: &str,
@@ -157,7 +156,7 @@ impl LimitCache {
 
     async fn metric(
         &self,
-        store: &AnyStore,
+        store: &(impl LimitStore + NotificationStore),
         tenant_id: Uuid,
         metric: &str,
     ) -> Result<Arc<MetricLimits>> {
@@ -322,6 +321,7 @@ impl LimitCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::AnyStore;
 
     async fn store() -> (AnyStore, std::path::PathBuf) {
         let dir = std::env::temp_dir().join(format!("qp-cache-{}", Uuid::new_v4().simple()));

@@ -6,9 +6,10 @@ use chrono::TimeDelta;
 use uuid::Uuid;
 
 use super::{Decision, Engine, Job, MAX_LEASE_SECONDS, Matched, Operation, Take, UsagePart};
+use crate::domain::ports::EngineStore;
 use crate::domain::{Error, Result};
 
-impl Engine {
+impl<S: EngineStore> Engine<S> {
     /// Decides `parts` together: when every blocking limit of every part has room, each part's
     /// units are counted, held (one lease for all held parts, for `lease_ttl`) or only checked,
     /// as its [`Take`] says; else nothing is counted and the refusing limits are answered.

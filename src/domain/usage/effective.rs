@@ -21,7 +21,7 @@ pub struct Effective {
     pub status: LimitStatus,
 }
 
-impl Engine {
+impl<S: EngineStore> Engine<S> {
     /// The limits of `tenant_id` that match `subject` and `metric` and have not expired: those
     /// that apply, then those replaced, each with the subject's usage now.
     pub async fn effective(

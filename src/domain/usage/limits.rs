@@ -8,11 +8,11 @@ use super::{Engine, LimitStatus, status_of};
 use crate::domain::audit::{Actor, limit_change};
 use crate::domain::limit::Limit;
 use crate::domain::notification::Notification;
-use crate::domain::page::{PageRequest, PageStore, Paged};
+use crate::domain::page::{PageRequest, Paged};
 use crate::domain::ports::*;
 use crate::domain::{Error, Result};
 
-impl Engine {
+impl<S: EngineStore> Engine<S> {
     /// Refuses a write that would create limits past the tenant's bounds: `new` are the limits
     /// it writes, `old` those it replaces (an update that adds none always passes).
     pub async fn ensure_room(&self, tenant_id: Uuid, new: &[Limit], old: &[Limit]) -> Result<()> {

@@ -45,9 +45,8 @@ use self::cache::{LimitCache, Rules};
 use super::bounds::Bounds;
 use super::clock::SharedClock;
 use super::limit::{Limit, Mode, Subject};
-use super::ports::LimitStore;
+use super::ports::EngineStore;
 use super::{Error, Result};
-use crate::store::AnyStore;
 
 pub use decide::{IDEMPOTENCY_TTL, seconds_until};
 pub use decision::{Decision, LeaseGrant, LimitStatus, Usage, status_of};
@@ -64,30 +63,31 @@ pub const MAX_LEASE_SECONDS: i64 = 7 * 24 * 3600;
 /// Longest idempotency key.
 pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
 
-/// The engine: one per process, shared by every surface.
-pub struct Engine {
-    store: AnyStore,
+/// The engine: one per process, shared by every surface. Generic over the store `S` that keeps
+/// its limits and counters (the domain's ports; the application chooses the implementation).
+pub struct Engine<S> {
+    store: S,
     clock: SharedClock,
     limits: LimitCache,
     /// One queue per batcher (lane).
     queues: Vec<mpsc::Sender<Job>>,
     /// Checks, read in groups without locks.
     reads: mpsc::Sender<Job>,
-    preparers: RwLock<Vec<Arc<dyn Preparer>>>,
+    preparers: RwLock<Vec<Arc<dyn Preparer<S>>>>,
     outbox: Arc<Notify>,
     bounds: Bounds,
     /// `--shadow`: every limit reports what it would refuse and refuses nothing.
     shadow_all: AtomicBool,
 }
 
-impl Engine {
+impl<S: EngineStore> Engine<S> {
     /// Starts the engine and its batcher on the current runtime, with the default bounds.
-    pub fn start(store: AnyStore, clock: SharedClock) -> Arc<Self> {
+    pub fn start(store: S, clock: SharedClock) -> Arc<Self> {
         Self::start_with(store, clock, Bounds::default())
     }
 
     /// Starts the engine with `bounds` on what tenants' limit writes may create.
-    pub fn start_with(store: AnyStore, clock: SharedClock, bounds: Bounds) -> Arc<Self> {
+    pub fn start_with(store: S, clock: SharedClock, bounds: Bounds) -> Arc<Self> {
         let outbox = Arc::new(Notify::new());
         let queues = (0..store.batch_lanes().max(1))
             .map(|_| {

@@ -12,14 +12,13 @@ use super::{Decision, Job, Operation, decide};
 use crate::domain::Result;
 use crate::domain::clock::SharedClock;
 use crate::domain::ports::LimitStore;
-use crate::store::AnyStore;
 
 /// Answers queued checks in groups: one consistent read of the union of their counters as last
 /// committed, no lock, then each check decided in memory. As exact as a check in a batch, which
 /// also sees only committed usage: whether `amount` more fits now. Grouping keeps a hot limit's
 /// checks at one read per group rather than one per request.
-pub(super) async fn read_checks(
-    store: AnyStore,
+pub(super) async fn read_checks<S: LimitStore>(
+    store: S,
     clock: SharedClock,
     mut queue: mpsc::Receiver<Job>,
 ) {

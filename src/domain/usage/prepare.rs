@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::{Engine, Usage};
 use crate::domain::Result;
+use crate::domain::ports::EngineStore;
 
 /// A future a [`Preparer`] returns.
 pub type Prepared<'a> = Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>>;
@@ -15,7 +16,7 @@ pub type Prepared<'a> = Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>>;
 /// Runs before a usage request is matched against limits. A surface whose limits are kept per
 /// subject (one set per Waldur user, say) uses it to create a subject's limits on first use, so
 /// they apply from the first request on, and to put the subject in the form its limits select on.
-pub trait Preparer: Send + Sync {
+pub trait Preparer<S>: Send + Sync {
     /// Whether [`Preparer::prepare`] has anything to do with `usage` (a cheap test, so the hot
     /// path of other metrics pays nothing more).
     fn wants(&self, usage: &Usage) -> bool;
@@ -23,15 +24,15 @@ pub trait Preparer: Send + Sync {
     /// Makes the limits `usage` should meet exist; may rewrite `usage.subject`.
     fn prepare<'a>(
         &'a self,
-        engine: &'a Engine,
+        engine: &'a Engine<S>,
         tenant_id: Uuid,
         usage: &'a mut Usage,
     ) -> Prepared<'a>;
 }
 
-impl Engine {
+impl<S: EngineStore> Engine<S> {
     /// Adds a hook run before every check, consume, report and acquire (see [`Preparer`]).
-    pub fn add_preparer(&self, preparer: Arc<dyn Preparer>) {
+    pub fn add_preparer(&self, preparer: Arc<dyn Preparer<S>>) {
         if let Ok(mut preparers) = self.preparers.write() {
             preparers.push(preparer);
         }
@@ -40,7 +41,7 @@ impl Engine {
     /// `usage` as the preparers leave it (the same request when there are none).
     pub(super) async fn prepared(&self, tenant_id: Uuid, usage: &Usage) -> Result<Option<Usage>> {
         // Only the preparers that want this request: for every other metric, no clone, no hook.
-        let preparers: Vec<Arc<dyn Preparer>> = match self.preparers.read() {
+        let preparers: Vec<Arc<dyn Preparer<S>>> = match self.preparers.read() {
             Ok(all) => all.iter().filter(|p| p.wants(usage)).cloned().collect(),
             Err(_) => Vec::new(),
         };

@@ -17,22 +17,21 @@ use crate::domain::ports::*;
 use crate::domain::principal::{Caller, Role};
 use crate::domain::usage::{Engine, Prepared, Preparer, Usage};
 use crate::domain::{Error, Result};
-use crate::store::AnyStore;
 
 /// Most (tenant, user) pairs remembered as having their limits; the set starts over when full.
 const MAX_READY: usize = 100_000;
 
 /// The service, one per process: shared by the Waldur handlers and hooked into the engine.
-pub struct ChatQuotas {
-    store: AnyStore,
+pub struct ChatQuotas<S> {
+    store: S,
     defaults: SystemDefaults,
     /// Users whose limits this process has made sure of, so the hot path asks the store once.
     ready: RwLock<HashSet<(Uuid, Uuid)>>,
 }
 
-impl ChatQuotas {
+impl<S: EngineStore + AggregateStore> ChatQuotas<S> {
     /// The service over `store`, with the configured system defaults.
-    pub fn new(store: AnyStore, defaults: SystemDefaults) -> Self {
+    pub fn new(store: S, defaults: SystemDefaults) -> Self {
         Self {
             store,
             defaults,
@@ -48,7 +47,7 @@ impl ChatQuotas {
     /// `GET usage`: the caller's own quota, or (for staff and support) `user_uuid`'s.
     pub async fn usage(
         &self,
-        engine: &Engine,
+        engine: &Engine<S>,
         caller: &Caller,
         user_uuid: Option<&str>,
     ) -> Result<TokenQuotaUsage> {
@@ -101,7 +100,7 @@ impl ChatQuotas {
     /// the user's three engine limits with the amounts then in effect, in one transaction.
     pub async fn set_quota(
         &self,
-        engine: &Engine,
+        engine: &Engine<S>,
         caller: &Caller,
         actor: &Actor,
         change: QuotaChange,
@@ -173,7 +172,7 @@ impl ChatQuotas {
     /// At start-up: every stored user's engine limits get the amounts now in effect, so a changed
     /// system default applies to everyone who has none of their own. Returns how many limits
     /// changed.
-    pub async fn apply_defaults(&self, engine: &Engine) -> Result<usize> {
+    pub async fn apply_defaults(&self, engine: &Engine<S>) -> Result<usize> {
         let mut changed = 0;
         for tenant in self.store.tenants().await? {
             // One tenant's data never stops the others (nor the server's start).
@@ -186,7 +185,7 @@ impl ChatQuotas {
         Ok(changed)
     }
 
-    async fn apply_defaults_to(&self, engine: &Engine, tenant_id: Uuid) -> Result<usize> {
+    async fn apply_defaults_to(&self, engine: &Engine<S>, tenant_id: Uuid) -> Result<usize> {
         let now = engine.now();
         let mut changed = 0;
         let quotas = self.store.chat_quotas(tenant_id).await?;
@@ -233,7 +232,12 @@ impl ChatQuotas {
 
     /// Makes sure `user` has a stored quota and their three engine limits (creating what is
     /// missing with the amounts in effect, never replacing what exists); their own limits.
-    async fn ensure_user(&self, engine: &Engine, tenant_id: Uuid, user: Uuid) -> Result<OwnLimits> {
+    async fn ensure_user(
+        &self,
+        engine: &Engine<S>,
+        tenant_id: Uuid,
+        user: Uuid,
+    ) -> Result<OwnLimits> {
         let now = engine.now();
         let own = self.store.ensure_chat_quota(tenant_id, user, now).await?;
         let limits: Vec<Limit> = Period::ALL
@@ -266,7 +270,7 @@ impl ChatQuotas {
     /// the tenant does not know is refused (422), with nothing written.
     async fn prepare_usage(
         &self,
-        engine: &Engine,
+        engine: &Engine<S>,
         tenant_id: Uuid,
         usage: &mut Usage,
     ) -> Result<()> {
@@ -297,14 +301,14 @@ impl ChatQuotas {
     }
 }
 
-impl Preparer for ChatQuotas {
+impl<S: EngineStore + AggregateStore> Preparer<S> for ChatQuotas<S> {
     fn wants(&self, usage: &Usage) -> bool {
         usage.metric == METRIC && usage.subject.get(USER_KEY).is_some()
     }
 
     fn prepare<'a>(
         &'a self,
-        engine: &'a Engine,
+        engine: &'a Engine<S>,
         tenant_id: Uuid,
         usage: &'a mut Usage,
     ) -> Prepared<'a> {

@@ -31,9 +31,9 @@ pub async fn instance(store: &impl Store, caller: &Caller, instance_id: &str) ->
 }
 
 /// AddQuota: creates the instance's quota (the instance as resolved by [`instance`]) for the unit; `AlreadyExists` when it has one.
-pub async fn add_quota(
-    engine: &Engine,
-    store: &(impl Store + InstanceStore + AggregateStore),
+pub async fn add_quota<S: EngineStore + InstanceStore + AggregateStore>(
+    engine: &Engine<S>,
+    store: &S,
     actor: &Actor,
     tenant_id: Uuid,
     spec: QuotaSpec,
@@ -72,9 +72,9 @@ pub async fn add_quota(
 }
 
 /// Writes a quota's row, its limit and the limit's notification rules in one transaction.
-async fn write(
-    engine: &Engine,
-    store: &impl AggregateStore,
+async fn write<S: EngineStore + AggregateStore>(
+    engine: &Engine<S>,
+    store: &S,
     row: Row<'_>,
     limit: Limit,
     rules: &[Notification],
@@ -115,9 +115,9 @@ async fn write(
 /// SetQuota: creates or updates the instance's quota for the unit. Nothing changed: nothing is
 /// written and the current details are returned. Changed notifications are replaced as a whole,
 /// with new ids; unchanged ones keep theirs (and what they already fired in this period).
-pub async fn set_quota(
-    engine: &Engine,
-    store: &(impl Store + InstanceStore + AggregateStore),
+pub async fn set_quota<S: EngineStore + InstanceStore + AggregateStore>(
+    engine: &Engine<S>,
+    store: &S,
     actor: &Actor,
     tenant_id: Uuid,
     spec: QuotaSpec,
@@ -179,9 +179,9 @@ pub async fn set_quota(
 
 /// RemoveQuota: deletes the quota with its usage and notification state; `NotFound` when the
 /// instance has none for the unit. Notifications already due are still delivered.
-pub async fn remove_quota(
-    engine: &Engine,
-    store: &(impl Store + InstanceStore + AggregateStore),
+pub async fn remove_quota<S: EngineStore + InstanceStore + AggregateStore>(
+    engine: &Engine<S>,
+    store: &S,
     actor: &Actor,
     tenant_id: Uuid,
     unit: Option<Unit>,

@@ -11,12 +11,13 @@ use axum::routing::{get, put};
 
 use crate::domain::service_quota::ServiceQuotas;
 use crate::state::AppState;
+use crate::store::AnyStore;
 
 pub use applied::*;
 pub use dto::*;
 pub use native::*;
 
-fn service(state: &AppState) -> ServiceQuotas<'_> {
+fn service(state: &AppState) -> ServiceQuotas<'_, AnyStore> {
     ServiceQuotas {
         store: &state.store,
         engine: &state.engine,
