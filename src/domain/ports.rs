@@ -61,8 +61,13 @@ pub trait TenantStore: Send + Sync {
 pub trait LimitStore: Send + Sync {
     /// How many limits a tenant holds.
     fn count_limits(&self, tenant_id: Uuid) -> impl Future<Output = Result<i64>> + Send;
-    /// Creates a limit unless one with its id exists; true when it was created.
-    fn insert_limit(&self, limit: &Limit) -> impl Future<Output = Result<bool>> + Send;
+    /// Creates a limit unless one with its id exists, with the audit record of its creation
+    /// (kept only when it was created), in one transaction; true when it was created.
+    fn insert_limit(
+        &self,
+        limit: &Limit,
+        audit: &AuditRecord,
+    ) -> impl Future<Output = Result<bool>> + Send;
     /// Creates or replaces a limit, with the audit record of the change, in one transaction;
     /// true when it was created.
     fn put_limit(

@@ -15,8 +15,18 @@ macro_rules! limit_store {
                     .map_err(db_error)
             }
 
-            async fn insert_limit(&self, l: &Limit) -> Result<bool> {
-                limit_steps::insert(&self.pool, l).await
+            async fn insert_limit(
+                &self,
+                l: &Limit,
+                audit: &$crate::domain::audit::AuditRecord,
+            ) -> Result<bool> {
+                let mut tx = Self::begin_batch(&self.pool).await?;
+                let created = limit_steps::insert(&mut *tx, l).await?;
+                if created {
+                    audit_steps::append(&mut *tx, audit).await?;
+                }
+                tx.commit().await.map_err(db_error)?;
+                Ok(created)
             }
 
             async fn put_limit(

@@ -161,8 +161,8 @@ impl LimitStore for AnyStore {
     async fn count_limits(&self, tenant_id: Uuid) -> Result<i64> {
         dispatch!(self, s => s.count_limits(tenant_id))
     }
-    async fn insert_limit(&self, limit: &Limit) -> Result<bool> {
-        dispatch!(self, s => s.insert_limit(limit))
+    async fn insert_limit(&self, limit: &Limit, audit: &AuditRecord) -> Result<bool> {
+        dispatch!(self, s => s.insert_limit(limit, audit))
     }
     async fn put_limit(&self, limit: &Limit, audit: &AuditRecord) -> Result<bool> {
         dispatch!(self, s => s.put_limit(limit, audit))

@@ -87,6 +87,17 @@ on_both_backends! {
         assert_eq!(records[0]["before"]["description"], "ci");
     }
 
+    async fn a_limit_the_server_makes_on_first_use_is_recorded_with_no_key(app) {
+        // The first key of a tenant takes a unit of its key quota, whose limit is made then.
+        let (_, admin) = app.tenant_with_admin().await;
+        let id = "service-quota.iam.max_api_keys.per_org";
+        let records = audit(&app, &admin, &format!("?resource_type=limit&resource_id={id}")).await;
+        assert_eq!(records.len(), 1, "{records:?}");
+        assert_eq!(records[0]["action"], "create");
+        assert_eq!(records[0]["actor"]["key_id"], Value::Null);
+        assert_eq!(records[0]["after"]["metric"], "iam.max_api_keys.per_org");
+    }
+
     async fn a_confluent_client_quota_write_is_audited(app) {
         let org = org(&app).await;
         let made = create(&app, &org, &quota("q", "env-1", "lkc-1", &["sa-1"])).await;
@@ -115,7 +126,7 @@ on_both_backends! {
         assert_eq!(app.put("/v1/limits/l1", &admin, &limit(5)).await.status(), 500);
         lift(&app, "audit_log").await;
         assert_eq!(app.get("/v1/limits/l1", &admin).await.status(), 404);
-        assert!(audit(&app, &admin, "?resource_type=limit").await.is_empty());
+        assert!(audit(&app, &admin, "?resource_type=limit&resource_id=l1").await.is_empty());
     }
 
     async fn a_tenants_admin_sees_only_its_own_records_and_a_system_key_sees_every_tenants(app) {
@@ -146,7 +157,8 @@ on_both_backends! {
         assert_eq!(app.put("/v1/limits/l1", &admin, &limit(1)).await.status(), 201);
         assert_eq!(app.put("/v1/limits/l2", &admin, &limit(1)).await.status(), 201);
         let records = audit(&app, &admin, "").await;
-        assert_eq!(of_type(&records, "limit").len(), 2);
+        // l1, l2, and the key quota's limit the server made for the admin key.
+        assert_eq!(of_type(&records, "limit").len(), 3);
         assert!(!of_type(&records, "key").is_empty(), "the admin key's own creation");
         assert!(!of_type(&records, "tenant").is_empty());
         assert_eq!(records.iter().filter(|r| r["tenant_id"] != tenant.as_str()).count(), 0);
@@ -157,7 +169,7 @@ on_both_backends! {
         let after = (epoch + TimeDelta::seconds(1)).to_rfc3339();
         let q = |from: &str, to: &str| format!("?resource_type=limit&from={}&to={}",
             urlencode(from), urlencode(to));
-        assert_eq!(audit(&app, &admin, &q(&before, &after)).await.len(), 2);
+        assert_eq!(audit(&app, &admin, &q(&before, &after)).await.len(), 3);
         assert!(audit(&app, &admin, &q(&after, &after)).await.is_empty());
 
         for (query, named) in [
@@ -195,7 +207,9 @@ on_both_backends! {
                 seen.push(r["resource"]["id"].as_str().expect("id").to_owned());
             }
         }
-        assert_eq!(seen, ["l4", "l3", "l2", "l1", "l0"], "newest first, each once");
+        // Oldest: the key quota's limit, made by the server for the admin key.
+        let key_quota = "service-quota.iam.max_api_keys.per_org";
+        assert_eq!(seen, ["l4", "l3", "l2", "l1", "l0", key_quota], "newest first, each once");
     }
 
     async fn seed_application_records_every_kind_it_writes_with_no_key_and_a_rerun_nothing(app) {

@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use super::batch::CounterKey;
 use super::{Engine, LimitStatus, status_of};
-use crate::domain::audit::{Actor, limit_change};
+use crate::domain::audit::{Actor, AuditRecord, ResourceType, limit_change, limit_json};
 use crate::domain::limit::Limit;
 use crate::domain::notification::Notification;
 use crate::domain::page::{PageRequest, Paged};
@@ -65,6 +65,19 @@ impl<S: EngineStore> Engine<S> {
         created
     }
 
+    /// The audit record of `limit` made on first use, by the server itself (no key).
+    fn made_by_the_server(&self, limit: &Limit) -> AuditRecord {
+        AuditRecord::change(
+            &Actor::start_up(),
+            limit.tenant_id,
+            ResourceType::Limit,
+            limit.id.clone(),
+            None,
+            Some(limit_json(limit)),
+            self.clock.now(),
+        )
+    }
+
     /// Refuses `limit` when it would tie with another of its family: as specific, with another
     /// selector that one subject could match at once (see [`crate::domain::precedence`]).
     async fn refuse_ties(&self, limit: &Limit) -> Result<()> {
@@ -105,7 +118,9 @@ impl<S: EngineStore> Engine<S> {
             self.ensure_room(first.tenant_id, limits, &[]).await?;
         }
         for limit in limits {
-            self.store.insert_limit(limit).await?;
+            self.store
+                .insert_limit(limit, &self.made_by_the_server(limit))
+                .await?;
         }
         for limit in limits {
             self.limits.invalidate(limit.tenant_id, &limit.metric);
@@ -126,7 +141,10 @@ impl<S: EngineStore> Engine<S> {
         }
         self.ensure_room(limit.tenant_id, std::slice::from_ref(limit), &[])
             .await?;
-        let created = self.store.insert_limit(limit).await?;
+        let created = self
+            .store
+            .insert_limit(limit, &self.made_by_the_server(limit))
+            .await?;
         self.limits.invalidate(limit.tenant_id, &limit.metric);
         Ok(created)
     }
