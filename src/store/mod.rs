@@ -10,6 +10,7 @@
 mod aggregate;
 mod alerts;
 mod audit;
+mod batch_steps;
 mod chat;
 mod ci;
 mod confluent;

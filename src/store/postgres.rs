@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::aggregate::aggregate_store;
 use super::alerts::alert_store;
 use super::audit::audit_store;
+use super::batch_steps::batch_steps;
 use super::chat::chat_store;
 use super::confluent::confluent_store;
 use super::datarobot::datarobot_store;
@@ -285,6 +286,7 @@ impl PgStore {
 
 shared_store!(PgStore, Postgres, PgRow);
 tenant_store!(PgStore, Postgres, PgRow);
+batch_steps!(Postgres, PgRow);
 limit_steps!(Postgres);
 limit_store!(PgStore, Postgres, PgRow);
 chat_store!(PgStore, Postgres, PgRow);

@@ -15,6 +15,7 @@ use uuid::Uuid;
 use super::aggregate::aggregate_store;
 use super::alerts::alert_store;
 use super::audit::audit_store;
+use super::batch_steps::batch_steps;
 use super::chat::chat_store;
 use super::confluent::confluent_store;
 use super::datarobot::datarobot_store;
@@ -214,6 +215,7 @@ impl SqliteStore {
 
 shared_store!(SqliteStore, Sqlite, SqliteRow);
 tenant_store!(SqliteStore, Sqlite, SqliteRow);
+batch_steps!(Sqlite, SqliteRow);
 limit_steps!(Sqlite);
 limit_store!(SqliteStore, Sqlite, SqliteRow);
 chat_store!(SqliteStore, Sqlite, SqliteRow);
