@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 use super::aggregate::aggregate_store;
+use super::aggregate_rows::aggregate_rows;
 use super::alerts::alert_store;
 use super::audit::audit_store;
 use super::batch_steps::batch_steps;
@@ -298,6 +299,7 @@ datarobot_store!(PgStore, Postgres, PgRow);
 service_quota_store!(PgStore, Postgres, PgRow);
 page_store!(PgStore, PgRow);
 retention_store!(PgStore);
+aggregate_rows!(Postgres);
 aggregate_store!(PgStore, Postgres);
 audit_store!(PgStore, Postgres, PgRow);
 history_store!(PgStore);

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 use super::aggregate::aggregate_store;
+use super::aggregate_rows::aggregate_rows;
 use super::alerts::alert_store;
 use super::audit::audit_store;
 use super::batch_steps::batch_steps;
@@ -227,6 +228,7 @@ datarobot_store!(SqliteStore, Sqlite, SqliteRow);
 service_quota_store!(SqliteStore, Sqlite, SqliteRow);
 page_store!(SqliteStore, SqliteRow);
 retention_store!(SqliteStore);
+aggregate_rows!(Sqlite);
 aggregate_store!(SqliteStore, Sqlite);
 audit_store!(SqliteStore, Sqlite, SqliteRow);
 history_store!(SqliteStore);

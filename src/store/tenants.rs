@@ -73,7 +73,7 @@ macro_rules! tenant_store {
                 audit: &$crate::domain::audit::AuditRecord,
             ) -> Result<()> {
                 let mut tx = Self::begin_batch(&self.pool).await?;
-                aggregate_steps::insert_key(&mut *tx, k).await?;
+                aggregate_rows::insert_key(&mut *tx, k).await?;
                 audit_steps::append(&mut *tx, audit).await?;
                 tx.commit().await.map_err(db_error)
             }
