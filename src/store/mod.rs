@@ -2,11 +2,9 @@
 //! for PostgreSQL and SQLite, the backend chosen by the URL's scheme.
 //!
 //! Most SQL is the same text for both dialects (`$1` placeholders, `ON CONFLICT`, `RETURNING`), so
-//! it is written once, one file per area (`tenants`, `limits` with `limit_steps` and
-//! `batch_steps`, `chat`, `notifications`, `zitadel`, `confluent`, `datarobot`, `service_quota`,
-//! `aggregate` with `aggregate_rows`, `alerts`, `pages`, `retention`, `audit`, `history`), and
-//! expanded for each backend; the row readers and step modules they share are in [`sql`]; what
-//! differs (connecting, taking the write lock for a batch) lives in the backend's own file.
+//! it is written once, one macro file per area (the `mod` lines below), expanded for each backend;
+//! the row readers they share are in [`sql`]; what differs (connecting, taking the write lock for
+//! a batch) lives in the backend's own file.
 
 mod aggregate;
 mod aggregate_rows;
