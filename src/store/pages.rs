@@ -91,10 +91,7 @@ macro_rules! page_store {
                     true,
                     |r| key_from(r),
                     "api key",
-                    |r| {
-                        use sqlx::Row;
-                        r.try_get::<String, _>("id")
-                    },
+                    page_steps::text_id,
                 )
             }
 
@@ -120,10 +117,7 @@ macro_rules! page_store {
                     false,
                     |r| limit_from(r),
                     "limit",
-                    |r| {
-                        use sqlx::Row;
-                        r.try_get::<String, _>("id")
-                    },
+                    page_steps::text_id,
                 )
             }
 
@@ -160,10 +154,7 @@ macro_rules! page_store {
                     false,
                     |r| limit_from(r),
                     "limit",
-                    |r| {
-                        use sqlx::Row;
-                        r.try_get::<String, _>("id")
-                    },
+                    page_steps::text_id,
                 )
             }
         }
@@ -188,6 +179,12 @@ macro_rules! page_store {
             ) -> Result<(chrono::DateTime<chrono::Utc>, String)> {
                 let at = cursor.created_at.ok_or_else(bad_cursor)?;
                 Ok((at, cursor.id.clone()))
+            }
+
+            /// A row's `id` column, when it is text (keys and limits).
+            pub fn text_id(r: &$row) -> std::result::Result<String, sqlx::Error> {
+                use sqlx::Row;
+                r.try_get::<String, _>("id")
             }
 
             /// The page of `rows` (read with one row more than asked): the readable items of
