@@ -79,6 +79,27 @@ pub fn check_native_limit_id(id: &str) -> Result<()> {
     }
 }
 
+/// Refuses a native limit's family in a surface's namespace: a native limit of a surface's
+/// family would replace the surface's limits for the subjects it selects (lift an operator's
+/// ceiling, say), so families take the same prefixes as ids, and Confluent's own.
+pub fn check_native_family(family: Option<&str>) -> Result<()> {
+    let Some(family) = family else {
+        return Ok(());
+    };
+    let taken = SURFACE_ID_PREFIXES
+        .iter()
+        .copied()
+        .chain([confluent::FAMILY])
+        .find(|p| family.starts_with(*p));
+    match taken {
+        Some(prefix) => Err(Error::Invalid {
+            field: Field::Body("/family".into()),
+            message: format!("families starting with '{prefix}' belong to a vendor surface"),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// What a usage request does to counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UsageAct {
@@ -211,5 +232,20 @@ mod tests {
         assert!(check_native_limit_id("datarobot:q1:saturation").is_err());
         assert!(check_native_limit_id("waldur-chat-daily-x").is_err());
         assert!(check_native_limit_id("search-per-user").is_ok());
+    }
+
+    #[test]
+    fn native_limits_may_not_join_a_surfaces_family() {
+        for family in [
+            "confluent-client-quota",
+            "datarobot:q1:requests",
+            "service-quota.iam.max_api_keys.per_org",
+            "waldur-chat-daily",
+            "zitadel:UNIT_REQUESTS_ALL_AUTHENTICATED",
+        ] {
+            assert!(check_native_family(Some(family)).is_err(), "{family}");
+        }
+        assert!(check_native_family(Some("users")).is_ok());
+        assert!(check_native_family(None).is_ok());
     }
 }

@@ -168,6 +168,21 @@ on_both_backends! {
         assert_eq!(added.status(), 200);
     }
 
+    async fn a_tenant_admin_cannot_put_a_native_limit_in_a_surfaces_family(app) {
+        let k = keys(&app).await;
+        for family in ["confluent-client-quota", "service-quota.iam.max_api_keys.per_org",
+            "waldur-chat-daily", "datarobot:q1:requests"] {
+            let joined = json!({"subject": {"user": "u7"}, "metric": "m", "amount": 1_000_000,
+                "window": {"kind": "day"}, "family": family});
+            let refused = app.put("/v1/limits/lift", &k.admin, &joined).await;
+            assert_eq!(refused.status(), 422, "{family}");
+            assert_eq!(body(refused).await["errors"][0]["pointer"], "/family", "{family}");
+        }
+        let own = json!({"subject": {"user": "u7"}, "metric": "m", "amount": 5,
+            "window": {"kind": "day"}, "family": "users"});
+        assert_eq!(app.put("/v1/limits/lift", &k.admin, &own).await.status(), 201);
+    }
+
     async fn a_system_key_reads_repairs_and_deletes_any_tenants_limits(app) {
         let k = keys(&app).await;
         app.add_quota(&app.system, &k.tenant, &quota(REQUESTS, 5, true)).await;

@@ -105,6 +105,7 @@ async fn put_native(
     })?;
     authority::check_native_limit_id(&id)?;
     let limit = body.into_limit(id.clone(), tenant_id, state.clock.now())?;
+    authority::check_native_family(limit.family.as_deref())?;
     let created = state.engine.put_limit(&limit, &Actor::of(caller)).await?;
     let (limit, status) = one(state, tenant_id, &id).await?;
     let code = if created {

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::{Error, Result};
 
 pub use limits::{EGRESS_METRIC, INGRESS_METRIC, SUBJECT_CLUSTER, SUBJECT_ENVIRONMENT};
-pub use limits::{SUBJECT_PRINCIPAL, limit_id, limits_of, owner_of};
+pub use limits::{FAMILY, SUBJECT_PRINCIPAL, limit_id, limits_of, owner_of};
 pub use service::{ClientQuotas, DEFAULT_PAGE_SIZE, Effective, MAX_PAGE_SIZE, Page, page_size};
 
 /// The principal whose client quota applies to every principal without one of its own.
