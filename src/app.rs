@@ -130,7 +130,7 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    // A changed system default applies to every stored user before the first request.
+    // Every tenant's chat-token defaults at the configured amounts before the first request.
     let changed = state
         .chat_quotas
         .apply_defaults(&state.engine)

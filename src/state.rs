@@ -142,7 +142,6 @@ impl AppState {
         let engine = Engine::start_with(store.clone(), clock.clone(), settings.bounds);
         engine.set_shadow_all(settings.shadow);
         let chat_quotas = Arc::new(ChatQuotas::new(store.clone(), settings.chat_defaults));
-        engine.add_preparer(chat_quotas.clone());
         let service_quotas = Arc::new(ServiceQuotaLimits::new(store.clone()));
         engine.add_preparer(service_quotas.clone());
         ServiceQuotaLimits::keep_loaded(&service_quotas, Duration::from_secs(30));

@@ -94,6 +94,7 @@ pub async fn create_key<S: EngineStore + AggregateStore>(
     let unit = service_quota::unit(engine, tenant.id, &code, &ScopeRef::organization()).await?;
     let audit = key_change(&Actor::of(caller), None, Some(&key), now);
     let write = AggregateWrite {
+        carries: Vec::new(),
         rules: None,
         row: Row::InsertKey(&key),
         limits: None,
@@ -139,6 +140,7 @@ pub async fn revoke_key<S: EngineStore + AggregateStore>(
     let code = service_quota::own(service_quota::API_KEYS)?;
     let unit = service_quota::unit(engine, tenant_id, &code, &ScopeRef::organization()).await?;
     let write = AggregateWrite {
+        carries: Vec::new(),
         rules: None,
         row: Row::DeleteKey {
             tenant_id,
@@ -206,6 +208,7 @@ pub async fn bootstrap(
                     // A bootstrap key took no unit of the key quota: none to give back.
                     let audit = key_change(&Actor::start_up(), Some(&earlier), None, now);
                     let revoke = AggregateWrite {
+                        carries: Vec::new(),
                         rules: None,
                         row: Row::DeleteKey {
                             tenant_id: tenant.id,

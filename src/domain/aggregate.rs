@@ -16,6 +16,7 @@ use super::limit::Limit;
 use super::notification::Notification;
 use super::principal::ApiKey;
 use super::service_quota::AuditEntry;
+use super::usage::batch::CounterKey;
 use super::waldur::LimitChanges;
 use super::zitadel::{QuotaRecord, Unit as ZitadelUnit};
 
@@ -99,11 +100,29 @@ pub struct Rules<'a> {
     pub at: DateTime<Utc>,
 }
 
+/// A subject's count carried from one counter to another in the write's transaction: when a
+/// subject moves between a default limit split `per` subject and a limit of its own (of one
+/// family, so one window), its usage of the current period goes with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Carry {
+    /// The counter read (as it stands before the write: a limit the write deletes still has it).
+    pub from: CounterKey,
+    /// The counter set to what `from` held (0 when `from` has no row), after the limits are
+    /// written; nothing is written when neither has a row.
+    pub to: CounterKey,
+    /// End of the period both keys are in, epoch milliseconds.
+    pub period_end: i64,
+    /// When it is carried, epoch milliseconds.
+    pub at_ms: i64,
+}
+
 /// One aggregate write: all of it commits, or none of it.
 #[derive(Debug, Clone)]
 pub struct AggregateWrite<'a> {
     pub row: Row<'a>,
     pub limits: Option<OwnedLimits>,
+    /// Counts moved between counters (see [`Carry`]).
+    pub carries: Vec<Carry>,
     /// Replaces a limit's notification rules (after the limits are written).
     pub rules: Option<Rules<'a>>,
     pub unit: Option<UnitChange>,

@@ -157,13 +157,6 @@ pub trait ChatQuotaStore: Send + Sync {
         &self,
         tenant_id: Uuid,
     ) -> impl Future<Output = Result<Vec<(Uuid, OwnLimits)>>> + Send;
-    /// A user's stored quota, created (every limit the system default) when missing.
-    fn ensure_chat_quota(
-        &self,
-        tenant_id: Uuid,
-        user_id: Uuid,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> impl Future<Output = Result<OwnLimits>> + Send;
     /// Changes the limits present in `changes` (creating the quota when missing), in one
     /// statement, so concurrent changes of different periods all land; the limits after. The
     /// audit record is appended in the same transaction, with the quota before and after as

@@ -235,6 +235,7 @@ async fn ensure_key(state: &AppState, tenant_id: Uuid, seed: &SeedKey) -> Result
             // Keys have no update: the changed key replaces the old one, keeping its quota unit
             // (one record, an update, for the pair).
             let revoke = AggregateWrite {
+                carries: Vec::new(),
                 row: Row::DeleteKey {
                     tenant_id,
                     id: &key.id,

@@ -57,6 +57,9 @@ macro_rules! aggregate_store {
                         return Ok(Written::NoRoom);
                     }
                 }
+                // Read (and on PostgreSQL lock) before the limits change: a limit the write
+                // deletes takes its counters with it.
+                let carried = carry_steps::read(tx, &w.carries).await?;
                 let row = match w.row {
                     Row::InsertClientQuota(q) => match confluent_steps::clash(tx, q).await? {
                         Some(clash) => Written::Clash(clash),
@@ -135,6 +138,7 @@ macro_rules! aggregate_store {
                         return Ok(Written::Taken(taken));
                     }
                 }
+                carry_steps::write(tx, &w.carries, &carried).await?;
                 if let Some(rules) = &w.rules {
                     replace_rules(tx, rules).await?;
                 }

@@ -57,27 +57,6 @@ macro_rules! chat_store {
                 .collect()
             }
 
-            async fn ensure_chat_quota(
-                &self,
-                tenant_id: Uuid,
-                user_id: Uuid,
-                now: chrono::DateTime<chrono::Utc>,
-            ) -> Result<$crate::domain::waldur::OwnLimits> {
-                sqlx::query(
-                    "INSERT INTO chat_token_quotas (tenant_id, user_id, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $3) ON CONFLICT (tenant_id, user_id) DO NOTHING",
-                )
-                .bind(tenant_id)
-                .bind(user_id)
-                .bind(now)
-                .execute(&self.pool)
-                .await
-                .map_err(db_error)?;
-                self.chat_quota(tenant_id, user_id)
-                    .await?
-                    .ok_or_else(|| Error::Internal("a chat quota vanished".into()))
-            }
-
             async fn set_chat_quota(
                 &self,
                 tenant_id: Uuid,

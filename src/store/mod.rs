@@ -11,6 +11,7 @@ mod aggregate_rows;
 mod alerts;
 mod audit;
 mod batch_steps;
+mod carry;
 mod chat;
 mod ci;
 mod confluent;
@@ -223,14 +224,6 @@ impl ChatQuotaStore for AnyStore {
     }
     async fn chat_quotas(&self, tenant_id: Uuid) -> Result<Vec<(Uuid, OwnLimits)>> {
         dispatch!(self, s => s.chat_quotas(tenant_id))
-    }
-    async fn ensure_chat_quota(
-        &self,
-        tenant_id: Uuid,
-        user_id: Uuid,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<OwnLimits> {
-        dispatch!(self, s => s.ensure_chat_quota(tenant_id, user_id, now))
     }
     async fn set_chat_quota(
         &self,

@@ -157,8 +157,9 @@ on_both_backends! {
         assert_eq!(app.put("/v1/limits/l1", &admin, &limit(1)).await.status(), 201);
         assert_eq!(app.put("/v1/limits/l2", &admin, &limit(1)).await.status(), 201);
         let records = audit(&app, &admin, "").await;
-        // l1, l2, and the key quota's limit the server made for the admin key.
-        assert_eq!(of_type(&records, "limit").len(), 3);
+        // l1, l2, the key quota's limit the server made for the admin key, and the tenant's
+        // three chat-token defaults, made with the tenant.
+        assert_eq!(of_type(&records, "limit").len(), 6);
         assert!(!of_type(&records, "key").is_empty(), "the admin key's own creation");
         assert!(!of_type(&records, "tenant").is_empty());
         assert_eq!(records.iter().filter(|r| r["tenant_id"] != tenant.as_str()).count(), 0);
@@ -169,7 +170,7 @@ on_both_backends! {
         let after = (epoch + TimeDelta::seconds(1)).to_rfc3339();
         let q = |from: &str, to: &str| format!("?resource_type=limit&from={}&to={}",
             urlencode(from), urlencode(to));
-        assert_eq!(audit(&app, &admin, &q(&before, &after)).await.len(), 3);
+        assert_eq!(audit(&app, &admin, &q(&before, &after)).await.len(), 6);
         assert!(audit(&app, &admin, &q(&after, &after)).await.is_empty());
 
         for (query, named) in [
@@ -207,9 +208,12 @@ on_both_backends! {
                 seen.push(r["resource"]["id"].as_str().expect("id").to_owned());
             }
         }
-        // Oldest: the key quota's limit, made by the server for the admin key.
+        // Oldest: the key quota's limit, made by the server for the admin key, and before it the
+        // tenant's chat-token defaults, made with the tenant.
         let key_quota = "service-quota.iam.max_api_keys.per_org";
-        assert_eq!(seen, ["l4", "l3", "l2", "l1", "l0", key_quota], "newest first, each once");
+        let defaults = ["waldur-chat-monthly-default", "waldur-chat-weekly-default", "waldur-chat-daily-default"];
+        let oldest: Vec<&str> = ["l4", "l3", "l2", "l1", "l0", key_quota].into_iter().chain(defaults).collect();
+        assert_eq!(seen, oldest, "newest first, each once");
     }
 
     async fn seed_application_records_every_kind_it_writes_with_no_key_and_a_rerun_nothing(app) {

@@ -124,6 +124,7 @@ on_both_backends_with! {
         let elsewhere = AnyStore::connect(&app.database_url).await.expect("store");
         let tenant_id: Uuid = tenant.parse().expect("uuid");
         let revoke = AggregateWrite {
+            carries: Vec::new(),
             rules: None,
             row: Row::DeleteKey { tenant_id, id: key["id"].as_str().expect("id") },
             limits: None,

@@ -118,7 +118,9 @@ on_both_backends! {
         let user = app.key_for(&tenant, &["user"], Some(mine)).await;
         let other = app.key_for(&tenant, &["user"], Some(theirs)).await;
         app.put("/v1/limits/shared", &admin, &native(3)).await;
+        let staff = app.key_for(&tenant, &["staff"], None).await;
         for (key, who) in [(&user, mine), (&other, theirs)] {
+            app.set_quota_ok(&staff, json!({"user_uuid": who, "daily_limit": 5})).await;
             let tokens = json!({"subject": {"user": who.to_string()}, "metric": "chat_tokens", "amount": 1});
             assert_eq!(app.post("/v1/usage/consume", key, &tokens).await.status(), 200);
         }

@@ -234,16 +234,22 @@ on_both_backends! {
         app.set_quota_ok(&p.staff, json!({"user_uuid": uuid})).await;
         let unchanged = app.chat_usage_ok(&p.staff, Some(&uuid)).await;
         assert_eq!(unchanged, usage, "a body with no limits changes nothing");
-        // The engine enforces the effective amounts: the weekly one is the default (unlimited).
+        // The user's own limits are those they have; the weekly one is the tenant's default
+        // (unlimited), which applies to them as to everyone without their own.
         let limits = body(app.get("/v1/limits", &p.admin).await).await;
         let mine: Vec<(String, Value)> = limits.as_array().into_iter().flatten()
             .filter(|l| l["owner"] == json!(format!("waldur:{uuid}")))
             .map(|l| (l["window"]["kind"].as_str().unwrap_or_default().to_owned(), l["amount"].clone()))
             .collect();
-        assert_eq!(mine.len(), 3, "{limits}");
+        assert_eq!(mine.len(), 2, "{limits}");
         assert!(mine.contains(&("calendar_day".into(), json!(10))), "{mine:?}");
-        assert!(mine.contains(&("calendar_week".into(), json!("unlimited"))), "{mine:?}");
         assert!(mine.contains(&("calendar_month".into(), json!(30))), "{mine:?}");
+        let weekly = format!("/v1/limits/effective?metric=chat_tokens&subject.user={uuid}");
+        let effective = body(app.get(&weekly, &p.admin).await).await;
+        let applied: Vec<&str> = effective.as_array().into_iter().flatten()
+            .filter(|e| e["standing"] == "applies")
+            .filter_map(|e| e["quota_id"].as_str()).collect();
+        assert!(applied.contains(&"waldur-chat-weekly-default"), "{effective}");
     }
 
     async fn invalid_set_quota_bodies_get_drf_field_errors(app) {

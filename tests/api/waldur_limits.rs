@@ -132,21 +132,32 @@ async fn the_system_default_is_enforced_for_a_user_who_never_had_set_quota(app: 
     assert_eq!(usage["daily_remaining"], 0);
     assert_eq!(usage["weekly_remaining"], 400);
     assert_eq!(usage["monthly_system_default"], 1000);
-    // A user no key names is unknown: metering them is refused and creates nothing. Once a key
-    // acts as them, they get the default too.
+    // A user no key names still counts on the default, for themselves, with no row of their
+    // own (their usage reads 404 until a key acts as them or a quota is set for them).
     let newcomer_id = Uuid::new_v4();
     let newcomer = newcomer_id.to_string();
-    assert_eq!(
-        app.consume_tokens(&p.staff, &newcomer, 1).await.status(),
-        422
-    );
-    app.key_for(&p.tenant, &["user"], Some(newcomer_id)).await;
     assert_eq!(
         refused_by(app.consume_tokens(&p.staff, &newcomer, 101).await).await,
         vec!["calendar_day"]
     );
+    assert_eq!(
+        app.consume_tokens(&p.staff, &newcomer, 30).await.status(),
+        200
+    );
+    assert_eq!(
+        app.chat_usage(&p.staff, Some(&newcomer)).await.status(),
+        404
+    );
+    let own = format!("/v1/limits/waldur-chat-daily-{newcomer}");
+    assert_eq!(
+        app.get(&own, &p.admin).await.status(),
+        404,
+        "no limit of their own"
+    );
+    app.key_for(&p.tenant, &["user"], Some(newcomer_id)).await;
     let seen = app.chat_usage_ok(&p.staff, Some(&newcomer)).await;
-    assert_eq!(seen["daily_usage"], 0);
+    assert_eq!(seen["daily_usage"], 30);
+    assert_eq!(seen["daily_remaining"], 70);
 }
 
 #[tokio::test]
@@ -203,5 +214,143 @@ async fn a_changed_system_default_applies_after_a_restart_on_postgres() {
     if let Some(base) = postgres_url() {
         let url = fresh_postgres_database(&base).await;
         a_changed_system_default_applies_to_users_without_their_own_after_a_restart(&url).await;
+    }
+}
+
+on_both_backends! {
+    async fn moving_a_user_to_their_own_limit_and_back_carries_the_periods_count(app) {
+        let p = people(&app).await;
+        let user = p.user_id.to_string();
+        // On the default (unlimited here) first.
+        assert_eq!(app.consume_tokens(&p.user, &user, 60).await.status(), 200);
+        app.set_quota_ok(&p.staff, json!({"user_uuid": user, "daily_limit": 70})).await;
+        assert_eq!(refused_by(app.consume_tokens(&p.user, &user, 11).await).await, vec!["calendar_day"]);
+        assert_eq!(app.consume_tokens(&p.user, &user, 10).await.status(), 200);
+        assert_eq!(usages(&app.chat_usage_ok(&p.user, None).await), (70, 70, 70));
+        // Back on the default: the day's count comes along.
+        app.set_quota_ok(&p.staff, json!({"user_uuid": user, "daily_limit": null})).await;
+        assert_eq!(usages(&app.chat_usage_ok(&p.user, None).await), (70, 70, 70));
+        assert_eq!(app.consume_tokens(&p.user, &user, 5).await.status(), 200);
+        app.set_quota_ok(&p.staff, json!({"user_uuid": user, "daily_limit": 80})).await;
+        assert_eq!(refused_by(app.consume_tokens(&p.user, &user, 6).await).await, vec!["calendar_day"]);
+        assert_eq!(app.consume_tokens(&p.user, &user, 5).await.status(), 200);
+        assert_eq!(usages(&app.chat_usage_ok(&p.user, None).await), (80, 80, 80));
+        // Nobody else's count moved.
+        assert_eq!(usages(&app.chat_usage_ok(&p.other, None).await), (0, 0, 0));
+    }
+
+    async fn each_tenant_has_one_default_per_period_split_per_user_which_a_users_own_replaces(app) {
+        let p = people(&app).await;
+        let (user, other) = (p.user_id.to_string(), p.other_id.to_string());
+        app.set_quota_ok(&p.staff, json!({"user_uuid": other, "daily_limit": 10})).await;
+        let default = format!("/v1/tenants/{}/limits/waldur-chat-daily-default", p.tenant);
+        let found = body(app.get(&default, &app.system).await).await;
+        assert_eq!(found["amount"], "unlimited", "{found}");
+        assert_eq!(found["per"], json!(["user"]));
+        assert_eq!(app.consume_tokens(&p.user, &user, 1_000).await.status(), 200);
+        assert_eq!(app.consume_tokens(&p.other, &other, 10).await.status(), 200);
+        assert_eq!(refused_by(app.consume_tokens(&p.other, &other, 1).await).await, vec!["calendar_day"]);
+    }
+}
+
+/// Runs `sql` on the database at `url`.
+async fn execute(url: &str, sql: &str) {
+    use sqlx::Connection;
+    if url.starts_with("sqlite:") {
+        let mut c = sqlx::SqliteConnection::connect(url).await.expect("sqlite");
+        sqlx::query(sql).execute(&mut c).await.expect(sql);
+    } else {
+        let mut c = sqlx::PgConnection::connect(url).await.expect("pg");
+        sqlx::query(sql).execute(&mut c).await.expect(sql);
+    }
+}
+
+/// Before defaults were limits, every user with usage had a limit of their own per period at the
+/// effective amount, with no family; a restart on such a database moves them to the default
+/// (their count with them) or keeps their own, in its family.
+async fn a_database_written_before_defaults_were_limits_is_moved_at_start_up(url: &str) {
+    let first = TestApp::start(url, defaults(100, -1, -1)).await;
+    let p = people(&first).await;
+    let (user, other) = (p.user_id.to_string(), p.other_id.to_string());
+    assert_eq!(first.consume_tokens(&p.user, &user, 50).await.status(), 200);
+    first
+        .set_quota_ok(&p.staff, json!({"user_uuid": other, "daily_limit": 10}))
+        .await;
+    assert_eq!(
+        first.consume_tokens(&p.other, &other, 4).await.status(),
+        200
+    );
+    drop(first);
+    let mine = format!("waldur-chat-daily-{user}");
+    execute(
+        url,
+        &format!(
+            "INSERT INTO limits (tenant_id, id, selector, metric, amount, window_spec, blocking, \
+         owner, created_at, updated_at, per, family, expires_at, shadow) \
+         SELECT tenant_id, '{mine}', '{{\"user\":\"{user}\"}}', metric, amount, window_spec, \
+         blocking, 'waldur:{user}', created_at, updated_at, '[]', NULL, expires_at, shadow \
+         FROM limits WHERE id = 'waldur-chat-daily-default' \
+         AND tenant_id = (SELECT tenant_id FROM limits WHERE id = 'waldur-chat-daily-{other}')"
+        ),
+    )
+    .await;
+    execute(
+        url,
+        &format!(
+            "UPDATE counters SET limit_id = '{mine}', per_value = '' \
+         WHERE limit_id = 'waldur-chat-daily-default' AND per_value = '[\"{user}\"]'"
+        ),
+    )
+    .await;
+    execute(
+        url,
+        &format!("UPDATE limits SET family = NULL WHERE owner = 'waldur:{other}'"),
+    )
+    .await;
+
+    let second = TestApp::start(url, defaults(100, -1, -1)).await;
+    assert_eq!(second.chat_usage_ok(&p.user, None).await["daily_usage"], 50);
+    assert_eq!(
+        second
+            .get(&format!("/v1/limits/{mine}"), &p.admin)
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        refused_by(second.consume_tokens(&p.user, &user, 51).await).await,
+        vec!["calendar_day"]
+    );
+    assert_eq!(
+        second.consume_tokens(&p.user, &user, 50).await.status(),
+        200
+    );
+    let own = second.chat_usage_ok(&p.other, None).await;
+    assert_eq!(
+        (own["daily_limit"].clone(), own["daily_usage"].clone()),
+        (json!(10), json!(4))
+    );
+    assert_eq!(
+        refused_by(second.consume_tokens(&p.other, &other, 7).await).await,
+        vec!["calendar_day"]
+    );
+    assert_eq!(
+        second.consume_tokens(&p.other, &other, 6).await.status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_database_written_before_defaults_were_limits_is_moved_on_sqlite() {
+    let dir = TempDir::new();
+    let url = format!("sqlite://{}/before.db", dir.0.display());
+    a_database_written_before_defaults_were_limits_is_moved_at_start_up(&url).await;
+}
+
+#[tokio::test]
+async fn a_database_written_before_defaults_were_limits_is_moved_on_postgres() {
+    if let Some(base) = postgres_url() {
+        let url = fresh_postgres_database(&base).await;
+        a_database_written_before_defaults_were_limits_is_moved_at_start_up(&url).await;
     }
 }

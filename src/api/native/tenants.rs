@@ -111,6 +111,11 @@ pub async fn create_tenant(
 ) -> Result<impl IntoResponse, ApiError> {
     let tenant =
         access::create_tenant(&state.store, &caller, &body.name, state.clock.now()).await?;
+    // Its own transaction: a crash between the two leaves the defaults to the next start-up.
+    state
+        .chat_quotas
+        .ensure_defaults(&state.engine, tenant.id)
+        .await?;
     Ok((StatusCode::CREATED, Json(TenantResponse::from(tenant))))
 }
 

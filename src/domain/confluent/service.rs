@@ -91,6 +91,7 @@ impl<S: EngineStore + AggregateStore> ClientQuotas<'_, S> {
         loop {
             let audit = change(actor, None, Some(&quota), now);
             let write = AggregateWrite {
+                carries: Vec::new(),
                 rules: None,
                 row: Row::InsertClientQuota(&quota),
                 limits: Some(owned_limits(&quota)),
@@ -220,6 +221,7 @@ impl<S: EngineStore + AggregateStore> ClientQuotas<'_, S> {
             .await?;
         let audit = change(actor, Some(&current), Some(&updated), updated.updated_at);
         let write = AggregateWrite {
+            carries: Vec::new(),
             rules: None,
             row: Row::UpdateClientQuota(&updated),
             limits: Some(owned_limits(&updated)),
@@ -245,6 +247,7 @@ impl<S: EngineStore + AggregateStore> ClientQuotas<'_, S> {
         let reference = ScopeRef::kafka_cluster(&quota.environment, &quota.cluster);
         let unit = service_quota::unit(self.engine, tenant_id, &code, &reference).await?;
         let write = AggregateWrite {
+            carries: Vec::new(),
             rules: None,
             row: Row::DeleteClientQuota { tenant_id, id },
             limits: Some(OwnedLimits {

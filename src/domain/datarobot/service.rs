@@ -111,6 +111,7 @@ pub async fn create_quota<S: EngineStore + AggregateStore>(
         service_quota::unit(engine, quota.tenant_id, &code, &ScopeRef::organization()).await?;
     let audit = quota_change(actor, None, Some(&quota), now);
     let write = AggregateWrite {
+        carries: Vec::new(),
         rules: None,
         row: Row::InsertDataRobotQuota(&quota),
         limits: Some(owned),
@@ -237,6 +238,7 @@ pub async fn update_quota<S: EngineStore + AggregateStore>(
         .await?;
     let audit = quota_change(actor, Some(&old), Some(&quota), now);
     let write = AggregateWrite {
+        carries: Vec::new(),
         rules: None,
         row: Row::UpdateDataRobotQuota(&quota),
         limits: Some(owned),
@@ -264,6 +266,7 @@ pub async fn delete_quota<S: EngineStore + AggregateStore>(
         service_quota::unit(engine, caller.tenant_id, &code, &ScopeRef::organization()).await?;
     let audit = quota_change(actor, Some(&quota), None, now);
     let write = AggregateWrite {
+        carries: Vec::new(),
         rules: None,
         row: Row::DeleteDataRobotQuota {
             tenant_id: caller.tenant_id,

@@ -86,6 +86,7 @@ impl<S: EngineStore + AggregateStore> ServiceQuotas<'_, S> {
             now,
         );
         let write = AggregateWrite {
+            carries: Vec::new(),
             row: Row::AdjustAppliedQuota {
                 limit: &limit,
                 audit: &audit,

@@ -79,7 +79,8 @@ pub struct Usage {
 }
 
 impl Usage {
-    /// Checks the metric and amount (the subject is checked when parsed).
+    /// Checks the metric and amount (the subject is checked when parsed), and puts the subject
+    /// in the form its surface's limits select on (a Waldur user's UUID, hyphenated).
     pub fn new(subject: Subject, metric: String, amount: i64, amount_field: &str) -> Result<Self> {
         check_name(&metric, "/metric")?;
         if !(0..=MAX_AMOUNT).contains(&amount) {
@@ -89,7 +90,7 @@ impl Usage {
             ));
         }
         Ok(Self {
-            subject,
+            subject: crate::domain::waldur::canonical_subject(&metric, subject),
             metric,
             amount,
         })

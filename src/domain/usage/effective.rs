@@ -31,6 +31,7 @@ impl<S: EngineStore> Engine<S> {
         metric: &str,
     ) -> Result<Vec<Effective>> {
         let now = self.clock.now();
+        let subject = &crate::domain::waldur::canonical_subject(metric, subject.clone());
         let found = self
             .limits
             .matching(&self.store, tenant_id, subject, metric)

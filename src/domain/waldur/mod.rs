@@ -2,11 +2,17 @@
 //! `TokenQuota` defines them, enforced by the usage engine.
 //!
 //! A user's own limits are kept as Waldur keeps them (a number, -1 for unlimited, or none: the
-//! system default). What the engine enforces are three limits per user on metric
-//! [`METRIC`], selected by `{"user": <uuid>}`, over calendar day, week and month, owned by
-//! `waldur:<uuid>`, whose amounts are the *effective* limits (own, else the system default).
-//! They are written on `set_quota`, on a user's first usage read or first usage request, and at
-//! start-up (so a changed system default applies after a restart). See docs/waldur.md.
+//! system default). What the engine enforces, on metric [`METRIC`] over calendar day, week and
+//! month, is one family per period (see [`crate::domain::precedence`]):
+//! - the tenant's *default* limit of the period: selector `{}`, split `per` user, at the system
+//!   default, so every user gets the default for themselves with no row of their own;
+//! - a user's *own* limit, where `set_quota` gave them one: selector `{"user": <uuid>}`, owned by
+//!   `waldur:<uuid>`, which replaces the default for them.
+//!
+//! Nothing is written on a read or a usage request. Moving a user between the default and their
+//! own limit carries their count of the current period with them, in the `set_quota`
+//! transaction. A changed system default is the three default rows of each tenant, rewritten at
+//! start-up when they differ. See docs/waldur.md.
 
 mod service;
 
@@ -203,7 +209,20 @@ pub fn subject(user: Uuid) -> Subject {
     Subject::of([(USER_KEY, user.hyphenated().to_string().as_str())])
 }
 
-/// The engine limit that enforces `user`'s `period`, with the effective amount.
+/// The family of every limit of `period`: a user's own replaces the default.
+pub fn family(period: Period) -> String {
+    format!("waldur-chat-{}", period.name())
+}
+
+/// The owner of a tenant's default limits.
+pub const DEFAULTS_OWNER: &str = "waldur:system-defaults";
+
+/// The id of a tenant's default limit of `period` (no user id can spell `default`).
+pub fn default_limit_id(period: Period) -> String {
+    format!("waldur-chat-{}-default", period.name())
+}
+
+/// The engine limit that enforces `user`'s own limit of `period`.
 pub fn engine_limit(
     tenant_id: Uuid,
     user: Uuid,
@@ -213,20 +232,50 @@ pub fn engine_limit(
 ) -> Limit {
     Limit {
         id: limit_id(user, period),
-        tenant_id,
         selector: subject(user),
+        owner: Some(owner(user)),
+        per: Vec::new(),
+        ..default_limit(tenant_id, period, amount, now)
+    }
+}
+
+/// The tenant's default limit of `period`: every user without their own gets `amount`
+/// (the system default) for themselves.
+pub fn default_limit(tenant_id: Uuid, period: Period, amount: i64, now: DateTime<Utc>) -> Limit {
+    Limit {
+        id: default_limit_id(period),
+        tenant_id,
+        selector: Subject::default(),
         metric: METRIC.to_owned(),
         amount: Amount::from_stored(amount),
         window: period.window(),
         blocking: true,
-        owner: Some(owner(user)),
-        per: Vec::new(),
-        family: None,
+        owner: Some(DEFAULTS_OWNER.to_owned()),
+        per: vec![USER_KEY.to_owned()],
+        family: Some(family(period)),
         expires_at: None,
         mode: crate::domain::limit::Mode::Enforce,
         created_at: now,
         updated_at: now,
     }
+}
+
+/// `subject` with its user in the form limits select on and count per (hyphenated, lower
+/// case), when it names one by UUID in any form Waldur accepts.
+pub fn canonical_subject(metric: &str, subject: Subject) -> Subject {
+    if metric != METRIC {
+        return subject;
+    }
+    let Some(user) = subject.get(USER_KEY).and_then(parse_user) else {
+        return subject;
+    };
+    let canonical = user.hyphenated().to_string();
+    if subject.get(USER_KEY) == Some(canonical.as_str()) {
+        return subject;
+    }
+    let mut pairs = subject.as_map().clone();
+    pairs.insert(USER_KEY.to_owned(), canonical);
+    Subject::trusted(pairs)
 }
 
 #[cfg(test)]

@@ -1,32 +1,37 @@
-//! The chat-quota service: usage reads, `set_quota`, start-up reconciliation, and the engine hook
-//! that gives every user their limits before their first token is counted.
+//! The chat-quota service: usage reads, `set_quota`, and the tenants' default limits (made when a
+//! tenant is and brought to the configured system defaults at start-up). Nothing here runs on a
+//! usage request: the engine enforces the defaults and users' own limits by precedence.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::sync::RwLock;
 
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{
-    METRIC, NO_PERMISSION, NOT_YOUR_USAGE, OwnLimits, PerPeriod, Period, PeriodUsage, QuotaChange,
-    SystemDefaults, TokenQuotaUsage, USER, USER_KEY, engine_limit, limit_id, owner, parse_user,
+    DEFAULTS_OWNER, METRIC, NO_PERMISSION, NOT_YOUR_USAGE, OwnLimits, PerPeriod, Period,
+    PeriodUsage, QuotaChange, SystemDefaults, TokenQuotaUsage, USER, default_limit, engine_limit,
+    family, limit_id, owner, parse_user, subject,
 };
-use crate::domain::aggregate::{AggregateStore, AggregateWrite, OwnedLimits, Row, Written};
+use crate::domain::aggregate::{AggregateStore, AggregateWrite, Carry, OwnedLimits, Row, Written};
 use crate::domain::audit::{Actor, AuditRecord, ResourceType, chat_quota_json};
-use crate::domain::limit::{Limit, Subject};
+use crate::domain::limit::Limit;
 use crate::domain::ports::*;
+use crate::domain::precedence::Standing;
 use crate::domain::principal::{Caller, Role};
-use crate::domain::usage::{Engine, Prepared, Preparer, Usage};
+use crate::domain::usage::Engine;
+use crate::domain::usage::batch::CounterKey;
 use crate::domain::{Error, Result};
 
-/// Most (tenant, user) pairs remembered as having their limits; the set starts over when full.
+/// Most tenants remembered as having their default limits; the set starts over when full.
 const MAX_READY: usize = 100_000;
 
-/// The service, one per process: shared by the Waldur handlers and hooked into the engine.
+/// The service, one per process, shared by the Waldur handlers.
 pub struct ChatQuotas<S> {
     store: S,
     defaults: SystemDefaults,
-    /// Users whose limits this process has made sure of, so the hot path asks the store once.
-    ready: RwLock<HashSet<(Uuid, Uuid)>>,
+    /// Tenants whose default limits this process has made sure of.
+    ready: RwLock<HashSet<Uuid>>,
 }
 
 impl<S: EngineStore + AggregateStore> ChatQuotas<S> {
@@ -44,7 +49,8 @@ impl<S: EngineStore + AggregateStore> ChatQuotas<S> {
         self.defaults
     }
 
-    /// `GET usage`: the caller's own quota, or (for staff and support) `user_uuid`'s.
+    /// `GET usage`: the caller's own quota, or (for staff and support) `user_uuid`'s. Reads
+    /// only: the usage of each period is the user's count on the limit that applies to them.
     pub async fn usage(
         &self,
         engine: &Engine<S>,
@@ -61,43 +67,44 @@ impl<S: EngineStore + AggregateStore> ChatQuotas<S> {
                 wanted.ok_or(Error::NotFound(USER))?
             }
         };
-        self.require_known(caller.tenant_id, user).await?;
-        let own = self.ensure_user(engine, caller.tenant_id, user).await?;
+        let tenant_id = caller.tenant_id;
+        let stored = self.store.chat_quota(tenant_id, user).await?;
+        if stored.is_none() && !self.store.user_has_key(tenant_id, user).await? {
+            return Err(Error::NotFound(USER));
+        }
+        let own = stored.unwrap_or_default();
+        let applying = engine.effective(tenant_id, &subject(user), METRIC).await?;
         let now = engine.now();
-        let mut periods = Vec::with_capacity(3);
-        for period in Period::ALL {
-            let id = limit_id(user, period);
-            let used = match engine.limits(caller.tenant_id, Some(&id)).await {
-                Ok(found) => found.first().map_or(0, |(_, status)| status.used),
-                Err(Error::NotFound(_)) => 0,
-                Err(e) => return Err(e),
-            };
+        let period_usage = |period: Period| -> Result<PeriodUsage> {
+            let family = family(period);
+            let used = applying
+                .iter()
+                .find(|e| {
+                    e.standing == Standing::Applies && e.limit.family.as_ref() == Some(&family)
+                })
+                .map_or(0, |e| e.status.used);
             let reset_at = period
                 .window()
                 .next_reset(now)
                 .ok_or_else(|| Error::Internal("a calendar period has no end".into()))?;
-            periods.push(PeriodUsage::new(
+            Ok(PeriodUsage::new(
                 *own.get(period),
                 *self.defaults.0.get(period),
                 used,
                 reset_at,
-            ));
-        }
-        let mut periods = periods.into_iter();
-        let mut next = || {
-            periods
-                .next()
-                .ok_or_else(|| Error::Internal("a period is missing".into()))
+            ))
         };
         Ok(PerPeriod {
-            daily: next()?,
-            weekly: next()?,
-            monthly: next()?,
+            daily: period_usage(Period::Daily)?,
+            weekly: period_usage(Period::Weekly)?,
+            monthly: period_usage(Period::Monthly)?,
         })
     }
 
-    /// `set_quota` (staff and support only): changes the limits present in `change` and writes
-    /// the user's three engine limits with the amounts then in effect, in one transaction.
+    /// `set_quota` (staff and support only): changes the limits present in `change`; the user's
+    /// own engine limits are then those of the periods they have one for, and the default
+    /// governs the rest. One transaction, with the user's count of the current period moved to
+    /// whichever limit now applies to them.
     pub async fn set_quota(
         &self,
         engine: &Engine<S>,
@@ -107,23 +114,15 @@ impl<S: EngineStore + AggregateStore> ChatQuotas<S> {
     ) -> Result<()> {
         require_staff_or_support(caller)?;
         let (tenant_id, user) = (caller.tenant_id, change.user);
-        self.require_known(tenant_id, user).await?;
-        let now = engine.now();
         let before = self.store.chat_quota(tenant_id, user).await?;
+        if before.is_none() && !self.store.user_has_key(tenant_id, user).await? {
+            return Err(Error::NotFound(USER));
+        }
         let stored = before.unwrap_or_default();
         let own: OwnLimits = PerPeriod::from_fn(|p| match change.limits.get(p) {
             Some(wanted) => *wanted,
             None => *stored.get(p),
         });
-        let limits: Vec<Limit> = Period::ALL
-            .into_iter()
-            .map(|p| engine_limit(tenant_id, user, p, self.defaults.effective(&own, p), now))
-            .collect();
-        let mut old = Vec::new();
-        for limit in &limits {
-            old.extend(self.store.limit(tenant_id, &limit.id).await?);
-        }
-        engine.ensure_room(tenant_id, &limits, &old).await?;
         let audit = AuditRecord::change(
             actor,
             tenant_id,
@@ -131,13 +130,50 @@ impl<S: EngineStore + AggregateStore> ChatQuotas<S> {
             user.simple().to_string(),
             before.as_ref().map(chat_quota_json),
             Some(chat_quota_json(&own)),
-            now,
+            engine.now(),
         );
+        self.write_user(engine, tenant_id, user, &own, &change.limits, Some(&audit))
+            .await
+    }
+
+    /// Writes `user`'s own limits for `own` (with the quota row's `changes` and `audit`), moving
+    /// their count between the default and their own limit where that changes.
+    async fn write_user(
+        &self,
+        engine: &Engine<S>,
+        tenant_id: Uuid,
+        user: Uuid,
+        own: &OwnLimits,
+        changes: &super::LimitChanges,
+        audit: Option<&AuditRecord>,
+    ) -> Result<()> {
+        self.ensure_defaults(engine, tenant_id).await?;
+        let now = engine.now();
+        let limits: Vec<Limit> = Period::ALL
+            .into_iter()
+            .filter_map(|p| {
+                own.get(p)
+                    .map(|amount| engine_limit(tenant_id, user, p, amount, now))
+            })
+            .collect();
+        let mut old = Vec::new();
+        for period in Period::ALL {
+            old.extend(self.store.limit(tenant_id, &limit_id(user, period)).await?);
+        }
+        engine.ensure_room(tenant_id, &limits, &old).await?;
+        let carries = Period::ALL
+            .into_iter()
+            .filter_map(|p| {
+                let had = old.iter().any(|l| l.id == limit_id(user, p));
+                carry(tenant_id, user, p, had, own.get(p).is_some(), now)
+            })
+            .collect();
         let write = AggregateWrite {
+            carries,
             row: Row::SetChatQuota {
                 tenant_id,
                 user_id: user,
-                changes: &change.limits,
+                changes,
                 at: now,
             },
             limits: Some(OwnedLimits {
@@ -147,173 +183,136 @@ impl<S: EngineStore + AggregateStore> ChatQuotas<S> {
             }),
             rules: None,
             unit: None,
-            audit: Some(&audit),
+            audit,
         };
         let written = self.store.write_aggregate(&write).await?;
         engine.limits_changed(tenant_id, [METRIC]);
         match written {
-            Written::Done => {}
-            Written::Taken(id) => {
-                return Err(Error::Conflict {
-                    message: format!("limit {id} is managed by the native API"),
-                    existing: Some(id),
-                });
-            }
-            other => {
-                return Err(Error::Internal(format!(
-                    "a chat quota write ended as {other:?}"
-                )));
-            }
+            Written::Done => Ok(()),
+            Written::Taken(id) => Err(Error::Conflict {
+                message: format!("limit {id} is managed by the native API"),
+                existing: Some(id),
+            }),
+            other => Err(Error::Internal(format!(
+                "a chat quota write ended as {other:?}"
+            ))),
         }
-        self.remember(tenant_id, user);
-        Ok(())
     }
 
-    /// At start-up: every stored user's engine limits get the amounts now in effect, so a changed
-    /// system default applies to everyone who has none of their own. Returns how many limits
-    /// changed.
-    pub async fn apply_defaults(&self, engine: &Engine<S>) -> Result<usize> {
-        let mut changed = 0;
-        for tenant in self.store.tenants().await? {
-            // One tenant's data never stops the others (nor the server's start).
-            match self.apply_defaults_to(engine, tenant.id).await {
-                Ok(n) => changed += n,
-                Err(e) => tracing::warn!(tenant = %tenant.id, error = %e,
-                    "could not bring this tenant's chat token limits to the system defaults"),
-            }
+    /// Makes `tenant_id`'s default limits exist at the configured system defaults (once per
+    /// process; a tenant made on another replica gets them on its first `set_quota` here, or at
+    /// the next start-up).
+    pub async fn ensure_defaults(&self, engine: &Engine<S>, tenant_id: Uuid) -> Result<()> {
+        if self.ready.read().is_ok_and(|r| r.contains(&tenant_id)) {
+            return Ok(());
         }
-        Ok(changed)
-    }
-
-    async fn apply_defaults_to(&self, engine: &Engine<S>, tenant_id: Uuid) -> Result<usize> {
         let now = engine.now();
-        let mut changed = 0;
-        let quotas = self.store.chat_quotas(tenant_id).await?;
-        if quotas.is_empty() {
-            return Ok(0);
-        }
-        let current: HashMap<String, Limit> = self
-            .store
-            .limits(tenant_id)
-            .await?
-            .into_iter()
-            .map(|l| (l.id.clone(), l))
-            .collect();
-        for (user, own) in quotas {
-            for period in Period::ALL {
-                let amount = self.defaults.effective(&own, period);
-                let limit = engine_limit(tenant_id, user, period, amount, now);
-                match current.get(&limit.id) {
-                    Some(l) if l.amount == limit.amount && l.owner == limit.owner => {}
-                    Some(_) => {
-                        engine.put_limit(&limit, &Actor::start_up()).await?;
-                        changed += 1;
-                    }
-                    None => {
-                        engine.ensure_limits(std::slice::from_ref(&limit)).await?;
-                        changed += 1;
-                    }
-                }
+        for period in Period::ALL {
+            let wanted = default_limit(tenant_id, period, *self.defaults.0.get(period), now);
+            let stored = self.store.limit(tenant_id, &wanted.id).await?;
+            let same = stored.is_some_and(|l| {
+                l.amount == wanted.amount
+                    && l.owner == wanted.owner
+                    && l.family == wanted.family
+                    && l.per == wanted.per
+                    && l.selector == wanted.selector
+            });
+            if !same {
+                engine.put_limit(&wanted, &Actor::start_up()).await?;
             }
         }
-        Ok(changed)
-    }
-
-    /// A user is known when a key of the tenant acts as them or they have a stored quota.
-    async fn require_known(&self, tenant_id: Uuid, user: Uuid) -> Result<()> {
-        if self.store.user_has_key(tenant_id, user).await?
-            || self.store.chat_quota(tenant_id, user).await?.is_some()
-        {
-            Ok(())
-        } else {
-            Err(Error::NotFound(USER))
-        }
-    }
-
-    /// Makes sure `user` has a stored quota and their three engine limits (creating what is
-    /// missing with the amounts in effect, never replacing what exists); their own limits.
-    async fn ensure_user(
-        &self,
-        engine: &Engine<S>,
-        tenant_id: Uuid,
-        user: Uuid,
-    ) -> Result<OwnLimits> {
-        let now = engine.now();
-        let own = self.store.ensure_chat_quota(tenant_id, user, now).await?;
-        let limits: Vec<Limit> = Period::ALL
-            .into_iter()
-            .map(|p| engine_limit(tenant_id, user, p, self.defaults.effective(&own, p), now))
-            .collect();
-        engine.ensure_limits(&limits).await?;
-        self.remember(tenant_id, user);
-        Ok(own)
-    }
-
-    fn remember(&self, tenant_id: Uuid, user: Uuid) {
         if let Ok(mut ready) = self.ready.write() {
             if ready.len() >= MAX_READY {
                 ready.clear();
             }
-            ready.insert((tenant_id, user));
-        }
-    }
-
-    fn is_ready(&self, tenant_id: Uuid, user: Uuid) -> bool {
-        self.ready
-            .read()
-            .is_ok_and(|ready| ready.contains(&(tenant_id, user)))
-    }
-
-    /// The engine hook: a `chat_tokens` request whose subject names a user by UUID counts in the
-    /// canonical (hyphenated, lower-case) form the user's limits select on, and the user's limits
-    /// exist before it is matched, so the system default applies from the first token on. A user
-    /// the tenant does not know is refused (422), with nothing written.
-    async fn prepare_usage(
-        &self,
-        engine: &Engine<S>,
-        tenant_id: Uuid,
-        usage: &mut Usage,
-    ) -> Result<()> {
-        if usage.metric != METRIC {
-            return Ok(());
-        }
-        let Some(user) = usage.subject.get(USER_KEY).and_then(parse_user) else {
-            return Ok(());
-        };
-        let canonical = user.hyphenated().to_string();
-        if usage.subject.get(USER_KEY) != Some(canonical.as_str()) {
-            let mut pairs = usage.subject.as_map().clone();
-            pairs.insert(USER_KEY.to_owned(), canonical);
-            usage.subject = Subject::trusted(pairs);
-        }
-        if !self.is_ready(tenant_id, user) {
-            // Only users the tenant knows get limits: a request naming anyone else creates
-            // nothing (a check must never write, and random ids must not grow the store).
-            self.require_known(tenant_id, user).await.map_err(|_| {
-                Error::invalid_body(
-                    format!("/subject/{USER_KEY}"),
-                    "no key of this tenant acts as this user and no quota is set for them",
-                )
-            })?;
-            self.ensure_user(engine, tenant_id, user).await?;
+            ready.insert(tenant_id);
         }
         Ok(())
     }
+
+    /// At start-up: every tenant's default limits at the configured system defaults (a changed
+    /// default is three rows a tenant), and users' limits written before defaults were limits of
+    /// their own (one per user and period, at the effective amount) moved to the families, their
+    /// counts carried. Returns how many users were moved.
+    pub async fn apply_defaults(&self, engine: &Engine<S>) -> Result<usize> {
+        let mut moved = 0;
+        for tenant in self.store.tenants().await? {
+            // One tenant's data never stops the others (nor the server's start).
+            match self.apply_defaults_to(engine, tenant.id).await {
+                Ok(n) => moved += n,
+                Err(e) => tracing::warn!(tenant = %tenant.id, error = %e,
+                    "could not bring this tenant's chat token limits to the system defaults"),
+            }
+        }
+        Ok(moved)
+    }
+
+    async fn apply_defaults_to(&self, engine: &Engine<S>, tenant_id: Uuid) -> Result<usize> {
+        self.ensure_defaults(engine, tenant_id).await?;
+        // A user's limit without a family is one made before the defaults were limits.
+        let earlier: BTreeSet<Uuid> = self
+            .store
+            .limits_of_metric(tenant_id, METRIC)
+            .await?
+            .iter()
+            .filter(|l| l.family.is_none() && l.owner.as_deref() != Some(DEFAULTS_OWNER))
+            .filter_map(|l| {
+                l.owner
+                    .as_deref()?
+                    .strip_prefix("waldur:")
+                    .and_then(parse_user)
+            })
+            .collect();
+        for &user in &earlier {
+            let own = self
+                .store
+                .chat_quota(tenant_id, user)
+                .await?
+                .unwrap_or_default();
+            let unchanged = PerPeriod::from_fn(|_| None);
+            self.write_user(engine, tenant_id, user, &own, &unchanged, None)
+                .await?;
+        }
+        Ok(earlier.len())
+    }
 }
 
-impl<S: EngineStore + AggregateStore> Preparer<S> for ChatQuotas<S> {
-    fn wants(&self, usage: &Usage) -> bool {
-        usage.metric == METRIC && usage.subject.get(USER_KEY).is_some()
-    }
-
-    fn prepare<'a>(
-        &'a self,
-        engine: &'a Engine<S>,
-        tenant_id: Uuid,
-        usage: &'a mut Usage,
-    ) -> Prepared<'a> {
-        Box::pin(self.prepare_usage(engine, tenant_id, usage))
-    }
+/// The carry of `user`'s count in `period` when they move between the default (`had` and
+/// `has` tell whether they have their own limit before and after), if they move.
+fn carry(
+    tenant_id: Uuid,
+    user: Uuid,
+    period: Period,
+    had: bool,
+    has: bool,
+    now: DateTime<Utc>,
+) -> Option<Carry> {
+    let window = period.window();
+    let period_start = window.period_start(now).timestamp_millis();
+    let own = CounterKey {
+        tenant_id,
+        limit_id: limit_id(user, period),
+        per_value: String::new(),
+        period_start,
+    };
+    let default = default_limit(tenant_id, period, 0, now);
+    let shared = CounterKey {
+        tenant_id,
+        limit_id: default.id.clone(),
+        per_value: default.partition(&subject(user)),
+        period_start,
+    };
+    let (from, to) = match (had, has) {
+        (false, true) => (shared, own),
+        (true, false) => (own, shared),
+        _ => return None,
+    };
+    Some(Carry {
+        from,
+        to,
+        period_end: window.next_reset(now)?.timestamp_millis(),
+        at_ms: now.timestamp_millis(),
+    })
 }
 
 /// Whether the caller is Waldur staff or support (a `system` key counts as both).

@@ -83,6 +83,7 @@ async fn write<S: EngineStore + AggregateStore>(
     let (tenant_id, metric, at) = (limit.tenant_id, limit.metric.clone(), limit.updated_at);
     let id = limit.id.clone();
     let write = AggregateWrite {
+        carries: Vec::new(),
         row,
         limits: Some(OwnedLimits {
             tenant_id,
@@ -195,6 +196,7 @@ pub async fn remove_quota<S: EngineStore + InstanceStore + AggregateStore>(
     let current = store.limit(tenant_id, &limit_id).await?;
     let audit = quota_change(actor, Some((&record, current.as_ref())), None, engine.now());
     let write = AggregateWrite {
+        carries: Vec::new(),
         audit: Some(&audit),
         row: Row::DeleteZitadelQuota { tenant_id, unit },
         limits: Some(OwnedLimits {

@@ -189,9 +189,9 @@ pub async fn client_quota_limits(app: &TestApp, auth: &str) -> Vec<Value> {
         .expect("limits")
         .iter()
         .filter(|l| {
-            !l["owner"]
+            l["owner"]
                 .as_str()
-                .is_some_and(|o| o.starts_with("service-quota:"))
+                .is_some_and(|o| o.starts_with("confluent:"))
         })
         .cloned()
         .collect()
