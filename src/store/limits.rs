@@ -37,7 +37,7 @@ macro_rules! limit_store {
                 let mut tx = Self::begin_batch(&self.pool).await?;
                 let created = limit_steps::insert(&mut *tx, l).await?;
                 if !created {
-                    limit_steps::update(&mut *tx, l).await?;
+                    limit_steps::put(&mut *tx, l).await?;
                 }
                 audit_steps::append(&mut *tx, audit).await?;
                 tx.commit().await.map_err(db_error)?;

@@ -132,8 +132,8 @@ macro_rules! shared_store {
             })
         }
 
-        const LIMIT_COLUMNS: &str = "SELECT tenant_id, id, selector, metric, amount, window_spec, \
-                                     blocking, owner, created_at, updated_at, per, family, expires_at, shadow FROM limits";
+        const LIMIT_COLUMNS: &str =
+            concat!("SELECT ", $crate::store::limit_steps::limit_columns!(), " FROM limits");
 
         fn limit_from(r: &$row) -> Result<Limit> {
             use sqlx::Row;
