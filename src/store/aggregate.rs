@@ -103,19 +103,7 @@ macro_rules! aggregate_store {
                         Written::Done
                     }
                     Row::SetChatQuota { tenant_id, user_id, changes, at } => {
-                        sqlx::query($crate::store::chat::SET_CHAT_QUOTA)
-                            .bind(tenant_id)
-                            .bind(user_id)
-                            .bind(changes.daily.is_some())
-                            .bind(changes.daily.flatten())
-                            .bind(changes.weekly.is_some())
-                            .bind(changes.weekly.flatten())
-                            .bind(changes.monthly.is_some())
-                            .bind(changes.monthly.flatten())
-                            .bind(at)
-                            .execute(&mut **tx)
-                            .await
-                            .map_err(db_error)?;
+                        chat_steps::set(&mut **tx, tenant_id, user_id, changes, at).await?;
                         Written::Done
                     }
                     Row::InsertKey(k) => {

@@ -43,7 +43,7 @@ use crate::domain::principal::{ApiKey, SecretHash};
 use crate::domain::service_quota::{AuditRecord as Adjustment, QuotaCode};
 use crate::domain::tenant::Tenant;
 use crate::domain::usage::batch::{BatchReads, BatchState, BatchWrites, CounterKey, CounterRow};
-use crate::domain::waldur::{LimitChanges, OwnLimits};
+use crate::domain::waldur::OwnLimits;
 use crate::domain::zitadel::{QuotaRecord, Unit};
 use crate::domain::{Error, Result};
 
@@ -231,16 +231,6 @@ impl ChatQuotaStore for AnyStore {
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<OwnLimits> {
         dispatch!(self, s => s.ensure_chat_quota(tenant_id, user_id, now))
-    }
-    async fn set_chat_quota(
-        &self,
-        tenant_id: Uuid,
-        user_id: Uuid,
-        changes: &LimitChanges,
-        now: chrono::DateTime<chrono::Utc>,
-        audit: &AuditRecord,
-    ) -> Result<OwnLimits> {
-        dispatch!(self, s => s.set_chat_quota(tenant_id, user_id, changes, now, audit))
     }
 }
 
