@@ -160,21 +160,11 @@ macro_rules! datarobot_store {
                 id: &str,
                 audit: &$crate::domain::audit::AuditRecord,
             ) -> Result<bool> {
-                let mut tx = Self::begin_batch(&self.pool).await?;
-                let deleted = sqlx::query(
-                    "DELETE FROM datarobot_quota_templates WHERE tenant_id = $1 AND id = $2",
-                )
-                .bind(tenant_id)
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map(|done| done.rows_affected() > 0)
-                .map_err(db_error)?;
-                if deleted {
-                    audit_steps::append(&mut *tx, audit).await?;
-                    tx.commit().await.map_err(db_error)?;
-                }
-                Ok(deleted)
+                let delete =
+                    sqlx::query("DELETE FROM datarobot_quota_templates WHERE tenant_id = $1 AND id = $2")
+                        .bind(tenant_id)
+                        .bind(id);
+                self.delete_audited(delete, audit).await
             }
         }
     };

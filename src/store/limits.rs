@@ -102,19 +102,10 @@ macro_rules! limit_store {
                 id: &str,
                 audit: &$crate::domain::audit::AuditRecord,
             ) -> Result<bool> {
-                let mut tx = Self::begin_batch(&self.pool).await?;
-                let deleted = sqlx::query("DELETE FROM limits WHERE tenant_id = $1 AND id = $2")
+                let delete = sqlx::query("DELETE FROM limits WHERE tenant_id = $1 AND id = $2")
                     .bind(tenant_id)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await
-                    .map(|done| done.rows_affected() > 0)
-                    .map_err(db_error)?;
-                if deleted {
-                    audit_steps::append(&mut *tx, audit).await?;
-                    tx.commit().await.map_err(db_error)?;
-                }
-                Ok(deleted)
+                    .bind(id);
+                self.delete_audited(delete, audit).await
             }
 
             async fn count_open_leases(&self, tenant_id: Uuid, now_ms: i64) -> Result<i64> {

@@ -99,18 +99,9 @@ macro_rules! instance_store {
                 tenant_id: Uuid,
                 audit: &AuditRecord,
             ) -> Result<bool> {
-                let mut tx = self.pool.begin().await.map_err(db_error)?;
-                let deleted = sqlx::query("DELETE FROM zitadel_instance_limits WHERE tenant_id = $1")
-                    .bind(tenant_id)
-                    .execute(&mut *tx)
-                    .await
-                    .map(|done| done.rows_affected() > 0)
-                    .map_err(db_error)?;
-                if deleted {
-                    $($audit)::+::append(&mut *tx, audit).await?;
-                    tx.commit().await.map_err(db_error)?;
-                }
-                Ok(deleted)
+                let delete = sqlx::query("DELETE FROM zitadel_instance_limits WHERE tenant_id = $1")
+                    .bind(tenant_id);
+                self.delete_audited(delete, audit).await
             }
 
             async fn blocked_instances(&self) -> Result<Vec<Uuid>> {
