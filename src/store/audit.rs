@@ -2,7 +2,7 @@
 //! transaction, and the page reader. The SQL is the same in both dialects; [`audit_store!`]
 //! expands it for a backend.
 
-use super::AnyStore;
+use super::{AnyStore, dispatch};
 use crate::domain::Result;
 use crate::domain::audit::{AuditFilter, AuditRecord, AuditStore};
 use crate::domain::page::{PageRequest, Paged};
@@ -179,9 +179,6 @@ impl AuditStore for AnyStore {
         filter: &AuditFilter,
         page: &PageRequest,
     ) -> Result<Paged<AuditRecord>> {
-        match self {
-            AnyStore::Postgres(s) => s.audit_page(filter, page).await,
-            AnyStore::Sqlite(s) => s.audit_page(filter, page).await,
-        }
+        dispatch!(self, s => s.audit_page(filter, page))
     }
 }

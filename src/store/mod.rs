@@ -128,6 +128,8 @@ macro_rules! dispatch {
     };
 }
 
+pub(crate) use dispatch;
+
 impl TenantStore for AnyStore {
     async fn ping(&self) -> Result<()> {
         dispatch!(self, s => s.ping())
