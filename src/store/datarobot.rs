@@ -8,14 +8,7 @@ macro_rules! datarobot_store {
     ($store:ty, $db:ty, $row:ty) => {
         impl $crate::domain::ports::DataRobotStore for $store {
             async fn datarobot_quota(&self, tenant_id: Uuid, id: &str) -> Result<Option<Quota>> {
-                sqlx::query(&format!("{QUOTA_COLUMNS} WHERE tenant_id = $1 AND id = $2"))
-                    .bind(tenant_id)
-                    .bind(id)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(db_error)?
-                    .map(|r| quota_from(&r))
-                    .transpose()
+                self.by_id(QUOTA_COLUMNS, tenant_id, id, quota_from).await
             }
 
             async fn datarobot_quota_for(
@@ -114,14 +107,7 @@ macro_rules! datarobot_store {
             }
 
             async fn datarobot_template(&self, tenant_id: Uuid, id: &str) -> Result<Option<Template>> {
-                sqlx::query(&format!("{TEMPLATE_COLUMNS} WHERE tenant_id = $1 AND id = $2"))
-                    .bind(tenant_id)
-                    .bind(id)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(db_error)?
-                    .map(|r| template_from(&r))
-                    .transpose()
+                self.by_id(TEMPLATE_COLUMNS, tenant_id, id, template_from).await
             }
 
             async fn datarobot_templates(

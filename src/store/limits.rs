@@ -45,14 +45,7 @@ macro_rules! limit_store {
             }
 
             async fn limit(&self, tenant_id: Uuid, id: &str) -> Result<Option<Limit>> {
-                sqlx::query(&format!("{LIMIT_COLUMNS} WHERE tenant_id = $1 AND id = $2"))
-                    .bind(tenant_id)
-                    .bind(id)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(db_error)?
-                    .map(|r| limit_from(&r))
-                    .transpose()
+                self.by_id(LIMIT_COLUMNS, tenant_id, id, limit_from).await
             }
 
             async fn limits(&self, tenant_id: Uuid) -> Result<Vec<Limit>> {
