@@ -23,7 +23,7 @@ use crate::domain::principal::{ApiKey, SecretHash};
 use crate::domain::service_quota::{AuditRecord as Adjustment, QuotaCode};
 use crate::domain::tenant::Tenant;
 use crate::domain::usage::batch::{BatchReads, BatchState, BatchWrites, CounterKey, CounterRow};
-use crate::domain::waldur::{LimitChanges, OwnLimits};
+use crate::domain::waldur::OwnLimits;
 use crate::domain::zitadel::{QuotaRecord, Unit};
 
 /// Tenants and their keys.
@@ -157,18 +157,6 @@ pub trait ChatQuotaStore: Send + Sync {
         &self,
         tenant_id: Uuid,
     ) -> impl Future<Output = Result<Vec<(Uuid, OwnLimits)>>> + Send;
-    /// Changes the limits present in `changes` (creating the quota when missing), in one
-    /// statement, so concurrent changes of different periods all land; the limits after. The
-    /// audit record is appended in the same transaction, with the quota before and after as
-    /// the store read them.
-    fn set_chat_quota(
-        &self,
-        tenant_id: Uuid,
-        user_id: Uuid,
-        changes: &LimitChanges,
-        now: chrono::DateTime<chrono::Utc>,
-        audit: &AuditRecord,
-    ) -> impl Future<Output = Result<OwnLimits>> + Send;
 }
 
 /// Notification rules and the outbox of due notifications.

@@ -99,26 +99,14 @@ macro_rules! aggregate_store {
                             .map_err(db_error)?
                     }
                     Row::AdjustAppliedQuota { limit, audit } => {
-                        if !upsert_limit(tx, limit).await? {
+                        if !limit_steps::upsert_own(&mut **tx, limit).await? {
                             return Ok(Written::Taken(limit.id.clone()));
                         }
                         record_adjustment(tx, audit).await?;
                         Written::Done
                     }
                     Row::SetChatQuota { tenant_id, user_id, changes, at } => {
-                        sqlx::query($crate::store::chat::SET_CHAT_QUOTA)
-                            .bind(tenant_id)
-                            .bind(user_id)
-                            .bind(changes.daily.is_some())
-                            .bind(changes.daily.flatten())
-                            .bind(changes.weekly.is_some())
-                            .bind(changes.weekly.flatten())
-                            .bind(changes.monthly.is_some())
-                            .bind(changes.monthly.flatten())
-                            .bind(at)
-                            .execute(&mut **tx)
-                            .await
-                            .map_err(db_error)?;
+                        chat_steps::set(&mut **tx, tenant_id, user_id, changes, at).await?;
                         Written::Done
                     }
                     Row::InsertKey(k) => {
@@ -169,46 +157,11 @@ macro_rules! aggregate_store {
                         .map_err(db_error)?;
                 }
                 for l in &owned.limits {
-                    if !upsert_limit(tx, l).await? {
+                    if !limit_steps::upsert_own(&mut **tx, l).await? {
                         return Ok(Some(l.id.clone()));
                     }
                 }
                 Ok(None)
-            }
-
-            /// Creates or replaces a limit unless another owner holds its id; false then.
-            async fn upsert_limit(tx: &mut Tx<'_>, l: &Limit) -> Result<bool> {
-                let json = |v: serde_json::Result<String>| v.map_err(|e| Error::Internal(e.to_string()));
-                let done = sqlx::query(
-                    "INSERT INTO limits (tenant_id, id, selector, metric, amount, window_spec, \
-                     blocking, owner, created_at, updated_at, per, family, expires_at, shadow) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
-                     ON CONFLICT (tenant_id, id) DO UPDATE SET selector = excluded.selector, \
-                     metric = excluded.metric, amount = excluded.amount, \
-                     window_spec = excluded.window_spec, blocking = excluded.blocking, \
-                     updated_at = excluded.updated_at, per = excluded.per, \
-                     family = excluded.family, expires_at = excluded.expires_at, \
-                     shadow = excluded.shadow \
-                     WHERE limits.owner = excluded.owner",
-                )
-                .bind(l.tenant_id)
-                .bind(&l.id)
-                .bind(json(serde_json::to_string(l.selector.as_map()))?)
-                .bind(&l.metric)
-                .bind(l.amount.to_stored())
-                .bind(json(serde_json::to_string(&l.window.spec()))?)
-                .bind(l.blocking)
-                .bind(&l.owner)
-                .bind(l.created_at)
-                .bind(l.updated_at)
-                .bind(json(serde_json::to_string(&l.per))?)
-                .bind(&l.family)
-                .bind(l.expires_at)
-                .bind(l.mode == crate::domain::limit::Mode::Shadow)
-                .execute(&mut **tx)
-                .await
-                .map_err(db_error)?;
-                Ok(done.rows_affected() > 0)
             }
 
             /// Counts one unit against the applied limit, in the single period of a limit without

@@ -3,7 +3,7 @@
 
 use uuid::Uuid;
 
-use super::AnyStore;
+use super::{AnyStore, dispatch};
 use crate::domain::Result;
 use crate::domain::alert::{AlertDelivery, AlertStore, AlertTarget};
 use crate::domain::audit::AuditRecord;
@@ -314,15 +314,6 @@ macro_rules! alert_store {
 }
 
 pub(crate) use alert_store;
-
-macro_rules! dispatch {
-    ($self:ident, $s:ident => $call:expr) => {
-        match $self {
-            AnyStore::Postgres($s) => $call.await,
-            AnyStore::Sqlite($s) => $call.await,
-        }
-    };
-}
 
 impl AlertStore for AnyStore {
     async fn insert_alert_target(

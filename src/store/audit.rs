@@ -2,7 +2,7 @@
 //! transaction, and the page reader. The SQL is the same in both dialects; [`audit_store!`]
 //! expands it for a backend.
 
-use super::AnyStore;
+use super::{AnyStore, dispatch};
 use crate::domain::Result;
 use crate::domain::audit::{AuditFilter, AuditRecord, AuditStore};
 use crate::domain::page::{PageRequest, Paged};
@@ -93,6 +93,25 @@ macro_rules! audit_store {
             }
         }
 
+        impl $store {
+            /// Runs `delete` and, when it removed a row, appends `audit` in the same transaction;
+            /// false, and nothing written, when there was no row.
+            pub(super) async fn delete_audited<'q>(
+                &self,
+                delete: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>,
+                audit: &$crate::domain::audit::AuditRecord,
+            ) -> Result<bool> {
+                let mut tx = Self::begin_batch(&self.pool).await?;
+                let done = delete.execute(&mut *tx).await.map_err(db_error)?;
+                let deleted = done.rows_affected() > 0;
+                if deleted {
+                    audit_steps::append(&mut *tx, audit).await?;
+                    tx.commit().await.map_err(db_error)?;
+                }
+                Ok(deleted)
+            }
+        }
+
         impl $crate::domain::audit::AuditStore for $store {
             async fn audit_page(
                 &self,
@@ -160,9 +179,6 @@ impl AuditStore for AnyStore {
         filter: &AuditFilter,
         page: &PageRequest,
     ) -> Result<Paged<AuditRecord>> {
-        match self {
-            AnyStore::Postgres(s) => s.audit_page(filter, page).await,
-            AnyStore::Sqlite(s) => s.audit_page(filter, page).await,
-        }
+        dispatch!(self, s => s.audit_page(filter, page))
     }
 }

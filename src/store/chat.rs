@@ -1,7 +1,8 @@
 //! Waldur users' chat token quotas.
 //!
 //! The SQL both dialects share, expanded for a backend by [`chat_store!`] beside `shared_store!`,
-//! whose row readers and step modules it uses.
+//! whose row readers it uses; a quota's row is set by `chat_steps::set`, a step of the Waldur
+//! `set_quota` aggregate.
 
 /// Implements [`crate::domain::ports::ChatQuotaStore`] for a backend struct with a `pool` field.
 macro_rules! chat_store {
@@ -56,30 +57,22 @@ macro_rules! chat_store {
                 })
                 .collect()
             }
+        }
 
-            async fn set_chat_quota(
-                &self,
+        /// A user's chat quota row, written inside an aggregate's transaction.
+        mod chat_steps {
+            use super::*;
+
+            /// Sets the periods of the user's quota that change, creating the row when missing.
+            pub async fn set<'e>(
+                executor: impl sqlx::Executor<'e, Database = $db>,
                 tenant_id: Uuid,
                 user_id: Uuid,
                 changes: &$crate::domain::waldur::LimitChanges,
-                now: chrono::DateTime<chrono::Utc>,
-                audit: &$crate::domain::audit::AuditRecord,
-            ) -> Result<$crate::domain::waldur::OwnLimits> {
-                use $crate::domain::audit::chat_quota_json;
-                let mut tx = Self::begin_batch(&self.pool).await?;
-                let before = sqlx::query(
-                    "SELECT daily_limit, weekly_limit, monthly_limit FROM chat_token_quotas \
-                     WHERE tenant_id = $1 AND user_id = $2",
-                )
-                .bind(tenant_id)
-                .bind(user_id)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db_error)?
-                .map(|r| Self::own_limits(&r))
-                .transpose()?;
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> Result<()> {
                 // Per period: whether it changes, and to what (NULL: the system default).
-                let row = sqlx::query(
+                sqlx::query(
                     "INSERT INTO chat_token_quotas \
                      (tenant_id, user_id, daily_limit, weekly_limit, monthly_limit, created_at, updated_at) \
                      VALUES ($1, $2, $4, $6, $8, $9, $9) \
@@ -90,8 +83,7 @@ macro_rules! chat_store {
                          ELSE chat_token_quotas.weekly_limit END, \
                      monthly_limit = CASE WHEN $7 THEN excluded.monthly_limit \
                          ELSE chat_token_quotas.monthly_limit END, \
-                     updated_at = excluded.updated_at \
-                     RETURNING daily_limit, weekly_limit, monthly_limit",
+                     updated_at = excluded.updated_at",
                 )
                 .bind(tenant_id)
                 .bind(user_id)
@@ -101,37 +93,14 @@ macro_rules! chat_store {
                 .bind(changes.weekly.flatten())
                 .bind(changes.monthly.is_some())
                 .bind(changes.monthly.flatten())
-                .bind(now)
-                .fetch_one(&mut *tx)
+                .bind(at)
+                .execute(executor)
                 .await
-                .map_err(db_error)?;
-                let after = Self::own_limits(&row)?;
-                let record = audit.restated(
-                    before.as_ref().map(chat_quota_json),
-                    Some(chat_quota_json(&after)),
-                );
-                audit_steps::append(&mut *tx, &record).await?;
-                tx.commit().await.map_err(db_error)?;
-                Ok(after)
+                .map(drop)
+                .map_err(db_error)
             }
         }
     };
 }
 
 pub(crate) use chat_store;
-
-/// Sets the periods of a user's chat quota that change, creating the row when missing: `$1`
-/// tenant, `$2` user, then per period (daily, weekly, monthly) whether it changes and to what
-/// (NULL: the system default), `$9` the instant. Returns the limits now stored.
-pub(crate) const SET_CHAT_QUOTA: &str = "INSERT INTO chat_token_quotas \
-     (tenant_id, user_id, daily_limit, weekly_limit, monthly_limit, created_at, updated_at) \
-     VALUES ($1, $2, $4, $6, $8, $9, $9) \
-     ON CONFLICT (tenant_id, user_id) DO UPDATE SET \
-     daily_limit = CASE WHEN $3 THEN excluded.daily_limit \
-         ELSE chat_token_quotas.daily_limit END, \
-     weekly_limit = CASE WHEN $5 THEN excluded.weekly_limit \
-         ELSE chat_token_quotas.weekly_limit END, \
-     monthly_limit = CASE WHEN $7 THEN excluded.monthly_limit \
-         ELSE chat_token_quotas.monthly_limit END, \
-     updated_at = excluded.updated_at \
-     RETURNING daily_limit, weekly_limit, monthly_limit";

@@ -49,10 +49,10 @@ impl UsageResetStore for AnyStore {
     /// Deletes every lease, counter, idempotency record and notification event, in one
     /// transaction; tenants, keys, quotas and limits stay. How many rows went.
     async fn reset_usage(&self) -> Result<u64> {
-        let mut deleted = 0;
-        match self {
-            AnyStore::Postgres(s) => {
-                let mut tx = s.pool.begin().await.map_err(db_error)?;
+        macro_rules! delete_usage {
+            ($begin:expr) => {{
+                let mut tx = $begin.await.map_err(db_error)?;
+                let mut deleted = 0;
                 for table in USAGE_TABLES {
                     let sql = format!("DELETE FROM {table}");
                     let done = sqlx::query(&sql)
@@ -62,24 +62,12 @@ impl UsageResetStore for AnyStore {
                     deleted += done.rows_affected();
                 }
                 tx.commit().await.map_err(db_error)?;
-            }
-            AnyStore::Sqlite(s) => {
-                let mut tx = s
-                    .pool
-                    .begin_with("BEGIN IMMEDIATE")
-                    .await
-                    .map_err(db_error)?;
-                for table in USAGE_TABLES {
-                    let sql = format!("DELETE FROM {table}");
-                    let done = sqlx::query(&sql)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db_error)?;
-                    deleted += done.rows_affected();
-                }
-                tx.commit().await.map_err(db_error)?;
-            }
+                Ok(deleted)
+            }};
         }
-        Ok(deleted)
+        match self {
+            AnyStore::Postgres(s) => delete_usage!(s.pool.begin()),
+            AnyStore::Sqlite(s) => delete_usage!(s.pool.begin_with("BEGIN IMMEDIATE")),
+        }
     }
 }

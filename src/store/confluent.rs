@@ -12,14 +12,7 @@ macro_rules! confluent_store {
                 tenant_id: Uuid,
                 id: &str,
             ) -> Result<Option<$crate::domain::confluent::ClientQuota>> {
-                sqlx::query(&format!("{CLIENT_QUOTA_COLUMNS} WHERE tenant_id = $1 AND id = $2"))
-                    .bind(tenant_id)
-                    .bind(id)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(db_error)?
-                    .map(|r| client_quota_from(&r))
-                    .transpose()
+                self.by_id(CLIENT_QUOTA_COLUMNS, tenant_id, id, client_quota_from).await
             }
 
             async fn client_quotas(

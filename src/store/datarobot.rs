@@ -8,14 +8,7 @@ macro_rules! datarobot_store {
     ($store:ty, $db:ty, $row:ty) => {
         impl $crate::domain::ports::DataRobotStore for $store {
             async fn datarobot_quota(&self, tenant_id: Uuid, id: &str) -> Result<Option<Quota>> {
-                sqlx::query(&format!("{QUOTA_COLUMNS} WHERE tenant_id = $1 AND id = $2"))
-                    .bind(tenant_id)
-                    .bind(id)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(db_error)?
-                    .map(|r| quota_from(&r))
-                    .transpose()
+                self.by_id(QUOTA_COLUMNS, tenant_id, id, quota_from).await
             }
 
             async fn datarobot_quota_for(
@@ -114,14 +107,7 @@ macro_rules! datarobot_store {
             }
 
             async fn datarobot_template(&self, tenant_id: Uuid, id: &str) -> Result<Option<Template>> {
-                sqlx::query(&format!("{TEMPLATE_COLUMNS} WHERE tenant_id = $1 AND id = $2"))
-                    .bind(tenant_id)
-                    .bind(id)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(db_error)?
-                    .map(|r| template_from(&r))
-                    .transpose()
+                self.by_id(TEMPLATE_COLUMNS, tenant_id, id, template_from).await
             }
 
             async fn datarobot_templates(
@@ -160,21 +146,11 @@ macro_rules! datarobot_store {
                 id: &str,
                 audit: &$crate::domain::audit::AuditRecord,
             ) -> Result<bool> {
-                let mut tx = Self::begin_batch(&self.pool).await?;
-                let deleted = sqlx::query(
-                    "DELETE FROM datarobot_quota_templates WHERE tenant_id = $1 AND id = $2",
-                )
-                .bind(tenant_id)
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map(|done| done.rows_affected() > 0)
-                .map_err(db_error)?;
-                if deleted {
-                    audit_steps::append(&mut *tx, audit).await?;
-                    tx.commit().await.map_err(db_error)?;
-                }
-                Ok(deleted)
+                let delete =
+                    sqlx::query("DELETE FROM datarobot_quota_templates WHERE tenant_id = $1 AND id = $2")
+                        .bind(tenant_id)
+                        .bind(id);
+                self.delete_audited(delete, audit).await
             }
         }
     };

@@ -3,7 +3,7 @@
 
 use uuid::Uuid;
 
-use super::AnyStore;
+use super::{AnyStore, dispatch};
 use crate::domain::Result;
 use crate::domain::history::{EndedCounter, HistoryStore};
 
@@ -72,15 +72,6 @@ impl HistoryStore for AnyStore {
         after: Option<(i64, String)>,
         max: i64,
     ) -> Result<Vec<EndedCounter>> {
-        match self {
-            AnyStore::Postgres(s) => {
-                s.ended_counters(tenant_id, limit_id, from, to, now, after, max)
-                    .await
-            }
-            AnyStore::Sqlite(s) => {
-                s.ended_counters(tenant_id, limit_id, from, to, now, after, max)
-                    .await
-            }
-        }
+        dispatch!(self, s => s.ended_counters(tenant_id, limit_id, from, to, now, after, max))
     }
 }

@@ -37,7 +37,7 @@ macro_rules! limit_store {
                 let mut tx = Self::begin_batch(&self.pool).await?;
                 let created = limit_steps::insert(&mut *tx, l).await?;
                 if !created {
-                    limit_steps::update(&mut *tx, l).await?;
+                    limit_steps::put(&mut *tx, l).await?;
                 }
                 audit_steps::append(&mut *tx, audit).await?;
                 tx.commit().await.map_err(db_error)?;
@@ -45,14 +45,7 @@ macro_rules! limit_store {
             }
 
             async fn limit(&self, tenant_id: Uuid, id: &str) -> Result<Option<Limit>> {
-                sqlx::query(&format!("{LIMIT_COLUMNS} WHERE tenant_id = $1 AND id = $2"))
-                    .bind(tenant_id)
-                    .bind(id)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(db_error)?
-                    .map(|r| limit_from(&r))
-                    .transpose()
+                self.by_id(LIMIT_COLUMNS, tenant_id, id, limit_from).await
             }
 
             async fn limits(&self, tenant_id: Uuid) -> Result<Vec<Limit>> {
@@ -102,19 +95,10 @@ macro_rules! limit_store {
                 id: &str,
                 audit: &$crate::domain::audit::AuditRecord,
             ) -> Result<bool> {
-                let mut tx = Self::begin_batch(&self.pool).await?;
-                let deleted = sqlx::query("DELETE FROM limits WHERE tenant_id = $1 AND id = $2")
+                let delete = sqlx::query("DELETE FROM limits WHERE tenant_id = $1 AND id = $2")
                     .bind(tenant_id)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await
-                    .map(|done| done.rows_affected() > 0)
-                    .map_err(db_error)?;
-                if deleted {
-                    audit_steps::append(&mut *tx, audit).await?;
-                    tx.commit().await.map_err(db_error)?;
-                }
-                Ok(deleted)
+                    .bind(id);
+                self.delete_audited(delete, audit).await
             }
 
             async fn count_open_leases(&self, tenant_id: Uuid, now_ms: i64) -> Result<i64> {

@@ -44,7 +44,7 @@ use crate::domain::principal::{ApiKey, SecretHash};
 use crate::domain::service_quota::{AuditRecord as Adjustment, QuotaCode};
 use crate::domain::tenant::Tenant;
 use crate::domain::usage::batch::{BatchReads, BatchState, BatchWrites, CounterKey, CounterRow};
-use crate::domain::waldur::{LimitChanges, OwnLimits};
+use crate::domain::waldur::OwnLimits;
 use crate::domain::zitadel::{QuotaRecord, Unit};
 use crate::domain::{Error, Result};
 
@@ -128,6 +128,8 @@ macro_rules! dispatch {
         }
     };
 }
+
+pub(crate) use dispatch;
 
 impl TenantStore for AnyStore {
     async fn ping(&self) -> Result<()> {
@@ -224,16 +226,6 @@ impl ChatQuotaStore for AnyStore {
     }
     async fn chat_quotas(&self, tenant_id: Uuid) -> Result<Vec<(Uuid, OwnLimits)>> {
         dispatch!(self, s => s.chat_quotas(tenant_id))
-    }
-    async fn set_chat_quota(
-        &self,
-        tenant_id: Uuid,
-        user_id: Uuid,
-        changes: &LimitChanges,
-        now: chrono::DateTime<chrono::Utc>,
-        audit: &AuditRecord,
-    ) -> Result<OwnLimits> {
-        dispatch!(self, s => s.set_chat_quota(tenant_id, user_id, changes, now, audit))
     }
 }
 

@@ -4,7 +4,7 @@
 
 use uuid::Uuid;
 
-use super::AnyStore;
+use super::{AnyStore, dispatch};
 use crate::domain::Result;
 use crate::domain::limit::Limit;
 use crate::domain::page::{PageRequest, PageStore, Paged};
@@ -225,24 +225,15 @@ pub(crate) use page_store;
 
 impl PageStore for AnyStore {
     async fn tenants_page(&self, page: &PageRequest) -> Result<Paged<Tenant>> {
-        match self {
-            AnyStore::Postgres(s) => s.tenants_page(page).await,
-            AnyStore::Sqlite(s) => s.tenants_page(page).await,
-        }
+        dispatch!(self, s => s.tenants_page(page))
     }
 
     async fn keys_page(&self, tenant_id: Uuid, page: &PageRequest) -> Result<Paged<ApiKey>> {
-        match self {
-            AnyStore::Postgres(s) => s.keys_page(tenant_id, page).await,
-            AnyStore::Sqlite(s) => s.keys_page(tenant_id, page).await,
-        }
+        dispatch!(self, s => s.keys_page(tenant_id, page))
     }
 
     async fn limits_page(&self, tenant_id: Uuid, page: &PageRequest) -> Result<Paged<Limit>> {
-        match self {
-            AnyStore::Postgres(s) => s.limits_page(tenant_id, page).await,
-            AnyStore::Sqlite(s) => s.limits_page(tenant_id, page).await,
-        }
+        dispatch!(self, s => s.limits_page(tenant_id, page))
     }
 
     async fn owned_limits_page(
@@ -251,9 +242,6 @@ impl PageStore for AnyStore {
         owners: &[String],
         page: &PageRequest,
     ) -> Result<Paged<Limit>> {
-        match self {
-            AnyStore::Postgres(s) => s.owned_limits_page(tenant_id, owners, page).await,
-            AnyStore::Sqlite(s) => s.owned_limits_page(tenant_id, owners, page).await,
-        }
+        dispatch!(self, s => s.owned_limits_page(tenant_id, owners, page))
     }
 }

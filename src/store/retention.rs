@@ -1,7 +1,7 @@
 //! Retention ([`crate::domain::retention`]): what the sweep dead-letters and deletes. The SQL is
 //! the same in both dialects; [`retention_store!`] expands it for a backend.
 
-use super::AnyStore;
+use super::{AnyStore, dispatch};
 use crate::domain::Result;
 use crate::domain::retention::{Retention, RetentionStore, Swept};
 
@@ -114,9 +114,6 @@ pub(crate) use retention_store;
 
 impl RetentionStore for AnyStore {
     async fn sweep_retained(&self, now_ms: i64, retention: &Retention) -> Result<Swept> {
-        match self {
-            AnyStore::Postgres(s) => s.sweep_retained(now_ms, retention).await,
-            AnyStore::Sqlite(s) => s.sweep_retained(now_ms, retention).await,
-        }
+        dispatch!(self, s => s.sweep_retained(now_ms, retention))
     }
 }

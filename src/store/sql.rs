@@ -6,8 +6,25 @@
 macro_rules! shared_store {
     ($store:ty, $db:ty, $row:ty) => {
         impl $store {
-            /// Commits a client quota's write, or, when a unique key refused it (a concurrent
-            /// writer took a principal first, or the id is taken), names the quota it clashes with.
+            /// The row with this tenant and id that `select` (a `SELECT ... FROM` without a
+            /// `WHERE`) reads, made by `from`.
+            async fn by_id<T>(
+                &self,
+                select: &str,
+                tenant_id: Uuid,
+                id: &str,
+                from: fn(&$row) -> Result<T>,
+            ) -> Result<Option<T>> {
+                sqlx::query(&format!("{select} WHERE tenant_id = $1 AND id = $2"))
+                    .bind(tenant_id)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_error)?
+                    .map(|r| from(&r))
+                    .transpose()
+            }
+
             /// Reads a chat quota row's own limits.
             fn own_limits(r: &$row) -> Result<$crate::domain::waldur::OwnLimits> {
                 use sqlx::Row;
@@ -132,8 +149,8 @@ macro_rules! shared_store {
             })
         }
 
-        const LIMIT_COLUMNS: &str = "SELECT tenant_id, id, selector, metric, amount, window_spec, \
-                                     blocking, owner, created_at, updated_at, per, family, expires_at, shadow FROM limits";
+        const LIMIT_COLUMNS: &str =
+            concat!("SELECT ", $crate::store::limit_steps::limit_columns!(), " FROM limits");
 
         fn limit_from(r: &$row) -> Result<Limit> {
             use sqlx::Row;

@@ -4,7 +4,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use uuid::Uuid;
 
-use super::{AnyStore, PgStore, SqliteStore, db_error};
+use super::{AnyStore, PgStore, SqliteStore, db_error, dispatch};
 use crate::domain::Result;
 use crate::domain::audit::AuditRecord;
 use crate::domain::zitadel_instance::{InstanceLimits, InstanceStore};
@@ -99,18 +99,9 @@ macro_rules! instance_store {
                 tenant_id: Uuid,
                 audit: &AuditRecord,
             ) -> Result<bool> {
-                let mut tx = self.pool.begin().await.map_err(db_error)?;
-                let deleted = sqlx::query("DELETE FROM zitadel_instance_limits WHERE tenant_id = $1")
-                    .bind(tenant_id)
-                    .execute(&mut *tx)
-                    .await
-                    .map(|done| done.rows_affected() > 0)
-                    .map_err(db_error)?;
-                if deleted {
-                    $($audit)::+::append(&mut *tx, audit).await?;
-                    tx.commit().await.map_err(db_error)?;
-                }
-                Ok(deleted)
+                let delete = sqlx::query("DELETE FROM zitadel_instance_limits WHERE tenant_id = $1")
+                    .bind(tenant_id);
+                self.delete_audited(delete, audit).await
             }
 
             async fn blocked_instances(&self) -> Result<Vec<Uuid>> {
@@ -126,37 +117,27 @@ macro_rules! instance_store {
 instance_store!(PgStore, super::postgres::audit_steps);
 instance_store!(SqliteStore, super::sqlite::audit_steps);
 
-/// Forwards to whichever backend the store is.
-macro_rules! forward {
-    ($self:ident, $s:ident => $call:expr) => {
-        match $self {
-            AnyStore::Postgres($s) => $call.await,
-            AnyStore::Sqlite($s) => $call.await,
-        }
-    };
-}
-
 impl InstanceStore for AnyStore {
     async fn next_instance_sequence(&self, tenant_id: Uuid, now: DateTime<Utc>) -> Result<i64> {
-        forward!(self, s => s.next_instance_sequence(tenant_id, now))
+        dispatch!(self, s => s.next_instance_sequence(tenant_id, now))
     }
     async fn instance_sequence(&self, tenant_id: Uuid) -> Result<i64> {
-        forward!(self, s => s.instance_sequence(tenant_id))
+        dispatch!(self, s => s.instance_sequence(tenant_id))
     }
     async fn instance_limits(&self, tenant_id: Uuid) -> Result<Option<InstanceLimits>> {
-        forward!(self, s => s.instance_limits(tenant_id))
+        dispatch!(self, s => s.instance_limits(tenant_id))
     }
     async fn put_instance_limits(
         &self,
         limits: &InstanceLimits,
         audit: &AuditRecord,
     ) -> Result<()> {
-        forward!(self, s => s.put_instance_limits(limits, audit))
+        dispatch!(self, s => s.put_instance_limits(limits, audit))
     }
     async fn delete_instance_limits(&self, tenant_id: Uuid, audit: &AuditRecord) -> Result<bool> {
-        forward!(self, s => s.delete_instance_limits(tenant_id, audit))
+        dispatch!(self, s => s.delete_instance_limits(tenant_id, audit))
     }
     async fn blocked_instances(&self) -> Result<Vec<Uuid>> {
-        forward!(self, s => s.blocked_instances())
+        dispatch!(self, s => s.blocked_instances())
     }
 }
