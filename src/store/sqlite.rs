@@ -8,7 +8,7 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 use sqlx::{Row, Sqlite, Transaction};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use uuid::Uuid;
 
@@ -103,11 +103,12 @@ impl SqliteStore {
         }
     }
 
-    /// Reads every counter with its limit's terms; a counter not yet written reads 0.
+    /// Reads every counter with its limit's terms; a counter not yet written reads 0 (and one
+    /// of `_full` partitions is never written).
     async fn lock_counters(
         tx: &mut Transaction<'static, Sqlite>,
         reads: &BatchReads,
-        _now_ms: i64,
+        _full: &HashSet<CounterKey>,
     ) -> Result<HashMap<CounterKey, CounterRow>> {
         Self::counters_with_terms(tx, reads.counters.iter().map(|(key, _)| key)).await
     }
