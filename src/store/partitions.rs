@@ -16,7 +16,7 @@ use sqlx::{Postgres, Sqlite, Transaction};
 
 use super::db_error;
 use super::postgres::PgStore;
-use super::sqlite::SqliteStore;
+use super::sqlite::{self, SqliteStore};
 use crate::domain::Result;
 use crate::domain::usage::batch::{
     BatchReads, CounterKey, PartitionGroup, partition_candidates, partition_group, past_bound,
@@ -80,29 +80,19 @@ claim_partitions!(SqliteStore, Sqlite);
 claim_partitions!(PgStore, Postgres);
 
 impl SqliteStore {
-    /// Which of `keys` a counter row holds (one indexed look-up each, in-process).
+    /// Which of `keys` a counter row holds, in one statement.
     async fn existing_counters(
         tx: &mut Transaction<'static, Sqlite>,
         keys: &[&CounterKey],
     ) -> Result<HashSet<CounterKey>> {
-        let mut found = HashSet::new();
-        for key in keys {
-            let exists: Option<i64> = sqlx::query_scalar(
-                "SELECT 1 FROM counters WHERE tenant_id = $1 AND limit_id = $2 \
-                 AND period_start = $3 AND per_value = $4",
-            )
-            .bind(key.tenant_id)
-            .bind(&key.limit_id)
-            .bind(key.period_start)
-            .bind(&key.per_value)
-            .fetch_optional(&mut **tx)
+        let rows: Vec<(i64, i64)> = sqlx::query_as(sqlite::EXISTING_COUNTERS)
+            .bind(sqlite::keys_json(keys.iter().map(|k| (*k, None))))
+            .fetch_all(&mut **tx)
             .await
             .map_err(db_error)?;
-            if exists.is_some() {
-                found.insert((*key).clone());
-            }
-        }
-        Ok(found)
+        rows.into_iter()
+            .map(|(i, _)| Ok((*sqlite::key_at(keys, i)?).clone()))
+            .collect()
     }
 
     /// Nothing to lock: the batch holds SQLite's write lock already. False: nothing can have
