@@ -121,6 +121,10 @@ pub struct ServeArgs {
     #[arg(long, env = "QUOTAPLANE_MAX_OPEN_LEASES_PER_TENANT", default_value_t = 100_000,
         value_parser = clap::value_parser!(i64).range(1..))]
     pub max_open_leases_per_tenant: i64,
+    /// Most `per` partitions one limit may hold in one period; a new one past it is refused (409).
+    #[arg(long, env = "QUOTAPLANE_MAX_PARTITIONS_PER_LIMIT", default_value_t = 100_000,
+        value_parser = clap::value_parser!(i64).range(1..))]
+    pub max_partitions_per_limit: i64,
     /// Counters of ended periods are kept one more window's length plus this margin, in seconds.
     #[arg(
         long,

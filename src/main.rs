@@ -126,6 +126,7 @@ async fn serve(args: ServeArgs) -> quotaplane::domain::Result<()> {
             limits_per_tenant: args.max_limits_per_tenant,
             limits_per_metric: args.max_limits_per_metric,
             open_leases_per_tenant: args.max_open_leases_per_tenant,
+            partitions_per_limit: args.max_partitions_per_limit,
         },
         test_clock: args
             .test_clock

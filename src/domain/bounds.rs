@@ -1,6 +1,6 @@
 //! Ceilings on what a tenant's writes may create, so no tenant can grow the store (or the
 //! engine's cache) without bound: limits per tenant and per metric, limits per vendor quota, and
-//! open leases per tenant.
+//! open leases per tenant, and live `per` partitions per limit and period.
 //! A bound reached is a clear refusal naming it (409 natively), never a 500.
 
 use super::{Error, Result};
@@ -18,6 +18,9 @@ pub struct Bounds {
     pub limits_per_metric: i64,
     /// Most leases one tenant may hold open at once.
     pub open_leases_per_tenant: i64,
+    /// Most `per` partitions (counters) one limit may hold in one period; a usage that would
+    /// make one more is refused, while the partitions already there keep counting.
+    pub partitions_per_limit: i64,
 }
 
 impl Default for Bounds {
@@ -26,6 +29,7 @@ impl Default for Bounds {
             limits_per_tenant: 100_000,
             limits_per_metric: 50_000,
             open_leases_per_tenant: 100_000,
+            partitions_per_limit: 100_000,
         }
     }
 }
@@ -61,6 +65,17 @@ impl Bounds {
     }
 }
 
+/// The refusal of a usage that would make a new `per` partition of limit `limit_id` when the
+/// limit already holds `bound` of them in the period.
+pub fn partitions_reached(limit_id: &str, bound: i64) -> Error {
+    Error::LimitReached {
+        message: format!(
+            "the limit {limit_id} holds as many `per` partitions in this period as it may \
+             (partitions_per_limit = {bound}); the partitions it holds keep counting"
+        ),
+    }
+}
+
 /// Refuses a vendor quota that would own more than [`MAX_LIMITS_PER_QUOTA`] limits.
 pub fn check_quota_size(limits: usize, pointer: &str) -> Result<()> {
     if limits > MAX_LIMITS_PER_QUOTA {
@@ -91,6 +106,7 @@ mod tests {
             limits_per_tenant: 10,
             limits_per_metric: 4,
             open_leases_per_tenant: 2,
+            partitions_per_limit: 3,
         };
         assert!(bounds.admit(9, 3, 1).is_ok());
         assert!(bounds.admit(10, 0, 1).is_err());

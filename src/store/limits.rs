@@ -134,6 +134,8 @@ macro_rules! limit_store {
             ) -> Result<()> {
                 let mut tx = Self::begin_batch(&self.pool).await?;
                 let mut state = BatchState::default();
+                // First, before any row lock: see `super::partitions`.
+                state.full_partitions = Self::claim_partitions(&mut tx, reads).await?;
                 if reads.expire_leases {
                     batch_steps::expire_leases(&mut tx, reads.now_ms).await?;
                 }
@@ -142,7 +144,8 @@ macro_rules! limit_store {
                         state.released.insert((tenant_id, lease_id));
                     }
                 }
-                state.counters = Self::lock_counters(&mut tx, reads, reads.now_ms).await?;
+                state.counters =
+                    Self::lock_counters(&mut tx, reads, &state.full_partitions).await?;
                 for key in &reads.notified {
                     batch_steps::fired_thresholds(&mut tx, key, &mut state.fired).await?;
                 }

@@ -21,6 +21,7 @@ mod limit_steps;
 mod limits;
 mod notifications;
 mod pages;
+mod partitions;
 mod postgres;
 mod retention;
 mod scoped;

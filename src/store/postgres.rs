@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use uuid::Uuid;
 
@@ -77,21 +77,24 @@ impl PgStore {
         pool.begin().await.map_err(db_error)
     }
 
-    /// Makes sure every counter exists, then locks and reads them all in one round trip each, in
-    /// key order (so two replicas never wait on each other crosswise).
+    /// Makes sure every counter the batch may write exists (but those of `full` partitions),
+    /// then locks and reads them all in one round trip each, in key order (so two replicas never
+    /// wait on each other crosswise).
     async fn lock_counters(
         tx: &mut Transaction<'static, Postgres>,
         reads: &BatchReads,
-        now_ms: i64,
+        full: &HashSet<CounterKey>,
     ) -> Result<HashMap<CounterKey, CounterRow>> {
         if reads.counters.is_empty() {
             return Ok(HashMap::new());
         }
+        let now_ms = reads.now_ms;
         let written: Vec<&(CounterKey, i64)> = reads
             .counters
             .iter()
             .zip(&reads.writable)
             .filter_map(|(key, writable)| writable.then_some(key))
+            .filter(|(key, _)| !full.contains(key))
             .collect();
         let (tenants, limits, starts, pers) = key_columns(written.iter().map(|(k, _)| k));
         let ends: Vec<i64> = written.iter().map(|(_, end)| *end).collect();

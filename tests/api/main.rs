@@ -20,6 +20,7 @@ mod history;
 mod leases;
 mod openapi;
 mod pages;
+mod partitions;
 mod precedence;
 mod process;
 mod rate_limits;

@@ -9,31 +9,7 @@ use sqlx::Connection;
 use uuid::Uuid;
 
 use crate::on_both_backends;
-use crate::support::{Backend, TestApp, body, test_epoch};
-
-/// A number the server's database answers to `sql`, behind its back.
-async fn scalar(app: &TestApp, sql: &str) -> i64 {
-    match app.backend {
-        Backend::Sqlite => {
-            let mut c = sqlx::SqliteConnection::connect(&app.database_url)
-                .await
-                .expect("sqlite");
-            sqlx::query_scalar(sql)
-                .fetch_one(&mut c)
-                .await
-                .expect("scalar")
-        }
-        Backend::Postgres => {
-            let mut c = sqlx::PgConnection::connect(&app.database_url)
-                .await
-                .expect("pg");
-            sqlx::query_scalar(sql)
-                .fetch_one(&mut c)
-                .await
-                .expect("scalar")
-        }
-    }
-}
+use crate::support::{Backend, TestApp, body, scalar, test_epoch};
 
 async fn counters_of(app: &TestApp, limit_id: &str, per_value: &str) -> i64 {
     scalar(

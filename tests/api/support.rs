@@ -269,6 +269,30 @@ pub async fn body(response: Response) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
 }
 
+/// A number the server's database answers to `sql`, behind its back.
+pub async fn scalar(app: &TestApp, sql: &str) -> i64 {
+    match app.backend {
+        Backend::Sqlite => {
+            let mut c = sqlx::SqliteConnection::connect(&app.database_url)
+                .await
+                .expect("sqlite");
+            sqlx::query_scalar(sql)
+                .fetch_one(&mut c)
+                .await
+                .expect("scalar")
+        }
+        Backend::Postgres => {
+            let mut c = sqlx::PgConnection::connect(&app.database_url)
+                .await
+                .expect("pg");
+            sqlx::query_scalar(sql)
+                .fetch_one(&mut c)
+                .await
+                .expect("scalar")
+        }
+    }
+}
+
 /// Like [`on_both_backends!`], with the server's settings given: `settings = <expr>;` first.
 #[macro_export]
 macro_rules! on_both_backends_with {

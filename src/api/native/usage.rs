@@ -262,6 +262,7 @@ pub async fn check(
         ExplainParams),
     responses((status = 200, body = UsageDecision), (status = 429, body = QuotaExceededProblem, content_type = "application/problem+json"),
         (status = 403, body = Problem),
+        (status = 409, body = Problem, description = "A new `per` partition past its limit's bound (`--max-partitions-per-limit`)"),
         (status = 422, body = Problem)))]
 pub async fn consume(
     State(state): State<AppState>,
@@ -285,6 +286,7 @@ pub async fn consume(
 /// `admin` or `reporter`, and never sets what quotaplane counts itself (403).
 #[utoipa::path(post, path = "/v1/usage/report", tag = "usage", request_body = ReportRequest,
     responses((status = 200, body = UsageDecision), (status = 403, body = Problem),
+        (status = 409, body = Problem, description = "A new `per` partition past its limit's bound (`--max-partitions-per-limit`)"),
         (status = 422, body = Problem)))]
 pub async fn report(
     State(state): State<AppState>,
@@ -303,7 +305,7 @@ pub async fn report(
         description = "The same key and body within 24 hours returns the first decision")),
     responses((status = 201, body = LeaseCreated), (status = 429, body = QuotaExceededProblem, content_type = "application/problem+json"),
         (status = 403, body = Problem),
-        (status = 409, body = Problem, description = "The tenant holds as many open leases as it may (`--max-open-leases-per-tenant`)"),
+        (status = 409, body = Problem, description = "The tenant holds as many open leases as it may (`--max-open-leases-per-tenant`), or a new `per` partition past its limit's bound (`--max-partitions-per-limit`)"),
         (status = 422, body = Problem)))]
 pub async fn acquire(
     State(state): State<AppState>,

@@ -69,6 +69,9 @@ pub struct BatchReads {
     pub previous: Vec<(CounterKey, i64)>,
     /// The batch's instant, epoch milliseconds.
     pub now_ms: i64,
+    /// Most `per` partitions one limit may hold in one period (`partitions_per_limit`); `None`:
+    /// no bound. See [`past_bound`].
+    pub partitions_per_limit: Option<i64>,
 }
 
 /// What the store found.
@@ -85,6 +88,10 @@ pub struct BatchState {
     /// For each of [`BatchReads::previous`]: the previous period's start and its usage (0 when
     /// it has no counter).
     pub previous: HashMap<CounterKey, (i64, i64)>,
+    /// Writable counters of new `per` partitions the batch may not make: their limit holds as
+    /// many partitions in their period as it may. They read 0 and are never written; a job that
+    /// would count, hold or set on one is refused ([`past_bound`]).
+    pub full_partitions: HashSet<CounterKey>,
 }
 
 /// A unit of a lease: what it holds of one counter.
@@ -110,4 +117,90 @@ pub struct BatchWrites {
     pub idempotency: Vec<(IdempotencyKey, IdempotencyRecord, i64)>,
     /// Notifications that became due, for the outbox (a row already there is left alone).
     pub outbox: Vec<DueNotification>,
+}
+
+/// A limit in one period: the counters of its `per` partitions are counted against
+/// `partitions_per_limit` together.
+pub type PartitionGroup = (Uuid, String, i64);
+
+/// The group a counter belongs to.
+pub fn partition_group(key: &CounterKey) -> PartitionGroup {
+    (key.tenant_id, key.limit_id.clone(), key.period_start)
+}
+
+/// The writable counters of `per` partitions (a non-empty `per_value`) that a batch reading
+/// `reads` may make; the store asks which of them no row holds yet.
+pub fn partition_candidates(reads: &BatchReads) -> Vec<&CounterKey> {
+    if reads.partitions_per_limit.is_none() {
+        return Vec::new();
+    }
+    reads
+        .counters
+        .iter()
+        .zip(&reads.writable)
+        .filter(|((key, _), writable)| **writable && !key.per_value.is_empty())
+        .map(|((key, _), _)| key)
+        .collect()
+}
+
+/// Of `new` (counters of `per` partitions no row holds yet, in key order), those the batch may
+/// not make: each group (a limit in a period) holding `live` partitions may make `bound - live`
+/// more, the first in key order. So the bound holds whatever the batch then decides; a new
+/// partition admitted here but whose usage is refused only leaves room unused until the next
+/// batch.
+pub fn past_bound(
+    new: &[&CounterKey],
+    live: &HashMap<PartitionGroup, i64>,
+    bound: i64,
+) -> HashSet<CounterKey> {
+    let mut room: HashMap<PartitionGroup, i64> = HashMap::new();
+    let mut full = HashSet::new();
+    for key in new {
+        let group = partition_group(key);
+        let left = room
+            .entry(group)
+            .or_insert_with_key(|g| bound - live.get(g).copied().unwrap_or(0));
+        if *left > 0 {
+            *left -= 1;
+        } else {
+            full.insert((*key).clone());
+        }
+    }
+    full
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(limit: &str, per: &str, start: i64) -> CounterKey {
+        CounterKey {
+            tenant_id: Uuid::nil(),
+            limit_id: limit.into(),
+            per_value: per.into(),
+            period_start: start,
+        }
+    }
+
+    #[test]
+    fn new_partitions_past_a_limits_room_in_a_period_are_full_in_key_order() {
+        let new = [
+            key("a", "u1", 0),
+            key("a", "u2", 0),
+            key("a", "u3", 0),
+            key("a", "u4", 60),
+            key("b", "u5", 0),
+        ];
+        let new: Vec<&CounterKey> = new.iter().collect();
+        let live = HashMap::from([(partition_group(new[0]), 2), (partition_group(new[4]), 3)]);
+        let full = past_bound(&new, &live, 3);
+        let expected: HashSet<CounterKey> =
+            [key("a", "u2", 0), key("a", "u3", 0), key("b", "u5", 0)]
+                .into_iter()
+                .collect();
+        assert_eq!(
+            full, expected,
+            "a's next period and its first new partition fit"
+        );
+    }
 }

@@ -90,12 +90,14 @@ impl<T> Waiting<T> {
 }
 
 /// Runs until every sender is gone and every drawn job is answered.
-/// `outbox` is signalled after a batch that wrote due notifications commits.
+/// `outbox` is signalled after a batch that wrote due notifications commits; no batch makes a
+/// `per` partition past `partitions_per_limit`.
 pub async fn run<S: LimitStore>(
     store: S,
     clock: SharedClock,
     mut queue: mpsc::Receiver<Job>,
     outbox: Arc<Notify>,
+    partitions_per_limit: i64,
 ) {
     let mut waiting = Waiting::default();
     let mut drawn = Vec::with_capacity(MAX_BATCH);
@@ -120,7 +122,7 @@ pub async fn run<S: LimitStore>(
         metrics::gauge!("quotaplane_engine_queue_depth").set((queue.len() + waiting.len) as f64);
         metrics::histogram!("quotaplane_engine_batch_size").record(jobs.len() as f64);
         let started = Instant::now();
-        let (answers, notified) = process(&store, &clock, &jobs).await;
+        let (answers, notified) = process(&store, &clock, &jobs, partitions_per_limit).await;
         metrics::histogram!("quotaplane_engine_batch_duration_seconds")
             .record(started.elapsed().as_secs_f64());
         if notified {
@@ -139,16 +141,19 @@ async fn process<S: LimitStore>(
     store: &S,
     clock: &SharedClock,
     jobs: &[Job],
+    partitions_per_limit: i64,
 ) -> (Vec<Result<super::Decision>>, bool) {
     let now = clock.now();
-    let reads = reads_of(jobs, now.timestamp_millis());
+    let mut reads = reads_of(jobs, now.timestamp_millis());
+    reads.partitions_per_limit = Some(partitions_per_limit);
     let mut last_error = Error::Internal("no attempt".into());
     for attempt in 1..=ATTEMPTS {
         let mut answers = Vec::new();
         let mut notified = false;
         let outcome = store
             .run_batch(&reads, &mut |state| {
-                let (writes, decided) = decide::decide(jobs, state, now);
+                let (writes, decided) =
+                    decide::decide(jobs, state, now, reads.partitions_per_limit);
                 answers = decided;
                 notified = !writes.outbox.is_empty();
                 writes

@@ -17,10 +17,12 @@ use crate::domain::{Error, Result};
 pub const IDEMPOTENCY_TTL: TimeDelta = TimeDelta::hours(24);
 
 /// Decides every job of a batch; returns what to write and each job's answer, in order.
+/// `partitions_per_limit` is the bound that made [`BatchState::full_partitions`] full.
 pub(crate) fn decide(
     jobs: &[Job],
     state: &BatchState,
     now: DateTime<Utc>,
+    partitions_per_limit: Option<i64>,
 ) -> (BatchWrites, Vec<Result<Decision>>) {
     let mut counters: HashMap<&CounterKey, CounterRow> = HashMap::new();
     let mut period_ends: HashMap<&CounterKey, i64> = HashMap::new();
@@ -44,6 +46,10 @@ pub(crate) fn decide(
                 answers.push(replay::replay(record, hash, job, &counters));
                 continue;
             }
+        }
+        if let Some(refused) = past_partition_bound(job, state, partitions_per_limit) {
+            answers.push(Err(refused));
+            continue;
         }
         let answer = match &job.operation {
             Operation::Release { lease_id } => {
@@ -100,10 +106,29 @@ pub(crate) fn decide(
         .collect();
     writes.counters = changed
         .into_iter()
+        .filter(|key| !state.full_partitions.contains(*key))
         .filter_map(|key| Some((key.clone(), *period_ends.get(key)?, counters.get(key)?.used)))
         .collect();
     writes.counters.sort_by(|a, b| a.0.cmp(&b.0));
     (writes, answers)
+}
+
+/// The refusal of a job that would count, hold or set on a new `per` partition its limit has
+/// no room for (a refund there has nothing to give back, and a check makes nothing).
+fn past_partition_bound(job: &Job, state: &BatchState, bound: Option<i64>) -> Option<Error> {
+    if state.full_partitions.is_empty()
+        || matches!(job.operation, Operation::Check | Operation::Refund)
+    {
+        return None;
+    }
+    let m = job
+        .matched
+        .iter()
+        .find(|m| state.full_partitions.contains(&m.key))?;
+    Some(crate::domain::bounds::partitions_reached(
+        &m.limit.id,
+        bound.unwrap_or_default(),
+    ))
 }
 
 /// Adds to `outbox` every notification rule of the job's limits that the counters' new usage

@@ -88,7 +88,7 @@ fn operations_of_one_batch_are_decided_in_order_and_written_once() {
     let jobs: Vec<Job> = (0..4)
         .map(|_| job(Operation::Consume, 2, &["a"], None))
         .collect();
-    let (writes, answers) = decide(&jobs, &state(&[("a", 0)]), now());
+    let (writes, answers) = decide(&jobs, &state(&[("a", 0)]), now(), None);
     let allowed: Vec<bool> = answers
         .iter()
         .map(|a| a.as_ref().is_ok_and(|d| d.allowed))
@@ -100,7 +100,12 @@ fn operations_of_one_batch_are_decided_in_order_and_written_once() {
 #[test]
 fn a_refusal_by_one_limit_counts_against_none() {
     let jobs = [job(Operation::Consume, 3, &["a", "b", "soft"], None)];
-    let (writes, answers) = decide(&jobs, &state(&[("a", 0), ("b", 4), ("soft", 0)]), now());
+    let (writes, answers) = decide(
+        &jobs,
+        &state(&[("a", 0), ("b", 4), ("soft", 0)]),
+        now(),
+        None,
+    );
     let decision = answers[0].as_ref().expect("decided");
     assert!(!decision.allowed);
     assert_eq!(decision.limits.len(), 1);
@@ -111,7 +116,7 @@ fn a_refusal_by_one_limit_counts_against_none() {
 #[test]
 fn a_limit_deleted_meanwhile_is_ignored() {
     let jobs = [job(Operation::Consume, 1, &["gone", "a"], None)];
-    let (writes, answers) = decide(&jobs, &state(&[("a", 0)]), now());
+    let (writes, answers) = decide(&jobs, &state(&[("a", 0)]), now(), None);
     assert!(
         answers[0]
             .as_ref()
@@ -127,7 +132,7 @@ fn the_same_idempotency_key_twice_in_one_batch_consumes_once() {
         job(Operation::Consume, 2, &["a"], Some(("k", "h1"))),
         job(Operation::Consume, 2, &["a"], Some(("k", "other"))),
     ];
-    let (writes, answers) = decide(&jobs, &state(&[("a", 0)]), now());
+    let (writes, answers) = decide(&jobs, &state(&[("a", 0)]), now(), None);
     assert!(answers[1].as_ref().is_ok_and(|d| d.replayed && d.allowed));
     assert!(matches!(answers[2], Err(Error::IdempotencyKeyReused)));
     assert_eq!(writes.counters, vec![(key("a"), NEVER, 2)]);
@@ -137,7 +142,7 @@ fn the_same_idempotency_key_twice_in_one_batch_consumes_once() {
 #[test]
 fn a_refused_windowless_limit_gives_no_retry_time() {
     let jobs = [job(Operation::Consume, 9, &["a"], None)];
-    let (_, answers) = decide(&jobs, &state(&[("a", 0)]), now());
+    let (_, answers) = decide(&jobs, &state(&[("a", 0)]), now(), None);
     assert!(
         answers[0]
             .as_ref()
@@ -170,7 +175,7 @@ fn thresholds_fired(rules: Vec<Notification>, amounts: &[i64]) -> Vec<(String, i
             row.amount = Amount::Limited(10);
         }
         state.fired = fired_so_far.clone();
-        let (writes, _) = decide(&[j], &state, now());
+        let (writes, _) = decide(&[j], &state, now(), None);
         used = writes.counters.first().map_or(used, |c| c.2);
         for due in writes.outbox {
             fired_so_far.insert((key("soft"), due.notification_id.clone()), due.threshold);
@@ -229,7 +234,7 @@ fn a_rule_without_repeat_fires_once_and_several_due_in_one_batch_are_each_writte
     if let Some(row) = state.counters.get_mut(&key("soft")) {
         row.amount = Amount::Limited(4);
     }
-    let (writes, _) = decide(&jobs, &state, now());
+    let (writes, _) = decide(&jobs, &state, now(), None);
     let thresholds: Vec<i64> = writes.outbox.iter().map(|d| d.threshold).collect();
     assert_eq!(thresholds, vec![50, 150]);
 }
@@ -237,6 +242,31 @@ fn a_rule_without_repeat_fires_once_and_several_due_in_one_batch_are_each_writte
 #[test]
 fn a_refund_gives_units_back_but_never_below_zero() {
     let jobs = [job(Operation::Refund, 3, &["a"], None)];
-    let (writes, _) = decide(&jobs, &state(&[("a", 2)]), now());
+    let (writes, _) = decide(&jobs, &state(&[("a", 2)]), now(), None);
     assert_eq!(writes.counters, vec![(key("a"), NEVER, 0)]);
+}
+
+#[test]
+fn a_job_on_a_partition_past_the_bound_is_refused_by_name_and_the_rest_of_the_batch_proceeds() {
+    let mut state = state(&[("a", 0), ("full", 0)]);
+    state.full_partitions.insert(key("full"));
+    let jobs = [
+        job(Operation::Consume, 1, &["a", "full"], None),
+        job(Operation::Consume, 1, &["a"], None),
+        job(Operation::Refund, 1, &["full"], None),
+        job(Operation::Check, 1, &["full"], None),
+    ];
+    let (writes, answers) = decide(&jobs, &state, now(), Some(3));
+    let refused = answers[0].as_ref().expect_err("refused");
+    assert!(
+        refused.to_string().contains("partitions_per_limit = 3"),
+        "{refused}"
+    );
+    assert!(answers[1].as_ref().is_ok_and(|d| d.allowed));
+    assert!(answers[2].is_ok() && answers[3].as_ref().is_ok_and(|d| d.allowed));
+    assert_eq!(
+        writes.counters,
+        vec![(key("a"), NEVER, 1)],
+        "the refused job counted nothing, and the full partition is never written"
+    );
 }

@@ -97,6 +97,7 @@ impl<S: EngineStore> Engine<S> {
                     clock.clone(),
                     jobs,
                     outbox.clone(),
+                    bounds.partitions_per_limit,
                 ));
                 queue
             })

@@ -35,7 +35,7 @@ pub(super) async fn read_checks<S: LimitStore>(
                     counters,
                     ..BatchState::default()
                 };
-                decide::decide(&jobs, &state, clock.now()).1
+                decide::decide(&jobs, &state, clock.now(), None).1
             }
             Err(e) => jobs.iter().map(|_| Err(e.clone())).collect(),
         };
