@@ -14,6 +14,11 @@
 //! `quotaplane_engine_limit_cache_metrics` and `quotaplane_engine_limit_cache_limits`, and what
 //! left in `quotaplane_engine_limit_cache_evictions_total{reason="idle|full"}`.
 //!
+//! A limit is held in its compact form ([`CachedLimit`]: id, selector values, amount, expiry,
+//! rules, and a [`Shape`] shared with the metric's other limits that look like it), in one list
+//! per metric sorted by the selector's first pair, so a subject's candidates are found by binary
+//! search and the index costs 8 bytes a limit.
+//!
 //! Keying by metric keeps writes cheap: defining the ten-thousandth limit of one metric does not
 //! make the next request of another metric (say, the request metering every call goes through)
 //! read the tenant's whole set again.
@@ -29,12 +34,16 @@ use crate::domain::limit::{Limit, Subject};
 use crate::domain::notification::Notification;
 use crate::domain::ports::*;
 
+mod compact;
 mod entries;
 
+use self::compact::Interner;
 use self::entries::{Entries, evicted};
 
 /// A limit's notification rules, shared.
 pub type Rules = Arc<[Notification]>;
+
+pub use self::compact::{CachedLimit, Selector, Shape};
 
 /// Which limits a cache entry holds: one tenant's limits of one metric.
 type Key = (Uuid, String);
@@ -49,13 +58,13 @@ struct MetricLimits {
     index: Arc<MetricIndex>,
 }
 
-/// One metric's limits, indexed by the first pair of their selector, with their rules.
+/// One metric's limits in their compact form, sorted by the first pair of their selector (those
+/// with an empty selector first), so the limits a subject's pair can select are one range found
+/// by binary search: the index costs no memory beyond the list itself.
 struct MetricIndex {
-    limits: Vec<(Arc<Limit>, Rules)>,
-    /// key -> value -> positions in `limits`.
-    by_first_pair: HashMap<String, HashMap<String, Vec<usize>>>,
-    /// Limits with an empty selector: they apply to every subject.
-    everyone: Vec<usize>,
+    limits: Vec<Arc<CachedLimit>>,
+    /// How many limits (at the front) have an empty selector: they apply to every subject.
+    everyone: usize,
 }
 
 impl MetricIndex {
@@ -64,41 +73,38 @@ impl MetricIndex {
         for (limit_id, rule) in rules {
             grouped.entry(limit_id).or_default().push(rule);
         }
-        let mut index = Self {
-            limits: Vec::with_capacity(limits.len()),
-            by_first_pair: HashMap::new(),
-            everyone: Vec::new(),
-        };
-        for limit in limits {
-            let position = index.limits.len();
-            match limit.selector.pairs().next() {
-                Some((k, v)) => index
-                    .by_first_pair
-                    .entry(k.to_owned())
-                    .or_default()
-                    .entry(v.to_owned())
-                    .or_default()
-                    .push(position),
-                None => index.everyone.push(position),
-            }
-            let rules = Rules::from(grouped.remove(&limit.id).unwrap_or_default());
-            index.limits.push((Arc::new(limit), rules));
+        let mut interner = Interner::default();
+        let mut compact: Vec<Arc<CachedLimit>> = limits
+            .into_iter()
+            .map(|limit| {
+                let rules = grouped.remove(&limit.id);
+                Arc::new(interner.compact(limit, rules))
+            })
+            .collect();
+        compact.sort_by(|a, b| a.selector().first().cmp(&b.selector().first()));
+        compact.shrink_to_fit();
+        let everyone = compact.partition_point(|l| l.selector().is_empty());
+        Self {
+            limits: compact,
+            everyone,
         }
-        index
     }
 
-    fn matching(&self, subject: &Subject) -> Vec<(Arc<Limit>, Rules)> {
-        let candidates = subject
-            .pairs()
-            .filter_map(|(k, v)| self.by_first_pair.get(k)?.get(v))
-            .flatten()
-            .chain(&self.everyone);
-        let mut found: Vec<(Arc<Limit>, Rules)> = candidates
-            .map(|&i| &self.limits[i])
-            .filter(|(l, _)| l.selector.selects(subject))
-            .cloned()
-            .collect();
-        found.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+    fn matching(&self, subject: &Subject) -> Vec<Arc<CachedLimit>> {
+        let (everyone, selective) = self.limits.split_at(self.everyone);
+        let mut found: Vec<Arc<CachedLimit>> = everyone.to_vec();
+        for pair in subject.pairs() {
+            let from = selective.partition_point(|l| l.selector().first() < Some(pair));
+            let to =
+                from + selective[from..].partition_point(|l| l.selector().first() == Some(pair));
+            found.extend(
+                selective[from..to]
+                    .iter()
+                    .filter(|l| l.selector().selects(subject))
+                    .cloned(),
+            );
+        }
+        found.sort_by(|a, b| a.id.cmp(&b.id));
         found
     }
 }
@@ -149,7 +155,7 @@ impl LimitCache {
         tenant_id: Uuid,
         subject: &Subject,
         metric: &str,
-    ) -> Result<Vec<(Arc<Limit>, Rules)>> {
+    ) -> Result<Vec<Arc<CachedLimit>>> {
         let limits = self.metric(store, tenant_id, metric).await?;
         Ok(limits.index.matching(subject))
     }

@@ -44,13 +44,16 @@ impl<S: EngineStore> Engine<S> {
                     &part.usage.metric,
                 )
                 .await?;
-            let (limits, _) = crate::domain::precedence::resolve(found, now, |(l, _)| l);
-            if let Some((limit, _)) = limits.first() {
-                label = crate::domain::authority::OwnerKind::of(limit.owner.as_deref()).as_str();
+            let (limits, _) = crate::domain::precedence::resolve(found, now, |l| &**l);
+            if let Some(limit) = limits.first() {
+                label =
+                    crate::domain::authority::OwnerKind::of(limit.shape.owner.as_deref()).as_str();
             }
-            matched.extend(limits.into_iter().map(|(limit, rules)| {
-                self.matched(tenant_id, *part, now, limit, rules, shadow_all)
-            }));
+            matched.extend(
+                limits
+                    .into_iter()
+                    .map(|limit| self.matched(tenant_id, *part, now, limit, shadow_all)),
+            );
         }
         // A lease only when a limit holds units under it: one nobody could release is not made.
         let operation = if matched.iter().any(|m| m.take == Take::Hold) {
