@@ -165,3 +165,45 @@ on_both_backends! {
         assert_eq!(per_user, 300, "all or nothing: every admitted consume counted on both limits");
     }
 }
+
+on_both_backends! {
+    async fn the_store_finds_every_limit_that_may_select_a_subject_without_reading_the_rest(app) {
+        use quotaplane::domain::limit::Subject;
+        use quotaplane::domain::ports::LimitStore;
+        let (tenant, admin) = app.tenant_with_admin().await;
+        let limits: [(&str, Value); 6] = [
+            ("everyone", json!({})),
+            ("u1-in-t", json!({"team": "t", "user": "u1"})),
+            ("u1-in-s", json!({"team": "s", "user": "u1"})),
+            ("u11", json!({"user": "u11"})),
+            ("u-1", json!({"user": "u_1"})),
+            ("pct", json!({"user": "u%"})),
+        ];
+        for (id, subject) in limits {
+            let limit = json!({"subject": subject, "metric": "m", "amount": 5,
+                "window": {"kind": "minute"}});
+            let put = app.put(&format!("/v1/limits/{id}"), &admin, &limit).await;
+            assert!(put.status().is_success(), "put {id}: {}", put.status());
+        }
+        let store = quotaplane::store::AnyStore::connect(&app.database_url)
+            .await
+            .expect("store");
+        let tenant = tenant.parse().expect("tenant id");
+        let ids = |found: Vec<quotaplane::domain::limit::Limit>| -> Vec<String> {
+            found.into_iter().map(|l| l.id).collect()
+        };
+
+        let found = store
+            .limits_selecting(tenant, "m", &Subject::of([("team", "t"), ("user", "u1")]))
+            .await
+            .expect("selecting");
+        let odd = store
+            .limits_selecting(tenant, "m", &Subject::of([("user", "u_1")]))
+            .await
+            .expect("selecting");
+
+        // Candidates: a superset of those that select the subject (the caller checks each).
+        assert_eq!(ids(found), ["everyone", "u1-in-s", "u1-in-t"]);
+        assert_eq!(ids(odd), ["everyone", "u-1"], "wildcards in values match only themselves");
+    }
+}

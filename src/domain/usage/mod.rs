@@ -69,7 +69,7 @@ pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
 pub struct Engine<S> {
     store: S,
     clock: SharedClock,
-    limits: LimitCache,
+    limits: Arc<LimitCache>,
     /// One queue per batcher (lane).
     queues: Vec<mpsc::Sender<Job>>,
     /// Checks, read in groups without locks.
@@ -107,7 +107,7 @@ impl<S: EngineStore> Engine<S> {
         Arc::new(Self {
             store,
             clock,
-            limits: LimitCache::default(),
+            limits: Arc::new(LimitCache::default()),
             queues,
             reads,
             preparers: RwLock::default(),
