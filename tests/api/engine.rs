@@ -207,3 +207,24 @@ on_both_backends! {
         assert_eq!(ids(odd), ["everyone", "u-1"], "wildcards in values match only themselves");
     }
 }
+
+on_both_backends! {
+    async fn a_compound_call_no_limit_applies_to_is_admitted_without_a_lease(app) {
+        let (_, admin) = app.tenant_with_admin().await;
+        let quota = json!({"resourceType": "deployment", "resourceId": "dep",
+            "defaultRules": [{"rule": "token", "limit": 5}]});
+        let created = app.post("/api/v2/quotas/", &admin, &quota).await;
+        assert_eq!(created.status(), StatusCode::CREATED);
+        let call = json!({"consumer_type": "user", "consumer_id": "bob"});
+
+        let answered = app
+            .post("/v1/datarobot/deployments/dep/calls", &admin, &call)
+            .await;
+
+        assert_eq!(answered.status(), StatusCode::OK);
+        let answered = body(answered).await;
+        assert_eq!(answered["allowed"], true);
+        assert_eq!(answered["limits"], json!([]), "no request or concurrency rule applies");
+        assert_eq!(answered["lease"], Value::Null, "no lease nobody could release");
+    }
+}
