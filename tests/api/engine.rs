@@ -228,3 +228,32 @@ on_both_backends! {
         assert_eq!(answered["lease"], Value::Null, "no lease nobody could release");
     }
 }
+
+on_both_backends! {
+    async fn an_answer_lists_at_most_100_limits_the_tightest_first_and_counts_the_rest(app) {
+        let (_, admin) = app.tenant_with_admin().await;
+        for i in 0..105 {
+            let limit = json!({"subject": {}, "metric": "wide", "amount": 1_000 - i,
+                "window": {"kind": "minute"}});
+            let put = app.put(&format!("/v1/limits/l{i:03}"), &admin, &limit).await;
+            assert!(put.status().is_success(), "put l{i:03}: {}", put.status());
+        }
+        let usage = json!({"subject": {"user": "u"}, "metric": "wide", "amount": 1});
+
+        let admitted = body(app.post("/v1/usage/consume", &admin, &usage).await).await;
+        let refused = app
+            .post("/v1/usage/consume", &admin, &json!({"subject": {}, "metric": "wide", "amount": 1_000}))
+            .await;
+
+        assert_eq!(admitted["limits"].as_array().map(Vec::len), Some(100));
+        assert_eq!(admitted["limits_omitted"], 5);
+        assert_eq!(admitted["limits"][0]["quota_id"], "l104", "the least room left first");
+        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+        let refused = body(refused).await;
+        assert_eq!(refused["limits"].as_array().map(Vec::len), Some(100));
+        assert_eq!(refused["limits_omitted"], 5, "all 105 limits refuse 1,000 more");
+        let few = json!({"subject": {}, "metric": "narrow", "amount": 1});
+        let few = body(app.post("/v1/usage/consume", &admin, &few).await).await;
+        assert!(few.get("limits_omitted").is_none(), "absent when nothing is left out");
+    }
+}
