@@ -113,6 +113,9 @@ impl LimitCache {
     /// read the limits that may select their subject from the store: no request waits for a
     /// large metric's whole load.
     pub const DIRECT_ABOVE: usize = 1_000;
+    /// Most metrics waiting for a background load: past it, requests of other metrics read the
+    /// store until one ends (a flood of new metric names cannot queue tasks without end).
+    pub const MAX_PENDING: usize = 1_000;
 
     /// The limits of `tenant_id` that apply to `subject` and `metric`, ordered by id, each with
     /// its notification rules.
@@ -189,7 +192,7 @@ impl LimitCache {
         let started = self
             .pending
             .lock()
-            .map(|mut pending| pending.insert(key.clone()))
+            .map(|mut pending| pending.len() < Self::MAX_PENDING && pending.insert(key.clone()))
             .unwrap_or(false);
         if !started {
             return;
