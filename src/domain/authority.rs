@@ -9,7 +9,7 @@
 use super::limit::Limit;
 use super::ports::EngineStore;
 use super::principal::{Caller, Role};
-use super::usage::{Engine, Usage};
+use super::usage::{CachedLimit, Engine, Usage};
 use super::{Error, Field, Result, confluent, service_quota, waldur, zitadel};
 
 /// Who owns a limit, by the prefix of its `owner`.
@@ -126,7 +126,7 @@ pub fn authorize_usage(
     caller: &Caller,
     act: UsageAct,
     usage: &Usage,
-    applying: &[&Limit],
+    applying: &[&CachedLimit],
 ) -> Result<()> {
     if usage.metric == waldur::METRIC && !acts_for_every_user(caller) {
         let named = usage
@@ -156,9 +156,9 @@ pub fn authorize_usage(
         }
         if let Some(limit) = applying.iter().find(|l| {
             matches!(
-                OwnerKind::of(l.owner.as_deref()),
+                OwnerKind::of(l.shape.owner.as_deref()),
                 OwnerKind::Zitadel | OwnerKind::Confluent
-            ) && counted_by_a_surface(&l.metric)
+            ) && counted_by_a_surface(&l.shape.metric)
         }) {
             return Err(Error::Forbidden(format!(
                 "limit {} is counted by quotaplane; report may not set it",
@@ -177,7 +177,7 @@ pub async fn authorize(
     usage: &Usage,
 ) -> Result<()> {
     let applying = engine.applying(caller.tenant_id, usage).await?;
-    let applying: Vec<&Limit> = applying.iter().map(|l| &**l).collect();
+    let applying: Vec<&CachedLimit> = applying.iter().map(|l| &**l).collect();
     authorize_usage(caller, act, usage, &applying)
 }
 
@@ -189,19 +189,33 @@ fn acts_for_every_user(caller: &Caller) -> bool {
 /// Whether the caller may see `limit`: admins see every limit of their tenant; other keys see
 /// native limits, and limits whose selector names their own `user_id`.
 pub fn may_see(caller: &Caller, limit: &Limit) -> bool {
+    sees(caller, limit.owner.as_deref(), limit.selector.pairs())
+}
+
+/// [`may_see`] for a limit as the limit cache holds it.
+pub fn may_see_cached(caller: &Caller, limit: &CachedLimit) -> bool {
+    sees(
+        caller,
+        limit.shape.owner.as_deref(),
+        limit.selector().pairs(),
+    )
+}
+
+fn sees<'a>(
+    caller: &Caller,
+    owner: Option<&str>,
+    mut pairs: impl Iterator<Item = (&'a str, &'a str)>,
+) -> bool {
     if caller.is_system() || caller.roles.contains(Role::Admin) {
         return true;
     }
-    if OwnerKind::of(limit.owner.as_deref()) == OwnerKind::Native {
+    if OwnerKind::of(owner) == OwnerKind::Native {
         return true;
     }
     let Some(user) = caller.user_id else {
         return false;
     };
-    limit
-        .selector
-        .pairs()
-        .any(|(_, v)| waldur::parse_user(v) == Some(user))
+    pairs.any(|(_, v)| waldur::parse_user(v) == Some(user))
 }
 
 #[cfg(test)]

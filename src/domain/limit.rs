@@ -219,12 +219,18 @@ impl Limit {
     /// else the JSON array of the subject's values of the `per` keys (null where the subject
     /// lacks a key, so subjects without it share one counter rather than escape the limit).
     pub fn partition(&self, subject: &Subject) -> String {
-        if self.per.is_empty() {
-            return String::new();
-        }
-        let values: Vec<Option<&str>> = self.per.iter().map(|k| subject.get(k)).collect();
-        serde_json::to_string(&values).unwrap_or_default()
+        partition_by(self.per.iter().map(String::as_str), subject)
     }
+}
+
+/// The counter of a limit split by the keys `per` that `subject` counts against (see
+/// [`Limit::partition`]).
+pub fn partition_by<'a>(per: impl ExactSizeIterator<Item = &'a str>, subject: &Subject) -> String {
+    if per.len() == 0 {
+        return String::new();
+    }
+    let values: Vec<Option<&str>> = per.map(|k| subject.get(k)).collect();
+    serde_json::to_string(&values).unwrap_or_default()
 }
 
 /// Checks the `per` keys of a limit as given by a client.

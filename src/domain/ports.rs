@@ -96,6 +96,15 @@ pub trait LimitStore: Send + Sync {
         tenant_id: Uuid,
         metric: &str,
     ) -> impl Future<Output = Result<Vec<Limit>>> + Send;
+    /// A tenant's limits of one metric that may select `subject`: every one that does, and
+    /// perhaps some that do not (the caller checks each with `Subject::selects`). Reads only
+    /// those rows, so a request need not wait for a large metric's whole load.
+    fn limits_selecting(
+        &self,
+        tenant_id: Uuid,
+        metric: &str,
+        subject: &crate::domain::limit::Subject,
+    ) -> impl Future<Output = Result<Vec<Limit>>> + Send;
     /// Deletes a limit with its counters and leases, with the audit record of the deletion (kept
     /// only when there was a limit to delete); false when there was none.
     fn delete_limit(

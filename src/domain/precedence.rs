@@ -38,6 +38,39 @@ fn specificity(limit: &Limit) -> usize {
     limit.selector.pairs().count()
 }
 
+/// What precedence reads of a limit: implemented by the stored [`Limit`] and by the limit
+/// cache's compact form, so both are resolved by the same rule.
+pub trait Ranked {
+    /// The limit's id.
+    fn id(&self) -> &str;
+    /// Its family, if any.
+    fn family(&self) -> Option<&str>;
+    /// How many pairs its selector has.
+    fn specificity(&self) -> usize;
+    /// Whether its selector is `other`'s.
+    fn same_selector(&self, other: &Self) -> bool;
+    /// Whether it has expired at `now`.
+    fn expired(&self, now: DateTime<Utc>) -> bool;
+}
+
+impl Ranked for Limit {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn family(&self) -> Option<&str> {
+        self.family.as_deref()
+    }
+    fn specificity(&self) -> usize {
+        specificity(self)
+    }
+    fn same_selector(&self, other: &Self) -> bool {
+        self.selector == other.selector
+    }
+    fn expired(&self, now: DateTime<Utc>) -> bool {
+        Limit::expired(self, now)
+    }
+}
+
 /// Whether one subject could match both selectors: no key they share has two values.
 fn compatible(a: &Subject, b: &Subject) -> bool {
     a.pairs().all(|(k, v)| b.get(k).is_none_or(|w| w == v))
@@ -45,27 +78,27 @@ fn compatible(a: &Subject, b: &Subject) -> bool {
 
 /// Sorts the limits matching one subject (not expired) into those that apply and those that are
 /// replaced; `limits` keeps its order. `get` reads a limit out of whatever the caller holds.
-pub fn resolve<T>(
+pub fn resolve<T, L: Ranked + ?Sized>(
     limits: Vec<T>,
     now: DateTime<Utc>,
-    get: impl Fn(&T) -> &Limit,
+    get: impl Fn(&T) -> &L,
 ) -> (Vec<T>, Vec<(T, String)>) {
     let live: Vec<T> = limits
         .into_iter()
         .filter(|t| !get(t).expired(now))
         .collect();
     // Per family: the winning selector and the smallest id that has it.
-    let mut winners: HashMap<&str, (&Limit, usize)> = HashMap::new();
+    let mut winners: HashMap<&str, (&L, usize)> = HashMap::new();
     for t in &live {
         let limit = get(t);
-        let Some(family) = limit.family.as_deref() else {
+        let Some(family) = limit.family() else {
             continue;
         };
-        let rank = specificity(limit);
+        let rank = limit.specificity();
         winners
             .entry(family)
             .and_modify(|(best, best_rank)| {
-                if rank > *best_rank || (rank == *best_rank && limit.id < best.id) {
+                if rank > *best_rank || (rank == *best_rank && limit.id() < best.id()) {
                     (*best, *best_rank) = (limit, rank);
                 }
             })
@@ -75,9 +108,9 @@ pub fn resolve<T>(
         .iter()
         .map(|t| {
             let limit = get(t);
-            match limit.family.as_deref().and_then(|f| winners.get(f)) {
-                Some((best, _)) if best.selector != limit.selector => {
-                    Standing::ReplacedBy(best.id.clone())
+            match limit.family().and_then(|f| winners.get(f)) {
+                Some((best, _)) if !best.same_selector(limit) => {
+                    Standing::ReplacedBy(best.id().to_owned())
                 }
                 _ => Standing::Applies,
             }

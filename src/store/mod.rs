@@ -188,6 +188,14 @@ impl LimitStore for AnyStore {
     async fn limits_of_metric(&self, tenant_id: Uuid, metric: &str) -> Result<Vec<Limit>> {
         dispatch!(self, s => s.limits_of_metric(tenant_id, metric))
     }
+    async fn limits_selecting(
+        &self,
+        tenant_id: Uuid,
+        metric: &str,
+        subject: &crate::domain::limit::Subject,
+    ) -> Result<Vec<Limit>> {
+        dispatch!(self, s => s.limits_selecting(tenant_id, metric, subject))
+    }
     async fn delete_limit(&self, tenant_id: Uuid, id: &str, audit: &AuditRecord) -> Result<bool> {
         dispatch!(self, s => s.delete_limit(tenant_id, id, audit))
     }

@@ -165,3 +165,95 @@ on_both_backends! {
         assert_eq!(per_user, 300, "all or nothing: every admitted consume counted on both limits");
     }
 }
+
+on_both_backends! {
+    async fn the_store_finds_every_limit_that_may_select_a_subject_without_reading_the_rest(app) {
+        use quotaplane::domain::limit::Subject;
+        use quotaplane::domain::ports::LimitStore;
+        let (tenant, admin) = app.tenant_with_admin().await;
+        let limits: [(&str, Value); 6] = [
+            ("everyone", json!({})),
+            ("u1-in-t", json!({"team": "t", "user": "u1"})),
+            ("u1-in-s", json!({"team": "s", "user": "u1"})),
+            ("u11", json!({"user": "u11"})),
+            ("u-1", json!({"user": "u_1"})),
+            ("pct", json!({"user": "u%"})),
+        ];
+        for (id, subject) in limits {
+            let limit = json!({"subject": subject, "metric": "m", "amount": 5,
+                "window": {"kind": "minute"}});
+            let put = app.put(&format!("/v1/limits/{id}"), &admin, &limit).await;
+            assert!(put.status().is_success(), "put {id}: {}", put.status());
+        }
+        let store = quotaplane::store::AnyStore::connect(&app.database_url)
+            .await
+            .expect("store");
+        let tenant = tenant.parse().expect("tenant id");
+        let ids = |found: Vec<quotaplane::domain::limit::Limit>| -> Vec<String> {
+            found.into_iter().map(|l| l.id).collect()
+        };
+
+        let found = store
+            .limits_selecting(tenant, "m", &Subject::of([("team", "t"), ("user", "u1")]))
+            .await
+            .expect("selecting");
+        let odd = store
+            .limits_selecting(tenant, "m", &Subject::of([("user", "u_1")]))
+            .await
+            .expect("selecting");
+
+        // Candidates: a superset of those that select the subject (the caller checks each).
+        assert_eq!(ids(found), ["everyone", "u1-in-s", "u1-in-t"]);
+        assert_eq!(ids(odd), ["everyone", "u-1"], "wildcards in values match only themselves");
+    }
+}
+
+on_both_backends! {
+    async fn a_compound_call_no_limit_applies_to_is_admitted_without_a_lease(app) {
+        let (_, admin) = app.tenant_with_admin().await;
+        let quota = json!({"resourceType": "deployment", "resourceId": "dep",
+            "defaultRules": [{"rule": "token", "limit": 5}]});
+        let created = app.post("/api/v2/quotas/", &admin, &quota).await;
+        assert_eq!(created.status(), StatusCode::CREATED);
+        let call = json!({"consumer_type": "user", "consumer_id": "bob"});
+
+        let answered = app
+            .post("/v1/datarobot/deployments/dep/calls", &admin, &call)
+            .await;
+
+        assert_eq!(answered.status(), StatusCode::OK);
+        let answered = body(answered).await;
+        assert_eq!(answered["allowed"], true);
+        assert_eq!(answered["limits"], json!([]), "no request or concurrency rule applies");
+        assert_eq!(answered["lease"], Value::Null, "no lease nobody could release");
+    }
+}
+
+on_both_backends! {
+    async fn an_answer_lists_at_most_100_limits_the_tightest_first_and_counts_the_rest(app) {
+        let (_, admin) = app.tenant_with_admin().await;
+        for i in 0..105 {
+            let limit = json!({"subject": {}, "metric": "wide", "amount": 1_000 - i,
+                "window": {"kind": "minute"}});
+            let put = app.put(&format!("/v1/limits/l{i:03}"), &admin, &limit).await;
+            assert!(put.status().is_success(), "put l{i:03}: {}", put.status());
+        }
+        let usage = json!({"subject": {"user": "u"}, "metric": "wide", "amount": 1});
+
+        let admitted = body(app.post("/v1/usage/consume", &admin, &usage).await).await;
+        let refused = app
+            .post("/v1/usage/consume", &admin, &json!({"subject": {}, "metric": "wide", "amount": 1_000}))
+            .await;
+
+        assert_eq!(admitted["limits"].as_array().map(Vec::len), Some(100));
+        assert_eq!(admitted["limits_omitted"], 5);
+        assert_eq!(admitted["limits"][0]["quota_id"], "l104", "the least room left first");
+        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+        let refused = body(refused).await;
+        assert_eq!(refused["limits"].as_array().map(Vec::len), Some(100));
+        assert_eq!(refused["limits_omitted"], 5, "all 105 limits refuse 1,000 more");
+        let few = json!({"subject": {}, "metric": "narrow", "amount": 1});
+        let few = body(app.post("/v1/usage/consume", &admin, &few).await).await;
+        assert!(few.get("limits_omitted").is_none(), "absent when nothing is left out");
+    }
+}

@@ -94,12 +94,12 @@ impl From<Effective> for EffectiveLimit {
             Standing::ReplacedBy(by) => ("replaced", Some(by)),
         };
         Self {
-            quota_id: e.limit.id.clone(),
-            family: e.limit.family.clone(),
+            quota_id: e.limit.id.to_string(),
+            family: e.limit.shape.family.as_deref().map(str::to_owned),
             standing,
             replaced_by,
-            mode: e.limit.mode.as_str(),
-            blocking: e.limit.blocking,
+            mode: e.limit.shape.mode.as_str(),
+            blocking: e.limit.shape.blocking,
             usage: e.status.into(),
         }
     }
@@ -176,7 +176,7 @@ pub async fn effective(
     Ok(axum::Json(
         found
             .into_iter()
-            .filter(|e| authority::may_see(&caller, &e.limit))
+            .filter(|e| authority::may_see_cached(&caller, &e.limit))
             .map(Into::into)
             .collect(),
     ))

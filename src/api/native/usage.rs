@@ -85,11 +85,32 @@ impl From<LimitStatus> for LimitUsage {
     }
 }
 
+/// Most limits an answer lists (and gives `RateLimit` header items for): past it, the tightest
+/// (least remaining; on a refusal, the refusing ones are all there is) are listed, and
+/// `limits_omitted` says how many more there were.
+pub const MAX_LISTED_LIMITS: usize = 100;
+
+/// At most [`MAX_LISTED_LIMITS`] of `limits`: all of them in their order when they fit, else the
+/// tightest first; and how many were left out.
+fn listed(mut limits: Vec<LimitStatus>) -> (Vec<LimitStatus>, usize) {
+    if limits.len() <= MAX_LISTED_LIMITS {
+        return (limits, 0);
+    }
+    limits.sort_by_key(|l| l.remaining.map_or((1, 0), |left| (0, left)));
+    let omitted = limits.len() - MAX_LISTED_LIMITS;
+    limits.truncate(MAX_LISTED_LIMITS);
+    (limits, omitted)
+}
+
 /// The engine's answer. Admitted: every limit that applies; refused: the limits that refused.
+/// At most [`MAX_LISTED_LIMITS`] are listed, the tightest first when there are more.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UsageDecision {
     pub allowed: bool,
     pub limits: Vec<LimitUsage>,
+    /// How many limits were left out of `limits` (at most 100 are listed).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub limits_omitted: usize,
     /// Shadow limits that would have refused (they never do).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub would_refuse: Vec<String>,
@@ -104,6 +125,13 @@ pub struct LeaseCreated {
     pub id: Uuid,
     pub expires_at: DateTime<Utc>,
     pub limits: Vec<LimitUsage>,
+    /// How many limits were left out of `limits` (at most 100 are listed).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub limits_omitted: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 fn usage(
@@ -139,8 +167,8 @@ fn answer(
     now: DateTime<Utc>,
     unit: Option<&'static str>,
 ) -> Response {
-    let standings: Vec<PolicyStanding> = decision
-        .limits
+    let (limits, limits_omitted) = listed(decision.limits);
+    let standings: Vec<PolicyStanding> = limits
         .iter()
         .filter_map(|l| PolicyStanding::of_limit(l, now, unit))
         .collect();
@@ -150,13 +178,14 @@ fn answer(
         .explain
         .map(|e| e.into_iter().map(ExplainedLimit::from).collect::<Vec<_>>());
     let mut response = match decision.lease {
-        _ if !decision.allowed => refused(decision.limits, decision.would_refuse, explain),
+        _ if !decision.allowed => refused((limits, limits_omitted), decision.would_refuse, explain),
         Some(lease) => (
             admitted,
             axum::Json(LeaseCreated {
                 id: lease.id,
                 expires_at: lease.expires_at,
-                limits: decision.limits.into_iter().map(Into::into).collect(),
+                limits: limits.into_iter().map(Into::into).collect(),
+                limits_omitted,
             }),
         )
             .into_response(),
@@ -164,7 +193,8 @@ fn answer(
             admitted,
             axum::Json(UsageDecision {
                 allowed: decision.allowed,
-                limits: decision.limits.into_iter().map(Into::into).collect(),
+                limits: limits.into_iter().map(Into::into).collect(),
+                limits_omitted,
                 would_refuse: decision.would_refuse,
                 explain,
             }),
@@ -198,8 +228,11 @@ pub struct QuotaExceededProblem {
     pub violated_policies: Vec<String>,
     /// Always false.
     pub allowed: bool,
-    /// The limits that refused, with where they stand.
+    /// The limits that refused, with where they stand (at most 100).
     pub limits: Vec<LimitUsage>,
+    /// How many refusing limits were left out of `limits`.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub limits_omitted: usize,
     /// Shadow limits that would have refused too.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub would_refuse: Vec<String>,
@@ -209,7 +242,7 @@ pub struct QuotaExceededProblem {
 }
 
 fn refused(
-    limits: Vec<LimitStatus>,
+    (limits, limits_omitted): (Vec<LimitStatus>, usize),
     would_refuse: Vec<String>,
     explain: Option<Vec<ExplainedLimit>>,
 ) -> Response {
@@ -222,6 +255,7 @@ fn refused(
         violated_policies: violated,
         allowed: false,
         limits: limits.into_iter().map(Into::into).collect(),
+        limits_omitted,
         would_refuse,
         explain,
     };

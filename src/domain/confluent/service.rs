@@ -295,9 +295,9 @@ impl<S: EngineStore + AggregateStore> ClientQuotas<'_, S> {
             .into_iter()
             .filter(|e| e.standing == Standing::Applies)
             .find_map(|e| {
-                let owner = e.limit.owner.as_deref()?;
+                let owner = e.limit.shape.owner.as_deref()?;
                 let id = owner.strip_prefix("confluent:")?.to_owned();
-                let via = match e.limit.selector.get(SUBJECT_PRINCIPAL) {
+                let via = match e.limit.selector().get(SUBJECT_PRINCIPAL) {
                     Some(own) => own.to_owned(),
                     None => DEFAULT_PRINCIPAL.to_owned(),
                 };

@@ -295,7 +295,7 @@ mod tests {
             .iter()
             .filter(|l| l.applies_to(subject, metric))
             .collect();
-        crate::domain::precedence::resolve(matching, DateTime::UNIX_EPOCH, |l| l).0
+        crate::domain::precedence::resolve(matching, DateTime::UNIX_EPOCH, |l| *l).0
     }
 
     #[test]

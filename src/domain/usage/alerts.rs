@@ -31,7 +31,7 @@ pub(crate) fn previous_period(m: &Matched) -> Option<i64> {
     }
     let start = DateTime::from_timestamp_millis(m.key.period_start)?;
     let before = start.checked_sub_signed(TimeDelta::milliseconds(1))?;
-    Some(m.limit.window.period_start(before).timestamp_millis())
+    Some(m.limit.shape.window.period_start(before).timestamp_millis())
 }
 
 /// The outbox row of `rule` due at `threshold` (the caller adds an alert's target and body).
@@ -51,7 +51,7 @@ pub(crate) fn event(
         limit_id: m.key.limit_id.clone(),
         notification_id: rule.id.clone(),
         call_url,
-        metric: m.limit.metric.clone(),
+        metric: m.limit.shape.metric.to_string(),
         period_start: m.key.period_start,
         period_end: m.period_end,
         threshold,
@@ -101,7 +101,7 @@ pub(crate) fn threshold_payload(
             "tenant_id": m.key.tenant_id,
             "limit_id": m.key.limit_id,
             "rule_id": rule.id,
-            "metric": m.limit.metric,
+            "metric": &*m.limit.shape.metric,
             "partition": partition(m),
             "period_start": instant(m.key.period_start),
             "period_end": instant(m.period_end),
@@ -141,7 +141,7 @@ pub(crate) fn resets(
             "data": {
                 "tenant_id": m.key.tenant_id,
                 "limit_id": m.key.limit_id,
-                "metric": m.limit.metric,
+                "metric": &*m.limit.shape.metric,
                 "partition": partition(m),
                 "period_start": instant(m.key.period_start),
                 "period_end": instant(m.period_end),
@@ -155,7 +155,7 @@ pub(crate) fn resets(
             limit_id: m.key.limit_id.clone(),
             notification_id: rule_id,
             call_url: String::new(),
-            metric: m.limit.metric.clone(),
+            metric: m.limit.shape.metric.to_string(),
             period_start: m.key.period_start,
             period_end: m.period_end,
             threshold: 0,

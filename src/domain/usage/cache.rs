@@ -14,6 +14,20 @@
 //! `quotaplane_engine_limit_cache_metrics` and `quotaplane_engine_limit_cache_limits`, and what
 //! left in `quotaplane_engine_limit_cache_evictions_total{reason="idle|full"}`.
 //!
+//! A limit is held in its compact form ([`CachedLimit`]: id, selector values, amount, expiry,
+//! rules, and a [`Shape`] shared with the metric's other limits that look like it), in one list
+//! per metric sorted by the selector's first pair, so a subject's candidates are found by binary
+//! search and the index costs 8 bytes a limit.
+//!
+//! First loads: a metric with at most [`LimitCache::DIRECT_ABOVE`] limits is loaded by the
+//! request that first asks for it (a few milliseconds). A larger one is loaded by a task of its
+//! own, and until it is cached each request reads from the store only the limits that may select
+//! its subject (`LimitStore::limits_selecting`: those with an empty selector or holding one of
+//! the subject's pairs) and checks each as the index would, so the answer is exactly what a
+//! loaded entry gives, and no request waits for the whole load. A request whose metric is not
+//! cached while another metric loads does the same rather than queue behind that load. A metric
+//! too large for [`LimitCache::MAX_LIMITS`] is always read that way.
+//!
 //! Keying by metric keeps writes cheap: defining the ten-thousandth limit of one metric does not
 //! make the next request of another metric (say, the request metering every call goes through)
 //! read the tenant's whole set again.
@@ -25,16 +39,21 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 use crate::domain::Result;
-use crate::domain::limit::{Limit, Subject};
+use crate::domain::limit::Subject;
 use crate::domain::notification::Notification;
 use crate::domain::ports::*;
 
+mod compact;
 mod entries;
+mod index;
 
 use self::entries::{Entries, evicted};
+use self::index::{MetricIndex, direct};
 
 /// A limit's notification rules, shared.
 pub type Rules = Arc<[Notification]>;
+
+pub use self::compact::{CachedLimit, Selector, Shape};
 
 /// Which limits a cache entry holds: one tenant's limits of one metric.
 type Key = (Uuid, String);
@@ -49,60 +68,6 @@ struct MetricLimits {
     index: Arc<MetricIndex>,
 }
 
-/// One metric's limits, indexed by the first pair of their selector, with their rules.
-struct MetricIndex {
-    limits: Vec<(Arc<Limit>, Rules)>,
-    /// key -> value -> positions in `limits`.
-    by_first_pair: HashMap<String, HashMap<String, Vec<usize>>>,
-    /// Limits with an empty selector: they apply to every subject.
-    everyone: Vec<usize>,
-}
-
-impl MetricIndex {
-    fn build(limits: Vec<Limit>, rules: Vec<(String, Notification)>) -> Self {
-        let mut grouped: HashMap<String, Vec<Notification>> = HashMap::new();
-        for (limit_id, rule) in rules {
-            grouped.entry(limit_id).or_default().push(rule);
-        }
-        let mut index = Self {
-            limits: Vec::with_capacity(limits.len()),
-            by_first_pair: HashMap::new(),
-            everyone: Vec::new(),
-        };
-        for limit in limits {
-            let position = index.limits.len();
-            match limit.selector.pairs().next() {
-                Some((k, v)) => index
-                    .by_first_pair
-                    .entry(k.to_owned())
-                    .or_default()
-                    .entry(v.to_owned())
-                    .or_default()
-                    .push(position),
-                None => index.everyone.push(position),
-            }
-            let rules = Rules::from(grouped.remove(&limit.id).unwrap_or_default());
-            index.limits.push((Arc::new(limit), rules));
-        }
-        index
-    }
-
-    fn matching(&self, subject: &Subject) -> Vec<(Arc<Limit>, Rules)> {
-        let candidates = subject
-            .pairs()
-            .filter_map(|(k, v)| self.by_first_pair.get(k)?.get(v))
-            .flatten()
-            .chain(&self.everyone);
-        let mut found: Vec<(Arc<Limit>, Rules)> = candidates
-            .map(|&i| &self.limits[i])
-            .filter(|(l, _)| l.selector.selects(subject))
-            .cloned()
-            .collect();
-        found.sort_by(|a, b| a.0.id.cmp(&b.0.id));
-        found
-    }
-}
-
 /// The cache.
 pub struct LimitCache {
     max_entries: usize,
@@ -115,8 +80,12 @@ pub struct LimitCache {
     /// Bumped when idle generations are pruned: a load that began before is not kept (its key's
     /// generation may have been forgotten under it).
     epoch: std::sync::atomic::AtomicU64,
-    /// One cold load at a time; while it runs, others keep using what is cached, if anything.
+    /// One load at a time; while it runs, others keep using what is cached, or read the store.
     loading: tokio::sync::Mutex<()>,
+    /// The metrics being loaded in the background.
+    pending: std::sync::Mutex<std::collections::HashSet<Key>>,
+    /// A metric with more limits than this is first loaded in the background.
+    direct_above: usize,
 }
 
 impl Default for LimitCache {
@@ -140,41 +109,113 @@ impl LimitCache {
     pub const IDLE: Duration = Duration::from_secs(600);
     /// Most limits held at once (over all metrics and tenants).
     pub const MAX_LIMITS: usize = 500_000;
+    /// A metric with more limits than this is first loaded in the background, while requests
+    /// read the limits that may select their subject from the store: no request waits for a
+    /// large metric's whole load.
+    pub const DIRECT_ABOVE: usize = 1_000;
+    /// Most metrics waiting for a background load: past it, requests of other metrics read the
+    /// store until one ends (a flood of new metric names cannot queue tasks without end).
+    pub const MAX_PENDING: usize = 1_000;
 
     /// The limits of `tenant_id` that apply to `subject` and `metric`, ordered by id, each with
     /// its notification rules.
-    pub async fn matching(
-        &self,
-        store: &(impl LimitStore + NotificationStore),
+    pub async fn matching<S>(
+        self: &Arc<Self>,
+        store: &S,
         tenant_id: Uuid,
         subject: &Subject,
         metric: &str,
-    ) -> Result<Vec<(Arc<Limit>, Rules)>> {
-        let limits = self.metric(store, tenant_id, metric).await?;
-        Ok(limits.index.matching(subject))
+    ) -> Result<Vec<Arc<CachedLimit>>>
+    where
+        S: LimitStore + NotificationStore + Clone + Send + Sync + 'static,
+    {
+        match self.metric(store, tenant_id, metric).await? {
+            Some(limits) => Ok(limits.index.matching(subject)),
+            None => {
+                counted("direct");
+                direct(store, tenant_id, subject, metric).await
+            }
+        }
     }
 
-    async fn metric(
+    /// The metric's limits as cached (loading them first when that is quick); `None` while a
+    /// first load runs in the background, when the caller reads the store itself.
+    async fn metric<S>(
+        self: &Arc<Self>,
+        store: &S,
+        tenant_id: Uuid,
+        metric: &str,
+    ) -> Result<Option<Arc<MetricLimits>>>
+    where
+        S: LimitStore + NotificationStore + Clone + Send + Sync + 'static,
+    {
+        let cached = self.cached(tenant_id, metric);
+        if let Some(limits) = &cached {
+            if limits.checked.elapsed() < Self::TTL {
+                counted("hit");
+                return Ok(Some(limits.clone()));
+            }
+        }
+        let guard = match (self.loading.try_lock(), cached) {
+            (Ok(guard), _) => guard,
+            (Err(_), Some(stale)) => {
+                counted("stale");
+                return Ok(Some(stale));
+            }
+            (Err(_), None) => {
+                // Another metric is loading: do not queue behind it.
+                self.load_in_background(store, tenant_id, metric);
+                return Ok(None);
+            }
+        };
+        if self.cached(tenant_id, metric).is_none() {
+            let (count, _) = store.limits_fingerprint(tenant_id, metric).await?;
+            let count = usize::try_from(count).unwrap_or(usize::MAX);
+            if count > self.direct_above {
+                drop(guard);
+                // One the cache could not hold is read from the store each time instead.
+                if count <= self.max_limits {
+                    self.load_in_background(store, tenant_id, metric);
+                }
+                return Ok(None);
+            }
+        }
+        self.load(store, tenant_id, metric).await.map(Some)
+    }
+
+    /// Starts loading the metric in a task of its own, unless one already does.
+    fn load_in_background<S>(self: &Arc<Self>, store: &S, tenant_id: Uuid, metric: &str)
+    where
+        S: LimitStore + NotificationStore + Clone + Send + Sync + 'static,
+    {
+        let key = (tenant_id, metric.to_owned());
+        let started = self
+            .pending
+            .lock()
+            .map(|mut pending| pending.len() < Self::MAX_PENDING && pending.insert(key.clone()))
+            .unwrap_or(false);
+        if !started {
+            return;
+        }
+        let (cache, store) = (self.clone(), store.clone());
+        tokio::spawn(async move {
+            let _guard = cache.loading.lock().await;
+            if let Err(e) = cache.load(&store, key.0, &key.1).await {
+                tracing::warn!(error = %e, "loading a metric's limits in the background failed");
+            }
+            if let Ok(mut pending) = cache.pending.lock() {
+                pending.remove(&key);
+            }
+        });
+    }
+
+    /// Loads (or revalidates) the metric's limits and caches them; the caller holds `loading`.
+    async fn load(
         &self,
         store: &(impl LimitStore + NotificationStore),
         tenant_id: Uuid,
         metric: &str,
     ) -> Result<Arc<MetricLimits>> {
-        let cached = self.cached(tenant_id, metric);
-        if let Some(limits) = &cached {
-            if limits.checked.elapsed() < Self::TTL {
-                counted("hit");
-                return Ok(limits.clone());
-            }
-        }
-        let _guard = match (self.loading.try_lock(), cached) {
-            (Ok(guard), _) => guard,
-            (Err(_), Some(stale)) => {
-                counted("stale");
-                return Ok(stale);
-            }
-            (Err(_), None) => self.loading.lock().await,
-        };
         let cached = self.cached(tenant_id, metric);
         if let Some(fresh) = cached.as_ref().filter(|l| l.checked.elapsed() < Self::TTL) {
             counted("hit");
@@ -267,6 +308,8 @@ impl LimitCache {
             generations: RwLock::default(),
             epoch: std::sync::atomic::AtomicU64::new(0),
             loading: tokio::sync::Mutex::new(()),
+            pending: std::sync::Mutex::default(),
+            direct_above: Self::DIRECT_ABOVE,
         }
     }
 
@@ -319,54 +362,4 @@ impl LimitCache {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::AnyStore;
-
-    async fn store() -> (AnyStore, std::path::PathBuf) {
-        let dir = std::env::temp_dir().join(format!("qp-cache-{}", Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).expect("dir");
-        let url = format!("sqlite://{}/t.db", dir.display());
-        (AnyStore::connect(&url).await.expect("store"), dir)
-    }
-
-    #[tokio::test]
-    async fn ever_new_metric_names_never_grow_the_cache_past_its_bound() {
-        let (store, dir) = store().await;
-        let cache = LimitCache::bounded(5, LimitCache::IDLE);
-        let (tenant, anyone) = (Uuid::new_v4(), Subject::default());
-        for i in 0..20 {
-            let found = cache
-                .matching(&store, tenant, &anyone, &format!("m{i}"))
-                .await;
-            assert!(found.expect("matching").is_empty());
-        }
-        assert_eq!(cache.len(), 5);
-        let _ = std::fs::remove_dir_all(dir);
-    }
-
-    #[tokio::test]
-    async fn metrics_left_idle_are_forgotten() {
-        let (store, dir) = store().await;
-        let cache = LimitCache::bounded(100, Duration::ZERO);
-        let (tenant, anyone) = (Uuid::new_v4(), Subject::default());
-        for metric in ["a", "b"] {
-            cache
-                .matching(&store, tenant, &anyone, metric)
-                .await
-                .expect("matching");
-        }
-        cache.invalidate(tenant, "a");
-        assert_eq!(cache.len(), 1);
-        cache.forget_idle();
-        assert!(cache.is_empty());
-        assert!(
-            cache
-                .generations
-                .read()
-                .map(|g| g.is_empty())
-                .unwrap_or(false)
-        );
-        let _ = std::fs::remove_dir_all(dir);
-    }
-}
+mod tests;

@@ -1,6 +1,7 @@
 //! Several usages decided as one: all admitted or none counted. A gateway's call takes a
 //! concurrency lease, a request and the call's tokens, and checks the input length, in one
-//! decision, so a call refused for its tokens has counted no request.
+//! decision, so a call refused for its tokens has counted no request. Parts no limit applies to
+//! are answered at once, as a single usage is: no queue, no transaction.
 
 use chrono::TimeDelta;
 use uuid::Uuid;
@@ -44,13 +45,16 @@ impl<S: EngineStore> Engine<S> {
                     &part.usage.metric,
                 )
                 .await?;
-            let (limits, _) = crate::domain::precedence::resolve(found, now, |(l, _)| l);
-            if let Some((limit, _)) = limits.first() {
-                label = crate::domain::authority::OwnerKind::of(limit.owner.as_deref()).as_str();
+            let (limits, _) = crate::domain::precedence::resolve(found, now, |l| &**l);
+            if let Some(limit) = limits.first() {
+                label =
+                    crate::domain::authority::OwnerKind::of(limit.shape.owner.as_deref()).as_str();
             }
-            matched.extend(limits.into_iter().map(|(limit, rules)| {
-                self.matched(tenant_id, *part, now, limit, rules, shadow_all)
-            }));
+            matched.extend(
+                limits
+                    .into_iter()
+                    .map(|limit| self.matched(tenant_id, *part, now, limit, shadow_all)),
+            );
         }
         // A lease only when a limit holds units under it: one nobody could release is not made.
         let operation = if matched.iter().any(|m| m.take == Take::Hold) {
@@ -68,6 +72,13 @@ impl<S: EngineStore> Engine<S> {
             idempotency: None,
             reply: None,
         };
+        if super::path::answers_at_once(&job) {
+            // No part has a limit: nothing to count, hold or remember; what the batch would say.
+            let answer = Ok(Decision::admitted(Vec::new()));
+            let started = std::time::Instant::now();
+            super::path::record(job.operation.name(), label, "direct", started, &answer);
+            return answer;
+        }
         self.submit(job, label).await
     }
 }

@@ -231,8 +231,8 @@ pub(super) fn statuses(
         .filter_map(|m| {
             let row = counters.get(&m.key)?;
             keep(m, row).then(|| LimitStatus {
-                quota_id: m.limit.id.clone(),
-                metric: m.limit.metric.clone(),
+                quota_id: m.limit.id.to_string(),
+                metric: m.limit.shape.metric.to_string(),
                 limit: match row.amount {
                     Amount::Limited(n) => Some(n),
                     Amount::Unlimited => None,
@@ -243,7 +243,7 @@ pub(super) fn statuses(
                     Amount::Unlimited => None,
                 },
                 reset_at: m.reset_at,
-                window: m.limit.window,
+                window: m.limit.shape.window,
             })
         })
         .collect()

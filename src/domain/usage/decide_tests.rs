@@ -6,6 +6,7 @@ use uuid::Uuid;
 use super::*;
 use crate::domain::limit::{Limit, Subject};
 use crate::domain::notification::Notification;
+use crate::domain::usage::CachedLimit;
 use crate::domain::usage::batch::{IdempotencyKey, NEVER};
 use crate::domain::window::Window;
 
@@ -13,8 +14,8 @@ fn now() -> DateTime<Utc> {
     DateTime::from_timestamp(1_800_000_000, 0).expect("instant")
 }
 
-fn limit(id: &str, blocking: bool) -> Arc<Limit> {
-    Arc::new(Limit {
+fn limit(id: &str, blocking: bool) -> Arc<CachedLimit> {
+    Arc::new(CachedLimit::from(Limit {
         id: id.into(),
         tenant_id: Uuid::nil(),
         selector: Subject::default(),
@@ -29,7 +30,7 @@ fn limit(id: &str, blocking: bool) -> Arc<Limit> {
         mode: crate::domain::limit::Mode::Enforce,
         created_at: now(),
         updated_at: now(),
-    })
+    }))
 }
 
 fn key(id: &str) -> CounterKey {

@@ -99,17 +99,49 @@ impl Usage {
 
 /// Where `limit` stands with `used` units in the period of `now`.
 pub fn status_of(limit: &Limit, used: i64, now: DateTime<Utc>) -> LimitStatus {
-    let ceiling = match limit.amount {
+    status(
+        &limit.id,
+        &limit.metric,
+        limit.amount,
+        limit.window,
+        used,
+        now,
+    )
+}
+
+impl super::CachedLimit {
+    /// Where the limit stands with `used` units in the period of `now` (as [`status_of`]).
+    pub fn status(&self, used: i64, now: DateTime<Utc>) -> LimitStatus {
+        status(
+            &self.id,
+            &self.shape.metric,
+            self.amount,
+            self.shape.window,
+            used,
+            now,
+        )
+    }
+}
+
+fn status(
+    id: &str,
+    metric: &str,
+    amount: crate::domain::limit::Amount,
+    window: Window,
+    used: i64,
+    now: DateTime<Utc>,
+) -> LimitStatus {
+    let ceiling = match amount {
         crate::domain::limit::Amount::Limited(n) => Some(n),
         crate::domain::limit::Amount::Unlimited => None,
     };
     LimitStatus {
-        quota_id: limit.id.clone(),
-        metric: limit.metric.clone(),
+        quota_id: id.to_owned(),
+        metric: metric.to_owned(),
         limit: ceiling,
         used,
         remaining: ceiling.map(|n| (n - used).max(0)),
-        reset_at: limit.window.next_reset(now),
-        window: limit.window,
+        reset_at: window.next_reset(now),
+        window,
     }
 }

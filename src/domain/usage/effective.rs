@@ -6,16 +6,16 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use super::batch::CounterKey;
-use super::{Engine, LimitStatus, status_of};
+use super::{CachedLimit, Engine, LimitStatus};
 use crate::domain::Result;
-use crate::domain::limit::{Limit, Subject};
+use crate::domain::limit::Subject;
 use crate::domain::ports::*;
 use crate::domain::precedence::{self, Standing};
 
 /// One matching limit, as it stands for a subject.
 #[derive(Debug, Clone)]
 pub struct Effective {
-    pub limit: Arc<Limit>,
+    pub limit: Arc<CachedLimit>,
     pub standing: Standing,
     /// The subject's usage of it in the current period (its own counter for a `per` limit).
     pub status: LimitStatus,
@@ -36,23 +36,23 @@ impl<S: EngineStore> Engine<S> {
             .limits
             .matching(&self.store, tenant_id, subject, metric)
             .await?;
-        let (applying, replaced) = precedence::resolve(found, now, |(limit, _)| limit);
+        let (applying, replaced) = precedence::resolve(found, now, |l| &**l);
         let standings = applying
             .into_iter()
-            .map(|(limit, _)| (limit, Standing::Applies))
+            .map(|limit| (limit, Standing::Applies))
             .chain(
                 replaced
                     .into_iter()
-                    .map(|((limit, _), by)| (limit, Standing::ReplacedBy(by))),
+                    .map(|(limit, by)| (limit, Standing::ReplacedBy(by))),
             );
-        let standings: Vec<(Arc<Limit>, Standing)> = standings.collect();
+        let standings: Vec<(Arc<CachedLimit>, Standing)> = standings.collect();
         let keys: Vec<CounterKey> = standings
             .iter()
             .map(|(limit, _)| CounterKey {
                 tenant_id,
-                limit_id: limit.id.clone(),
+                limit_id: limit.id.to_string(),
                 per_value: limit.partition(subject),
-                period_start: limit.window.period_start(now).timestamp_millis(),
+                period_start: limit.shape.window.period_start(now).timestamp_millis(),
             })
             .collect();
         let used = self.store.counter_values(&keys).await?;
@@ -60,7 +60,7 @@ impl<S: EngineStore> Engine<S> {
             .into_iter()
             .zip(keys)
             .map(|((limit, standing), key)| {
-                let status = status_of(&limit, used.get(&key).copied().unwrap_or(0), now);
+                let status = limit.status(used.get(&key).copied().unwrap_or(0), now);
                 Effective {
                     limit,
                     standing,

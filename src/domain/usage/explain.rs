@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::CachedLimit;
 use super::{Decision, Matched};
-use crate::domain::limit::Limit;
 
 /// How one matching limit stood in a decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,7 +36,7 @@ pub struct Explained {
 /// Each limit of `matched` (those that applied) and `replaced`, as it stood in `decision`.
 pub(super) fn explain(
     matched: &[Matched],
-    replaced: &[(Arc<Limit>, String)],
+    replaced: &[(Arc<CachedLimit>, String)],
     decision: &Decision,
 ) -> Vec<Explained> {
     let refusing = |id: &str| !decision.allowed && decision.limits.iter().any(|l| l.quota_id == id);
@@ -48,7 +48,7 @@ pub(super) fn explain(
             .filter(|l| {
                 matched
                     .iter()
-                    .any(|m| m.limit.id == l.quota_id && m.limit.blocking && !m.shadow)
+                    .any(|m| *m.limit.id == *l.quota_id && m.limit.shape.blocking && !m.shadow)
             })
             .filter_map(|l| l.remaining)
             .min()
@@ -66,27 +66,27 @@ pub(super) fn explain(
     };
     let applied = matched.iter().map(|m| {
         let id = &m.limit.id;
-        let part = if m.shadow && decision.would_refuse.contains(id) {
+        let part = if m.shadow && decision.would_refuse.iter().any(|w| **w == **id) {
             Part::WouldRefuse
-        } else if !m.shadow && m.limit.blocking && binding(id) {
+        } else if !m.shadow && m.limit.shape.blocking && binding(id) {
             Part::Binding
         } else {
             Part::Applied
         };
         Explained {
-            quota_id: id.clone(),
+            quota_id: id.to_string(),
             part,
             replaced_by: None,
-            family: m.limit.family.clone(),
+            family: m.limit.shape.family.as_deref().map(str::to_owned),
             shadow: m.shadow,
         }
     });
     let replaced = replaced.iter().map(|(limit, by)| Explained {
-        quota_id: limit.id.clone(),
+        quota_id: limit.id.to_string(),
         part: Part::Replaced,
         replaced_by: Some(by.clone()),
-        family: limit.family.clone(),
-        shadow: limit.mode == crate::domain::limit::Mode::Shadow,
+        family: limit.shape.family.as_deref().map(str::to_owned),
+        shadow: limit.shape.mode == crate::domain::limit::Mode::Shadow,
     });
     applied.chain(replaced).collect()
 }

@@ -7,10 +7,9 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::batch::{CounterKey, IdempotencyKey};
-use super::cache::Rules;
+use super::cache::{CachedLimit, Rules};
 use super::{Decision, Usage};
 use crate::domain::Result;
-use crate::domain::limit::Limit;
 
 /// What to do with the usage.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,7 +44,7 @@ impl Operation {
 
 /// One limit a job counts against, in the period it falls in.
 pub(crate) struct Matched {
-    pub limit: Arc<Limit>,
+    pub limit: Arc<CachedLimit>,
     pub key: CounterKey,
     pub period_end: i64,
     pub reset_at: Option<DateTime<Utc>>,

@@ -41,10 +41,11 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use uuid::Uuid;
 
 use self::batch::{CounterKey, NEVER};
-use self::cache::{LimitCache, Rules};
+use self::cache::LimitCache;
+pub use self::cache::{CachedLimit, Selector, Shape};
 use super::bounds::Bounds;
 use super::clock::SharedClock;
-use super::limit::{Limit, Mode, Subject};
+use super::limit::{Mode, Subject};
 use super::ports::EngineStore;
 use super::{Error, Result};
 
@@ -68,7 +69,7 @@ pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
 pub struct Engine<S> {
     store: S,
     clock: SharedClock,
-    limits: LimitCache,
+    limits: Arc<LimitCache>,
     /// One queue per batcher (lane).
     queues: Vec<mpsc::Sender<Job>>,
     /// Checks, read in groups without locks.
@@ -107,7 +108,7 @@ impl<S: EngineStore> Engine<S> {
         Arc::new(Self {
             store,
             clock,
-            limits: LimitCache::default(),
+            limits: Arc::new(LimitCache::default()),
             queues,
             reads,
             preparers: RwLock::default(),
@@ -145,14 +146,10 @@ impl<S: EngineStore> Engine<S> {
     }
 
     /// The limits that apply to `usage` now (from the limit cache).
-    pub async fn applying(&self, tenant_id: Uuid, usage: &Usage) -> Result<Vec<Arc<Limit>>> {
-        Ok(self
-            .limits
+    pub async fn applying(&self, tenant_id: Uuid, usage: &Usage) -> Result<Vec<Arc<CachedLimit>>> {
+        self.limits
             .matching(&self.store, tenant_id, &usage.subject, &usage.metric)
-            .await?
-            .into_iter()
-            .map(|(limit, _)| limit)
-            .collect())
+            .await
     }
 
     /// Gives back `amount` units counted at `at` (in the period of `at`, never below 0).
@@ -283,10 +280,10 @@ impl<S: EngineStore> Engine<S> {
             .limits
             .matching(&self.store, tenant_id, &usage.subject, &usage.metric)
             .await?;
-        let (limits, replaced) = super::precedence::resolve(found, now, |(limit, _)| limit);
+        let (limits, replaced) = super::precedence::resolve(found, now, |l| &**l);
         // A metrics label: the kind of the limits' owner, never a tenant-chosen name.
-        let label = limits.first().map_or("none", |(limit, _)| {
-            super::authority::OwnerKind::of(limit.owner.as_deref()).as_str()
+        let label = limits.first().map_or("none", |limit| {
+            super::authority::OwnerKind::of(limit.shape.owner.as_deref()).as_str()
         });
         let idempotency = idempotency_key
             .map(|key| idempotency::idempotency(tenant_id, key, usage, &operation))
@@ -295,15 +292,13 @@ impl<S: EngineStore> Engine<S> {
         let take = Take::of(&operation);
         let matched: Vec<Matched> = limits
             .into_iter()
-            .map(|(limit, rules)| {
+            .map(|limit| {
                 let part = UsagePart { usage, take };
-                self.matched(tenant_id, part, now, limit, rules, shadow_all)
+                self.matched(tenant_id, part, now, limit, shadow_all)
             })
             .collect();
         let explained = explain.then(|| {
             let shells: Vec<Matched> = matched.iter().map(Matched::shell).collect();
-            let replaced: Vec<(Arc<Limit>, String)> =
-                replaced.into_iter().map(|((l, _), by)| (l, by)).collect();
             (shells, replaced)
         });
         let job = Job {
@@ -342,26 +337,25 @@ impl<S: EngineStore> Engine<S> {
         tenant_id: Uuid,
         UsagePart { usage, take }: UsagePart<'_>,
         now: DateTime<Utc>,
-        limit: Arc<Limit>,
-        rules: Rules,
+        limit: Arc<CachedLimit>,
         shadow_all: bool,
     ) -> Matched {
-        let start = limit.window.period_start(now);
-        let reset_at = limit.window.next_reset(now);
+        let start = limit.shape.window.period_start(now);
+        let reset_at = limit.shape.window.next_reset(now);
         Matched {
             key: CounterKey {
                 tenant_id,
-                limit_id: limit.id.clone(),
+                limit_id: limit.id.to_string(),
                 per_value: limit.partition(&usage.subject),
                 period_start: start.timestamp_millis(),
             },
             period_end: reset_at.map_or(NEVER, |at| at.timestamp_millis()),
             reset_at,
-            shadow: shadow_all || limit.mode == Mode::Shadow,
+            shadow: shadow_all || limit.shape.mode == Mode::Shadow,
             amount: usage.amount,
             take,
+            rules: limit.rules.clone(),
             limit,
-            rules,
         }
     }
 

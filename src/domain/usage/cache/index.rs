@@ -1,0 +1,86 @@
+//! One metric's cached limits, indexed for matching; and the same answer read from the store
+//! while a metric is not loaded yet.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use super::compact::{CachedLimit, Interner};
+use crate::domain::Result;
+use crate::domain::limit::{Limit, Subject};
+use crate::domain::notification::Notification;
+use crate::domain::ports::*;
+
+/// One metric's limits in their compact form, sorted by the first pair of their selector (those
+/// with an empty selector first), so the limits a subject's pair can select are one range found
+/// by binary search: the index costs no memory beyond the list itself.
+pub(super) struct MetricIndex {
+    pub(super) limits: Vec<Arc<CachedLimit>>,
+    /// How many limits (at the front) have an empty selector: they apply to every subject.
+    everyone: usize,
+}
+
+impl MetricIndex {
+    pub(super) fn build(limits: Vec<Limit>, rules: Vec<(String, Notification)>) -> Self {
+        let mut grouped: HashMap<String, Vec<Notification>> = HashMap::new();
+        for (limit_id, rule) in rules {
+            grouped.entry(limit_id).or_default().push(rule);
+        }
+        let mut interner = Interner::default();
+        let mut compact: Vec<Arc<CachedLimit>> = limits
+            .into_iter()
+            .map(|limit| {
+                let rules = grouped.remove(&limit.id);
+                Arc::new(interner.compact(limit, rules))
+            })
+            .collect();
+        compact.sort_by(|a, b| a.selector().first().cmp(&b.selector().first()));
+        compact.shrink_to_fit();
+        let everyone = compact.partition_point(|l| l.selector().is_empty());
+        Self {
+            limits: compact,
+            everyone,
+        }
+    }
+
+    pub(super) fn matching(&self, subject: &Subject) -> Vec<Arc<CachedLimit>> {
+        let (everyone, selective) = self.limits.split_at(self.everyone);
+        let mut found: Vec<Arc<CachedLimit>> = everyone.to_vec();
+        for pair in subject.pairs() {
+            let from = selective.partition_point(|l| l.selector().first() < Some(pair));
+            let to =
+                from + selective[from..].partition_point(|l| l.selector().first() == Some(pair));
+            found.extend(
+                selective[from..to]
+                    .iter()
+                    .filter(|l| l.selector().selects(subject))
+                    .cloned(),
+            );
+        }
+        found.sort_by(|a, b| a.id.cmp(&b.id));
+        found
+    }
+}
+
+/// The limits of the metric that apply to `subject`, read from the store (only the rows that may
+/// select it), with their rules: the same answer a loaded cache entry gives.
+pub(super) async fn direct(
+    store: &(impl LimitStore + NotificationStore),
+    tenant_id: Uuid,
+    subject: &Subject,
+    metric: &str,
+) -> Result<Vec<Arc<CachedLimit>>> {
+    let limits: Vec<Limit> = store
+        .limits_selecting(tenant_id, metric, subject)
+        .await?
+        .into_iter()
+        .filter(|l| l.metric == metric && l.selector.selects(subject))
+        .collect();
+    let rules = if limits.is_empty() {
+        Vec::new()
+    } else {
+        store.notification_rules(tenant_id).await?
+    };
+    Ok(MetricIndex::build(limits, rules).matching(subject))
+}
