@@ -80,7 +80,8 @@ impl<S: EngineStore + AggregateStore> ChatQuotas<S> {
             let used = applying
                 .iter()
                 .find(|e| {
-                    e.standing == Standing::Applies && e.limit.shape.family.as_deref() == Some(family.as_str())
+                    e.standing == Standing::Applies
+                        && e.limit.shape.family.as_deref() == Some(family.as_str())
                 })
                 .map_or(0, |e| e.status.used);
             let reset_at = period
