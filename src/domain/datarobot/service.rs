@@ -1,6 +1,5 @@
 //! The services behind `/api/v2/quotas/`, `/api/v2/quotaTemplates/` and `/v1/quota-templates`:
-//! who may do what, one quota per resource, templates, and keeping a quota's engine limits in
-//! step with it.
+//! who may do what, one quota per resource, templates, a quota's engine limits in step with it.
 
 use crate::domain::bounds::check_quota_size;
 use chrono::{DateTime, Utc};
