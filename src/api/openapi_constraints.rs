@@ -5,7 +5,9 @@
 
 use serde_json::{Value, json};
 
-use super::openapi_schemas::{components, native_limit_id, schema_rules, set_quota_form};
+use super::openapi_schemas::{
+    components, native_family, native_limit_id, schema_rules, set_quota_form,
+};
 use crate::domain::limit::{MAX_NAME_CHARS, MAX_PAIRS, MAX_VALUE_CHARS};
 use crate::domain::service_quota::Scope;
 use crate::domain::usage::{MAX_AMOUNT, MAX_LEASE_SECONDS};
@@ -99,7 +101,7 @@ fn properties() -> Vec<(&'static str, &'static str, Value)> {
         ),
         ("LimitPut", "metric", name()),
         ("LimitPut", "subject", subject()),
-        ("LimitPut", "family", name()),
+        ("LimitPut", "family", native_family()),
         (
             "LimitPut",
             "mode",

@@ -57,13 +57,24 @@ pub(super) fn components() -> Vec<(&'static str, Value)> {
 /// A native limit's id (`authority::check_native_limit_id` and `limit::check_name`): a name that
 /// does not start with a surface's prefix.
 pub(super) fn native_limit_id() -> Value {
-    let prefixes = [
+    not_a_surfaces(&[])
+}
+
+/// A native limit's family (`authority::check_native_family`): the same, nor Confluent's.
+pub(super) fn native_family() -> Value {
+    not_a_surfaces(&["confluent-client-quota"])
+}
+
+/// A name that starts with none of the surfaces' prefixes, nor any of `more`.
+fn not_a_surfaces(more: &[&str]) -> Value {
+    let mut prefixes = vec![
         "confluent\\.",
         "service-quota\\.",
         "datarobot:",
         "zitadel:",
         "waldur-chat-",
     ];
+    prefixes.extend_from_slice(more);
     json!({"minLength": 1, "maxLength": MAX_NAME_CHARS,
         "pattern": format!("^(?!{})[^\\u0000-\\u001F\\u007F-\\u009F]*$", prefixes.join("|"))})
 }
