@@ -68,11 +68,7 @@ impl<S: EngineStore + AggregateStore> ChatQuotas<S> {
             }
         };
         let tenant_id = caller.tenant_id;
-        let stored = self.store.chat_quota(tenant_id, user).await?;
-        if stored.is_none() && !self.store.user_has_key(tenant_id, user).await? {
-            return Err(Error::NotFound(USER));
-        }
-        let own = stored.unwrap_or_default();
+        let own = self.known(tenant_id, user).await?.unwrap_or_default();
         let applying = engine.effective(tenant_id, &subject(user), METRIC).await?;
         let now = engine.now();
         let period_usage = |period: Period| -> Result<PeriodUsage> {
@@ -115,10 +111,7 @@ impl<S: EngineStore + AggregateStore> ChatQuotas<S> {
     ) -> Result<()> {
         require_staff_or_support(caller)?;
         let (tenant_id, user) = (caller.tenant_id, change.user);
-        let before = self.store.chat_quota(tenant_id, user).await?;
-        if before.is_none() && !self.store.user_has_key(tenant_id, user).await? {
-            return Err(Error::NotFound(USER));
-        }
+        let before = self.known(tenant_id, user).await?;
         let stored = before.unwrap_or_default();
         let own: OwnLimits = PerPeriod::from_fn(|p| match change.limits.get(p) {
             Some(wanted) => *wanted,
@@ -198,6 +191,16 @@ impl<S: EngineStore + AggregateStore> ChatQuotas<S> {
                 "a chat quota write ended as {other:?}"
             ))),
         }
+    }
+
+    /// A user the tenant knows (a key acts as them, or they have a stored quota): their stored
+    /// quota, if any. Anyone else is [`Error::NotFound`].
+    async fn known(&self, tenant_id: Uuid, user: Uuid) -> Result<Option<OwnLimits>> {
+        let stored = self.store.chat_quota(tenant_id, user).await?;
+        if stored.is_none() && !self.store.user_has_key(tenant_id, user).await? {
+            return Err(Error::NotFound(USER));
+        }
+        Ok(stored)
     }
 
     /// Makes `tenant_id`'s default limits exist at the configured system defaults (once per
