@@ -8,10 +8,11 @@ use uuid::Uuid;
 use crate::config::AdminAction;
 use crate::domain::Result;
 use crate::domain::access::{self, NewKey};
+use crate::domain::audit::Actor;
 use crate::domain::clock::SystemClock;
 use crate::domain::page::PageRequest;
 use crate::domain::principal::{Caller, Role, Roles};
-use crate::domain::service_quota::ServiceQuotaLimits;
+use crate::domain::service_quota::ServiceQuotas;
 use crate::domain::usage::Engine;
 use crate::store::AnyStore;
 
@@ -26,10 +27,14 @@ pub async fn run(store: &AnyStore, action: AdminAction) -> Result<()> {
     let now = chrono::Utc::now();
     // Keys count against the tenant's API key quota, here as through the API.
     let engine = Engine::start(store.clone(), Arc::new(SystemClock));
-    engine.add_preparer(Arc::new(ServiceQuotaLimits::new(store.clone())));
     match action {
         AdminAction::CreateTenant { name } => {
             let t = access::create_tenant(store, &operator, &name, now).await?;
+            let service = ServiceQuotas {
+                store,
+                engine: &engine,
+            };
+            service.ensure_defaults(&Actor::of(&operator), t.id).await?;
             println!("{}\t{}", t.id, t.name.as_str());
         }
         AdminAction::ListTenants => {

@@ -139,6 +139,15 @@ pub async fn serve(
     if changed > 0 {
         tracing::info!(changed, "chat token limits brought to the system defaults");
     }
+    // Every tenant's applied-quota defaults, and the limits per scope reference that earlier
+    // versions made on first use moved to them.
+    let moved = crate::api::confluent::service_quota::service(&state)
+        .apply_defaults()
+        .await
+        .map_err(|e| std::io::Error::other(format!("applying service quota defaults: {e}")))?;
+    if moved > 0 {
+        tracing::info!(moved, "applied-quota limits moved to their codes' defaults");
+    }
     let app = router(state.clone());
     let limits = state.settings.connections;
     let notifier = crate::notify::start(

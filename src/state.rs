@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use crate::domain::clock::{ManualClock, SharedClock, SystemClock};
 use crate::domain::retention::Retention;
-use crate::domain::service_quota::ServiceQuotaLimits;
 use crate::domain::usage::Engine;
 use crate::domain::waldur::{ChatQuotas, SystemDefaults};
 use crate::domain::zitadel_instance::InstanceBlocks;
@@ -107,10 +106,8 @@ pub struct Shared {
     pub auth_throttle: crate::http::auth_throttle::AuthThrottle,
     pub rate_limiter: RequestRateLimiter,
     pub engine: Arc<Engine<AnyStore>>,
-    /// Waldur chat token quotas (also hooked into the engine).
+    /// Waldur chat token quotas.
     pub chat_quotas: Arc<ChatQuotas<AnyStore>>,
-    /// The hook that makes applied quotas' limits exist (and knows the code catalogue).
-    pub service_quotas: Arc<ServiceQuotaLimits<AnyStore>>,
     /// The tenants whose ZITADEL instance is blocked (SetLimits `block: true`).
     pub instance_blocks: Arc<InstanceBlocks>,
     /// The key alert targets' signing secrets derive from.
@@ -142,9 +139,6 @@ impl AppState {
         let engine = Engine::start_with(store.clone(), clock.clone(), settings.bounds);
         engine.set_shadow_all(settings.shadow);
         let chat_quotas = Arc::new(ChatQuotas::new(store.clone(), settings.chat_defaults));
-        let service_quotas = Arc::new(ServiceQuotaLimits::new(store.clone()));
-        engine.add_preparer(service_quotas.clone());
-        ServiceQuotaLimits::keep_loaded(&service_quotas, Duration::from_secs(30));
         let instance_blocks = Arc::new(InstanceBlocks::default());
         InstanceBlocks::keep_loaded(&instance_blocks, store.clone(), Duration::from_secs(2));
         let signing_key = Arc::new(crate::domain::alert::SigningKey::new(
@@ -155,7 +149,6 @@ impl AppState {
             instance_blocks,
             engine,
             chat_quotas,
-            service_quotas,
             store,
             clock,
             keys: KeyCache::new(settings.key_cache_ttl, KeyCache::DEFAULT_MAX_ENTRIES),

@@ -91,7 +91,7 @@ pub async fn create_key<S: EngineStore + AggregateStore>(
         now,
     )?;
     let code = service_quota::own(service_quota::API_KEYS)?;
-    let unit = service_quota::unit(engine, tenant.id, &code, &ScopeRef::organization()).await?;
+    let unit = service_quota::unit(engine, tenant.id, &code, &ScopeRef::organization());
     let audit = key_change(&Actor::of(caller), None, Some(&key), now);
     let write = AggregateWrite {
         carries: Vec::new(),
@@ -138,7 +138,7 @@ pub async fn revoke_key<S: EngineStore + AggregateStore>(
         .ok_or(Error::NotFound("api key"))?;
     let audit = key_change(&Actor::of(caller), Some(&existing), None, now);
     let code = service_quota::own(service_quota::API_KEYS)?;
-    let unit = service_quota::unit(engine, tenant_id, &code, &ScopeRef::organization()).await?;
+    let unit = service_quota::unit(engine, tenant_id, &code, &ScopeRef::organization());
     let write = AggregateWrite {
         carries: Vec::new(),
         rules: None,

@@ -45,10 +45,20 @@ pub enum Row<'a> {
         tenant_id: Uuid,
         unit: ZitadelUnit,
     },
-    /// An applied quota's limit with its new amount, and the audit record of the change.
+    /// An applied quota's limit with its new amount (written only over a limit of the same
+    /// owner), and the audit record of the change (none when start-up reshapes a limit). For a
+    /// scope with references, `default_id` is the code's default limit, whose row is locked
+    /// first: a unit taken meanwhile counts on the default's partition before the write's carry
+    /// reads it, or on the reference's own limit after the write.
     AdjustAppliedQuota {
         limit: &'a Limit,
-        audit: &'a AuditEntry,
+        audit: Option<&'a AuditEntry>,
+        default_id: Option<&'a str>,
+    },
+    /// A limit deleted with its counters (after the write's carries read them).
+    RetireLimit {
+        tenant_id: Uuid,
+        id: &'a str,
     },
     /// A Waldur user's chat-token quota: the periods present in `changes` set, the row created
     /// when missing.
@@ -77,7 +87,12 @@ pub struct OwnedLimits {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unit {
     pub tenant_id: Uuid,
-    pub limit_id: String,
+    /// The scope reference's own limit: the unit counts there when it exists.
+    pub own_id: String,
+    /// Else the code's default limit, on the reference's partition (`per_value`; empty for an
+    /// organization-wide code, whose one limit is its default).
+    pub default_id: String,
+    pub per_value: String,
     /// When it is taken or given back, epoch milliseconds.
     pub at_ms: i64,
 }

@@ -311,6 +311,15 @@ pub trait ServiceQuotaStore: Send + Sync {
         tenant_id: Uuid,
         code: &str,
     ) -> impl Future<Output = Result<Vec<Adjustment>>> + Send;
+    /// Up to `n` partitions (`per_value`s) of the `window: none` limit `limit_id` that come
+    /// after `after`, in order: the scope references that counted on a code's default.
+    fn applied_partitions(
+        &self,
+        tenant_id: Uuid,
+        limit_id: &str,
+        after: &str,
+        n: u32,
+    ) -> impl Future<Output = Result<Vec<String>>> + Send;
 }
 
 /// Everything the domain keeps: every port at once, for the services that span several.

@@ -194,6 +194,10 @@ async fn ensure_tenant(state: &AppState, seed: &SeedTenant) -> Result<Outcome> {
             let audit =
                 audit::tenant_change(&Actor::start_up(), None, Some(&tenant), tenant.created_at);
             state.store.insert_tenant(&tenant, &audit).await?;
+            // Before anything of the tenant takes a unit of its applied quotas.
+            crate::api::confluent::service_quota::service(state)
+                .ensure_defaults(&Actor::start_up(), tenant.id)
+                .await?;
             Ok(Outcome::Created)
         }
     }

@@ -59,6 +59,10 @@ macro_rules! aggregate_store {
                 }
                 // Read (and on PostgreSQL lock) before the limits change: a limit the write
                 // deletes takes its counters with it.
+                if let Row::AdjustAppliedQuota { limit, default_id: Some(id), .. } = w.row {
+                    // Before the carry reads the default's partition: see `counter_of`.
+                    lock_limit(tx, limit.tenant_id, id).await?;
+                }
                 let carried = carry_steps::read(tx, &w.carries).await?;
                 let row = match w.row {
                     Row::InsertClientQuota(q) => match confluent_steps::clash(tx, q).await? {
@@ -98,12 +102,18 @@ macro_rules! aggregate_store {
                             .map(|done| if done.rows_affected() > 0 { Written::Done } else { Written::Missing })
                             .map_err(db_error)?
                     }
-                    Row::AdjustAppliedQuota { limit, audit } => {
+                    Row::AdjustAppliedQuota { limit, audit, .. } => {
                         if !limit_steps::upsert_own(&mut **tx, limit).await? {
                             return Ok(Written::Taken(limit.id.clone()));
                         }
-                        record_adjustment(tx, audit).await?;
+                        if let Some(audit) = audit {
+                            record_adjustment(tx, audit).await?;
+                        }
                         Written::Done
+                    }
+                    Row::RetireLimit { tenant_id, id } => {
+                        let sql = "DELETE FROM limits WHERE tenant_id = $1 AND id = $2";
+                        delete(tx, sql, tenant_id, id).await?
                     }
                     Row::SetChatQuota { tenant_id, user_id, changes, at } => {
                         chat_steps::set(&mut **tx, tenant_id, user_id, changes, at).await?;
@@ -164,13 +174,37 @@ macro_rules! aggregate_store {
                 Ok(None)
             }
 
+            /// Which counter a unit counts on: the reference's own limit when it has one, else
+            /// its partition of the code's default. The default's row is locked first (a no-op
+            /// `UPDATE`, a row lock on PostgreSQL; SQLite's write lock is already held), as an
+            /// adjustment that gives the reference its own limit locks it, so the two take turns
+            /// and the unit never lands on a partition whose count was just carried away.
+            async fn counter_of(tx: &mut Tx<'_>, unit: &Unit) -> Result<(String, String)> {
+                lock_limit(tx, unit.tenant_id, &unit.default_id).await?;
+                if unit.own_id != unit.default_id {
+                    let own: Option<i64> = sqlx::query_scalar(
+                        "SELECT amount FROM limits WHERE tenant_id = $1 AND id = $2",
+                    )
+                    .bind(unit.tenant_id)
+                    .bind(&unit.own_id)
+                    .fetch_optional(&mut **tx)
+                    .await
+                    .map_err(db_error)?;
+                    if own.is_some() {
+                        return Ok((unit.own_id.clone(), String::new()));
+                    }
+                }
+                Ok((unit.default_id.clone(), unit.per_value.clone()))
+            }
+
             /// Counts one unit against the applied limit, in the single period of a limit without
             /// a window; false when the limit has no room (or is gone).
             async fn take(tx: &mut Tx<'_>, unit: &Unit) -> Result<bool> {
+                let (limit_id, per_value) = counter_of(tx, unit).await?;
                 let done = sqlx::query(
                     "INSERT INTO counters \
                      (tenant_id, limit_id, per_value, period_start, period_end, used, updated_at) \
-                     SELECT $1, $2, '', 0, $3, 1, $4 FROM limits \
+                     SELECT $1, $2, $5, 0, $3, 1, $4 FROM limits \
                      WHERE tenant_id = $1 AND id = $2 AND (amount < 0 OR amount >= 1) \
                      ON CONFLICT (tenant_id, limit_id, per_value, period_start) \
                      DO UPDATE SET used = counters.used + 1, updated_at = excluded.updated_at \
@@ -178,9 +212,10 @@ macro_rules! aggregate_store {
                                    AND (l.amount < 0 OR counters.used + 1 <= l.amount))",
                 )
                 .bind(unit.tenant_id)
-                .bind(&unit.limit_id)
+                .bind(&limit_id)
                 .bind(i64::MAX)
                 .bind(unit.at_ms)
+                .bind(&per_value)
                 .execute(&mut **tx)
                 .await
                 .map_err(db_error)?;
@@ -188,16 +223,30 @@ macro_rules! aggregate_store {
             }
 
             async fn give_back(tx: &mut Tx<'_>, unit: &Unit) -> Result<()> {
+                let (limit_id, per_value) = counter_of(tx, unit).await?;
                 sqlx::query(
                     "UPDATE counters SET used = CASE WHEN used > 0 THEN used - 1 ELSE 0 END \
-                     WHERE tenant_id = $1 AND limit_id = $2 AND per_value = '' AND period_start = 0",
+                     WHERE tenant_id = $1 AND limit_id = $2 AND per_value = $3 AND period_start = 0",
                 )
                 .bind(unit.tenant_id)
-                .bind(&unit.limit_id)
+                .bind(&limit_id)
+                .bind(&per_value)
                 .execute(&mut **tx)
                 .await
                 .map(drop)
                 .map_err(db_error)
+            }
+
+            /// Locks a limit's row until the write commits (a no-op `UPDATE`: a row lock on
+            /// PostgreSQL; SQLite's write lock is already held).
+            async fn lock_limit(tx: &mut Tx<'_>, tenant_id: Uuid, id: &str) -> Result<()> {
+                sqlx::query("UPDATE limits SET updated_at = updated_at WHERE tenant_id = $1 AND id = $2")
+                    .bind(tenant_id)
+                    .bind(id)
+                    .execute(&mut **tx)
+                    .await
+                    .map(drop)
+                    .map_err(db_error)
             }
         }
     };

@@ -367,6 +367,15 @@ impl ServiceQuotaStore for AnyStore {
     ) -> Result<Vec<Adjustment>> {
         dispatch!(self, s => s.service_quota_adjustments(tenant_id, code))
     }
+    async fn applied_partitions(
+        &self,
+        tenant_id: Uuid,
+        limit_id: &str,
+        after: &str,
+        n: u32,
+    ) -> Result<Vec<String>> {
+        dispatch!(self, s => s.applied_partitions(tenant_id, limit_id, after, n))
+    }
 }
 
 /// Turns a driver error into the domain's: lost connections are `Unavailable`, unique violations

@@ -91,6 +91,26 @@ macro_rules! service_quota_store {
                     })
                     .collect()
             }
+
+            async fn applied_partitions(
+                &self,
+                tenant_id: Uuid,
+                limit_id: &str,
+                after: &str,
+                n: u32,
+            ) -> Result<Vec<String>> {
+                sqlx::query_scalar(
+                    "SELECT per_value FROM counters WHERE tenant_id = $1 AND limit_id = $2 \
+                     AND per_value > $3 AND period_start = 0 ORDER BY per_value LIMIT $4",
+                )
+                .bind(tenant_id)
+                .bind(limit_id)
+                .bind(after)
+                .bind(i64::from(n))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_error)
+            }
         }
     };
 }

@@ -87,8 +87,9 @@ on_both_backends! {
         assert_eq!(records[0]["before"]["description"], "ci");
     }
 
-    async fn a_limit_the_server_makes_on_first_use_is_recorded_with_no_key(app) {
-        // The first key of a tenant takes a unit of its key quota, whose limit is made then.
+    async fn the_limits_the_server_makes_with_a_tenant_are_recorded_with_no_key(app) {
+        // A tenant's applied quotas have their defaults from the start: the key quota's is made
+        // with the tenant, before its first key takes a unit of it.
         let (_, admin) = app.tenant_with_admin().await;
         let id = "service-quota.iam.max_api_keys.per_org";
         let records = audit(&app, &admin, &format!("?resource_type=limit&resource_id={id}")).await;
@@ -157,9 +158,9 @@ on_both_backends! {
         assert_eq!(app.put("/v1/limits/l1", &admin, &limit(1)).await.status(), 201);
         assert_eq!(app.put("/v1/limits/l2", &admin, &limit(1)).await.status(), 201);
         let records = audit(&app, &admin, "").await;
-        // l1, l2, the key quota's limit the server made for the admin key, and the tenant's
-        // three chat-token defaults, made with the tenant.
-        assert_eq!(of_type(&records, "limit").len(), 6);
+        // l1, l2, and what the server made with the tenant: its seven applied-quota defaults
+        // and its three chat-token defaults.
+        assert_eq!(of_type(&records, "limit").len(), 12);
         assert!(!of_type(&records, "key").is_empty(), "the admin key's own creation");
         assert!(!of_type(&records, "tenant").is_empty());
         assert_eq!(records.iter().filter(|r| r["tenant_id"] != tenant.as_str()).count(), 0);
@@ -170,7 +171,7 @@ on_both_backends! {
         let after = (epoch + TimeDelta::seconds(1)).to_rfc3339();
         let q = |from: &str, to: &str| format!("?resource_type=limit&from={}&to={}",
             urlencode(from), urlencode(to));
-        assert_eq!(audit(&app, &admin, &q(&before, &after)).await.len(), 6);
+        assert_eq!(audit(&app, &admin, &q(&before, &after)).await.len(), 12);
         assert!(audit(&app, &admin, &q(&after, &after)).await.is_empty());
 
         for (query, named) in [
@@ -208,11 +209,15 @@ on_both_backends! {
                 seen.push(r["resource"]["id"].as_str().expect("id").to_owned());
             }
         }
-        // Oldest: the key quota's limit, made by the server for the admin key, and before it the
-        // tenant's chat-token defaults, made with the tenant.
-        let key_quota = "service-quota.iam.max_api_keys.per_org";
-        let defaults = ["waldur-chat-monthly-default", "waldur-chat-weekly-default", "waldur-chat-daily-default"];
-        let oldest: Vec<&str> = ["l4", "l3", "l2", "l1", "l0", key_quota].into_iter().chain(defaults).collect();
+        // Oldest: what the server made with the tenant, its applied-quota defaults (one per
+        // code, in the catalogue's order) after its chat-token defaults.
+        let applied = ["sd.max_pipelines.per_organization", "kafka.max_kafka_clusters.per_env",
+            "kafka.max_client_quotas.per_cluster", "iam.max_kafka_clusters.per_org",
+            "iam.max_environments.per_org", "iam.max_api_keys.per_org", "datarobot.max_quotas.per_org"]
+            .map(|code| format!("service-quota.{code}"));
+        let chat = ["waldur-chat-monthly-default", "waldur-chat-weekly-default", "waldur-chat-daily-default"];
+        let oldest: Vec<&str> = ["l4", "l3", "l2", "l1", "l0"].into_iter()
+            .chain(applied.iter().map(String::as_str)).chain(chat).collect();
         assert_eq!(seen, oldest, "newest first, each once");
     }
 

@@ -10,7 +10,7 @@ use crate::support::body;
 fn small() -> Settings {
     Settings {
         bounds: Bounds {
-            limits_per_tenant: 8,
+            limits_per_tenant: 14,
             limits_per_metric: 3,
             ..Bounds::default()
         },
@@ -34,8 +34,8 @@ on_both_backends_with! {
         assert_eq!(refused.status(), 409);
         assert!(body(refused).await["detail"].as_str().is_some_and(|d| d.contains("limits_per_metric")));
         assert_eq!(app.put("/v1/limits/a0", &admin, &limit("a")).await.status(), 200, "a replacement adds nothing");
-        // The tenant also holds the applied quota of its admin key and its three chat-token
-        // defaults: 3 + 1 + 3 + 1 = 8.
+        // The tenant also holds what the server made with it, its seven applied-quota defaults
+        // and its three chat-token defaults: 3 + 7 + 3 + 1 = 14.
         assert_eq!(app.put("/v1/limits/b0", &admin, &limit("b")).await.status(), 201);
         let refused = app.put("/v1/limits/b1", &admin, &limit("b")).await;
         assert_eq!(refused.status(), 409);

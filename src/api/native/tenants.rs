@@ -13,6 +13,7 @@ use super::Problem;
 use super::paging::{self, PageParams};
 use crate::domain::Error;
 use crate::domain::access::{self, NewKey};
+use crate::domain::audit::Actor;
 use crate::domain::principal::{ApiKey, Caller};
 use crate::domain::tenant::Tenant;
 use crate::http::error::ApiError;
@@ -111,10 +112,13 @@ pub async fn create_tenant(
 ) -> Result<impl IntoResponse, ApiError> {
     let tenant =
         access::create_tenant(&state.store, &caller, &body.name, state.clock.now()).await?;
-    // Its own transaction: a crash between the two leaves the defaults to the next start-up.
+    // Their own transactions: a crash between them leaves the defaults to the next start-up.
     state
         .chat_quotas
         .ensure_defaults(&state.engine, tenant.id)
+        .await?;
+    crate::api::confluent::service_quota::service(&state)
+        .ensure_defaults(&Actor::start_up(), tenant.id)
         .await?;
     Ok((StatusCode::CREATED, Json(TenantResponse::from(tenant))))
 }

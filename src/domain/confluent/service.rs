@@ -83,7 +83,7 @@ impl<S: EngineStore + AggregateStore> ClientQuotas<'_, S> {
         };
         let code = service_quota::own(service_quota::KAFKA_CLIENT_QUOTAS)?;
         let reference = ScopeRef::kafka_cluster(&quota.environment, &quota.cluster);
-        let unit = service_quota::unit(self.engine, tenant_id, &code, &reference).await?;
+        let unit = service_quota::unit(self.engine, tenant_id, &code, &reference);
         self.engine
             .ensure_room(tenant_id, &limits_of(&quota), &[])
             .await?;
@@ -245,7 +245,7 @@ impl<S: EngineStore + AggregateStore> ClientQuotas<'_, S> {
         let audit = change(actor, Some(&quota), None, now);
         let code = service_quota::own(service_quota::KAFKA_CLIENT_QUOTAS)?;
         let reference = ScopeRef::kafka_cluster(&quota.environment, &quota.cluster);
-        let unit = service_quota::unit(self.engine, tenant_id, &code, &reference).await?;
+        let unit = service_quota::unit(self.engine, tenant_id, &code, &reference);
         let write = AggregateWrite {
             carries: Vec::new(),
             rules: None,

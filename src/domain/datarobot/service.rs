@@ -106,8 +106,7 @@ pub async fn create_quota<S: EngineStore + AggregateStore>(
         .ensure_room(quota.tenant_id, &owned.limits, &[])
         .await?;
     let code = service_quota::own(service_quota::DATAROBOT_QUOTAS)?;
-    let unit =
-        service_quota::unit(engine, quota.tenant_id, &code, &ScopeRef::organization()).await?;
+    let unit = service_quota::unit(engine, quota.tenant_id, &code, &ScopeRef::organization());
     let audit = quota_change(actor, None, Some(&quota), now);
     let write = AggregateWrite {
         carries: Vec::new(),
@@ -261,8 +260,7 @@ pub async fn delete_quota<S: EngineStore + AggregateStore>(
     caller.require_any(&[Role::Admin])?;
     let quota = quota(store, caller, id).await?;
     let code = service_quota::own(service_quota::DATAROBOT_QUOTAS)?;
-    let unit =
-        service_quota::unit(engine, caller.tenant_id, &code, &ScopeRef::organization()).await?;
+    let unit = service_quota::unit(engine, caller.tenant_id, &code, &ScopeRef::organization());
     let audit = quota_change(actor, Some(&quota), None, now);
     let write = AggregateWrite {
         carries: Vec::new(),

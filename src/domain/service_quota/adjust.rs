@@ -1,15 +1,17 @@
 //! Changing the catalogue and the applied limits: operator-defined codes, adjustments of an
 //! applied limit (what Confluent does through its support), and their audit.
 
-use crate::domain::aggregate::{AggregateStore, AggregateWrite, Row, Written};
+use crate::domain::aggregate::{AggregateStore, AggregateWrite, Carry, Row, Written};
+use crate::domain::usage::batch::NEVER;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::defaults::counter;
 use super::service::amount_of;
 use super::{
     Adjustment, Applied, AuditEntry, AuditRecord, CodeDefinition, QuotaCode, ScopeRef,
-    ServiceQuotas, builtin, check_code, check_display_name, check_limit, documented, limit_id,
-    owner_of,
+    ServiceQuotas, builtin, check_code, check_display_name, check_limit, default_limit, documented,
+    limit_id, own_limit, partition,
 };
 use crate::domain::audit::{self, Actor, ResourceType, limit_json};
 use crate::domain::limit::Amount;
@@ -42,17 +44,16 @@ impl<S: EngineStore + AggregateStore> ServiceQuotas<'_, S> {
         let reference = ScopeRef::of(code.scope, &change.references, |k, m| {
             Error::invalid_body(format!("/{k}"), m)
         })?;
-        self.limits
-            .ensure(self.engine, tenant_id, &code, &reference)
+        let default = default_limit(&code, tenant_id, 0, now);
+        self.ensure_default(&Actor::of(caller), tenant_id, &code, None)
             .await?;
-        let id = limit_id(&code.code, &reference);
-        let mut limit = self
-            .store
-            .limit(tenant_id, &id)
-            .await?
-            .ok_or(Error::NotFound("applied quota"))?;
-        let before = limit_json(&limit);
-        let old_limit = amount_of(&limit, &code);
+        let own_id = limit_id(&code.code, &reference);
+        // The reference's own limit (an organization-wide code's is its default), if it has one;
+        // else the default governs it, at the code's default.
+        let stored = self.store.limit(tenant_id, &own_id).await?;
+        let old_limit = stored
+            .as_ref()
+            .map_or(code.default_limit, |limit| amount_of(limit, &code));
         // The limited party may lower its ceiling, never lift it: above the code's default (and
         // above what it is now) only the operator raises it.
         let ceiling = old_limit.max(code.default_limit);
@@ -62,6 +63,11 @@ impl<S: EngineStore + AggregateStore> ServiceQuotas<'_, S> {
                 code.code
             )));
         }
+        let before = stored.as_ref().map(limit_json);
+        let mut limit = match stored {
+            Some(limit) => limit,
+            None => own_limit(&code, tenant_id, &reference, applied_limit, now),
+        };
         limit.amount = Amount::Limited(applied_limit);
         limit.updated_at = now;
         let audit = AuditEntry {
@@ -80,16 +86,27 @@ impl<S: EngineStore + AggregateStore> ServiceQuotas<'_, S> {
             &Actor::of(caller),
             tenant_id,
             ResourceType::AppliedQuota,
-            id.clone(),
-            Some(before),
+            own_id.clone(),
+            before.clone(),
             Some(limit_json(&limit)),
             now,
         );
+        // A reference getting its own limit takes its count on the default along.
+        let carries = match (&before, own_id == default.id) {
+            (None, false) => vec![Carry {
+                from: counter(tenant_id, &default.id, partition(&code, &reference)),
+                to: counter(tenant_id, &own_id, String::new()),
+                period_end: NEVER,
+                at_ms: now.timestamp_millis(),
+            }],
+            _ => Vec::new(),
+        };
         let write = AggregateWrite {
-            carries: Vec::new(),
+            carries,
             row: Row::AdjustAppliedQuota {
                 limit: &limit,
-                audit: &audit,
+                audit: Some(&audit),
+                default_id: (own_id != default.id).then_some(default.id.as_str()),
             },
             limits: None,
             rules: None,
@@ -100,7 +117,7 @@ impl<S: EngineStore + AggregateStore> ServiceQuotas<'_, S> {
         self.engine.limits_changed(tenant_id, [code.code.as_str()]);
         if written != Written::Done {
             return Err(Error::Conflict {
-                message: format!("limit {id} is not this applied quota's"),
+                message: format!("limit {own_id} is not this applied quota's"),
                 existing: None,
             });
         }
@@ -159,44 +176,14 @@ impl<S: EngineStore + AggregateStore> ServiceQuotas<'_, S> {
         // change, not a creation.
         let created = self.store.put_service_quota_code(&quota_code, now).await?
             && documented(code).is_none();
-        self.limits.learn(&quota_code);
-        if let Some(earlier) = earlier.filter(|e| e.default_limit != quota_code.default_limit) {
-            self.follow_default(&Actor::of(caller), &earlier, &quota_code, now)
+        // Every tenant's default of the code at once; an organization-wide one adjusted since
+        // the earlier default keeps its amount.
+        let earlier_default = earlier.map(|e| e.default_limit);
+        for tenant in self.store.tenants().await? {
+            self.ensure_default(&Actor::of(caller), tenant.id, &quota_code, earlier_default)
                 .await?;
         }
         Ok((quota_code, created))
-    }
-
-    /// Moves every limit of `code` still at the old default, and never adjusted, to the new one.
-    async fn follow_default(
-        &self,
-        actor: &Actor,
-        earlier: &QuotaCode,
-        code: &QuotaCode,
-        now: DateTime<Utc>,
-    ) -> Result<()> {
-        let owner = owner_of(&code.code);
-        for tenant in self.store.tenants().await? {
-            let adjusted: Vec<_> = self
-                .store
-                .service_quota_adjustments(tenant.id, &code.code)
-                .await?
-                .into_iter()
-                .map(|record| record.reference)
-                .collect();
-            for mut limit in self.store.limits(tenant.id).await? {
-                let reference = ScopeRef::from_selector(&limit.selector);
-                let untouched = limit.owner.as_deref() == Some(owner.as_str())
-                    && limit.amount == Amount::Limited(earlier.default_limit)
-                    && !adjusted.iter().any(|r| r == reference.as_map());
-                if untouched {
-                    limit.amount = Amount::Limited(code.default_limit);
-                    limit.updated_at = now;
-                    self.engine.put_limit(&limit, actor).await?;
-                }
-            }
-        }
-        Ok(())
     }
 
     /// The recorded changes of the applied limits of `code` in a tenant (its admins, or system

@@ -1,22 +1,17 @@
 //! Enforcement: quotaplane's own resources take one unit of their applied quota before they are
-//! created and give it back when they go, and every applied quota's limit exists before the
-//! engine is asked about it (a [`Preparer`]), so the default limit applies with no adjustment.
-
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
+//! created and give it back when they go. The unit counts on the scope reference's own limit
+//! when it has one, else on its partition of the code's default (see [`super::defaults`]).
 
 use uuid::Uuid;
 
 use super::{
-    API_KEYS, DATAROBOT_QUOTAS, KAFKA_CLIENT_QUOTAS, ORGANIZATION_KEY, QuotaCode, Scope, ScopeRef,
-    builtin_codes, default_limit, documented_codes, limit_id, subject,
+    API_KEYS, DATAROBOT_QUOTAS, KAFKA_CLIENT_QUOTAS, QuotaCode, ScopeRef, limit_id, partition,
+    subject,
 };
 use crate::domain::aggregate::Unit;
 use crate::domain::datarobot::{Page, QuotaFilter};
-use crate::domain::limit::Subject;
 use crate::domain::ports::*;
-use crate::domain::usage::{Engine, Prepared, Preparer, Usage};
+use crate::domain::usage::{Engine, Usage};
 use crate::domain::{Error, Result};
 
 /// Takes one unit of `code` for `reference` in `tenant_id`, or refuses with
@@ -47,21 +42,21 @@ pub async fn take(
 }
 
 /// The unit a resource of `code` for `reference` takes, for an aggregate write that takes or
-/// gives it back in the resource's own transaction. Makes the applied limit exist first.
-pub async fn unit(
+/// gives it back in the resource's own transaction: on the reference's own limit if it has one
+/// when the write runs, else on its partition of the code's default.
+pub fn unit(
     engine: &Engine<impl EngineStore>,
     tenant_id: Uuid,
     code: &QuotaCode,
     reference: &ScopeRef,
-) -> Result<Unit> {
-    engine
-        .prepare(tenant_id, &usage_of(code, tenant_id, reference))
-        .await?;
-    Ok(Unit {
+) -> Unit {
+    Unit {
         tenant_id,
-        limit_id: limit_id(&code.code, reference),
+        own_id: limit_id(&code.code, reference),
+        default_id: limit_id(&code.code, &ScopeRef::organization()),
+        per_value: partition(code, reference),
         at_ms: engine.now().timestamp_millis(),
-    })
+    }
 }
 
 /// The refusal of a create that found no room in the applied limit of `code`.
@@ -143,148 +138,4 @@ pub async fn live_count(
         }
         _ => None,
     })
-}
-
-/// Makes the limit of an applied quota exist before the engine matches a request against it:
-/// created at the code's default, and for quotaplane's own resources with the usage set to the
-/// real count (so resources made before the limit existed are counted).
-pub struct ServiceQuotaLimits<S> {
-    store: S,
-    /// The catalogue as this process knows it.
-    codes: RwLock<HashMap<String, QuotaCode>>,
-    /// Limits known to exist: (tenant, limit id).
-    ready: RwLock<HashSet<(Uuid, String)>>,
-}
-
-impl<S: EngineStore> ServiceQuotaLimits<S> {
-    /// The hook over `store`, knowing the built-in and the documented codes.
-    pub fn new(store: S) -> Self {
-        let codes = builtin_codes()
-            .into_iter()
-            .chain(documented_codes())
-            .map(|c| (c.code.clone(), c))
-            .collect();
-        Self {
-            store,
-            codes: RwLock::new(codes),
-            ready: RwLock::default(),
-        }
-    }
-
-    /// Learns (or relearns) a code, so usage reported for it creates its limits.
-    pub fn learn(&self, code: &QuotaCode) {
-        if let Ok(mut codes) = self.codes.write() {
-            codes.insert(code.code.clone(), code.clone());
-        }
-    }
-
-    /// Learns every operator-defined code from the store.
-    pub async fn load(&self) -> Result<()> {
-        for code in self.store.service_quota_codes().await? {
-            self.learn(&code);
-        }
-        Ok(())
-    }
-
-    /// Learns the stored codes now and every `every` after, so codes defined on another replica
-    /// (or before a restart) are known here; stops when the hook is dropped.
-    pub fn keep_loaded(hook: &Arc<Self>, every: Duration) {
-        let hook = Arc::downgrade(hook);
-        tokio::spawn(async move {
-            loop {
-                let Some(live) = hook.upgrade() else { return };
-                if let Err(e) = live.load().await {
-                    tracing::warn!(error = %e, "the service-quota codes were not loaded");
-                }
-                drop(live);
-                tokio::time::sleep(every).await;
-            }
-        });
-    }
-
-    fn code(&self, name: &str) -> Option<QuotaCode> {
-        self.codes.read().ok()?.get(name).cloned()
-    }
-
-    fn is_ready(&self, tenant_id: Uuid, id: &str) -> bool {
-        self.ready
-            .read()
-            .is_ok_and(|r| r.contains(&(tenant_id, id.to_owned())))
-    }
-
-    /// Makes the limit of `code` for `reference` exist; true when this call created it.
-    pub async fn ensure(
-        &self,
-        engine: &Engine<S>,
-        tenant_id: Uuid,
-        code: &QuotaCode,
-        reference: &ScopeRef,
-    ) -> Result<bool> {
-        let id = limit_id(&code.code, reference);
-        if self.is_ready(tenant_id, &id) {
-            return Ok(false);
-        }
-        // Counted before the limit exists: every create takes its unit through the limit, so
-        // what is stored now was made without one (before quotaplane counted it) and is
-        // counted exactly once. Nothing stored (the usual first use): no report at all, so no
-        // create that runs meanwhile can be overwritten.
-        let before = live_count(&self.store, tenant_id, &code.code, reference).await?;
-        let limit = default_limit(code, tenant_id, reference, engine.now());
-        let created = engine.ensure_limit(&limit).await?;
-        if let Ok(mut ready) = self.ready.write() {
-            ready.insert((tenant_id, id));
-        }
-        if let (true, Some(count)) = (created, before.filter(|n| *n > 0)) {
-            let usage = Usage {
-                subject: limit.selector.clone(),
-                metric: code.code.clone(),
-                amount: count,
-            };
-            engine.report(tenant_id, &usage).await?;
-        }
-        Ok(created)
-    }
-
-    async fn prepare_usage(
-        &self,
-        engine: &Engine<S>,
-        tenant_id: Uuid,
-        usage: &mut Usage,
-    ) -> Result<()> {
-        let Some(code) = self.code(&usage.metric) else {
-            return Ok(());
-        };
-        if code.scope == Scope::Organization {
-            // The organization is the caller's tenant, whatever a reporter wrote.
-            let mut pairs = usage.subject.as_map().clone();
-            pairs.insert(ORGANIZATION_KEY.to_owned(), tenant_id.to_string());
-            usage.subject = Subject::parse(pairs, "/subject")?;
-        }
-        let given = usage.subject.as_map().clone();
-        // A request that does not name the scope's references matches no limit of the code.
-        let Ok(reference) = ScopeRef::of(code.scope, &given, |k, m| Error::invalid_query(k, m))
-        else {
-            return Ok(());
-        };
-        self.ensure(engine, tenant_id, &code, &reference)
-            .await
-            .map(drop)
-    }
-}
-
-impl<S: EngineStore> Preparer<S> for ServiceQuotaLimits<S> {
-    fn wants(&self, usage: &Usage) -> bool {
-        self.codes
-            .read()
-            .is_ok_and(|c| c.contains_key(&usage.metric))
-    }
-
-    fn prepare<'a>(
-        &'a self,
-        engine: &'a Engine<S>,
-        tenant_id: Uuid,
-        usage: &'a mut Usage,
-    ) -> Prepared<'a> {
-        Box::pin(self.prepare_usage(engine, tenant_id, usage))
-    }
 }

@@ -1,31 +1,36 @@
-//! The entries of an applied-quota list, read from the store a page at a time: the limits of
-//! the scope's codes (in id order, keyset), merged with the entry the filter names completely
-//! (one per code, at its default while it has no limit). Nothing holds the whole list: a page
-//! reads about as many limits as it shows, and the total is counted by streaming.
+//! The entries of an applied-quota list, read from the store a page at a time. A code's entries
+//! are the scope references that counted on its default (its partitions, in order, keyset), those
+//! with a limit of their own, and the reference the filter names completely (listed at its
+//! default while nothing counted it); an organization-wide code has one entry. Entries are
+//! ordered by code, then by the reference's partition key. Nothing holds a whole list: a page
+//! reads about as many partitions as it shows, and the total is counted by streaming.
 
 use std::collections::{BTreeMap, HashSet};
 
 use uuid::Uuid;
 
 use super::service::{ListFilter, ServiceQuotas};
-use super::{QuotaCode, Scope, ScopeRef, limit_id, owner_of};
+use super::{QuotaCode, Scope, ScopeRef, default_limit, owner_of, partition};
 use crate::domain::aggregate::AggregateStore;
-use crate::domain::limit::Limit;
-use crate::domain::page::{Cursor, PageRequest};
 use crate::domain::ports::EngineStore;
 use crate::domain::{Error, Result};
 
-/// Limits read per store page while counting.
-const COUNT_CHUNK: u32 = 1000;
+/// Partitions read per store page.
+const CHUNK: u32 = 1000;
 
 /// One list's codes and filter.
 pub(super) struct Listing<'s, S> {
     store: &'s S,
     codes: Vec<QuotaCode>,
-    owners: Vec<String>,
     references: BTreeMap<String, String>,
     /// The reference the filter names completely, listed for every code.
     named: Option<ScopeRef>,
+}
+
+/// Where an entry stands in the list: its code, a line break (before every character a code
+/// may hold), then its partition key.
+pub(super) fn position(code: &QuotaCode, reference: &ScopeRef) -> String {
+    format!("{}\n{}", code.code, partition(code, reference))
 }
 
 impl<'s, S: EngineStore + AggregateStore> Listing<'s, S> {
@@ -42,105 +47,127 @@ impl<'s, S: EngineStore + AggregateStore> Listing<'s, S> {
             .filter(|c| c.scope == scope)
             .filter(|c| filter.code.as_ref().is_none_or(|f| *f == c.code))
             .collect();
-        let owners = codes.iter().map(|c| owner_of(&c.code)).collect();
         let named = ScopeRef::of(scope, &filter.references, |k, m| Error::invalid_query(k, m)).ok();
         Ok(Self {
             store: service.store,
             codes,
-            owners,
             references: filter.references.clone(),
             named,
         })
     }
 
-    /// The listed entry a stored limit stands for, with its id, if the filter keeps it.
-    fn entry_of(&self, limit: &Limit) -> Option<(String, usize, ScopeRef)> {
-        let index = self
-            .owners
-            .iter()
-            .position(|o| limit.owner.as_deref() == Some(o.as_str()))?;
-        let reference = ScopeRef::from_selector(&limit.selector);
-        reference.matches(&self.references).then(|| {
-            let id = limit_id(&self.codes[index].code, &reference);
-            (id, index, reference)
-        })
+    /// The references of `code` with a limit of their own, and the named one, that the filter
+    /// keeps.
+    async fn kept(&self, tenant_id: Uuid, code: &QuotaCode) -> Result<Vec<ScopeRef>> {
+        let mut kept: Vec<ScopeRef> = self.named.iter().cloned().collect();
+        if code.scope == Scope::Organization {
+            return Ok(kept);
+        }
+        let owner = owner_of(&code.code);
+        for limit in self.store.limits_of_metric(tenant_id, &code.code).await? {
+            if limit.owner.as_deref() == Some(owner.as_str()) && !limit.selector.as_map().is_empty()
+            {
+                let reference = ScopeRef::from_selector(&limit.selector);
+                if reference.matches(&self.references) {
+                    kept.push(reference);
+                }
+            }
+        }
+        Ok(kept)
     }
 
-    /// The named entries, one per code, with their ids.
-    fn named_entries(&self) -> impl Iterator<Item = (String, usize, ScopeRef)> + '_ {
-        self.named.iter().flat_map(move |named| {
-            self.codes
-                .iter()
-                .enumerate()
-                .map(move |(i, c)| (limit_id(&c.code, named), i, named.clone()))
-        })
+    /// `code`'s partitions after `after` (a partition key), a chunk at a time, as the references
+    /// the filter keeps; `each` returns false to stop.
+    async fn partitions(
+        &self,
+        tenant_id: Uuid,
+        code: &QuotaCode,
+        after: &str,
+        mut each: impl FnMut(ScopeRef) -> bool,
+    ) -> Result<()> {
+        if code.scope == Scope::Organization {
+            return Ok(());
+        }
+        let default_id = default_limit(code, tenant_id, 0, chrono::DateTime::UNIX_EPOCH).id;
+        let mut after = after.to_owned();
+        loop {
+            let chunk = self
+                .store
+                .applied_partitions(tenant_id, &default_id, &after, CHUNK)
+                .await?;
+            for per_value in &chunk {
+                let Some(reference) = ScopeRef::from_partition(code.scope, per_value) else {
+                    continue;
+                };
+                if reference.matches(&self.references) && !each(reference) {
+                    return Ok(());
+                }
+            }
+            match chunk.last() {
+                Some(last) if chunk.len() == CHUNK as usize => after.clone_from(last),
+                _ => return Ok(()),
+            }
+        }
     }
 
-    /// Up to `n` entries whose ids come after `after`, in id order.
+    /// Up to `n` entries after the position `after`, in order.
     pub async fn after(
         &self,
         tenant_id: Uuid,
         after: Option<String>,
         n: u32,
     ) -> Result<Vec<(&QuotaCode, ScopeRef)>> {
-        let later = |id: &str| after.as_deref().is_none_or(|a| id > a);
+        let n = n as usize;
         let mut found: BTreeMap<String, (usize, ScopeRef)> = BTreeMap::new();
-        let mut page = PageRequest {
-            limit: n.clamp(1, crate::domain::page::MAX_LIMIT),
-            after: after.clone().map(|id| Cursor {
-                created_at: None,
-                id,
-            }),
-        };
-        loop {
-            let chunk = self
-                .store
-                .owned_limits_page(tenant_id, &self.owners, &page)
-                .await?;
-            for (id, index, reference) in chunk.items.iter().filter_map(|l| self.entry_of(l)) {
-                if later(&id) {
-                    found.insert(id, (index, reference));
+        for (index, code) in self.codes.iter().enumerate() {
+            let later = |position: &str| after.as_deref().is_none_or(|a| position > a);
+            let mut add = |reference: ScopeRef| {
+                let at = position(code, &reference);
+                if later(&at) {
+                    found.insert(at, (index, reference));
                 }
+            };
+            for reference in self.kept(tenant_id, code).await? {
+                add(reference);
             }
-            match chunk.next {
-                Some(next) if found.len() < n as usize => page.after = Some(next),
-                _ => break,
+            let from = match after.as_deref().and_then(|a| a.split_once('\n')) {
+                Some((c, per_value)) if c == code.code => per_value.to_owned(),
+                _ => String::new(),
+            };
+            let mut taken = 0;
+            self.partitions(tenant_id, code, &from, |reference| {
+                add(reference);
+                taken += 1;
+                taken < n
+            })
+            .await?;
+            while found.len() > n {
+                found.pop_last();
             }
-        }
-        for (id, index, reference) in self.named_entries() {
-            if later(&id) {
-                found.entry(id).or_insert((index, reference));
+            if found.len() == n {
+                break;
             }
         }
         Ok(found
             .into_values()
-            .take(n as usize)
             .map(|(index, reference)| (&self.codes[index], reference))
             .collect())
     }
 
     /// How many entries the list has, read a chunk at a time.
     pub async fn count(&self, tenant_id: Uuid) -> Result<i64> {
-        let mut named: HashSet<String> = self.named_entries().map(|(id, ..)| id).collect();
         let mut count = 0i64;
-        let mut page = PageRequest {
-            limit: COUNT_CHUNK,
-            after: None,
-        };
-        loop {
-            let chunk = self
-                .store
-                .owned_limits_page(tenant_id, &self.owners, &page)
-                .await?;
-            for (id, ..) in chunk.items.iter().filter_map(|l| self.entry_of(l)) {
-                named.remove(&id);
+        for code in &self.codes {
+            let mut others: HashSet<ScopeRef> =
+                self.kept(tenant_id, code).await?.into_iter().collect();
+            self.partitions(tenant_id, code, "", |reference| {
+                others.remove(&reference);
                 count += 1;
-            }
-            match chunk.next {
-                Some(next) => page.after = Some(next),
-                None => break,
-            }
+                true
+            })
+            .await?;
+            count += others.len() as i64;
         }
-        Ok(count + named.len() as i64)
+        Ok(count)
     }
 }

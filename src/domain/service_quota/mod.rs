@@ -11,6 +11,7 @@
 //! Resources made before their limit existed are counted when it is made.
 
 mod adjust;
+mod defaults;
 mod documented;
 mod enforce;
 mod listing;
@@ -23,12 +24,12 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::limit::{Amount, Limit, Subject};
+use super::limit::{Amount, Limit, Subject, partition_by};
 use super::window::Window;
 use super::{Error, Result};
 
 pub use documented::{documented, documented_codes};
-pub use enforce::{ServiceQuotaLimits, give_back, live_count, no_room, release, take, unit};
+pub use enforce::{give_back, live_count, no_room, release, take, unit};
 pub use scope::{REFERENCE_KEYS, Scope};
 pub use service::{Adjustment, Applied, AppliedPage, ListFilter, ServiceQuotas, page_size};
 
@@ -185,6 +186,21 @@ impl ScopeRef {
         )
     }
 
+    /// The reference a partition of `scope`'s default stands for (`None` for one counted by a
+    /// subject that lacked a reference).
+    pub(crate) fn from_partition(scope: Scope, per_value: &str) -> Option<Self> {
+        let values: Vec<Option<String>> = serde_json::from_str(per_value).ok()?;
+        let keys = scope.references();
+        if values.len() != keys.len() {
+            return None;
+        }
+        let pairs = keys
+            .iter()
+            .zip(values)
+            .map(|(k, v)| Some(((*k).to_owned(), v?)));
+        pairs.collect::<Option<BTreeMap<_, _>>>().map(Self)
+    }
+
     /// The reference of a Kafka cluster.
     pub fn kafka_cluster(environment: &str, cluster: &str) -> Self {
         let mut pairs = BTreeMap::new();
@@ -243,29 +259,65 @@ pub fn owner_of(code: &str) -> String {
     format!("service-quota:{code}")
 }
 
-/// The limit of `code` for `reference` at its default.
-pub fn default_limit(
-    code: &QuotaCode,
-    tenant_id: Uuid,
-    reference: &ScopeRef,
-    now: DateTime<Utc>,
-) -> Limit {
+/// The family of every limit of `code`: a reference's own limit replaces the default for it.
+pub fn family_of(code: &str) -> String {
+    format!("service-quota.{code}")
+}
+
+/// The default limit of `code` in `tenant_id`: one limit split `per` the scope's references, so
+/// every reference without a limit of its own counts on its own partition of the default amount
+/// (an organization-wide code has one reference a tenant, so its default is its only limit).
+/// Its id is that of the organization-wide reference: [`limit_id`] with no references.
+pub fn default_limit(code: &QuotaCode, tenant_id: Uuid, amount: i64, now: DateTime<Utc>) -> Limit {
     Limit {
-        id: limit_id(&code.code, reference),
+        id: limit_id(&code.code, &ScopeRef::organization()),
         tenant_id,
-        selector: subject(code.scope, tenant_id, reference),
+        selector: Subject::default(),
         metric: code.code.clone(),
-        amount: Amount::Limited(code.default_limit),
+        amount: Amount::Limited(amount),
         window: Window::None,
         blocking: true,
         owner: Some(owner_of(&code.code)),
-        per: Vec::new(),
-        family: None,
+        per: code
+            .scope
+            .references()
+            .iter()
+            .map(|k| (*k).to_owned())
+            .collect(),
+        family: Some(family_of(&code.code)),
         expires_at: None,
         mode: crate::domain::limit::Mode::Enforce,
         created_at: now,
         updated_at: now,
     }
+}
+
+/// The limit of `code` that `reference` has of its own at `amount` (for an organization-wide
+/// code, its default at that amount): it selects the reference, so it replaces the default.
+pub fn own_limit(
+    code: &QuotaCode,
+    tenant_id: Uuid,
+    reference: &ScopeRef,
+    amount: i64,
+    now: DateTime<Utc>,
+) -> Limit {
+    let default = default_limit(code, tenant_id, amount, now);
+    if code.scope == Scope::Organization {
+        return default;
+    }
+    Limit {
+        id: limit_id(&code.code, reference),
+        selector: Subject::trusted(reference.as_map().clone()),
+        per: Vec::new(),
+        ..default
+    }
+}
+
+/// The partition of `code`'s default that `reference` counts on (empty for an
+/// organization-wide code).
+pub fn partition(code: &QuotaCode, reference: &ScopeRef) -> String {
+    let references = code.scope.references().iter().copied();
+    partition_by(references, &Subject::trusted(reference.as_map().clone()))
 }
 
 /// What an operator-defined code is made of.

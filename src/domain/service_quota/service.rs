@@ -2,20 +2,19 @@
 //! operator-defined codes, and adjustments of applied limits (audited).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use uuid::Uuid;
 
 use super::enforce::live_count;
-use super::listing::Listing;
-use super::{
-    QuotaCode, Scope, ScopeRef, ServiceQuotaLimits, builtin_codes, documented_codes, limit_id,
-};
+use super::listing::{Listing, position};
+use super::{QuotaCode, Scope, ScopeRef, builtin_codes, documented_codes, owner_of, subject};
 use crate::domain::aggregate::AggregateStore;
 use crate::domain::confluent::page::{self, Cursor};
 use crate::domain::limit::{Amount, Limit};
 use crate::domain::ports::*;
+use crate::domain::precedence::Standing;
 use crate::domain::usage::Engine;
+use crate::domain::usage::batch::CounterKey;
 use crate::domain::{Error, Result};
 
 /// Page size when none is asked for.
@@ -23,11 +22,10 @@ pub const DEFAULT_PAGE_SIZE: u32 = 10;
 /// Largest page size (the vendor's `maximum`).
 pub const MAX_PAGE_SIZE: u32 = 200;
 
-/// The service over the store, the engine and the limit hook.
+/// The service over the store and the engine.
 pub struct ServiceQuotas<'a, S> {
     pub store: &'a S,
     pub engine: &'a Engine<S>,
-    pub limits: &'a Arc<ServiceQuotaLimits<S>>,
 }
 
 /// One applied quota of a tenant: a code at one scope reference.
@@ -38,8 +36,8 @@ pub struct Applied {
     pub applied_limit: i64,
     /// Known for quotaplane's own resources, and for other codes once usage was reported.
     pub usage: Option<i64>,
-    /// The engine limit behind it, once it exists.
-    pub limit_id: String,
+    /// Where it stands in a list (see [`Listing`]).
+    pub position: String,
 }
 
 /// What a list asks for.
@@ -81,10 +79,7 @@ impl<S: EngineStore + AggregateStore> ServiceQuotas<'_, S> {
                 .into_iter()
                 .filter(|d| !stored.iter().any(|s| s.code == d.code)),
         );
-        for code in stored {
-            self.limits.learn(&code);
-            codes.push(code);
-        }
+        codes.extend(stored);
         codes.sort_by(|a, b| a.code.cmp(&b.code));
         Ok(codes)
     }
@@ -179,7 +174,7 @@ impl<S: EngineStore + AggregateStore> ServiceQuotas<'_, S> {
                 Some(last) => {
                     let cursor = Cursor {
                         created_us: 0,
-                        id: last.limit_id.clone(),
+                        id: last.position.clone(),
                         page_size,
                     };
                     let key = page::key(self.store, self.engine.now()).await?;
@@ -211,32 +206,58 @@ impl<S: EngineStore + AggregateStore> ServiceQuotas<'_, S> {
         self.applied(tenant_id, &code, reference).await
     }
 
-    /// Where `code` stands at `reference`: from its limit when it exists, else the default and
-    /// the live count.
+    /// Where `code` stands at `reference`: the limit of the code that applies to it (its own,
+    /// else the default), and its usage there. Usage is known for quotaplane's own resources,
+    /// and for other codes once a count was kept for the reference.
     pub(super) async fn applied(
         &self,
         tenant_id: Uuid,
         code: &QuotaCode,
         reference: ScopeRef,
     ) -> Result<Applied> {
-        let id = limit_id(&code.code, &reference);
-        let (applied_limit, usage) = match self.engine.limits(tenant_id, Some(&id)).await {
-            Ok(found) => match found.into_iter().next() {
-                Some((limit, status)) => (amount_of(&limit, code), Some(status.used)),
-                None => (code.default_limit, None),
-            },
-            Err(Error::NotFound(_)) => (
+        let subject = subject(code.scope, tenant_id, &reference);
+        let owner = owner_of(&code.code);
+        let governing = self
+            .engine
+            .effective(tenant_id, &subject, &code.code)
+            .await?
+            .into_iter()
+            .find(|e| {
+                matches!(e.standing, Standing::Applies)
+                    && e.limit.shape.owner.as_deref() == Some(&*owner)
+            });
+        let (applied_limit, usage) = match governing {
+            Some(found) => {
+                let amount = match found.limit.amount {
+                    Amount::Limited(n) => n,
+                    Amount::Unlimited => super::MAX_LIMIT.max(code.default_limit),
+                };
+                let counted = code.builtin || found.status.used > 0 || {
+                    let key = CounterKey {
+                        tenant_id,
+                        limit_id: found.limit.id.to_string(),
+                        per_value: found.limit.partition(&subject),
+                        period_start: 0,
+                    };
+                    let stored = self
+                        .store
+                        .counter_values(std::slice::from_ref(&key))
+                        .await?;
+                    stored.contains_key(&key)
+                };
+                (amount, counted.then_some(found.status.used))
+            }
+            None => (
                 code.default_limit,
                 live_count(self.store, tenant_id, &code.code, &reference).await?,
             ),
-            Err(e) => return Err(e),
         };
         Ok(Applied {
+            position: position(code, &reference),
             code: code.clone(),
             reference,
             applied_limit,
             usage,
-            limit_id: id,
         })
     }
 }

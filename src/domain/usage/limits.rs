@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use super::batch::CounterKey;
 use super::{Engine, LimitStatus, status_of};
-use crate::domain::audit::{Actor, AuditRecord, ResourceType, limit_change, limit_json};
+use crate::domain::audit::{Actor, limit_change};
 use crate::domain::limit::Limit;
 use crate::domain::notification::Notification;
 use crate::domain::page::{PageRequest, Paged};
@@ -65,19 +65,6 @@ impl<S: EngineStore> Engine<S> {
         created
     }
 
-    /// The audit record of `limit` made on first use, by the server itself (no key).
-    fn made_by_the_server(&self, limit: &Limit) -> AuditRecord {
-        AuditRecord::change(
-            &Actor::start_up(),
-            limit.tenant_id,
-            ResourceType::Limit,
-            limit.id.clone(),
-            None,
-            Some(limit_json(limit)),
-            self.clock.now(),
-        )
-    }
-
     /// Refuses `limit` when it would tie with another of its family: as specific, with another
     /// selector that one subject could match at once (see [`crate::domain::precedence`]).
     async fn refuse_ties(&self, limit: &Limit) -> Result<()> {
@@ -108,45 +95,6 @@ impl<S: EngineStore> Engine<S> {
         if let Some(before) = before.filter(|b| b.metric != limit.metric) {
             self.limits.invalidate(before.tenant_id, &before.metric);
         }
-    }
-
-    /// Creates each of `limits` that does not exist yet and leaves the others as they are; then
-    /// reads the tenants' limits afresh, so limits another replica created apply here at once.
-    /// For limits created on first use: never replaces what their owner has since written.
-    pub async fn ensure_limits(&self, limits: &[Limit]) -> Result<()> {
-        if let Some(first) = limits.first() {
-            self.ensure_room(first.tenant_id, limits, &[]).await?;
-        }
-        for limit in limits {
-            self.store
-                .insert_limit(limit, &self.made_by_the_server(limit))
-                .await?;
-        }
-        for limit in limits {
-            self.limits.invalidate(limit.tenant_id, &limit.metric);
-        }
-        Ok(())
-    }
-
-    /// Creates `limit` unless a limit with its id exists; true when it was created (the caller
-    /// may then set its initial usage). Never replaces what the limit's owner has written.
-    pub async fn ensure_limit(&self, limit: &Limit) -> Result<bool> {
-        if self
-            .store
-            .limit(limit.tenant_id, &limit.id)
-            .await?
-            .is_some()
-        {
-            return Ok(false);
-        }
-        self.ensure_room(limit.tenant_id, std::slice::from_ref(limit), &[])
-            .await?;
-        let created = self
-            .store
-            .insert_limit(limit, &self.made_by_the_server(limit))
-            .await?;
-        self.limits.invalidate(limit.tenant_id, &limit.metric);
-        Ok(created)
     }
 
     /// A limit's notification rules, in the order they were given.

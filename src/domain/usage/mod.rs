@@ -29,11 +29,10 @@ mod idempotency;
 mod job;
 mod limits;
 mod path;
-mod prepare;
 mod replay;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -55,7 +54,6 @@ pub use effective::Effective;
 pub use explain::{Explained, Part};
 pub(crate) use job::{Job, Matched, Operation};
 pub use job::{Take, UsagePart};
-pub use prepare::{Prepared, Preparer};
 
 /// Largest amount one operation may carry.
 pub const MAX_AMOUNT: i64 = 1_000_000_000_000_000;
@@ -74,7 +72,6 @@ pub struct Engine<S> {
     queues: Vec<mpsc::Sender<Job>>,
     /// Checks, read in groups without locks.
     reads: mpsc::Sender<Job>,
-    preparers: RwLock<Vec<Arc<dyn Preparer<S>>>>,
     outbox: Arc<Notify>,
     bounds: Bounds,
     /// `--shadow`: every limit reports what it would refuse and refuses nothing.
@@ -111,7 +108,6 @@ impl<S: EngineStore> Engine<S> {
             limits: Arc::new(LimitCache::default()),
             queues,
             reads,
-            preparers: RwLock::default(),
             outbox,
             bounds,
             shadow_all: AtomicBool::new(false),
@@ -260,8 +256,6 @@ impl<S: EngineStore> Engine<S> {
         idempotency_key: Option<&str>,
         explain: bool,
     ) -> Result<Decision> {
-        let prepared = self.prepared(tenant_id, usage).await?;
-        let usage = prepared.as_ref().unwrap_or(usage);
         let now = self.clock.now();
         self.run_at(tenant_id, usage, operation, idempotency_key, now, explain)
             .await

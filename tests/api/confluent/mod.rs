@@ -1,6 +1,7 @@
 //! The Confluent client quota surface, as Confluent's own clients use it: HTTP Basic with a key id
 //! and secret, snake_case bodies, and every response body checked against the vendor's schemas.
 
+mod applied_defaults;
 mod applied_pages;
 mod conflicts;
 mod crud;

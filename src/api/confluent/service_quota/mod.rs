@@ -17,11 +17,10 @@ pub use applied::*;
 pub use dto::*;
 pub use native::*;
 
-fn service(state: &AppState) -> ServiceQuotas<'_, AnyStore> {
+pub(crate) fn service(state: &AppState) -> ServiceQuotas<'_, AnyStore> {
     ServiceQuotas {
         store: &state.store,
         engine: &state.engine,
-        limits: &state.service_quotas,
     }
 }
 
