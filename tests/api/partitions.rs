@@ -164,6 +164,46 @@ on_both_backends_with! {
         assert_eq!(total["usage"]["used"], 3, "{total}");
     }
 
+    async fn concurrent_consumers_of_the_same_few_new_users_never_refuse_a_user_whose_partition_was_made(app) {
+        let (_, admin) = app.tenant_with_admin().await;
+        put_limits(&app, &admin).await;
+        let next = Arc::new(AtomicUsize::new(0));
+        let workers: Vec<_> = (0..32)
+            .map(|_| {
+                let next = next.clone();
+                let (client, url, key) = (app.client.clone(), format!("{}/v1/usage/consume", app.base), admin.clone());
+                tokio::spawn(async move {
+                    let mut seen = Vec::new();
+                    loop {
+                        let n = next.fetch_add(1, Ordering::SeqCst);
+                        if n >= 60 {
+                            return seen;
+                        }
+                        // Ten each: within the per-user amount.
+                        let user = format!("u{}", n % 6);
+                        let response = client.post(&url).bearer_auth(&key).json(&usage(&user, 1)).send().await.expect("consume");
+                        seen.push((user, response.status()));
+                    }
+                })
+            })
+            .collect();
+        let mut admitted = std::collections::BTreeSet::new();
+        let mut refused = std::collections::BTreeSet::new();
+        for worker in workers {
+            for (user, status) in worker.await.expect("worker") {
+                match status {
+                    StatusCode::OK => admitted.insert(user),
+                    StatusCode::CONFLICT => refused.insert(user),
+                    other => panic!("unexpected {other}"),
+                };
+            }
+        }
+        assert_eq!(admitted.len(), 3, "{admitted:?}");
+        assert!(admitted.is_disjoint(&refused), "a user with a partition was refused: {admitted:?} {refused:?}");
+        assert_eq!(partitions(&app, "per-user").await, 3);
+        assert_eq!(kept_count(&app, "per-user").await, 3);
+    }
+
     async fn a_partition_swept_as_idle_frees_its_slot_under_the_bound(app) {
         let (_, admin) = app.tenant_with_admin().await;
         let per_user = json!({"subject": {}, "metric": "calls", "amount": 10,
