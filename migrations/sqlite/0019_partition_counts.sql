@@ -11,7 +11,8 @@ CREATE TABLE partition_counts (
     PRIMARY KEY (tenant_id, limit_id, period_start)
 );
 
--- An upsert that updates a counter fires no insert trigger: only rows made count.
+-- An upsert that updates a counter fires no insert trigger: only rows made count. A later
+-- migration that rebuilds `counters` (as 0006 did) drops these triggers and must make them again.
 CREATE TRIGGER counters_partition_made AFTER INSERT ON counters WHEN NEW.per_value <> ''
 BEGIN
     INSERT INTO partition_counts (tenant_id, limit_id, period_start, partitions)
