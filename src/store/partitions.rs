@@ -9,21 +9,24 @@
 //! partitions committed so far: two batches each making the last allowed partition of a limit
 //! take turns, and the second counts the first's. A batch that makes no new partition (the hot
 //! path, every partition it touches known) takes no such lock and pays one indexed look-up.
+//!
+//! The count is one row per limit and period in `partition_counts`, kept by triggers on
+//! `counters` in the transaction that makes or deletes a partition (on PostgreSQL at its commit,
+//! before the advisory lock goes), so reading it costs the same however many partitions exist.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use sqlx::{Postgres, Sqlite, Transaction};
 
 use super::db_error;
-use super::postgres::PgStore;
+use super::postgres::{PgStore, key_columns};
 use super::sqlite::{self, SqliteStore};
 use crate::domain::Result;
 use crate::domain::usage::batch::{
     BatchReads, CounterKey, PartitionGroup, partition_candidates, partition_group, past_bound,
 };
 
-/// Defines `claim_partitions` for a backend that has `existing_counters` and
-/// `lock_partition_groups`.
+/// Defines `claim_partitions` for a backend that has `existing_counters` and `lock_and_count`.
 macro_rules! claim_partitions {
     ($store:ty, $db:ty) => {
         impl $store {
@@ -51,25 +54,8 @@ macro_rules! claim_partitions {
                 }
                 let groups: BTreeSet<PartitionGroup> =
                     new.iter().map(|k| partition_group(k)).collect();
-                if Self::lock_partition_groups(tx, &groups).await? {
-                    // Another batch may have made some of them while this one waited.
-                    let made = Self::existing_counters(tx, &new).await?;
-                    new.retain(|k| !made.contains(*k));
-                }
-                let mut live = HashMap::with_capacity(groups.len());
-                for group in groups {
-                    let count: i64 = sqlx::query_scalar(
-                        "SELECT COUNT(*) FROM counters WHERE tenant_id = $1 AND limit_id = $2 \
-                         AND period_start = $3 AND per_value <> ''",
-                    )
-                    .bind(group.0)
-                    .bind(&group.1)
-                    .bind(group.2)
-                    .fetch_one(&mut **tx)
-                    .await
-                    .map_err(db_error)?;
-                    live.insert(group, count);
-                }
+                let (made, live) = Self::lock_and_count(tx, &new, &groups).await?;
+                new.retain(|k| !made.contains(*k));
                 Ok(past_bound(&new, &live, bound))
             }
         }
@@ -95,13 +81,29 @@ impl SqliteStore {
             .collect()
     }
 
-    /// Nothing to lock: the batch holds SQLite's write lock already. False: nothing can have
-    /// changed since the batch looked.
-    async fn lock_partition_groups(
-        _tx: &mut Transaction<'static, Sqlite>,
-        _groups: &BTreeSet<PartitionGroup>,
-    ) -> Result<bool> {
-        Ok(false)
+    /// Nothing to lock, and nothing of `new` made since the batch looked: the batch holds
+    /// SQLite's write lock already. The live partitions of each group, one indexed read each
+    /// (the count is kept by triggers on `counters`, migration 0019; no row: none yet).
+    async fn lock_and_count(
+        tx: &mut Transaction<'static, Sqlite>,
+        _new: &[&CounterKey],
+        groups: &BTreeSet<PartitionGroup>,
+    ) -> Result<(HashSet<CounterKey>, HashMap<PartitionGroup, i64>)> {
+        let mut live = HashMap::with_capacity(groups.len());
+        for group in groups {
+            let count: Option<i64> = sqlx::query_scalar(
+                "SELECT partitions FROM partition_counts WHERE tenant_id = $1 \
+                 AND limit_id = $2 AND period_start = $3",
+            )
+            .bind(group.0)
+            .bind(&group.1)
+            .bind(group.2)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(db_error)?;
+            live.insert(group.clone(), count.unwrap_or(0));
+        }
+        Ok((HashSet::new(), live))
     }
 }
 
@@ -111,10 +113,7 @@ impl PgStore {
         tx: &mut Transaction<'static, Postgres>,
         keys: &[&CounterKey],
     ) -> Result<HashSet<CounterKey>> {
-        let tenants: Vec<_> = keys.iter().map(|k| k.tenant_id).collect();
-        let limits: Vec<&str> = keys.iter().map(|k| k.limit_id.as_str()).collect();
-        let starts: Vec<i64> = keys.iter().map(|k| k.period_start).collect();
-        let pers: Vec<&str> = keys.iter().map(|k| k.per_value.as_str()).collect();
+        let (tenants, limits, starts, pers) = key_columns(keys.iter().copied());
         let rows: Vec<(uuid::Uuid, String, String, i64)> = sqlx::query_as(
             "SELECT c.tenant_id, c.limit_id, c.per_value, c.period_start FROM counters c \
              WHERE (c.tenant_id, c.limit_id, c.per_value, c.period_start) IN \
@@ -141,12 +140,15 @@ impl PgStore {
     }
 
     /// Takes a transaction-level advisory lock per group, in the order of their lock ids (so
-    /// two batches never wait on each other crosswise), held until the batch commits. True:
-    /// another batch may have made partitions while this one waited.
-    async fn lock_partition_groups(
+    /// two batches never wait on each other crosswise), held until the batch commits. Then, in
+    /// one round trip, which of `new` another batch made while this one waited, and the live
+    /// partitions of each group (kept by triggers on `counters` at each commit, migration 0019;
+    /// no row: none yet).
+    async fn lock_and_count(
         tx: &mut Transaction<'static, Postgres>,
+        new: &[&CounterKey],
         groups: &BTreeSet<PartitionGroup>,
-    ) -> Result<bool> {
+    ) -> Result<(HashSet<CounterKey>, HashMap<PartitionGroup, i64>)> {
         let ids: BTreeSet<i64> = groups.iter().map(advisory_id).collect();
         for id in ids {
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
@@ -155,7 +157,49 @@ impl PgStore {
                 .await
                 .map_err(db_error)?;
         }
-        Ok(true)
+        let (tenants, limits, starts, pers) = key_columns(new.iter().copied());
+        let group_tenants: Vec<_> = groups.iter().map(|g| g.0).collect();
+        let group_limits: Vec<&str> = groups.iter().map(|g| g.1.as_str()).collect();
+        let group_starts: Vec<i64> = groups.iter().map(|g| g.2).collect();
+        // A counter of `new` that exists reads without a count; a group's count with one.
+        let rows: Vec<(uuid::Uuid, String, String, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT c.tenant_id, c.limit_id, c.per_value, c.period_start, NULL::int8 FROM counters c \
+             WHERE (c.tenant_id, c.limit_id, c.per_value, c.period_start) IN \
+                   (SELECT * FROM UNNEST($1::uuid[], $2::text[], $4::text[], $3::int8[])) \
+             UNION ALL \
+             SELECT p.tenant_id, p.limit_id, '', p.period_start, p.partitions \
+             FROM partition_counts p WHERE (p.tenant_id, p.limit_id, p.period_start) IN \
+                   (SELECT * FROM UNNEST($5::uuid[], $6::text[], $7::int8[]))",
+        )
+        .bind(&tenants)
+        .bind(&limits)
+        .bind(&starts)
+        .bind(&pers)
+        .bind(&group_tenants)
+        .bind(&group_limits)
+        .bind(&group_starts)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(db_error)?;
+        let mut made = HashSet::new();
+        let mut live: HashMap<PartitionGroup, i64> =
+            groups.iter().map(|g| (g.clone(), 0)).collect();
+        for (tenant_id, limit_id, per_value, period_start, partitions) in rows {
+            match partitions {
+                Some(count) => {
+                    live.insert((tenant_id, limit_id, period_start), count);
+                }
+                None => {
+                    made.insert(CounterKey {
+                        tenant_id,
+                        limit_id,
+                        per_value,
+                        period_start,
+                    });
+                }
+            }
+        }
+        Ok((made, live))
     }
 }
 

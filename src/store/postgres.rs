@@ -311,7 +311,7 @@ history_store!(PgStore);
 
 /// Counter keys as parallel arrays (tenants, limits, period starts, partitions), to bind to
 /// `UNNEST`.
-fn key_columns<'k>(
+pub(super) fn key_columns<'k>(
     keys: impl Iterator<Item = &'k CounterKey>,
 ) -> (Vec<Uuid>, Vec<&'k str>, Vec<i64>, Vec<&'k str>) {
     let mut columns = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
