@@ -1,18 +1,16 @@
-//! The batcher: one task per process that turns whatever has queued into one transaction.
+//! The batcher: a task per lane that turns whatever has queued into one transaction.
 //!
-//! Fair between tenants: queued jobs wait per tenant, and a batch takes one job of each tenant
-//! in turn until it holds [`MAX_BATCH`] jobs or [`MAX_BATCH_TOUCHES`] counter touches. So a
-//! tenant whose every consume meets thousands of limits makes batches no longer than that
-//! budget, and another tenant's job rides in the next one.
+//! Which jobs go together is [`Lanes`]'s: fair between tenants, and a job that touches many
+//! counters never in a batch with small ones.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::sync::{Notify, mpsc};
-use uuid::Uuid;
 
 use super::batch::BatchReads;
+use super::waiting::Lanes;
 use super::{Job, Operation, decide};
 use crate::domain::clock::SharedClock;
 use crate::domain::ports::*;
@@ -30,65 +28,6 @@ const MAX_WAITING: usize = 4 * MAX_BATCH;
 /// How often a batch is tried again after a transient failure (a deadlock between replicas).
 const ATTEMPTS: usize = 3;
 
-/// Jobs drawn from the queue, waiting per tenant (each with its cost in counter touches), served
-/// in turn.
-struct Waiting<T> {
-    by_tenant: HashMap<Uuid, VecDeque<(usize, T)>>,
-    /// Tenants with waiting jobs, in the order they are served next.
-    turns: VecDeque<Uuid>,
-    len: usize,
-}
-
-impl<T> Default for Waiting<T> {
-    fn default() -> Self {
-        Self {
-            by_tenant: HashMap::new(),
-            turns: VecDeque::new(),
-            len: 0,
-        }
-    }
-}
-
-impl<T> Waiting<T> {
-    fn push(&mut self, tenant_id: Uuid, cost: usize, job: T) {
-        let queue = self.by_tenant.entry(tenant_id).or_default();
-        if queue.is_empty() {
-            self.turns.push_back(tenant_id);
-        }
-        queue.push_back((cost.max(1), job));
-        self.len += 1;
-    }
-
-    /// The next batch: one job of each tenant in turn, within the batch's budget (at least one
-    /// job, whatever its cost).
-    fn next_batch(&mut self, out: &mut Vec<T>, max_jobs: usize, max_touches: usize) {
-        let mut touches = 0;
-        while out.len() < max_jobs {
-            let Some(tenant) = self.turns.pop_front() else {
-                break;
-            };
-            let Some(queue) = self.by_tenant.get_mut(&tenant) else {
-                continue;
-            };
-            let cost = queue.front().map_or(0, |(cost, _)| *cost);
-            if !out.is_empty() && touches + cost > max_touches {
-                self.turns.push_front(tenant);
-                break;
-            }
-            if let Some((_, job)) = queue.pop_front() {
-                touches += cost;
-                self.len -= 1;
-                out.push(job);
-            }
-            if queue.is_empty() {
-                self.by_tenant.remove(&tenant);
-            } else {
-                self.turns.push_back(tenant);
-            }
-        }
-    }
-}
-
 /// Runs until every sender is gone and every drawn job is answered.
 /// `outbox` is signalled after a batch that wrote due notifications commits; no batch makes a
 /// `per` partition past `partitions_per_limit`.
@@ -99,16 +38,16 @@ pub async fn run<S: LimitStore>(
     outbox: Arc<Notify>,
     partitions_per_limit: i64,
 ) {
-    let mut waiting = Waiting::default();
+    let mut waiting = Lanes::default();
     let mut drawn = Vec::with_capacity(MAX_BATCH);
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     loop {
-        if waiting.len == 0 {
+        if waiting.len() == 0 {
             if queue.recv_many(&mut drawn, MAX_BATCH).await == 0 {
                 break;
             }
         } else {
-            while waiting.len + drawn.len() < MAX_WAITING {
+            while waiting.len() + drawn.len() < MAX_WAITING {
                 match queue.try_recv() {
                     Ok(job) => drawn.push(job),
                     Err(_) => break,
@@ -119,7 +58,7 @@ pub async fn run<S: LimitStore>(
             waiting.push(job.tenant_id, job.matched.len(), job);
         }
         waiting.next_batch(&mut jobs, MAX_BATCH, MAX_BATCH_TOUCHES);
-        metrics::gauge!("quotaplane_engine_queue_depth").set((queue.len() + waiting.len) as f64);
+        metrics::gauge!("quotaplane_engine_queue_depth").set((queue.len() + waiting.len()) as f64);
         metrics::histogram!("quotaplane_engine_batch_size").record(jobs.len() as f64);
         let started = Instant::now();
         let (answers, notified) = process(&store, &clock, &jobs, partitions_per_limit).await;
@@ -212,43 +151,4 @@ fn reads_of(jobs: &[Job], now_ms: i64) -> BatchReads {
     reads.notified = notified.into_iter().collect();
     reads.previous = previous.into_iter().collect();
     reads
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_tenant_with_heavy_jobs_leaves_room_for_another_in_every_batch() {
-        let (heavy, light) = (Uuid::from_u128(1), Uuid::from_u128(2));
-        let mut waiting = Waiting::default();
-        for i in 0..6 {
-            waiting.push(heavy, 2000, format!("heavy{i}"));
-        }
-        for i in 0..3 {
-            waiting.push(light, 1, format!("light{i}"));
-        }
-        let mut batch = Vec::new();
-        waiting.next_batch(&mut batch, 1024, 4096);
-        assert_eq!(batch, ["heavy0", "light0", "heavy1", "light1"]);
-        batch.clear();
-        waiting.next_batch(&mut batch, 1024, 4096);
-        assert_eq!(batch, ["heavy2", "light2", "heavy3"]);
-        assert_eq!(waiting.len, 2);
-    }
-
-    #[test]
-    fn a_job_past_the_budget_alone_still_makes_a_batch_and_jobs_of_one_tenant_keep_their_order() {
-        let tenant = Uuid::from_u128(1);
-        let mut waiting = Waiting::default();
-        waiting.push(tenant, 10_000, "huge");
-        waiting.push(tenant, 0, "small");
-        let mut batch = Vec::new();
-        waiting.next_batch(&mut batch, 1024, 4096);
-        assert_eq!(batch, ["huge"]);
-        batch.clear();
-        waiting.next_batch(&mut batch, 1024, 4096);
-        assert_eq!(batch, ["small"]);
-        assert!(waiting.by_tenant.is_empty() && waiting.turns.is_empty());
-    }
 }

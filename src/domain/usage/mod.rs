@@ -30,6 +30,7 @@ mod job;
 mod limits;
 mod path;
 mod replay;
+mod waiting;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
