@@ -95,20 +95,28 @@ macro_rules! limit_store {
                 metric: &str,
                 subject: &$crate::domain::limit::Subject,
             ) -> Result<Vec<Limit>> {
-                // A selector is stored as compact JSON: one that selects the subject is empty
-                // or holds one of the subject's pairs, as `"key":"value"`, in its text. Only
-                // placeholders are added to the SQL; the pairs are bound.
-                let fragments = $crate::store::limits::selector_fragments(subject);
+                // One that selects the subject is empty or holds one of the subject's pairs,
+                // found by index (`limit_selector_pairs`). Only placeholders are added to the
+                // SQL; the pairs are bound.
                 let mut sql = format!(
                     "{LIMIT_COLUMNS} WHERE tenant_id = $1 AND metric = $2 AND (selector = '{{}}'"
                 );
-                for n in 0..fragments.len() {
-                    sql.push_str(&format!(" OR selector LIKE ${} ESCAPE '\\'", n + 3));
+                let pairs: Vec<(&str, &str)> = subject.pairs().collect();
+                if !pairs.is_empty() {
+                    sql.push_str(
+                        " OR id IN (SELECT limit_id FROM limit_selector_pairs \
+                         WHERE tenant_id = $1 AND metric = $2 AND (",
+                    );
+                    for n in 0..pairs.len() {
+                        let or = if n == 0 { "" } else { " OR " };
+                        sql.push_str(&format!("{or}(key = ${} AND value = ${})", 2 * n + 3, 2 * n + 4));
+                    }
+                    sql.push_str("))");
                 }
                 sql.push_str(") ORDER BY id");
                 let mut query = sqlx::query(&sql).bind(tenant_id).bind(metric);
-                for fragment in &fragments {
-                    query = query.bind(fragment);
+                for (key, value) in pairs {
+                    query = query.bind(key).bind(value);
                 }
                 query
                     .fetch_all(&self.pool)
@@ -238,35 +246,3 @@ macro_rules! limit_store {
 }
 
 pub(crate) use limit_store;
-
-/// The `LIKE` patterns that find a stored selector holding one of `subject`'s pairs: each pair
-/// as compact JSON writes it (`"key":"value"`), with `LIKE`'s wildcards and escape escaped.
-pub(crate) fn selector_fragments(subject: &crate::domain::limit::Subject) -> Vec<String> {
-    let text = |s: &str| serde_json::to_string(s).unwrap_or_default();
-    subject
-        .pairs()
-        .map(|(k, v)| {
-            let pair = format!("{}:{}", text(k), text(v));
-            let escaped = pair
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_");
-            format!("%{escaped}%")
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::selector_fragments;
-    use crate::domain::limit::Subject;
-
-    #[test]
-    fn a_subjects_pairs_become_like_patterns_of_their_json_text() {
-        let subject = Subject::of([("user", "a_b%c\\d\"e")]);
-        assert_eq!(
-            selector_fragments(&subject),
-            vec![r#"%"user":"a\_b\%c\\\\d\\"e"%"#.to_owned()]
-        );
-    }
-}

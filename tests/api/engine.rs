@@ -167,7 +167,7 @@ on_both_backends! {
 }
 
 on_both_backends! {
-    async fn the_store_finds_every_limit_that_may_select_a_subject_without_reading_the_rest(app) {
+    async fn the_store_finds_by_index_every_limit_that_may_select_a_subject_as_its_selector_changes(app) {
         use quotaplane::domain::limit::Subject;
         use quotaplane::domain::ports::LimitStore;
         let (tenant, admin) = app.tenant_with_admin().await;
@@ -205,6 +205,21 @@ on_both_backends! {
         // Candidates: a superset of those that select the subject (the caller checks each).
         assert_eq!(ids(found), ["everyone", "u1-in-s", "u1-in-t"]);
         assert_eq!(ids(odd), ["everyone", "u-1"], "wildcards in values match only themselves");
+
+        // A limit's new selector is found by its new pairs only; a deleted limit is not found.
+        let moved = json!({"subject": {"user": "u1"}, "metric": "m", "amount": 5, "window": {"kind": "minute"}});
+        assert_eq!(app.put("/v1/limits/u11", &admin, &moved).await.status(), 200);
+        assert_eq!(app.delete("/v1/limits/u1-in-s", &admin).await.status(), 204);
+        let found = store
+            .limits_selecting(tenant, "m", &Subject::of([("team", "t"), ("user", "u1")]))
+            .await
+            .expect("selecting");
+        assert_eq!(ids(found), ["everyone", "u1-in-t", "u11"]);
+        let old = store
+            .limits_selecting(tenant, "m", &Subject::of([("user", "u11")]))
+            .await
+            .expect("selecting");
+        assert_eq!(ids(old), ["everyone"]);
     }
 }
 
