@@ -112,10 +112,10 @@ def clone(url, prefix, metric, selector, count):
     if url.startswith("sqlite://"):
         path = url[len("sqlite://"):].split("?")[0]
         db = sqlite3.connect(path, timeout=30)
-        before = db.total_changes
         with db:
             db.execute(CLONE_SQLITE, (count, prefix, selector, metric))
-        done = db.total_changes - before
+            # The statement's own rows (total_changes would add what triggers write).
+            done = db.execute("SELECT changes()").fetchone()[0]
         db.close()
     else:
         out = subprocess.run(
