@@ -1,4 +1,5 @@
--- Each limit's selector pairs, one row each, so the limits of a metric that may select a subject
+-- Each limit's selector pairs, one row each (and a selector with none one row of an empty key
+-- and value, as a key is never empty), so the limits of a metric that may select a subject
 -- are found by index (src/store/limits.rs, `limits_selecting`: what a request reads while a
 -- large metric is first loaded into the limit cache) instead of by matching the text of every
 -- selector of the metric. A trigger keeps it from the selector, so every writer of limits is
@@ -25,7 +26,10 @@ BEGIN
     END IF;
     INSERT INTO limit_selector_pairs (tenant_id, metric, key, value, limit_id)
         SELECT NEW.tenant_id, NEW.metric, pair.key, pair.value, NEW.id
-        FROM jsonb_each_text(NEW.selector::jsonb) AS pair;
+        FROM jsonb_each_text(NEW.selector::jsonb) AS pair
+        UNION ALL
+        SELECT NEW.tenant_id, NEW.metric, '', '', NEW.id
+        WHERE NOT EXISTS (SELECT 1 FROM jsonb_each_text(NEW.selector::jsonb));
     RETURN NULL;
 END
 $$;
@@ -35,7 +39,10 @@ CREATE TRIGGER limits_selector_pairs AFTER INSERT OR UPDATE ON limits
 
 INSERT INTO limit_selector_pairs (tenant_id, metric, key, value, limit_id)
     SELECT l.tenant_id, l.metric, pair.key, pair.value, l.id
-    FROM limits AS l, jsonb_each_text(l.selector::jsonb) AS pair;
+    FROM limits AS l, jsonb_each_text(l.selector::jsonb) AS pair
+    UNION ALL
+    SELECT l.tenant_id, l.metric, '', '', l.id FROM limits AS l
+    WHERE NOT EXISTS (SELECT 1 FROM jsonb_each_text(l.selector::jsonb));
 
--- The limits that select every subject of their metric.
-CREATE INDEX limits_selecting_all ON limits (tenant_id, metric) WHERE selector = '{}';
+-- How many limits a metric has and its latest change, read from the index alone.
+CREATE INDEX limits_by_metric_updated ON limits (tenant_id, metric, updated_at);

@@ -90,6 +90,14 @@ pub trait LimitStore: Send + Sync {
         tenant_id: Uuid,
         metric: &str,
     ) -> impl Future<Output = Result<(i64, Option<String>)>> + Send;
+    /// How many limits the metric has, counting no further than `most`: as cheap for a metric of
+    /// a million limits as for one of `most`.
+    fn count_limits_upto(
+        &self,
+        tenant_id: Uuid,
+        metric: &str,
+        most: i64,
+    ) -> impl Future<Output = Result<i64>> + Send;
     /// A tenant's limits of one metric, by id.
     fn limits_of_metric(
         &self,

@@ -75,6 +75,24 @@ macro_rules! limit_store {
                 .map_err(db_error)
             }
 
+            async fn count_limits_upto(
+                &self,
+                tenant_id: Uuid,
+                metric: &str,
+                most: i64,
+            ) -> Result<i64> {
+                sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM (SELECT 1 FROM limits \
+                     WHERE tenant_id = $1 AND metric = $2 LIMIT $3) AS counted",
+                )
+                .bind(tenant_id)
+                .bind(metric)
+                .bind(most)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db_error)
+            }
+
             async fn limits_of_metric(&self, tenant_id: Uuid, metric: &str) -> Result<Vec<Limit>> {
                 sqlx::query(&format!(
                     "{LIMIT_COLUMNS} WHERE tenant_id = $1 AND metric = $2 ORDER BY id"
@@ -95,36 +113,40 @@ macro_rules! limit_store {
                 metric: &str,
                 subject: &$crate::domain::limit::Subject,
             ) -> Result<Vec<Limit>> {
-                // One that selects the subject is empty or holds one of the subject's pairs,
-                // found by index (`limit_selector_pairs`). Only placeholders are added to the
-                // SQL; the pairs are bound.
+                // One that selects the subject is empty or holds one of the subject's pairs:
+                // one index look-up in `limit_selector_pairs` per pair (an empty selector is the
+                // pair of an empty key and value; a key is never empty), joined by `UNION ALL`
+                // (an `OR` would walk the metric's pairs), then each limit by its key. The
+                // limits' own metric is not named, so no planner walks the metric's limits
+                // instead: the pairs' metric is the limit's. Only placeholders are added.
                 let mut sql = format!(
-                    "{LIMIT_COLUMNS} WHERE tenant_id = $1 AND metric = $2 AND (selector = '{{}}'"
+                    "{LIMIT_COLUMNS} WHERE tenant_id = $1 AND id IN (SELECT limit_id \
+                     FROM limit_selector_pairs WHERE tenant_id = $1 AND metric = $2 \
+                     AND key = '' AND value = ''"
                 );
                 let pairs: Vec<(&str, &str)> = subject.pairs().collect();
-                if !pairs.is_empty() {
-                    sql.push_str(
-                        " OR id IN (SELECT limit_id FROM limit_selector_pairs \
-                         WHERE tenant_id = $1 AND metric = $2 AND (",
-                    );
-                    for n in 0..pairs.len() {
-                        let or = if n == 0 { "" } else { " OR " };
-                        sql.push_str(&format!("{or}(key = ${} AND value = ${})", 2 * n + 3, 2 * n + 4));
-                    }
-                    sql.push_str("))");
+                for n in 0..pairs.len() {
+                    sql.push_str(&format!(
+                        " UNION ALL SELECT limit_id FROM limit_selector_pairs WHERE tenant_id = $1 \
+                         AND metric = $2 AND key = ${} AND value = ${}",
+                        2 * n + 3,
+                        2 * n + 4
+                    ));
                 }
-                sql.push_str(") ORDER BY id");
+                sql.push(')');
                 let mut query = sqlx::query(&sql).bind(tenant_id).bind(metric);
                 for (key, value) in pairs {
                     query = query.bind(key).bind(value);
                 }
-                query
+                let mut found: Vec<Limit> = query
                     .fetch_all(&self.pool)
                     .await
                     .map_err(db_error)?
                     .iter()
                     .filter_map(|r| readable(limit_from(r), "limit"))
-                    .collect()
+                    .collect::<Result<_>>()?;
+                found.sort_by(|a, b| a.id.cmp(&b.id));
+                Ok(found)
             }
 
             async fn delete_limit(

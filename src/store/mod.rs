@@ -185,6 +185,9 @@ impl LimitStore for AnyStore {
     ) -> Result<(i64, Option<String>)> {
         dispatch!(self, s => s.limits_fingerprint(tenant_id, metric))
     }
+    async fn count_limits_upto(&self, tenant_id: Uuid, metric: &str, most: i64) -> Result<i64> {
+        dispatch!(self, s => s.count_limits_upto(tenant_id, metric, most))
+    }
     async fn limits_of_metric(&self, tenant_id: Uuid, metric: &str) -> Result<Vec<Limit>> {
         dispatch!(self, s => s.limits_of_metric(tenant_id, metric))
     }

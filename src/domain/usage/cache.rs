@@ -169,14 +169,12 @@ impl LimitCache {
             }
         };
         if self.cached(tenant_id, metric).is_none() {
-            let (count, _) = store.limits_fingerprint(tenant_id, metric).await?;
-            let count = usize::try_from(count).unwrap_or(usize::MAX);
-            if count > self.direct_above {
+            // Counted only as far as the question needs: as quick for a million limits.
+            let most = i64::try_from(self.direct_above).unwrap_or(i64::MAX - 1) + 1;
+            let count = store.count_limits_upto(tenant_id, metric, most).await?;
+            if count >= most {
                 drop(guard);
-                // One the cache could not hold is read from the store each time instead.
-                if count <= self.max_limits {
-                    self.load_in_background(store, tenant_id, metric);
-                }
+                self.load_in_background(store, tenant_id, metric);
                 return Ok(None);
             }
         }
@@ -200,7 +198,17 @@ impl LimitCache {
         let (cache, store) = (self.clone(), store.clone());
         tokio::spawn(async move {
             let _guard = cache.loading.lock().await;
-            if let Err(e) = cache.load(&store, key.0, &key.1).await {
+            // One the cache could not hold is read from the store each time instead.
+            let loaded = match store.limits_fingerprint(key.0, &key.1).await {
+                Ok((count, _))
+                    if usize::try_from(count).unwrap_or(usize::MAX) > cache.max_limits =>
+                {
+                    Ok(())
+                }
+                Ok(_) => cache.load(&store, key.0, &key.1).await.map(drop),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = loaded {
                 tracing::warn!(error = %e, "loading a metric's limits in the background failed");
             }
             if let Ok(mut pending) = cache.pending.lock() {
