@@ -40,7 +40,10 @@ impl AnyStore {
                 // The write lock at once, so a writer elsewhere cannot make the scope's first
                 // write fail as busy half-way through.
                 let pool = one_connection(&s.pool, "BEGIN IMMEDIATE").await?;
-                let store = AnyStore::Sqlite(SqliteStore { pool: pool.clone() });
+                let store = AnyStore::Sqlite(SqliteStore {
+                    pool: pool.clone(),
+                    _checkpoints: None,
+                });
                 (store, Scope(Inner::Sqlite(pool)))
             }
         })

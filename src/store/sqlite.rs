@@ -1,6 +1,7 @@
 //! The SQLite backend: the zero-set-up default, one file under `./data/`.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::{
@@ -46,9 +47,53 @@ use crate::domain::{Error, Result};
 /// A pool of connections to one SQLite file in WAL mode. With full sync (the default) every
 /// commit reaches the disk before it is acknowledged; with normal sync it reaches the operating
 /// system, which survives a crash of the process but not a power loss.
+///
+/// The WAL is copied into the database by a task of its own ([`Checkpoints`]), not by the
+/// commit that makes it pass SQLite's threshold: that commit is a batch's, and every job queued
+/// behind it (any tenant's) would wait for the copy and its fsync.
 #[derive(Clone)]
 pub struct SqliteStore {
     pub(crate) pool: SqlitePool,
+    /// The checkpointing task, stopped when the last clone of the store is dropped (`None` for
+    /// a scoped store, whose one connection holds a transaction).
+    pub(crate) _checkpoints: Option<Arc<Checkpoints>>,
+}
+
+/// Pages the WAL may reach before a commit checkpoints it itself: only a backstop, for when the
+/// checkpointing task falls behind (SQLite's default is 1,000).
+const WAL_BACKSTOP_PAGES: &str = "10000";
+/// How often the checkpointing task copies what the WAL holds into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+
+/// A task that checkpoints the WAL in the background (`PASSIVE`: it takes no write lock and waits
+/// for no reader, so batches go on meanwhile); aborted on drop.
+pub(crate) struct Checkpoints(tokio::task::AbortHandle);
+
+impl Drop for Checkpoints {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl Checkpoints {
+    fn start(pool: SqlitePool) -> Arc<Self> {
+        let task = tokio::spawn(async move {
+            let mut every = tokio::time::interval(CHECKPOINT_EVERY);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            while !pool.is_closed() {
+                every.tick().await;
+                let done = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                    .execute(&pool)
+                    .await;
+                if let Err(e) = done {
+                    if !pool.is_closed() {
+                        tracing::warn!(error = %e, "checkpointing the SQLite WAL failed");
+                    }
+                }
+            }
+        });
+        Arc::new(Self(task.abort_handle()))
+    }
 }
 
 impl SqliteStore {
@@ -67,6 +112,7 @@ impl SqliteStore {
                 SqliteSynchronous::Normal
             })
             .busy_timeout(Duration::from_secs(10))
+            .pragma("wal_autocheckpoint", WAL_BACKSTOP_PAGES)
             .foreign_keys(true);
         if let Some(dir) = options.get_filename().parent() {
             if !dir.as_os_str().is_empty() {
@@ -82,7 +128,11 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(|e| Error::Unavailable(format!("cannot open SQLite: {e}")))?;
-        Ok(Self { pool })
+        let checkpoints = Some(Checkpoints::start(pool.clone()));
+        Ok(Self {
+            pool,
+            _checkpoints: checkpoints,
+        })
     }
 
     /// Applies `migrations/sqlite`.
@@ -269,3 +319,47 @@ aggregate_rows!(Sqlite);
 aggregate_store!(SqliteStore, Sqlite);
 audit_store!(SqliteStore, Sqlite, SqliteRow);
 history_store!(SqliteStore);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_wal_is_copied_into_the_database_by_the_store_s_own_task_not_by_a_commit() {
+        let dir = std::env::temp_dir().join(format!("quotaplane-wal-{}", Uuid::new_v4()));
+        let file = dir.join("wal.db");
+        let store = SqliteStore::connect(&format!("sqlite://{}", file.display()), true)
+            .await
+            .expect("connect");
+        let backstop: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint")
+            .fetch_one(&store.pool)
+            .await
+            .expect("pragma");
+        assert_eq!(backstop.to_string(), WAL_BACKSTOP_PAGES);
+
+        // About 750 pages: fewer than even SQLite's default threshold, so no commit copies them.
+        let mut tx = store.pool.begin().await.expect("begin");
+        sqlx::query("CREATE TABLE filler (b BLOB)")
+            .execute(&mut *tx)
+            .await
+            .expect("create");
+        sqlx::query(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000) \
+             INSERT INTO filler SELECT randomblob(1000) FROM n",
+        )
+        .execute(&mut *tx)
+        .await
+        .expect("fill");
+        tx.commit().await.expect("commit");
+
+        let copied = async {
+            while std::fs::metadata(&file).map_or(0, |m| m.len()) < 3_000_000 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        let waited = tokio::time::timeout(Duration::from_secs(10), copied).await;
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(waited.is_ok(), "the WAL was never checkpointed");
+    }
+}
