@@ -94,12 +94,9 @@ pub async fn create_key<S: EngineStore + AggregateStore>(
     let unit = service_quota::unit(engine, tenant.id, &code, &ScopeRef::organization());
     let audit = key_change(&Actor::of(caller), None, Some(&key), now);
     let write = AggregateWrite {
-        carries: Vec::new(),
-        rules: None,
-        row: Row::InsertKey(&key),
-        limits: None,
         unit: Some(UnitChange::Take(unit)),
         audit: Some(&audit),
+        ..AggregateWrite::of(Row::InsertKey(&key))
     };
     match store.write_aggregate(&write).await? {
         Written::Done => Ok((key, secret)),
@@ -140,15 +137,12 @@ pub async fn revoke_key<S: EngineStore + AggregateStore>(
     let code = service_quota::own(service_quota::API_KEYS)?;
     let unit = service_quota::unit(engine, tenant_id, &code, &ScopeRef::organization());
     let write = AggregateWrite {
-        carries: Vec::new(),
-        rules: None,
-        row: Row::DeleteKey {
-            tenant_id,
-            id: key_id,
-        },
-        limits: None,
         unit: Some(UnitChange::GiveBack(unit)),
         audit: Some(&audit),
+        ..AggregateWrite::of(Row::DeleteKey {
+            tenant_id,
+            id: key_id,
+        })
     };
     match store.write_aggregate(&write).await? {
         Written::Done => Ok(()),
@@ -208,15 +202,11 @@ pub async fn bootstrap(
                     // A bootstrap key took no unit of the key quota: none to give back.
                     let audit = key_change(&Actor::start_up(), Some(&earlier), None, now);
                     let revoke = AggregateWrite {
-                        carries: Vec::new(),
-                        rules: None,
-                        row: Row::DeleteKey {
+                        audit: Some(&audit),
+                        ..AggregateWrite::of(Row::DeleteKey {
                             tenant_id: tenant.id,
                             id: &earlier.id,
-                        },
-                        limits: None,
-                        unit: None,
-                        audit: Some(&audit),
+                        })
                     };
                     store.write_aggregate(&revoke).await?;
                     tracing::info!(key = %earlier.id, "the key of the earlier bootstrap token is revoked");

@@ -145,6 +145,21 @@ pub struct AggregateWrite<'a> {
     pub audit: Option<&'a AuditRecord>,
 }
 
+impl<'a> AggregateWrite<'a> {
+    /// A write of `row` alone: no limits, carries, rules, unit or audit record (set those
+    /// beside it with `..AggregateWrite::of(row)`).
+    pub fn of(row: Row<'a>) -> Self {
+        Self {
+            row,
+            limits: None,
+            carries: Vec::new(),
+            rules: None,
+            unit: None,
+            audit: None,
+        }
+    }
+}
+
 /// How an aggregate write ended (a failure of the store is an `Err`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Written {

@@ -215,6 +215,20 @@ impl Limit {
         self.expires_at.is_some_and(|at| at <= now)
     }
 
+    /// Whether `other` says what this limit says: the same selector, metric, amount, window,
+    /// blocking, split, family, expiry and mode (its id, tenant, owner and times aside).
+    pub fn same_terms(&self, other: &Limit) -> bool {
+        self.selector == other.selector
+            && self.metric == other.metric
+            && self.amount == other.amount
+            && self.window == other.window
+            && self.blocking == other.blocking
+            && self.per == other.per
+            && self.family == other.family
+            && self.expires_at == other.expires_at
+            && self.mode == other.mode
+    }
+
     /// Which of the limit's counters `subject` counts against: empty for a limit without `per`,
     /// else the JSON array of the subject's values of the `per` keys (null where the subject
     /// lacks a key, so subjects without it share one counter rather than escape the limit).

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::file::{SeedFile, SeedKey, SeedLimit, SeedTenant};
 use crate::api::waldur::parse_set_quota;
 use crate::api::zitadel::{Request, SystemServiceAddQuotaBody};
-use crate::domain::limit::{Limit, check_name};
+use crate::domain::limit::check_name;
 use crate::domain::ports::*;
 use crate::domain::principal::{ApiKey, Caller, Role, Roles, SecretHash};
 use crate::domain::service_quota::{self, ScopeRef};
@@ -238,17 +238,10 @@ async fn ensure_key(state: &AppState, tenant_id: Uuid, seed: &SeedKey) -> Result
         Some(old) => {
             // Keys have no update: the changed key replaces the old one, keeping its quota unit
             // (one record, an update, for the pair).
-            let revoke = AggregateWrite {
-                carries: Vec::new(),
-                row: Row::DeleteKey {
-                    tenant_id,
-                    id: &key.id,
-                },
-                limits: None,
-                rules: None,
-                unit: None,
-                audit: None,
-            };
+            let revoke = AggregateWrite::of(Row::DeleteKey {
+                tenant_id,
+                id: &key.id,
+            });
             state.store.write_aggregate(&revoke).await?;
             state.keys.evict(&key.id);
             let audit = audit::key_change(&Actor::start_up(), Some(&old), Some(&key), now);
@@ -291,7 +284,7 @@ async fn ensure_limit(state: &AppState, tenant_id: Uuid, seed: &SeedLimit) -> Re
             ),
             existing: None,
         }),
-        Some(old) if same_limit(&old, &limit) => Ok(Outcome::Unchanged),
+        Some(old) if old.same_terms(&limit) => Ok(Outcome::Unchanged),
         Some(_) => {
             state.engine.put_limit(&limit, &Actor::start_up()).await?;
             Ok(Outcome::Updated)
@@ -301,18 +294,6 @@ async fn ensure_limit(state: &AppState, tenant_id: Uuid, seed: &SeedLimit) -> Re
             Ok(Outcome::Created)
         }
     }
-}
-
-fn same_limit(a: &Limit, b: &Limit) -> bool {
-    a.selector == b.selector
-        && a.metric == b.metric
-        && a.amount == b.amount
-        && a.window == b.window
-        && a.blocking == b.blocking
-        && a.per == b.per
-        && a.family == b.family
-        && a.expires_at == b.expires_at
-        && a.mode == b.mode
 }
 
 async fn waldur_limits(

@@ -333,6 +333,46 @@ macro_rules! on_both_backends {
     };
 }
 
+/// Runs each case, which takes a database URL, once on a fresh SQLite file and once on a fresh
+/// PostgreSQL database (when configured), as `<case>::on_sqlite` and `<case>::on_postgres`: for
+/// tests that start, stop and restart servers on one database.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($(#[$meta:meta])* async fn $name:ident($url:ident: &str) $body:block)*) => {$(
+        $(#[$meta])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            async fn case($url: &str) $body
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_sqlite() {
+                let dir = $crate::support::TempDir::new();
+                case(&format!("sqlite://{}/quotaplane.db", dir.0.display())).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_postgres() {
+                if let Some(base) = $crate::support::postgres_url() {
+                    case(&$crate::support::fresh_postgres_database(&base).await).await;
+                }
+            }
+        }
+    )*};
+}
+
+/// Runs `sql` on the database at `url`: for tests that write rows as an earlier version did.
+pub async fn execute_sql(url: &str, sql: &str) {
+    use sqlx::Connection;
+    if url.starts_with("sqlite:") {
+        let mut c = sqlx::SqliteConnection::connect(url).await.expect("sqlite");
+        sqlx::query(sql).execute(&mut c).await.expect(sql);
+    } else {
+        let mut c = sqlx::PgConnection::connect(url).await.expect("pg");
+        sqlx::query(sql).execute(&mut c).await.expect(sql);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -303,88 +303,76 @@ async fn two_processes_on_one_postgres_never_pass_a_blocking_limit() {
     assert_eq!(app.used(&admin, "hot").await, 1000);
 }
 
-async fn acknowledged_usage_survives_kill_9(database_url: &str) {
-    let env = [(
-        "QUOTAPLANE_BOOTSTRAP_TOKEN",
-        "durability-token-0123456789abcdefghij",
-    )];
-    let server = Server::start(database_url, &env).await;
-    let client = reqwest::Client::new();
-    let token = "durability-token-0123456789abcdefghij";
-    let tenant = body(
-        client
-            .post(format!("{}/v1/tenants", server.base))
-            .bearer_auth(token)
-            .json(&json!({"name": "durable"}))
-            .send()
-            .await
-            .expect("tenant"),
-    )
-    .await;
-    let key = body(
-        client
-            .post(format!(
-                "{}/v1/tenants/{}/api-keys",
-                server.base,
-                tenant["id"].as_str().unwrap_or_default()
-            ))
-            .bearer_auth(token)
-            .json(&json!({"roles": ["admin"]}))
-            .send()
-            .await
-            .expect("key"),
-    )
-    .await;
-    let admin = key["secret"].as_str().unwrap_or_default().to_owned();
-    let put = client
-        .put(format!("{}/v1/limits/total", server.base))
-        .bearer_auth(&admin)
-        .json(&limit(json!({}), "m", 1_000_000, json!({"kind": "none"})))
-        .send()
-        .await
-        .expect("limit");
-    assert_eq!(put.status(), 201);
-    let mut acknowledged = 0;
-    for _ in 0..50 {
-        let r = client
-            .post(format!("{}/v1/usage/consume", server.base))
+crate::on_both_databases! {
+    async fn acknowledged_usage_survives_kill_9(database_url: &str) {
+        let env = [(
+            "QUOTAPLANE_BOOTSTRAP_TOKEN",
+            "durability-token-0123456789abcdefghij",
+        )];
+        let server = Server::start(database_url, &env).await;
+        let client = reqwest::Client::new();
+        let token = "durability-token-0123456789abcdefghij";
+        let tenant = body(
+            client
+                .post(format!("{}/v1/tenants", server.base))
+                .bearer_auth(token)
+                .json(&json!({"name": "durable"}))
+                .send()
+                .await
+                .expect("tenant"),
+        )
+        .await;
+        let key = body(
+            client
+                .post(format!(
+                    "{}/v1/tenants/{}/api-keys",
+                    server.base,
+                    tenant["id"].as_str().unwrap_or_default()
+                ))
+                .bearer_auth(token)
+                .json(&json!({"roles": ["admin"]}))
+                .send()
+                .await
+                .expect("key"),
+        )
+        .await;
+        let admin = key["secret"].as_str().unwrap_or_default().to_owned();
+        let put = client
+            .put(format!("{}/v1/limits/total", server.base))
             .bearer_auth(&admin)
-            .json(&json!({"subject": {}, "metric": "m", "amount": 3}))
+            .json(&limit(json!({}), "m", 1_000_000, json!({"kind": "none"})))
             .send()
             .await
-            .expect("consume");
-        if r.status() == 200 {
-            acknowledged += 3;
+            .expect("limit");
+        assert_eq!(put.status(), 201);
+        let mut acknowledged = 0;
+        for _ in 0..50 {
+            let r = client
+                .post(format!("{}/v1/usage/consume", server.base))
+                .bearer_auth(&admin)
+                .json(&json!({"subject": {}, "metric": "m", "amount": 3}))
+                .send()
+                .await
+                .expect("consume");
+            if r.status() == 200 {
+                acknowledged += 3;
+            }
         }
+        let mut server = server;
+        server.child.start_kill().expect("SIGKILL");
+        let _ = server.child.wait().await;
+        let restarted = Server::start(database_url, &env).await;
+        let limit = body(
+            client
+                .get(format!("{}/v1/limits/total", restarted.base))
+                .bearer_auth(&admin)
+                .send()
+                .await
+                .expect("limit"),
+        )
+        .await;
+        assert_eq!(limit["usage"]["used"], acknowledged);
     }
-    let mut server = server;
-    server.child.start_kill().expect("SIGKILL");
-    let _ = server.child.wait().await;
-    let restarted = Server::start(database_url, &env).await;
-    let limit = body(
-        client
-            .get(format!("{}/v1/limits/total", restarted.base))
-            .bearer_auth(&admin)
-            .send()
-            .await
-            .expect("limit"),
-    )
-    .await;
-    assert_eq!(limit["usage"]["used"], acknowledged);
-}
-
-#[tokio::test]
-async fn acknowledged_usage_survives_kill_9_on_sqlite() {
-    let dir = crate::support::TempDir::new();
-    acknowledged_usage_survives_kill_9(&format!("sqlite://{}/q.db", dir.0.display())).await;
-}
-
-#[tokio::test]
-async fn acknowledged_usage_survives_kill_9_on_postgres() {
-    let Some(base) = crate::support::postgres_url() else {
-        return;
-    };
-    acknowledged_usage_survives_kill_9(&crate::support::fresh_postgres_database(&base).await).await;
 }
 
 #[tokio::test]

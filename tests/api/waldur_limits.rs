@@ -7,9 +7,10 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::on_both_backends;
-use crate::support::{Backend, TempDir, TestApp, body, fresh_postgres_database, postgres_url};
+use crate::support::execute_sql;
+use crate::support::{Backend, TestApp, body};
 use crate::waldur::people;
+use crate::{on_both_backends, on_both_databases};
 use quotaplane::app::Settings;
 use quotaplane::domain::waldur::{PerPeriod, SystemDefaults};
 
@@ -173,47 +174,34 @@ async fn the_system_default_is_enforced_for_a_user_who_never_had_set_quota_on_po
     }
 }
 
-async fn a_changed_system_default_applies_to_users_without_their_own_after_a_restart(url: &str) {
-    let first = TestApp::start(url, defaults(100, -1, -1)).await;
-    let p = people(&first).await;
-    let (user, other) = (p.user_id.to_string(), p.other_id.to_string());
-    assert_eq!(first.consume_tokens(&p.user, &user, 50).await.status(), 200);
-    first
-        .set_quota_ok(&p.staff, json!({"user_uuid": other, "daily_limit": 10}))
-        .await;
-    drop(first);
-    let second = TestApp::start(url, defaults(40, 1000, -1)).await;
-    let usage = second.chat_usage_ok(&p.user, None).await;
-    assert_eq!(usage["daily_system_default"], 40);
-    assert_eq!(usage["daily_remaining"], 0);
-    assert_eq!(usage["weekly_remaining"], 950);
-    assert_eq!(
-        refused_by(second.consume_tokens(&p.user, &user, 1).await).await,
-        vec!["calendar_day"]
-    );
-    let own = second.chat_usage_ok(&p.other, None).await;
-    assert_eq!(
-        (own["daily_limit"].clone(), own["daily_remaining"].clone()),
-        (json!(10), json!(10))
-    );
-    assert_eq!(
-        second.consume_tokens(&p.other, &other, 10).await.status(),
-        200
-    );
-}
-
-#[tokio::test]
-async fn a_changed_system_default_applies_after_a_restart_on_sqlite() {
-    let dir = TempDir::new();
-    let url = format!("sqlite://{}/restart.db", dir.0.display());
-    a_changed_system_default_applies_to_users_without_their_own_after_a_restart(&url).await;
-}
-
-#[tokio::test]
-async fn a_changed_system_default_applies_after_a_restart_on_postgres() {
-    if let Some(base) = postgres_url() {
-        let url = fresh_postgres_database(&base).await;
-        a_changed_system_default_applies_to_users_without_their_own_after_a_restart(&url).await;
+on_both_databases! {
+    async fn a_changed_system_default_applies_to_users_without_their_own_after_a_restart(url: &str) {
+        let first = TestApp::start(url, defaults(100, -1, -1)).await;
+        let p = people(&first).await;
+        let (user, other) = (p.user_id.to_string(), p.other_id.to_string());
+        assert_eq!(first.consume_tokens(&p.user, &user, 50).await.status(), 200);
+        first
+            .set_quota_ok(&p.staff, json!({"user_uuid": other, "daily_limit": 10}))
+            .await;
+        drop(first);
+        let second = TestApp::start(url, defaults(40, 1000, -1)).await;
+        let usage = second.chat_usage_ok(&p.user, None).await;
+        assert_eq!(usage["daily_system_default"], 40);
+        assert_eq!(usage["daily_remaining"], 0);
+        assert_eq!(usage["weekly_remaining"], 950);
+        assert_eq!(
+            refused_by(second.consume_tokens(&p.user, &user, 1).await).await,
+            vec!["calendar_day"]
+        );
+        let own = second.chat_usage_ok(&p.other, None).await;
+        assert_eq!(
+            (own["daily_limit"].clone(), own["daily_remaining"].clone()),
+            (json!(10), json!(10))
+        );
+        assert_eq!(
+            second.consume_tokens(&p.other, &other, 10).await.status(),
+            200
+        );
     }
 }
 
@@ -253,104 +241,79 @@ on_both_backends! {
     }
 }
 
-/// Runs `sql` on the database at `url`.
-async fn execute(url: &str, sql: &str) {
-    use sqlx::Connection;
-    if url.starts_with("sqlite:") {
-        let mut c = sqlx::SqliteConnection::connect(url).await.expect("sqlite");
-        sqlx::query(sql).execute(&mut c).await.expect(sql);
-    } else {
-        let mut c = sqlx::PgConnection::connect(url).await.expect("pg");
-        sqlx::query(sql).execute(&mut c).await.expect(sql);
-    }
-}
-
-/// Before defaults were limits, every user with usage had a limit of their own per period at the
-/// effective amount, with no family; a restart on such a database moves them to the default
-/// (their count with them) or keeps their own, in its family.
-async fn a_database_written_before_defaults_were_limits_is_moved_at_start_up(url: &str) {
-    let first = TestApp::start(url, defaults(100, -1, -1)).await;
-    let p = people(&first).await;
-    let (user, other) = (p.user_id.to_string(), p.other_id.to_string());
-    assert_eq!(first.consume_tokens(&p.user, &user, 50).await.status(), 200);
-    first
-        .set_quota_ok(&p.staff, json!({"user_uuid": other, "daily_limit": 10}))
+on_both_databases! {
+    /// Before defaults were limits, every user with usage had a limit of their own per period at the
+    /// effective amount, with no family; a restart on such a database moves them to the default
+    /// (their count with them) or keeps their own, in its family.
+    async fn a_database_written_before_defaults_were_limits_is_moved_at_start_up(url: &str) {
+        let first = TestApp::start(url, defaults(100, -1, -1)).await;
+        let p = people(&first).await;
+        let (user, other) = (p.user_id.to_string(), p.other_id.to_string());
+        assert_eq!(first.consume_tokens(&p.user, &user, 50).await.status(), 200);
+        first
+            .set_quota_ok(&p.staff, json!({"user_uuid": other, "daily_limit": 10}))
+            .await;
+        assert_eq!(
+            first.consume_tokens(&p.other, &other, 4).await.status(),
+            200
+        );
+        drop(first);
+        let mine = format!("waldur-chat-daily-{user}");
+        execute_sql(
+            url,
+            &format!(
+                "INSERT INTO limits (tenant_id, id, selector, metric, amount, window_spec, blocking, \
+             owner, created_at, updated_at, per, family, expires_at, shadow) \
+             SELECT tenant_id, '{mine}', '{{\"user\":\"{user}\"}}', metric, amount, window_spec, \
+             blocking, 'waldur:{user}', created_at, updated_at, '[]', NULL, expires_at, shadow \
+             FROM limits WHERE id = 'waldur-chat-daily-default' \
+             AND tenant_id = (SELECT tenant_id FROM limits WHERE id = 'waldur-chat-daily-{other}')"
+            ),
+        )
         .await;
-    assert_eq!(
-        first.consume_tokens(&p.other, &other, 4).await.status(),
-        200
-    );
-    drop(first);
-    let mine = format!("waldur-chat-daily-{user}");
-    execute(
-        url,
-        &format!(
-            "INSERT INTO limits (tenant_id, id, selector, metric, amount, window_spec, blocking, \
-         owner, created_at, updated_at, per, family, expires_at, shadow) \
-         SELECT tenant_id, '{mine}', '{{\"user\":\"{user}\"}}', metric, amount, window_spec, \
-         blocking, 'waldur:{user}', created_at, updated_at, '[]', NULL, expires_at, shadow \
-         FROM limits WHERE id = 'waldur-chat-daily-default' \
-         AND tenant_id = (SELECT tenant_id FROM limits WHERE id = 'waldur-chat-daily-{other}')"
-        ),
-    )
-    .await;
-    execute(
-        url,
-        &format!(
-            "UPDATE counters SET limit_id = '{mine}', per_value = '' \
-         WHERE limit_id = 'waldur-chat-daily-default' AND per_value = '[\"{user}\"]'"
-        ),
-    )
-    .await;
-    execute(
-        url,
-        &format!("UPDATE limits SET family = NULL WHERE owner = 'waldur:{other}'"),
-    )
-    .await;
+        execute_sql(
+            url,
+            &format!(
+                "UPDATE counters SET limit_id = '{mine}', per_value = '' \
+             WHERE limit_id = 'waldur-chat-daily-default' AND per_value = '[\"{user}\"]'"
+            ),
+        )
+        .await;
+        execute_sql(
+            url,
+            &format!("UPDATE limits SET family = NULL WHERE owner = 'waldur:{other}'"),
+        )
+        .await;
 
-    let second = TestApp::start(url, defaults(100, -1, -1)).await;
-    assert_eq!(second.chat_usage_ok(&p.user, None).await["daily_usage"], 50);
-    assert_eq!(
-        second
-            .get(&format!("/v1/limits/{mine}"), &p.admin)
-            .await
-            .status(),
-        404
-    );
-    assert_eq!(
-        refused_by(second.consume_tokens(&p.user, &user, 51).await).await,
-        vec!["calendar_day"]
-    );
-    assert_eq!(
-        second.consume_tokens(&p.user, &user, 50).await.status(),
-        200
-    );
-    let own = second.chat_usage_ok(&p.other, None).await;
-    assert_eq!(
-        (own["daily_limit"].clone(), own["daily_usage"].clone()),
-        (json!(10), json!(4))
-    );
-    assert_eq!(
-        refused_by(second.consume_tokens(&p.other, &other, 7).await).await,
-        vec!["calendar_day"]
-    );
-    assert_eq!(
-        second.consume_tokens(&p.other, &other, 6).await.status(),
-        200
-    );
-}
-
-#[tokio::test]
-async fn a_database_written_before_defaults_were_limits_is_moved_on_sqlite() {
-    let dir = TempDir::new();
-    let url = format!("sqlite://{}/before.db", dir.0.display());
-    a_database_written_before_defaults_were_limits_is_moved_at_start_up(&url).await;
-}
-
-#[tokio::test]
-async fn a_database_written_before_defaults_were_limits_is_moved_on_postgres() {
-    if let Some(base) = postgres_url() {
-        let url = fresh_postgres_database(&base).await;
-        a_database_written_before_defaults_were_limits_is_moved_at_start_up(&url).await;
+        let second = TestApp::start(url, defaults(100, -1, -1)).await;
+        assert_eq!(second.chat_usage_ok(&p.user, None).await["daily_usage"], 50);
+        assert_eq!(
+            second
+                .get(&format!("/v1/limits/{mine}"), &p.admin)
+                .await
+                .status(),
+            404
+        );
+        assert_eq!(
+            refused_by(second.consume_tokens(&p.user, &user, 51).await).await,
+            vec!["calendar_day"]
+        );
+        assert_eq!(
+            second.consume_tokens(&p.user, &user, 50).await.status(),
+            200
+        );
+        let own = second.chat_usage_ok(&p.other, None).await;
+        assert_eq!(
+            (own["daily_limit"].clone(), own["daily_usage"].clone()),
+            (json!(10), json!(4))
+        );
+        assert_eq!(
+            refused_by(second.consume_tokens(&p.other, &other, 7).await).await,
+            vec!["calendar_day"]
+        );
+        assert_eq!(
+            second.consume_tokens(&p.other, &other, 6).await.status(),
+            200
+        );
     }
 }

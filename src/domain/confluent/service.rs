@@ -91,12 +91,10 @@ impl<S: EngineStore + AggregateStore> ClientQuotas<'_, S> {
         loop {
             let audit = change(actor, None, Some(&quota), now);
             let write = AggregateWrite {
-                carries: Vec::new(),
-                rules: None,
-                row: Row::InsertClientQuota(&quota),
                 limits: Some(owned_limits(&quota)),
                 unit: Some(UnitChange::Take(unit.clone())),
                 audit: Some(&audit),
+                ..AggregateWrite::of(Row::InsertClientQuota(&quota))
             };
             match self.store.write_aggregate(&write).await {
                 Err(Error::AlreadyExists { .. }) if attempts + 1 < ID_ATTEMPTS => {
@@ -221,12 +219,9 @@ impl<S: EngineStore + AggregateStore> ClientQuotas<'_, S> {
             .await?;
         let audit = change(actor, Some(&current), Some(&updated), updated.updated_at);
         let write = AggregateWrite {
-            carries: Vec::new(),
-            rules: None,
-            row: Row::UpdateClientQuota(&updated),
             limits: Some(owned_limits(&updated)),
-            unit: None,
             audit: Some(&audit),
+            ..AggregateWrite::of(Row::UpdateClientQuota(&updated))
         };
         settled(&updated, self.store.write_aggregate(&write).await?)?;
         self.limits_changed(tenant_id);
@@ -247,15 +242,13 @@ impl<S: EngineStore + AggregateStore> ClientQuotas<'_, S> {
         let reference = ScopeRef::kafka_cluster(&quota.environment, &quota.cluster);
         let unit = service_quota::unit(self.engine, tenant_id, &code, &reference);
         let write = AggregateWrite {
-            carries: Vec::new(),
-            rules: None,
-            row: Row::DeleteClientQuota { tenant_id, id },
             limits: Some(OwnedLimits {
                 limits: Vec::new(),
                 ..owned_limits(&quota)
             }),
             unit: Some(UnitChange::GiveBack(unit)),
             audit: Some(&audit),
+            ..AggregateWrite::of(Row::DeleteClientQuota { tenant_id, id })
         };
         settled(&quota, self.store.write_aggregate(&write).await?)?;
         self.limits_changed(tenant_id);

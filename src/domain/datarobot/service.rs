@@ -109,12 +109,10 @@ pub async fn create_quota<S: EngineStore + AggregateStore>(
     let unit = service_quota::unit(engine, quota.tenant_id, &code, &ScopeRef::organization());
     let audit = quota_change(actor, None, Some(&quota), now);
     let write = AggregateWrite {
-        carries: Vec::new(),
-        rules: None,
-        row: Row::InsertDataRobotQuota(&quota),
         limits: Some(owned),
         unit: Some(UnitChange::Take(unit)),
         audit: Some(&audit),
+        ..AggregateWrite::of(Row::InsertDataRobotQuota(&quota))
     };
     match store.write_aggregate(&write).await {
         Err(Error::AlreadyExists { .. }) => {
@@ -236,12 +234,9 @@ pub async fn update_quota<S: EngineStore + AggregateStore>(
         .await?;
     let audit = quota_change(actor, Some(&old), Some(&quota), now);
     let write = AggregateWrite {
-        carries: Vec::new(),
-        rules: None,
-        row: Row::UpdateDataRobotQuota(&quota),
         limits: Some(owned),
-        unit: None,
         audit: Some(&audit),
+        ..AggregateWrite::of(Row::UpdateDataRobotQuota(&quota))
     };
     settled(store.write_aggregate(&write).await?)?;
     engine.limits_changed(quota.tenant_id, metrics());
@@ -263,18 +258,16 @@ pub async fn delete_quota<S: EngineStore + AggregateStore>(
     let unit = service_quota::unit(engine, caller.tenant_id, &code, &ScopeRef::organization());
     let audit = quota_change(actor, Some(&quota), None, now);
     let write = AggregateWrite {
-        carries: Vec::new(),
-        rules: None,
-        row: Row::DeleteDataRobotQuota {
-            tenant_id: caller.tenant_id,
-            id,
-        },
         limits: Some(OwnedLimits {
             limits: Vec::new(),
             ..owned_limits(&quota, now)
         }),
         unit: Some(UnitChange::GiveBack(unit)),
         audit: Some(&audit),
+        ..AggregateWrite::of(Row::DeleteDataRobotQuota {
+            tenant_id: caller.tenant_id,
+            id,
+        })
     };
     settled(store.write_aggregate(&write).await?)?;
     engine.limits_changed(quota.tenant_id, metrics());

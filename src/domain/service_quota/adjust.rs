@@ -103,15 +103,12 @@ impl<S: EngineStore + AggregateStore> ServiceQuotas<'_, S> {
         };
         let write = AggregateWrite {
             carries,
-            row: Row::AdjustAppliedQuota {
+            audit: Some(&logged),
+            ..AggregateWrite::of(Row::AdjustAppliedQuota {
                 limit: &limit,
                 audit: Some(&audit),
                 default_id: (own_id != default.id).then_some(default.id.as_str()),
-            },
-            limits: None,
-            rules: None,
-            unit: None,
-            audit: Some(&logged),
+            })
         };
         let written = self.store.write_aggregate(&write).await?;
         self.engine.limits_changed(tenant_id, [code.code.as_str()]);

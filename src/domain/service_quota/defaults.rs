@@ -58,7 +58,7 @@ impl<S: EngineStore + AggregateStore> ServiceQuotas<'_, S> {
         };
         let mut wanted = default_limit(code, tenant_id, amount, now);
         if let Some(stored) = &stored {
-            if same_shape(stored, &wanted) {
+            if stored.same_terms(&wanted) && stored.owner == wanted.owner {
                 return Ok(());
             }
             wanted.created_at = stored.created_at;
@@ -182,11 +182,7 @@ impl<S: EngineStore + AggregateStore> ServiceQuotas<'_, S> {
             };
             let write = AggregateWrite {
                 carries,
-                row,
-                limits: None,
-                rules: None,
-                unit: None,
-                audit: None,
+                ..AggregateWrite::of(row)
             };
             match self.store.write_aggregate(&write).await? {
                 Written::Done | Written::Missing => {}
@@ -203,20 +199,6 @@ impl<S: EngineStore + AggregateStore> ServiceQuotas<'_, S> {
         }
         Ok(earlier.len())
     }
-}
-
-/// Whether `stored` already is `wanted` in everything a default is made of.
-fn same_shape(stored: &Limit, wanted: &Limit) -> bool {
-    stored.amount == wanted.amount
-        && stored.selector == wanted.selector
-        && stored.per == wanted.per
-        && stored.family == wanted.family
-        && stored.owner == wanted.owner
-        && stored.metric == wanted.metric
-        && stored.window == wanted.window
-        && stored.blocking == wanted.blocking
-        && stored.expires_at.is_none()
-        && stored.mode == wanted.mode
 }
 
 /// The one counter of a `window: none` limit (or of one of its partitions).

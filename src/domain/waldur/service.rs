@@ -164,20 +164,18 @@ impl<S: EngineStore + AggregateStore> ChatQuotas<S> {
             .collect();
         let write = AggregateWrite {
             carries,
-            row: Row::SetChatQuota {
-                tenant_id,
-                user_id: user,
-                changes,
-                at: now,
-            },
             limits: Some(OwnedLimits {
                 tenant_id,
                 owner: owner(user),
                 limits,
             }),
-            rules: None,
-            unit: None,
             audit,
+            ..AggregateWrite::of(Row::SetChatQuota {
+                tenant_id,
+                user_id: user,
+                changes,
+                at: now,
+            })
         };
         let written = self.store.write_aggregate(&write).await?;
         engine.limits_changed(tenant_id, [METRIC]);
@@ -214,13 +212,7 @@ impl<S: EngineStore + AggregateStore> ChatQuotas<S> {
         for period in Period::ALL {
             let wanted = default_limit(tenant_id, period, *self.defaults.0.get(period), now);
             let stored = self.store.limit(tenant_id, &wanted.id).await?;
-            let same = stored.is_some_and(|l| {
-                l.amount == wanted.amount
-                    && l.owner == wanted.owner
-                    && l.family == wanted.family
-                    && l.per == wanted.per
-                    && l.selector == wanted.selector
-            });
+            let same = stored.is_some_and(|l| l.same_terms(&wanted) && l.owner == wanted.owner);
             if !same {
                 engine.put_limit(&wanted, &Actor::start_up()).await?;
             }

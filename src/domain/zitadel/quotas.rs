@@ -83,8 +83,6 @@ async fn write<S: EngineStore + AggregateStore>(
     let (tenant_id, metric, at) = (limit.tenant_id, limit.metric.clone(), limit.updated_at);
     let id = limit.id.clone();
     let write = AggregateWrite {
-        carries: Vec::new(),
-        row,
         limits: Some(OwnedLimits {
             tenant_id,
             owner: id.clone(),
@@ -96,8 +94,8 @@ async fn write<S: EngineStore + AggregateStore>(
             rules,
             at,
         }),
-        unit: None,
         audit: Some(audit),
+        ..AggregateWrite::of(row)
     };
     let written = store.write_aggregate(&write).await?;
     engine.limits_changed(tenant_id, [metric.as_str()]);
@@ -196,16 +194,13 @@ pub async fn remove_quota<S: EngineStore + InstanceStore + AggregateStore>(
     let current = store.limit(tenant_id, &limit_id).await?;
     let audit = quota_change(actor, Some((&record, current.as_ref())), None, engine.now());
     let write = AggregateWrite {
-        carries: Vec::new(),
         audit: Some(&audit),
-        row: Row::DeleteZitadelQuota { tenant_id, unit },
         limits: Some(OwnedLimits {
             tenant_id,
             owner: limit_id,
             limits: Vec::new(),
         }),
-        rules: None,
-        unit: None,
+        ..AggregateWrite::of(Row::DeleteZitadelQuota { tenant_id, unit })
     };
     let written = store.write_aggregate(&write).await?;
     engine.limits_changed(tenant_id, [unit.metric()]);

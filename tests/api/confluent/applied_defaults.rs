@@ -8,8 +8,9 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::{Org, call, org};
-use crate::on_both_backends;
-use crate::support::{TempDir, TestApp, body, fresh_postgres_database, postgres_url};
+use crate::support::execute_sql;
+use crate::support::{TestApp, body};
+use crate::{on_both_backends, on_both_databases};
 use quotaplane::app::Settings;
 use quotaplane::domain::service_quota::{ScopeRef, limit_id};
 
@@ -142,25 +143,13 @@ on_both_backends! {
     }
 }
 
-/// Runs `sql` on the database at `url`.
-async fn execute(url: &str, sql: &str) {
-    use sqlx::Connection;
-    if url.starts_with("sqlite:") {
-        let mut c = sqlx::SqliteConnection::connect(url).await.expect("sqlite");
-        sqlx::query(sql).execute(&mut c).await.expect(sql);
-    } else {
-        let mut c = sqlx::PgConnection::connect(url).await.expect("pg");
-        sqlx::query(sql).execute(&mut c).await.expect(sql);
-    }
-}
-
 /// Makes cluster `cluster`'s limit as earlier versions did (its own, no family, at `amount`),
 /// with the count it has on the default.
 async fn write_as_before(url: &str, cluster: &str, amount: i64) {
     let id = limit_id(CODE, &ScopeRef::kafka_cluster("env-1", cluster));
     let selector = format!(r#"{{"environment":"env-1","kafka_cluster":"{cluster}"}}"#);
     let partition = format!(r#"'["env-1","{cluster}"]'"#);
-    execute(
+    execute_sql(
         url,
         &format!(
             "INSERT INTO limits (tenant_id, id, selector, metric, amount, window_spec, blocking, \
@@ -172,7 +161,7 @@ async fn write_as_before(url: &str, cluster: &str, amount: i64) {
         ),
     )
     .await;
-    execute(
+    execute_sql(
         url,
         &format!(
             "UPDATE counters SET limit_id = '{id}', per_value = '' WHERE limit_id = '{DEFAULT_ID}' \
@@ -182,80 +171,67 @@ async fn write_as_before(url: &str, cluster: &str, amount: i64) {
     .await;
 }
 
-/// Earlier versions made a limit per scope reference on first use, with no family: a restart
-/// moves one never adjusted to the default (its count with it) and keeps an adjusted one as the
-/// reference's own limit, in the code's family.
-async fn limits_per_reference_written_before_defaults_were_limits_are_moved(url: &str) {
-    let first = TestApp::start(url, Settings::default()).await;
-    let org = org(&first).await;
-    define(&first, 5).await;
-    assert_eq!(consume(&first, &org, "lkc-1", 2).await, 200);
-    assert_eq!(consume(&first, &org, "lkc-2", 1).await, 200);
-    drop(first);
-    write_as_before(url, "lkc-1", 5).await;
-    write_as_before(url, "lkc-2", 3).await;
-    // Organization-wide limits selected the organization and had no family.
-    execute(
-        url,
-        &format!(
-            "UPDATE limits SET selector = '{{\"organization\":\"{}\"}}', family = NULL \
-         WHERE id = 'service-quota.iam.max_api_keys.per_org'",
-            org.tenant
-        ),
-    )
-    .await;
+on_both_databases! {
+    /// Earlier versions made a limit per scope reference on first use, with no family: a restart
+    /// moves one never adjusted to the default (its count with it) and keeps an adjusted one as the
+    /// reference's own limit, in the code's family.
+    async fn limits_per_reference_written_before_defaults_were_limits_are_moved_at_start_up(url: &str) {
+        let first = TestApp::start(url, Settings::default()).await;
+        let org = org(&first).await;
+        define(&first, 5).await;
+        assert_eq!(consume(&first, &org, "lkc-1", 2).await, 200);
+        assert_eq!(consume(&first, &org, "lkc-2", 1).await, 200);
+        drop(first);
+        write_as_before(url, "lkc-1", 5).await;
+        write_as_before(url, "lkc-2", 3).await;
+        // Organization-wide limits selected the organization and had no family.
+        execute_sql(
+            url,
+            &format!(
+                "UPDATE limits SET selector = '{{\"organization\":\"{}\"}}', family = NULL \
+             WHERE id = 'service-quota.iam.max_api_keys.per_org'",
+                org.tenant
+            ),
+        )
+        .await;
 
-    let second = TestApp::start(url, Settings::default()).await;
-    let mut ids = limits_of_code(&second, &org).await;
-    ids.sort();
-    let kept = limit_id(CODE, &ScopeRef::kafka_cluster("env-1", "lkc-2"));
-    assert_eq!(
-        ids,
-        vec![DEFAULT_ID.to_owned(), kept],
-        "the unadjusted one went"
-    );
-    assert_eq!(applied(&second, &org, "lkc-1").await, (json!(5), json!(2)));
-    assert_eq!(applied(&second, &org, "lkc-2").await, (json!(3), json!(1)));
-    assert_eq!(consume(&second, &org, "lkc-1", 3).await, 200);
-    assert_eq!(consume(&second, &org, "lkc-1", 1).await, 429);
-    assert_eq!(consume(&second, &org, "lkc-2", 2).await, 200);
-    assert_eq!(consume(&second, &org, "lkc-2", 1).await, 429);
-    let keys = second
-        .client
-        .get(format!(
-            "{}/v1/limits/service-quota.iam.max_api_keys.per_org",
-            second.base
-        ))
-        .header("Authorization", &org.admin)
-        .send()
-        .await
-        .expect("GET");
-    let keys = body(keys).await;
-    assert_eq!(
-        (keys["subject"].clone(), keys["family"].clone()),
-        (json!({}), json!("service-quota.iam.max_api_keys.per_org")),
-        "{keys}"
-    );
-    let path = "/service-quota/v1/applied-quotas/iam.max_api_keys.per_org";
-    let reply = call(&second, Some(&org.user), Method::GET, path, None).await;
-    assert_eq!(
-        reply.body["usage"], 2,
-        "the admin and the user key: {}",
-        reply.body
-    );
-}
-
-#[tokio::test]
-async fn limits_per_reference_written_before_defaults_were_limits_are_moved_on_sqlite() {
-    let dir = TempDir::new();
-    let url = format!("sqlite://{}/before.db", dir.0.display());
-    limits_per_reference_written_before_defaults_were_limits_are_moved(&url).await;
-}
-
-#[tokio::test]
-async fn limits_per_reference_written_before_defaults_were_limits_are_moved_on_postgres() {
-    if let Some(base) = postgres_url() {
-        let url = fresh_postgres_database(&base).await;
-        limits_per_reference_written_before_defaults_were_limits_are_moved(&url).await;
+        let second = TestApp::start(url, Settings::default()).await;
+        let mut ids = limits_of_code(&second, &org).await;
+        ids.sort();
+        let kept = limit_id(CODE, &ScopeRef::kafka_cluster("env-1", "lkc-2"));
+        assert_eq!(
+            ids,
+            vec![DEFAULT_ID.to_owned(), kept],
+            "the unadjusted one went"
+        );
+        assert_eq!(applied(&second, &org, "lkc-1").await, (json!(5), json!(2)));
+        assert_eq!(applied(&second, &org, "lkc-2").await, (json!(3), json!(1)));
+        assert_eq!(consume(&second, &org, "lkc-1", 3).await, 200);
+        assert_eq!(consume(&second, &org, "lkc-1", 1).await, 429);
+        assert_eq!(consume(&second, &org, "lkc-2", 2).await, 200);
+        assert_eq!(consume(&second, &org, "lkc-2", 1).await, 429);
+        let keys = second
+            .client
+            .get(format!(
+                "{}/v1/limits/service-quota.iam.max_api_keys.per_org",
+                second.base
+            ))
+            .header("Authorization", &org.admin)
+            .send()
+            .await
+            .expect("GET");
+        let keys = body(keys).await;
+        assert_eq!(
+            (keys["subject"].clone(), keys["family"].clone()),
+            (json!({}), json!("service-quota.iam.max_api_keys.per_org")),
+            "{keys}"
+        );
+        let path = "/service-quota/v1/applied-quotas/iam.max_api_keys.per_org";
+        let reply = call(&second, Some(&org.user), Method::GET, path, None).await;
+        assert_eq!(
+            reply.body["usage"], 2,
+            "the admin and the user key: {}",
+            reply.body
+        );
     }
 }
