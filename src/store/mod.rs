@@ -42,7 +42,6 @@ use crate::domain::datarobot::{Page, Quota, QuotaFilter, Template};
 use crate::domain::limit::Limit;
 use crate::domain::notification::{Delivery, DueNotification, Notification};
 use crate::domain::principal::{ApiKey, SecretHash};
-use crate::domain::service_quota::{AuditRecord as Adjustment, QuotaCode};
 use crate::domain::tenant::Tenant;
 use crate::domain::usage::batch::{BatchReads, BatchState, BatchWrites, CounterKey, CounterRow};
 use crate::domain::waldur::OwnLimits;
@@ -349,35 +348,6 @@ impl DataRobotStore for AnyStore {
         audit: &AuditRecord,
     ) -> Result<bool> {
         dispatch!(self, s => s.delete_datarobot_template(tenant_id, id, audit))
-    }
-}
-
-impl ServiceQuotaStore for AnyStore {
-    async fn put_service_quota_code(
-        &self,
-        code: &QuotaCode,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<bool> {
-        dispatch!(self, s => s.put_service_quota_code(code, now))
-    }
-    async fn service_quota_codes(&self) -> Result<Vec<QuotaCode>> {
-        dispatch!(self, s => s.service_quota_codes())
-    }
-    async fn service_quota_adjustments(
-        &self,
-        tenant_id: Uuid,
-        code: &str,
-    ) -> Result<Vec<Adjustment>> {
-        dispatch!(self, s => s.service_quota_adjustments(tenant_id, code))
-    }
-    async fn applied_partitions(
-        &self,
-        tenant_id: Uuid,
-        limit_id: &str,
-        after: &str,
-        n: u32,
-    ) -> Result<Vec<String>> {
-        dispatch!(self, s => s.applied_partitions(tenant_id, limit_id, after, n))
     }
 }
 

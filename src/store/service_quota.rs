@@ -1,7 +1,13 @@
 //! Operator-defined service-quota codes and the audit of applied-quota adjustments.
 //!
 //! The SQL both dialects share, expanded for a backend by [`service_quota_store!`] beside `shared_store!`,
-//! whose row readers and step modules it uses.
+//! whose row readers and step modules it uses; and the port for [`super::AnyStore`].
+
+use uuid::Uuid;
+
+use super::{AnyStore, dispatch};
+use crate::domain::Result;
+use crate::domain::service_quota::{AuditRecord as Adjustment, QuotaCode};
 
 /// Implements [`crate::domain::ports::ServiceQuotaStore`] for a backend struct with a `pool` field.
 macro_rules! service_quota_store {
@@ -116,3 +122,32 @@ macro_rules! service_quota_store {
 }
 
 pub(crate) use service_quota_store;
+
+impl crate::domain::ports::ServiceQuotaStore for AnyStore {
+    async fn put_service_quota_code(
+        &self,
+        code: &QuotaCode,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool> {
+        dispatch!(self, s => s.put_service_quota_code(code, now))
+    }
+    async fn service_quota_codes(&self) -> Result<Vec<QuotaCode>> {
+        dispatch!(self, s => s.service_quota_codes())
+    }
+    async fn service_quota_adjustments(
+        &self,
+        tenant_id: Uuid,
+        code: &str,
+    ) -> Result<Vec<Adjustment>> {
+        dispatch!(self, s => s.service_quota_adjustments(tenant_id, code))
+    }
+    async fn applied_partitions(
+        &self,
+        tenant_id: Uuid,
+        limit_id: &str,
+        after: &str,
+        n: u32,
+    ) -> Result<Vec<String>> {
+        dispatch!(self, s => s.applied_partitions(tenant_id, limit_id, after, n))
+    }
+}
