@@ -53,7 +53,7 @@ impl<S: EngineStore + AggregateStore> ServiceQuotas<'_, S> {
         let stored = self.store.limit(tenant_id, &own_id).await?;
         let old_limit = stored
             .as_ref()
-            .map_or(code.default_limit, |limit| amount_of(limit, &code));
+            .map_or(code.default_limit, |limit| amount_of(limit.amount, &code));
         // The limited party may lower its ceiling, never lift it: above the code's default (and
         // above what it is now) only the operator raises it.
         let ceiling = old_limit.max(code.default_limit);

@@ -49,9 +49,13 @@ impl<S: EngineStore + AggregateStore> ServiceQuotas<'_, S> {
         let stored = self.store.limit(tenant_id, &id).await?;
         let amount = match &stored {
             Some(limit) if code.scope == Scope::Organization => {
-                let kept = super::service::amount_of(limit, code);
-                let followed =
-                    earlier == Some(kept) && !self.adjusted(tenant_id, code, None).await?;
+                let kept = super::service::amount_of(limit.amount, code);
+                let organization = ScopeRef::organization();
+                let followed = earlier == Some(kept)
+                    && !self
+                        .adjusted(tenant_id, code)
+                        .await?
+                        .contains(&organization);
                 if followed { code.default_limit } else { kept }
             }
             _ => code.default_limit,
@@ -70,22 +74,16 @@ impl<S: EngineStore + AggregateStore> ServiceQuotas<'_, S> {
         Ok(())
     }
 
-    /// Whether `code`'s applied limit at `reference` (the organization's, with none) was ever
-    /// adjusted in `tenant_id`.
-    async fn adjusted(
-        &self,
-        tenant_id: Uuid,
-        code: &QuotaCode,
-        reference: Option<&ScopeRef>,
-    ) -> Result<bool> {
-        let organization = ScopeRef::organization();
-        let reference = reference.unwrap_or(&organization);
-        Ok(self
+    /// The references at which `code`'s applied limit was ever adjusted in `tenant_id`.
+    async fn adjusted(&self, tenant_id: Uuid, code: &QuotaCode) -> Result<Vec<ScopeRef>> {
+        let records = self
             .store
             .service_quota_adjustments(tenant_id, &code.code)
-            .await?
-            .iter()
-            .any(|r| &r.reference == reference.as_map()))
+            .await?;
+        Ok(records
+            .into_iter()
+            .map(|r| ScopeRef::from_map(r.reference))
+            .collect())
     }
 
     /// Counts quotaplane's own resources that exist before their code's default does (made
@@ -151,11 +149,15 @@ impl<S: EngineStore + AggregateStore> ServiceQuotas<'_, S> {
             .filter(|l| l.family.is_none() && l.owner.as_deref() == Some(owner.as_str()))
             .filter(|l| l.id != default_id)
             .collect();
+        let adjusted = if earlier.is_empty() {
+            Vec::new()
+        } else {
+            self.adjusted(tenant_id, code).await?
+        };
         for limit in &earlier {
             let reference = ScopeRef::from_selector(&limit.selector);
-            let amount = super::service::amount_of(limit, code);
-            let kept = amount != code.default_limit
-                || self.adjusted(tenant_id, code, Some(&reference)).await?;
+            let amount = super::service::amount_of(limit.amount, code);
+            let kept = amount != code.default_limit || adjusted.contains(&reference);
             let own = Limit {
                 created_at: limit.created_at,
                 ..own_limit(code, tenant_id, &reference, amount, now)

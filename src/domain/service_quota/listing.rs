@@ -21,7 +21,11 @@ const CHUNK: u32 = 1000;
 /// One list's codes and filter.
 pub(super) struct Listing<'s, S> {
     store: &'s S,
+    tenant_id: Uuid,
     codes: Vec<QuotaCode>,
+    /// Per code, the references with a limit of their own and the named one (read once: both
+    /// the count and the page need them).
+    kept: Vec<Vec<ScopeRef>>,
     references: BTreeMap<String, String>,
     /// The reference the filter names completely, listed for every code.
     named: Option<ScopeRef>,
@@ -34,9 +38,10 @@ pub(super) fn position(code: &QuotaCode, reference: &ScopeRef) -> String {
 }
 
 impl<'s, S: EngineStore + AggregateStore> Listing<'s, S> {
-    /// The list of `scope`'s applied quotas that `filter` selects.
+    /// The list of `tenant_id`'s applied quotas of `scope` that `filter` selects.
     pub async fn new(
         service: &ServiceQuotas<'s, S>,
+        tenant_id: Uuid,
         scope: Scope,
         filter: &ListFilter,
     ) -> Result<Self> {
@@ -48,23 +53,34 @@ impl<'s, S: EngineStore + AggregateStore> Listing<'s, S> {
             .filter(|c| filter.code.as_ref().is_none_or(|f| *f == c.code))
             .collect();
         let named = ScopeRef::of(scope, &filter.references, |k, m| Error::invalid_query(k, m)).ok();
-        Ok(Self {
+        let mut listing = Self {
             store: service.store,
+            tenant_id,
             codes,
+            kept: Vec::new(),
             references: filter.references.clone(),
             named,
-        })
+        };
+        for code in &listing.codes {
+            let kept = listing.read_kept(code).await?;
+            listing.kept.push(kept);
+        }
+        Ok(listing)
     }
 
     /// The references of `code` with a limit of their own, and the named one, that the filter
     /// keeps.
-    async fn kept(&self, tenant_id: Uuid, code: &QuotaCode) -> Result<Vec<ScopeRef>> {
+    async fn read_kept(&self, code: &QuotaCode) -> Result<Vec<ScopeRef>> {
         let mut kept: Vec<ScopeRef> = self.named.iter().cloned().collect();
         if code.scope == Scope::Organization {
             return Ok(kept);
         }
         let owner = owner_of(&code.code);
-        for limit in self.store.limits_of_metric(tenant_id, &code.code).await? {
+        for limit in self
+            .store
+            .limits_of_metric(self.tenant_id, &code.code)
+            .await?
+        {
             if limit.owner.as_deref() == Some(owner.as_str()) && !limit.selector.as_map().is_empty()
             {
                 let reference = ScopeRef::from_selector(&limit.selector);
@@ -80,7 +96,6 @@ impl<'s, S: EngineStore + AggregateStore> Listing<'s, S> {
     /// the filter keeps; `each` returns false to stop.
     async fn partitions(
         &self,
-        tenant_id: Uuid,
         code: &QuotaCode,
         after: &str,
         mut each: impl FnMut(ScopeRef) -> bool,
@@ -88,12 +103,12 @@ impl<'s, S: EngineStore + AggregateStore> Listing<'s, S> {
         if code.scope == Scope::Organization {
             return Ok(());
         }
-        let default_id = default_limit(code, tenant_id, 0, chrono::DateTime::UNIX_EPOCH).id;
+        let default_id = default_limit(code, self.tenant_id, 0, chrono::DateTime::UNIX_EPOCH).id;
         let mut after = after.to_owned();
         loop {
             let chunk = self
                 .store
-                .applied_partitions(tenant_id, &default_id, &after, CHUNK)
+                .applied_partitions(self.tenant_id, &default_id, &after, CHUNK)
                 .await?;
             for per_value in &chunk {
                 let Some(reference) = ScopeRef::from_partition(code.scope, per_value) else {
@@ -113,7 +128,6 @@ impl<'s, S: EngineStore + AggregateStore> Listing<'s, S> {
     /// Up to `n` entries after the position `after`, in order.
     pub async fn after(
         &self,
-        tenant_id: Uuid,
         after: Option<String>,
         n: u32,
     ) -> Result<Vec<(&QuotaCode, ScopeRef)>> {
@@ -127,15 +141,15 @@ impl<'s, S: EngineStore + AggregateStore> Listing<'s, S> {
                     found.insert(at, (index, reference));
                 }
             };
-            for reference in self.kept(tenant_id, code).await? {
-                add(reference);
+            for reference in &self.kept[index] {
+                add(reference.clone());
             }
             let from = match after.as_deref().and_then(|a| a.split_once('\n')) {
                 Some((c, per_value)) if c == code.code => per_value.to_owned(),
                 _ => String::new(),
             };
             let mut taken = 0;
-            self.partitions(tenant_id, code, &from, |reference| {
+            self.partitions(code, &from, |reference| {
                 add(reference);
                 taken += 1;
                 taken < n
@@ -155,12 +169,11 @@ impl<'s, S: EngineStore + AggregateStore> Listing<'s, S> {
     }
 
     /// How many entries the list has, read a chunk at a time.
-    pub async fn count(&self, tenant_id: Uuid) -> Result<i64> {
+    pub async fn count(&self) -> Result<i64> {
         let mut count = 0i64;
-        for code in &self.codes {
-            let mut others: HashSet<ScopeRef> =
-                self.kept(tenant_id, code).await?.into_iter().collect();
-            self.partitions(tenant_id, code, "", |reference| {
+        for (code, kept) in self.codes.iter().zip(&self.kept) {
+            let mut others: HashSet<&ScopeRef> = kept.iter().collect();
+            self.partitions(code, "", |reference| {
                 others.remove(&reference);
                 count += 1;
                 true

@@ -170,6 +170,11 @@ impl ScopeRef {
         Ok(Self(pairs))
     }
 
+    /// A reference read back from the pairs it was recorded as.
+    pub(crate) fn from_map(pairs: BTreeMap<String, String>) -> Self {
+        Self(pairs)
+    }
+
     /// The pairs, by key.
     pub fn as_map(&self) -> &BTreeMap<String, String> {
         &self.0

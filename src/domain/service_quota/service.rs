@@ -10,7 +10,7 @@ use super::listing::{Listing, position};
 use super::{QuotaCode, Scope, ScopeRef, builtin_codes, documented_codes, owner_of, subject};
 use crate::domain::aggregate::AggregateStore;
 use crate::domain::confluent::page::{self, Cursor};
-use crate::domain::limit::{Amount, Limit};
+use crate::domain::limit::Amount;
 use crate::domain::ports::*;
 use crate::domain::precedence::Standing;
 use crate::domain::usage::Engine;
@@ -162,10 +162,10 @@ impl<S: EngineStore + AggregateStore> ServiceQuotas<'_, S> {
             None => (None, None),
         };
         let page_size = page_size.or(token_size).unwrap_or(DEFAULT_PAGE_SIZE);
-        let listing = Listing::new(self, scope, filter).await?;
-        let total_size = listing.count(tenant_id).await?;
+        let listing = Listing::new(self, tenant_id, scope, filter).await?;
+        let total_size = listing.count().await?;
         let mut items = Vec::with_capacity(page_size as usize + 1);
-        for (code, reference) in listing.after(tenant_id, after, page_size + 1).await? {
+        for (code, reference) in listing.after(after, page_size + 1).await? {
             items.push(self.applied(tenant_id, code, reference).await?);
         }
         let next_token = if items.len() > page_size as usize {
@@ -228,10 +228,7 @@ impl<S: EngineStore + AggregateStore> ServiceQuotas<'_, S> {
             });
         let (applied_limit, usage) = match governing {
             Some(found) => {
-                let amount = match found.limit.amount {
-                    Amount::Limited(n) => n,
-                    Amount::Unlimited => super::MAX_LIMIT.max(code.default_limit),
-                };
+                let amount = amount_of(found.limit.amount, code);
                 let counted = code.builtin || found.status.used > 0 || {
                     let key = CounterKey {
                         tenant_id,
@@ -262,8 +259,9 @@ impl<S: EngineStore + AggregateStore> ServiceQuotas<'_, S> {
     }
 }
 
-pub(super) fn amount_of(limit: &Limit, code: &QuotaCode) -> i64 {
-    match limit.amount {
+/// An applied limit's amount as the vendor shows it (an unlimited one at the largest limit).
+pub(super) fn amount_of(amount: Amount, code: &QuotaCode) -> i64 {
+    match amount {
         Amount::Limited(n) => n,
         Amount::Unlimited => super::MAX_LIMIT.max(code.default_limit),
     }
