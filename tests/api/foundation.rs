@@ -152,6 +152,10 @@ on_both_backends! {
     }
 
     async fn graceful_shutdown_lets_a_request_in_flight_finish(app) {
+        // Serving first: a shutdown that begins during start-up closes the listener before it
+        // ever accepts (on a slow machine, start-up on PostgreSQL can take longer than the wait).
+        let ready = app.client.get(format!("{}/readyz", app.base)).send().await.expect("readyz");
+        assert_eq!(ready.status(), 200);
         let address = app.base.trim_start_matches("http://").to_owned();
         let mut stream = tokio::net::TcpStream::connect(&address).await.expect("connect");
         let payload = br#"{"name":"late"}"#;
