@@ -45,9 +45,11 @@ use crate::domain::ports::*;
 
 mod compact;
 mod entries;
+mod flight;
 mod index;
 
 use self::entries::{Entries, evicted};
+use self::flight::Flights;
 use self::index::{MetricIndex, direct};
 
 /// A limit's notification rules, shared.
@@ -57,6 +59,10 @@ pub use self::compact::{CachedLimit, Selector, Shape};
 
 /// Which limits a cache entry holds: one tenant's limits of one metric.
 type Key = (Uuid, String);
+
+/// A read of the limits that may select a subject: the metric's key, the subject, and the
+/// metric's generation when the read began (a read begun before a change is not shared after it).
+type DirectRead = (Uuid, String, Subject, u64);
 
 /// What a store answers about a metric's limits that changes whenever one of them does.
 type Fingerprint = (i64, Option<String>);
@@ -86,6 +92,8 @@ pub struct LimitCache {
     pending: std::sync::Mutex<std::collections::HashSet<Key>>,
     /// A metric with more limits than this is first loaded in the background.
     direct_above: usize,
+    /// The store reads of uncached metrics in flight, shared by requests asking the same.
+    direct_reads: Flights<DirectRead, Result<Vec<Arc<CachedLimit>>>>,
 }
 
 impl Default for LimitCache {
@@ -133,7 +141,12 @@ impl LimitCache {
             Some(limits) => Ok(limits.index.matching(subject)),
             None => {
                 counted("direct");
-                direct(store, tenant_id, subject, metric).await
+                let key = (tenant_id, metric.to_owned());
+                let generation = self.generation(&key);
+                let read = (key.0, key.1, subject.clone(), generation);
+                self.direct_reads
+                    .share(read, direct(store, tenant_id, subject, metric))
+                    .await
             }
         }
     }
@@ -318,6 +331,7 @@ impl LimitCache {
             loading: tokio::sync::Mutex::new(()),
             pending: std::sync::Mutex::default(),
             direct_above: Self::DIRECT_ABOVE,
+            direct_reads: Flights::default(),
         }
     }
 
