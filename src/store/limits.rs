@@ -94,17 +94,19 @@ macro_rules! limit_store {
             }
 
             async fn limits_of_metric(&self, tenant_id: Uuid, metric: &str) -> Result<Vec<Limit>> {
-                sqlx::query(&format!(
-                    "{LIMIT_COLUMNS} WHERE tenant_id = $1 AND metric = $2 ORDER BY id"
-                ))
-                .bind(tenant_id)
-                .bind(metric)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db_error)?
-                .iter()
-                .filter_map(|r| readable(limit_from(r), "limit"))
-                .collect()
+                use futures_util::TryStreamExt;
+                // Row by row: a metric may have 100,000 limits, and their rows all held at once
+                // (SQLite's copies of each value, in the C allocator) would stay in the process's
+                // memory long after they were read.
+                let sql = format!("{LIMIT_COLUMNS} WHERE tenant_id = $1 AND metric = $2 ORDER BY id");
+                let mut rows = sqlx::query(&sql).bind(tenant_id).bind(metric).fetch(&self.pool);
+                let mut limits = Vec::new();
+                while let Some(row) = rows.try_next().await.map_err(db_error)? {
+                    if let Some(limit) = readable(limit_from(&row), "limit") {
+                        limits.push(limit?);
+                    }
+                }
+                Ok(limits)
             }
 
             async fn limits_selecting(
