@@ -15,6 +15,8 @@ EXACT=2000                              # must match EXACT in bench/seed.py
 MEMORY_SIZES=${MEMORY_SIZES:-10000 100000}
 BUILD_TIMEOUT=${BUILD_TIMEOUT:-1800}  # seconds
 SEED_TIMEOUT=${SEED_TIMEOUT:-600}     # seconds
+BENCH_RUST_LOG=${BENCH_RUST_LOG:-warn}  # the server's RUST_LOG ('info' logs each request's latency)
+BENCH_KEEP=${BENCH_KEEP:-}              # non-empty: keep the work folder (server logs, wrk output)
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 BIN=target/release/quotaplane
@@ -89,7 +91,7 @@ cleanup() {
   if [[ -n $CHILD_PID ]]; then kill -TERM "$CHILD_PID" 2>/dev/null || true; fi
   for pid in "${BG_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   stop_server
-  rm -rf "$WORK"
+  if [[ -n $BENCH_KEEP ]]; then note "kept $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -112,7 +114,7 @@ free_port() {
 # launch URL LOG SYNC PORT: start a server in its own session; prints nothing, sets LAUNCHED.
 launch() {
   local url=$1 log=$2 sync=$3 port=$4
-  QUOTAPLANE_BOOTSTRAP_TOKEN=$TOKEN QUOTAPLANE_LOG_FORMAT=text RUST_LOG=warn \
+  QUOTAPLANE_BOOTSTRAP_TOKEN=$TOKEN QUOTAPLANE_LOG_FORMAT=text RUST_LOG=$BENCH_RUST_LOG \
     QUOTAPLANE_RATE_LIMIT_REQUESTS=1000000000 QUOTAPLANE_SQLITE_SYNCHRONOUS=$sync \
     setsid "$BIN" serve --bind "127.0.0.1:$port" --database-url "$url" >"$log" 2>&1 </dev/null &
   LAUNCHED=$!
