@@ -206,8 +206,9 @@ macro_rules! limit_store {
                         state.released.insert((tenant_id, lease_id));
                     }
                 }
-                state.counters =
+                let (counters, located) =
                     Self::lock_counters(&mut tx, reads, &state.full_partitions).await?;
+                state.counters = counters;
                 for key in &reads.notified {
                     batch_steps::fired_thresholds(&mut tx, key, &mut state.fired).await?;
                 }
@@ -223,7 +224,7 @@ macro_rules! limit_store {
                     }
                 }
                 let writes = decide(&state);
-                Self::write_counters(&mut tx, &writes.counters, reads.now_ms).await?;
+                Self::write_counters(&mut tx, &located, &writes.counters, reads.now_ms).await?;
                 for lease in &writes.leases {
                     batch_steps::insert_lease(&mut tx, lease).await?;
                 }

@@ -84,9 +84,9 @@ impl PgStore {
         tx: &mut Transaction<'static, Postgres>,
         reads: &BatchReads,
         full: &HashSet<CounterKey>,
-    ) -> Result<HashMap<CounterKey, CounterRow>> {
+    ) -> Result<(HashMap<CounterKey, CounterRow>, ())> {
         if reads.counters.is_empty() {
-            return Ok(HashMap::new());
+            return Ok((HashMap::new(), ()));
         }
         let now_ms = reads.now_ms;
         let written: Vec<&(CounterKey, i64)> = reads
@@ -152,7 +152,8 @@ impl PgStore {
         if !unwritten.is_empty() {
             Self::read_unwritten(tx, &unwritten, &mut found).await?;
         }
-        Ok(found)
+        // PostgreSQL's write finds each counter by its key (see `write_counters`): nothing to keep.
+        Ok((found, ()))
     }
 
     /// Counters only checked that have never been written: they read 0, with their limit's
@@ -257,6 +258,7 @@ impl PgStore {
     /// and its lock, and the write must then make it again rather than be lost.
     async fn write_counters(
         tx: &mut Transaction<'static, Postgres>,
+        _located: &(),
         counters: &[(CounterKey, i64, i64)],
         now_ms: i64,
     ) -> Result<()> {

@@ -9,7 +9,7 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 use sqlx::{Row, Sqlite, Transaction};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use uuid::Uuid;
 
@@ -33,6 +33,10 @@ use super::service_quota::service_quota_store;
 use super::sql::shared_store;
 use super::tenants::tenant_store;
 use super::zitadel::zitadel_store;
+
+mod counters;
+
+pub(super) use self::counters::{EXISTING_COUNTERS, key_at, keys_json};
 use crate::domain::datarobot::{Page, Quota, QuotaFilter, Template};
 use crate::domain::limit::{Amount, Limit, Subject};
 use crate::domain::principal::{ApiKey, Roles, SecretHash};
@@ -159,151 +163,6 @@ impl SqliteStore {
             begun => begun.map_err(db_error),
         }
     }
-
-    /// Reads every counter with its limit's terms; a counter not yet written reads 0 (and one
-    /// of `_full` partitions is never written).
-    async fn lock_counters(
-        tx: &mut Transaction<'static, Sqlite>,
-        reads: &BatchReads,
-        _full: &HashSet<CounterKey>,
-    ) -> Result<HashMap<CounterKey, CounterRow>> {
-        Self::counters_with_terms(tx, reads.counters.iter().map(|(key, _)| key)).await
-    }
-
-    /// The counters of `keys` as last committed: a deferred transaction, so one WAL snapshot
-    /// serves every read and the write lock is never taken.
-    async fn read_counter_rows(
-        pool: &SqlitePool,
-        keys: &[CounterKey],
-    ) -> Result<HashMap<CounterKey, CounterRow>> {
-        let mut tx = pool.begin().await.map_err(db_error)?;
-        let found = Self::counters_with_terms(&mut tx, keys.iter()).await?;
-        tx.rollback().await.map_err(db_error)?;
-        Ok(found)
-    }
-
-    /// Each counter of `keys` with its limit's terms, in `tx`, in one statement (the keys bound
-    /// as one JSON array, see [`keys_json`]); a counter not yet written reads 0.
-    async fn counters_with_terms<'k>(
-        tx: &mut Transaction<'static, Sqlite>,
-        keys: impl Iterator<Item = &'k CounterKey>,
-    ) -> Result<HashMap<CounterKey, CounterRow>> {
-        let keys: Vec<&CounterKey> = keys.collect();
-        if keys.is_empty() {
-            return Ok(HashMap::new());
-        }
-        let rows = sqlx::query(
-            "SELECT k.key AS i, l.amount, l.blocking, c.used \
-             FROM json_each($1) k \
-             JOIN limits l ON l.tenant_id = unhex(k.value ->> 0) AND l.id = k.value ->> 1 \
-             LEFT JOIN counters c ON c.tenant_id = l.tenant_id AND c.limit_id = l.id \
-             AND c.per_value = k.value ->> 3 AND c.period_start = k.value ->> 2",
-        )
-        .bind(keys_json(keys.iter().map(|k| (*k, None))))
-        .fetch_all(&mut **tx)
-        .await
-        .map_err(db_error)?;
-        let mut found = HashMap::with_capacity(rows.len());
-        for r in &rows {
-            let key = key_at(&keys, r.try_get("i").map_err(db_error)?)?;
-            let counter = CounterRow {
-                used: r
-                    .try_get::<Option<i64>, _>("used")
-                    .map_err(db_error)?
-                    .unwrap_or(0),
-                amount: Amount::from_stored(r.try_get("amount").map_err(db_error)?),
-                blocking: r.try_get("blocking").map_err(db_error)?,
-            };
-            found.insert((*key).clone(), counter);
-        }
-        Ok(found)
-    }
-
-    /// The usage of the counters that exist among `keys`, in one statement.
-    async fn read_counters(
-        pool: &SqlitePool,
-        keys: &[CounterKey],
-    ) -> Result<HashMap<CounterKey, i64>> {
-        if keys.is_empty() {
-            return Ok(HashMap::new());
-        }
-        let mut conn = pool.acquire().await.map_err(db_error)?;
-        let rows: Vec<(i64, i64)> = sqlx::query_as(EXISTING_COUNTERS)
-            .bind(keys_json(keys.iter().map(|k| (k, None))))
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(db_error)?;
-        rows.into_iter()
-            .map(|(i, used)| Ok((key_at(keys, i)?.clone(), used)))
-            .collect()
-    }
-
-    /// Writes each changed counter once, in one statement.
-    async fn write_counters(
-        tx: &mut Transaction<'static, Sqlite>,
-        counters: &[(CounterKey, i64, i64)],
-        now_ms: i64,
-    ) -> Result<()> {
-        if counters.is_empty() {
-            return Ok(());
-        }
-        // `WHERE true`: SQLite's upsert after `INSERT ... SELECT` needs it to parse.
-        sqlx::query(
-            "INSERT INTO counters \
-             (tenant_id, limit_id, period_start, period_end, used, updated_at, per_value) \
-             SELECT unhex(value ->> 0), value ->> 1, value ->> 2, value ->> 4, value ->> 5, $2, \
-             value ->> 3 FROM json_each($1) WHERE true \
-             ON CONFLICT (tenant_id, limit_id, per_value, period_start) \
-             DO UPDATE SET used = excluded.used, updated_at = excluded.updated_at",
-        )
-        .bind(keys_json(
-            counters
-                .iter()
-                .map(|(key, end, used)| (key, Some((*end, *used)))),
-        ))
-        .bind(now_ms)
-        .execute(&mut **tx)
-        .await
-        .map(drop)
-        .map_err(db_error)
-    }
-}
-
-/// The index in the array bound as `$1` (see [`keys_json`]) and the usage of each counter that
-/// exists among the keys.
-pub(super) const EXISTING_COUNTERS: &str = "SELECT k.key, c.used FROM json_each($1) k \
-     JOIN counters c ON c.tenant_id = unhex(k.value ->> 0) AND c.limit_id = k.value ->> 1 \
-     AND c.per_value = k.value ->> 3 AND c.period_start = k.value ->> 2";
-
-/// The key at index `i` of the array bound with [`keys_json`].
-pub(super) fn key_at<K>(keys: &[K], i: i64) -> Result<&K> {
-    usize::try_from(i)
-        .ok()
-        .and_then(|i| keys.get(i))
-        .ok_or_else(|| Error::Internal(format!("no counter key at {i}")))
-}
-
-/// Counter keys as one JSON array to bind and read with `json_each`: each key an array
-/// `[tenant id in hex, limit id, period start, per value]`, followed by its period's end and
-/// usage when given. The tenant id is stored as a 16-byte blob, hence hex (`unhex` in SQL).
-pub(super) fn keys_json<'k>(
-    keys: impl Iterator<Item = (&'k CounterKey, Option<(i64, i64)>)>,
-) -> String {
-    let rows: Vec<serde_json::Value> = keys
-        .map(|(key, written)| {
-            let mut row = vec![
-                key.tenant_id.simple().to_string().into(),
-                key.limit_id.as_str().into(),
-                key.period_start.into(),
-                key.per_value.as_str().into(),
-            ];
-            if let Some((end, used)) = written {
-                row.extend([end.into(), used.into()]);
-            }
-            serde_json::Value::Array(row)
-        })
-        .collect();
-    serde_json::Value::Array(rows).to_string()
 }
 
 shared_store!(SqliteStore, Sqlite, SqliteRow);
