@@ -112,3 +112,36 @@ pub(crate) struct Job {
     pub idempotency: Option<(IdempotencyKey, String)>,
     pub reply: Option<oneshot::Sender<Result<Decision>>>,
 }
+
+impl Job {
+    /// Whether someone still waits for the answer: false once the caller has gone (its request
+    /// was cancelled, say because the client hung up or timed out while the job queued).
+    pub fn awaited(&self) -> bool {
+        self.reply.as_ref().is_none_or(|reply| !reply.is_closed())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(reply: Option<oneshot::Sender<Result<Decision>>>) -> Job {
+        Job {
+            tenant_id: Uuid::nil(),
+            operation: Operation::Consume,
+            matched: Vec::new(),
+            idempotency: None,
+            reply,
+        }
+    }
+
+    #[test]
+    fn a_job_is_awaited_until_its_caller_goes_away() {
+        let (tx, rx) = oneshot::channel();
+        let queued = job(Some(tx));
+        assert!(queued.awaited());
+        drop(rx);
+        assert!(!queued.awaited(), "the caller has gone");
+        assert!(job(None).awaited(), "a job answering nobody runs anyway");
+    }
+}
