@@ -203,6 +203,19 @@ wants() { [[ " $SCENARIOS " == *" $1 "* ]]; }
 # rss_kb PID: resident set size of a process, in kB.
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 
+# cached_limits_at_least N SECONDS: wait until the limit cache holds N limits or more, or SECONDS
+# have passed (quotaplane_engine_limit_cache_limits on /metrics).
+cached_limits_at_least() {
+  local deadline=$((SECONDS + $2)) held
+  while ((SECONDS < deadline)); do
+    held=$(curl -fsS --max-time 2 "http://127.0.0.1:$PORT/metrics" 2>/dev/null |
+      awk '$1 == "quotaplane_engine_limit_cache_limits" { print int($2) }')
+    [[ -n $held && $held -ge $1 ]] && return 0
+    sleep 0.5
+  done
+  note "the limit cache did not reach $1 limits within $2 s"
+}
+
 # consume_ms PORT SECRET BODY: one consume's wall time, in ms.
 consume_ms() {
   curl -fsS -o /dev/null --max-time 60 -w '%{time_total}' -H "Authorization: Bearer $2" \
@@ -343,6 +356,8 @@ for backend in $BACKENDS; do
       took=$(consume_ms "$PORT" "$SECRET" "{\"subject\":{\"user\":\"m1\"},\"metric\":\"bench.mem$n\",\"amount\":1}")
       after=$(rss_kb "$SERVER_PID")
       wrk_wait mem-b-$n "$b_pid"
+      # Settled: once the background load has cached the metric (at most 60 s), and 2 s more.
+      cached_limits_at_least "$n" 60
       sleep 2
       settled=$(rss_kb "$SERVER_PID")
       awk -v n="$n" -v b="$before" -v a="$after" -v s="$settled" -v t="$took" -v m="$(row mem-b-$n 8)" 'BEGIN {
