@@ -293,4 +293,4 @@ pub fn seconds_until(now: DateTime<Utc>, at: DateTime<Utc>) -> u64 {
 
 #[cfg(test)]
 #[path = "decide_tests.rs"]
-mod tests;
+pub(super) mod tests;

@@ -42,7 +42,12 @@ fn key(id: &str) -> CounterKey {
     }
 }
 
-fn job(operation: Operation, amount: i64, ids: &[&str], idem: Option<(&str, &str)>) -> Job {
+pub(in crate::domain::usage) fn job(
+    operation: Operation,
+    amount: i64,
+    ids: &[&str],
+    idem: Option<(&str, &str)>,
+) -> Job {
     let take = Take::of(&operation);
     Job {
         tenant_id: Uuid::nil(),

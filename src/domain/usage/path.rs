@@ -8,6 +8,7 @@ use tokio::sync::mpsc;
 
 use super::batch::{BatchState, CounterKey};
 use super::batcher::MAX_BATCH;
+use super::waiting::BIG_JOB;
 use super::{Decision, Job, Operation, decide};
 use crate::domain::Result;
 use crate::domain::clock::SharedClock;
@@ -58,10 +59,12 @@ pub(super) fn answers_at_once(job: &Job) -> bool {
         )
 }
 
-/// Which of `lanes` batchers takes `job`: the same one for the same idempotency key (so a key's
+/// Which batcher takes `job`, of `lanes` shared ones and, when there are several, one more
+/// (number `lanes`) of big jobs' own: the same one for the same idempotency key (so a key's
 /// first decision is taken once), the first for leases (whose expiry gives units back outside
-/// the counters' lock order), else the one of its first counter (so jobs on one hot counter share
-/// batches).
+/// the counters' lock order), the big jobs' own for a job touching more than [`BIG_JOB`]
+/// counters (so small jobs never wait for one's batch, whichever counter they hash to), else
+/// the one of its first counter (so jobs on one hot counter share batches).
 pub(super) fn lane_of(job: &Job, lanes: usize) -> usize {
     use std::hash::{DefaultHasher, Hash, Hasher};
     if lanes <= 1 {
@@ -71,6 +74,7 @@ pub(super) fn lane_of(job: &Job, lanes: usize) -> usize {
     match (&job.operation, &job.idempotency, job.matched.first()) {
         (Operation::Acquire { .. } | Operation::Release { .. }, _, _) => return 0,
         (_, Some((key, _)), _) => key.hash(&mut hash),
+        (_, None, Some(_)) if job.matched.len() > BIG_JOB => return lanes,
         (_, None, Some(first)) => first.key.hash(&mut hash),
         (_, None, None) => return 0,
     }
@@ -148,6 +152,24 @@ mod tests {
         };
         assert_eq!(lane_of(&job(release, Some("k1")), 4), 0);
         assert_eq!(lane_of(&job(Operation::Consume, Some("k1")), 1), 0);
+    }
+
+    #[test]
+    fn a_big_job_meets_the_big_jobs_own_batcher_and_small_ones_never_do() {
+        use crate::domain::usage::decide::tests::job as touching;
+        let ids: Vec<String> = (0..=BIG_JOB).map(|i| format!("l{i:04}")).collect();
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let big = touching(Operation::Consume, 1, &ids, None);
+        assert_eq!(lane_of(&big, 4), 4, "past the shared lanes");
+        assert_eq!(lane_of(&big, 1), 0, "one batcher takes everything");
+        let keyed = touching(Operation::Consume, 1, &ids, Some(("k1", "h")));
+        assert!(
+            lane_of(&keyed, 4) < 4,
+            "an idempotency key keeps its own lane"
+        );
+        for small in ids.chunks(BIG_JOB) {
+            assert!(lane_of(&touching(Operation::Consume, 1, small, None), 4) < 4);
+        }
     }
 
     #[test]

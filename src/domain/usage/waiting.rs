@@ -8,6 +8,8 @@
 //! (a consume matching thousands of limits, each of which the batch must read and write) waits in
 //! a lane of its own and never shares a batch with small jobs. While both lanes have jobs the
 //! batches alternate, so a small job waits for at most one big batch, and big jobs still move.
+//! Where the store runs several batches at once (PostgreSQL), big jobs have a batcher of their
+//! own (see `path::lane_of`), so there a small job does not wait for a big batch at all.
 
 use std::collections::{HashMap, VecDeque};
 
