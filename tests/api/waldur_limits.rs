@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::support::execute_sql;
 use crate::support::{Backend, TestApp, body};
-use crate::waldur::people;
+use crate::waldur::{People, people};
 use crate::{on_both_backends, on_both_databases};
 use quotaplane::app::Settings;
 use quotaplane::domain::waldur::{PerPeriod, SystemDefaults};
@@ -46,6 +46,19 @@ fn defaults(daily: i64, weekly: i64, monthly: i64) -> Settings {
         }),
         ..Settings::default()
     }
+}
+
+/// A server on `url` at a daily default of 100 where one user has used 50 on the default and
+/// another has a daily quota of 10 of their own; with the users' ids.
+async fn used_and_set_apart(url: &str) -> (TestApp, People, String, String) {
+    let first = TestApp::start(url, defaults(100, -1, -1)).await;
+    let p = people(&first).await;
+    let (user, other) = (p.user_id.to_string(), p.other_id.to_string());
+    assert_eq!(first.consume_tokens(&p.user, &user, 50).await.status(), 200);
+    first
+        .set_quota_ok(&p.staff, json!({"user_uuid": other, "daily_limit": 10}))
+        .await;
+    (first, p, user, other)
 }
 
 on_both_backends! {
@@ -176,13 +189,7 @@ async fn the_system_default_is_enforced_for_a_user_who_never_had_set_quota_on_po
 
 on_both_databases! {
     async fn a_changed_system_default_applies_to_users_without_their_own_after_a_restart(url: &str) {
-        let first = TestApp::start(url, defaults(100, -1, -1)).await;
-        let p = people(&first).await;
-        let (user, other) = (p.user_id.to_string(), p.other_id.to_string());
-        assert_eq!(first.consume_tokens(&p.user, &user, 50).await.status(), 200);
-        first
-            .set_quota_ok(&p.staff, json!({"user_uuid": other, "daily_limit": 10}))
-            .await;
+        let (first, p, user, other) = used_and_set_apart(url).await;
         drop(first);
         let second = TestApp::start(url, defaults(40, 1000, -1)).await;
         let usage = second.chat_usage_ok(&p.user, None).await;
@@ -246,13 +253,7 @@ on_both_databases! {
     /// effective amount, with no family; a restart on such a database moves them to the default
     /// (their count with them) or keeps their own, in its family.
     async fn a_database_written_before_defaults_were_limits_is_moved_at_start_up(url: &str) {
-        let first = TestApp::start(url, defaults(100, -1, -1)).await;
-        let p = people(&first).await;
-        let (user, other) = (p.user_id.to_string(), p.other_id.to_string());
-        assert_eq!(first.consume_tokens(&p.user, &user, 50).await.status(), 200);
-        first
-            .set_quota_ok(&p.staff, json!({"user_uuid": other, "daily_limit": 10}))
-            .await;
+        let (first, p, user, other) = used_and_set_apart(url).await;
         assert_eq!(
             first.consume_tokens(&p.other, &other, 4).await.status(),
             200
