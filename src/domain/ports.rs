@@ -98,12 +98,27 @@ pub trait LimitStore: Send + Sync {
         metric: &str,
         most: i64,
     ) -> impl Future<Output = Result<i64>> + Send;
+    /// A tenant's limits of one metric, by id, each handed to `each` as it is read: a metric of
+    /// 100,000 limits need never be held whole in its full form.
+    fn each_limit_of_metric<F: FnMut(Limit) + Send>(
+        &self,
+        tenant_id: Uuid,
+        metric: &str,
+        each: F,
+    ) -> impl Future<Output = Result<()>> + Send;
     /// A tenant's limits of one metric, by id.
     fn limits_of_metric(
         &self,
         tenant_id: Uuid,
         metric: &str,
-    ) -> impl Future<Output = Result<Vec<Limit>>> + Send;
+    ) -> impl Future<Output = Result<Vec<Limit>>> + Send {
+        async move {
+            let mut limits = Vec::new();
+            self.each_limit_of_metric(tenant_id, metric, |limit| limits.push(limit))
+                .await?;
+            Ok(limits)
+        }
+    }
     /// A tenant's limits of one metric that may select `subject`: every one that does, and
     /// perhaps some that do not (the caller checks each with `Subject::selects`). Reads only
     /// those rows, so a request need not wait for a large metric's whole load.

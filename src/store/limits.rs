@@ -93,20 +93,24 @@ macro_rules! limit_store {
                 .map_err(db_error)
             }
 
-            async fn limits_of_metric(&self, tenant_id: Uuid, metric: &str) -> Result<Vec<Limit>> {
+            async fn each_limit_of_metric<F: FnMut(Limit) + Send>(
+                &self,
+                tenant_id: Uuid,
+                metric: &str,
+                mut each: F,
+            ) -> Result<()> {
                 use futures_util::TryStreamExt;
                 // Row by row: a metric may have 100,000 limits, and their rows all held at once
                 // (SQLite's copies of each value, in the C allocator) would stay in the process's
                 // memory long after they were read.
                 let sql = format!("{LIMIT_COLUMNS} WHERE tenant_id = $1 AND metric = $2 ORDER BY id");
                 let mut rows = sqlx::query(&sql).bind(tenant_id).bind(metric).fetch(&self.pool);
-                let mut limits = Vec::new();
                 while let Some(row) = rows.try_next().await.map_err(db_error)? {
                     if let Some(limit) = readable(limit_from(&row), "limit") {
-                        limits.push(limit?);
+                        each(limit?);
                     }
                 }
-                Ok(limits)
+                Ok(())
             }
 
             async fn limits_selecting(

@@ -187,8 +187,13 @@ impl LimitStore for AnyStore {
     async fn count_limits_upto(&self, tenant_id: Uuid, metric: &str, most: i64) -> Result<i64> {
         dispatch!(self, s => s.count_limits_upto(tenant_id, metric, most))
     }
-    async fn limits_of_metric(&self, tenant_id: Uuid, metric: &str) -> Result<Vec<Limit>> {
-        dispatch!(self, s => s.limits_of_metric(tenant_id, metric))
+    async fn each_limit_of_metric<F: FnMut(Limit) + Send>(
+        &self,
+        tenant_id: Uuid,
+        metric: &str,
+        each: F,
+    ) -> Result<()> {
+        dispatch!(self, s => s.each_limit_of_metric(tenant_id, metric, each))
     }
     async fn limits_selecting(
         &self,

@@ -50,7 +50,7 @@ mod index;
 
 use self::entries::{Entries, evicted};
 use self::flight::Flights;
-use self::index::{MetricIndex, direct};
+use self::index::{IndexBuilder, MetricIndex, direct};
 
 /// A limit's notification rules, shared.
 pub type Rules = Arc<[Notification]>;
@@ -255,14 +255,14 @@ impl LimitCache {
             }
             None => {
                 counted("miss");
-                let limits = store.limits_of_metric(tenant_id, metric).await?;
-                let rules = if limits.is_empty() {
-                    Vec::new()
-                } else {
-                    store.notification_rules(tenant_id).await?
-                };
-                // Indexing thousands of limits is CPU work: keep it off the async workers.
-                tokio::task::spawn_blocking(move || MetricIndex::build(limits, rules))
+                // Each limit compacted as it is read: 100,000 limits in their full form would
+                // take several times the memory of the cache they become, all at once.
+                let mut builder = IndexBuilder::new(store.notification_rules(tenant_id).await?);
+                store
+                    .each_limit_of_metric(tenant_id, metric, |limit| builder.add(limit))
+                    .await?;
+                // Sorting thousands of limits is CPU work: keep it off the async workers.
+                tokio::task::spawn_blocking(move || builder.finish())
                     .await
                     .map(Arc::new)
                     .map_err(|e| crate::domain::Error::Internal(format!("indexing limits: {e}")))?

@@ -21,27 +21,52 @@ pub(super) struct MetricIndex {
     everyone: usize,
 }
 
-impl MetricIndex {
-    pub(super) fn build(limits: Vec<Limit>, rules: Vec<(String, Notification)>) -> Self {
+/// Builds a [`MetricIndex`] one limit at a time, each compacted as it comes: a large metric's
+/// limits are never all held in their full form at once.
+pub(super) struct IndexBuilder {
+    rules: HashMap<String, Vec<Notification>>,
+    interner: Interner,
+    limits: Vec<Arc<CachedLimit>>,
+}
+
+impl IndexBuilder {
+    /// A builder for limits whose notification rules are among `rules` (limit id, rule).
+    pub(super) fn new(rules: Vec<(String, Notification)>) -> Self {
         let mut grouped: HashMap<String, Vec<Notification>> = HashMap::new();
         for (limit_id, rule) in rules {
             grouped.entry(limit_id).or_default().push(rule);
         }
-        let mut interner = Interner::default();
-        let mut compact: Vec<Arc<CachedLimit>> = limits
-            .into_iter()
-            .map(|limit| {
-                let rules = grouped.remove(&limit.id);
-                Arc::new(interner.compact(limit, rules))
-            })
-            .collect();
+        Self {
+            rules: grouped,
+            interner: Interner::default(),
+            limits: Vec::new(),
+        }
+    }
+
+    pub(super) fn add(&mut self, limit: Limit) {
+        let rules = self.rules.remove(&limit.id);
+        self.limits
+            .push(Arc::new(self.interner.compact(limit, rules)));
+    }
+
+    /// The index: CPU work for a large metric (a sort), so callers keep it off async workers.
+    pub(super) fn finish(self) -> MetricIndex {
+        let mut compact = self.limits;
         compact.sort_by(|a, b| a.selector().first().cmp(&b.selector().first()));
         compact.shrink_to_fit();
         let everyone = compact.partition_point(|l| l.selector().is_empty());
-        Self {
+        MetricIndex {
             limits: compact,
             everyone,
         }
+    }
+}
+
+impl MetricIndex {
+    pub(super) fn build(limits: Vec<Limit>, rules: Vec<(String, Notification)>) -> Self {
+        let mut builder = IndexBuilder::new(rules);
+        limits.into_iter().for_each(|limit| builder.add(limit));
+        builder.finish()
     }
 
     pub(super) fn matching(&self, subject: &Subject) -> Vec<Arc<CachedLimit>> {
