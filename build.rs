@@ -3,6 +3,8 @@
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto");
+    // `sqlx::migrate!` embeds these: a new migration must rebuild the crate.
+    println!("cargo:rerun-if-changed=migrations");
     let files = protox::compile(
         [
             "proto/zitadel/system.proto",
