@@ -155,7 +155,8 @@ pub trait LimitStore: Send + Sync {
         keys: &[CounterKey],
     ) -> impl Future<Output = Result<HashMap<CounterKey, CounterRow>>> + Send;
     /// How many of the engine's batches may run at once on disjoint counters: 1 where one
-    /// writer holds the whole database, more where row locks keep batches apart.
+    /// writer holds the whole database, more where row locks keep batches apart (then one of
+    /// them is kept for jobs that touch many counters).
     fn batch_lanes(&self) -> usize;
     /// One group-commit batch of the usage engine, in one transaction: frees expired and released
     /// leases, locks and reads the counters and idempotency records of `reads`, lets `decide`

@@ -48,9 +48,8 @@ pub struct PgStore {
 impl PgStore {
     /// Batches at once: each holds one of the pool's connections for its transaction, and row
     /// locks taken in key order keep them (and other replicas) exact and free of deadlocks.
-    /// Fewer, larger batches do more on a small machine: on 2 cores shared with PostgreSQL, 2
-    /// lanes gave consume-spread 0.16-0.18 of `/healthz` against 0.085-0.088 with 4 (the
-    /// engine adds one more, of big jobs' own).
+    /// Fewer, larger batches do more on a machine of few cores shared with PostgreSQL, so one
+    /// lane is shared and one kept for big jobs (`bench/README.md` has the lanes measured).
     const BATCH_LANES: usize = 2;
 
     /// Connects; fails when the server cannot be reached within a few seconds.

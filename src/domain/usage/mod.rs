@@ -69,10 +69,8 @@ pub struct Engine<S> {
     store: S,
     clock: SharedClock,
     limits: Arc<LimitCache>,
-    /// One queue per batcher (lane).
+    /// One queue per batcher (lane); with several, the last is big jobs' own (`path::lane_of`).
     queues: Vec<mpsc::Sender<Job>>,
-    /// The lanes any job may take (`queues` has one more, of big jobs' own, when this is over 1).
-    shared_lanes: usize,
     /// Checks, read in groups without locks.
     reads: mpsc::Sender<Job>,
     outbox: Arc<Notify>,
@@ -90,14 +88,7 @@ impl<S: EngineStore> Engine<S> {
     /// Starts the engine with `bounds` on what tenants' limit writes may create.
     pub fn start_with(store: S, clock: SharedClock, bounds: Bounds) -> Arc<Self> {
         let outbox = Arc::new(Notify::new());
-        // The store's lanes, and one more of big jobs' own when there are several.
-        let shared_lanes = store.batch_lanes().max(1);
-        let lanes = if shared_lanes > 1 {
-            shared_lanes + 1
-        } else {
-            1
-        };
-        let queues = (0..lanes)
+        let queues = (0..store.batch_lanes().max(1))
             .map(|_| {
                 let (queue, jobs) = mpsc::channel(batcher::QUEUE_DEPTH);
                 tokio::spawn(batcher::run(
@@ -117,7 +108,6 @@ impl<S: EngineStore> Engine<S> {
             clock,
             limits: Arc::new(LimitCache::default()),
             queues,
-            shared_lanes,
             reads,
             outbox,
             bounds,
@@ -373,7 +363,7 @@ impl<S: EngineStore> Engine<S> {
             (&self.reads, "read")
         } else {
             (
-                &self.queues[path::lane_of(&job, self.shared_lanes)],
+                &self.queues[path::lane_of(&job, self.queues.len())],
                 "batch",
             )
         };

@@ -59,26 +59,28 @@ pub(super) fn answers_at_once(job: &Job) -> bool {
         )
 }
 
-/// Which batcher takes `job`, of `lanes` shared ones and, when there are several, one more
-/// (number `lanes`) of big jobs' own: the same one for the same idempotency key (so a key's
-/// first decision is taken once), the first for leases (whose expiry gives units back outside
-/// the counters' lock order), the big jobs' own for a job touching more than [`BIG_JOB`]
-/// counters (so small jobs never wait for one's batch, whichever counter they hash to), else
-/// the one of its first counter (so jobs on one hot counter share batches).
+/// Which of `lanes` batchers takes `job`. With several, the last is big jobs' own and the rest
+/// are shared: the same shared one for the same idempotency key (so a key's first decision is
+/// taken once), the first for leases (whose expiry gives units back outside the counters' lock
+/// order), the big jobs' own for a job touching more than [`BIG_JOB`] counters (so small jobs
+/// never wait for one's batch, whichever counter they hash to), else the one of its first
+/// counter (so jobs on one hot counter share batches).
 pub(super) fn lane_of(job: &Job, lanes: usize) -> usize {
     use std::hash::{DefaultHasher, Hash, Hasher};
     if lanes <= 1 {
         return 0;
     }
+    let big_lane = lanes - 1;
+    let shared = big_lane;
     let mut hash = DefaultHasher::new();
     match (&job.operation, &job.idempotency, job.matched.first()) {
         (Operation::Acquire { .. } | Operation::Release { .. }, _, _) => return 0,
         (_, Some((key, _)), _) => key.hash(&mut hash),
-        (_, None, Some(_)) if job.matched.len() > BIG_JOB => return lanes,
+        (_, None, Some(_)) if job.matched.len() > BIG_JOB => return big_lane,
         (_, None, Some(first)) => first.key.hash(&mut hash),
         (_, None, None) => return 0,
     }
-    usize::try_from(hash.finish() % lanes as u64).unwrap_or(0)
+    usize::try_from(hash.finish() % shared as u64).unwrap_or(0)
 }
 
 /// Counts a decision and its latency. Labels are the engine's own words (`path`: `batch` for
@@ -136,7 +138,7 @@ mod tests {
     #[test]
     fn one_idempotency_key_always_meets_one_batcher_and_leases_meet_the_first() {
         let lanes: Vec<usize> = (0..64)
-            .map(|i| lane_of(&job(Operation::Consume, Some(&format!("k{i}"))), 4))
+            .map(|i| lane_of(&job(Operation::Consume, Some(&format!("k{i}"))), 5))
             .collect();
         assert!(lanes.iter().all(|&l| l < 4));
         assert!(
@@ -145,12 +147,12 @@ mod tests {
         );
         for (i, lane) in lanes.iter().enumerate() {
             let key = format!("k{i}");
-            assert_eq!(lane_of(&job(Operation::Report, Some(&key)), 4), *lane);
+            assert_eq!(lane_of(&job(Operation::Report, Some(&key)), 5), *lane);
         }
         let release = Operation::Release {
             lease_id: Uuid::new_v4(),
         };
-        assert_eq!(lane_of(&job(release, Some("k1")), 4), 0);
+        assert_eq!(lane_of(&job(release, Some("k1")), 5), 0);
         assert_eq!(lane_of(&job(Operation::Consume, Some("k1")), 1), 0);
     }
 
@@ -160,15 +162,17 @@ mod tests {
         let ids: Vec<String> = (0..=BIG_JOB).map(|i| format!("l{i:04}")).collect();
         let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
         let big = touching(Operation::Consume, 1, &ids, None);
-        assert_eq!(lane_of(&big, 4), 4, "past the shared lanes");
+        assert_eq!(lane_of(&big, 5), 4, "past the shared lanes");
+        assert_eq!(lane_of(&big, 2), 1, "beside one shared lane");
         assert_eq!(lane_of(&big, 1), 0, "one batcher takes everything");
         let keyed = touching(Operation::Consume, 1, &ids, Some(("k1", "h")));
         assert!(
-            lane_of(&keyed, 4) < 4,
+            lane_of(&keyed, 5) < 4,
             "an idempotency key keeps its own lane"
         );
         for small in ids.chunks(BIG_JOB) {
-            assert!(lane_of(&touching(Operation::Consume, 1, small, None), 4) < 4);
+            assert!(lane_of(&touching(Operation::Consume, 1, small, None), 5) < 4);
+            assert_eq!(lane_of(&touching(Operation::Consume, 1, small, None), 2), 0);
         }
     }
 
