@@ -114,8 +114,11 @@ free_port() {
 # launch URL LOG SYNC PORT: start a server in its own session; prints nothing, sets LAUNCHED.
 launch() {
   local url=$1 log=$2 sync=$3 port=$4
+  # No request rate limit, and room for every first-touch partition a run can make (the
+  # default bound, 100,000 a limit, is reached within seconds on a fast machine).
   QUOTAPLANE_BOOTSTRAP_TOKEN=$TOKEN QUOTAPLANE_LOG_FORMAT=text RUST_LOG=$BENCH_RUST_LOG \
-    QUOTAPLANE_RATE_LIMIT_REQUESTS=1000000000 QUOTAPLANE_SQLITE_SYNCHRONOUS=$sync \
+    QUOTAPLANE_RATE_LIMIT_REQUESTS=1000000000 QUOTAPLANE_MAX_PARTITIONS_PER_LIMIT=1000000000 \
+    QUOTAPLANE_SQLITE_SYNCHRONOUS=$sync \
     setsid "$BIN" serve --bind "127.0.0.1:$port" --database-url "$url" >"$log" 2>&1 </dev/null &
   LAUNCHED=$!
 }

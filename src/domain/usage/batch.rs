@@ -11,6 +11,12 @@ use crate::domain::notification::DueNotification;
 /// A period end that never comes (windows of kind `none`), in epoch milliseconds.
 pub const NEVER: i64 = i64::MAX;
 
+/// The hasher of maps keyed by counters inside one batch: hashing keys is much of what a job
+/// touching thousands of counters costs, and SipHash's strength against chosen collisions is
+/// not needed where a map holds only what one batch's budget lets in (foldhash is still seeded
+/// per process).
+pub type FastHash = foldhash::fast::RandomState;
+
 /// One limit's counter in one period.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CounterKey {

@@ -6,7 +6,8 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::batch::{
-    BatchState, BatchWrites, CounterKey, CounterRow, IdempotencyKey, IdempotencyRecord, LeaseRow,
+    BatchState, BatchWrites, CounterKey, CounterRow, FastHash, IdempotencyKey, IdempotencyRecord,
+    LeaseRow,
 };
 use super::{Decision, Job, LeaseGrant, LimitStatus, Matched, Operation, Take, replay};
 use crate::domain::limit::Amount;
@@ -16,6 +17,9 @@ use crate::domain::{Error, Result};
 /// How long an idempotency key remembers its first decision.
 pub const IDEMPOTENCY_TTL: TimeDelta = TimeDelta::hours(24);
 
+/// The batch's counters as its decisions go, by key.
+pub(super) type Counters<'k> = HashMap<&'k CounterKey, CounterRow, FastHash>;
+
 /// Decides every job of a batch; returns what to write and each job's answer, in order.
 /// `partitions_per_limit` is the bound that made [`BatchState::full_partitions`] full.
 pub(crate) fn decide(
@@ -24,9 +28,9 @@ pub(crate) fn decide(
     now: DateTime<Utc>,
     partitions_per_limit: Option<i64>,
 ) -> (BatchWrites, Vec<Result<Decision>>) {
-    let mut counters: HashMap<&CounterKey, CounterRow> = HashMap::new();
-    let mut period_ends: HashMap<&CounterKey, i64> = HashMap::new();
-    let mut changed: HashSet<&CounterKey> = HashSet::new();
+    let mut counters = Counters::default();
+    let mut period_ends: HashMap<&CounterKey, i64, FastHash> = HashMap::default();
+    let mut changed: HashSet<&CounterKey, FastHash> = HashSet::default();
     // First decisions taken in this batch under an idempotency key.
     let mut first: HashMap<&IdempotencyKey, IdempotencyRecord> = HashMap::new();
     let mut writes = BatchWrites::default();
@@ -137,7 +141,7 @@ fn past_partition_bound(job: &Job, state: &BatchState, bound: Option<i64>) -> Op
 /// reset event per alert target, once per period (see [`super::alerts`]).
 fn notify(
     job: &Job,
-    counters: &HashMap<&CounterKey, CounterRow>,
+    counters: &Counters<'_>,
     state: &BatchState,
     fired: &mut HashMap<(CounterKey, String), i64>,
     outbox: &mut Vec<DueNotification>,
@@ -173,12 +177,7 @@ fn notify(
 
 /// The statuses of a job's limits as they stand, and whether each part's amount more fits in
 /// all of the blocking ones. When it does not, only the refusing limits are reported.
-fn evaluate(
-    job: &Job,
-    counters: &HashMap<&CounterKey, CounterRow>,
-    now: DateTime<Utc>,
-    consuming: bool,
-) -> Decision {
+fn evaluate(job: &Job, counters: &Counters<'_>, now: DateTime<Utc>, consuming: bool) -> Decision {
     let passes =
         |m: &Matched, row: &CounterRow| row.blocking && !row.amount.admits(row.used, m.amount);
     let refusing = statuses(job, counters, |m, row| !m.shadow && passes(m, row));
@@ -223,7 +222,7 @@ fn evaluate(
 /// Where each limit `job` matched stands in `counters`, for those `keep` selects.
 pub(super) fn statuses(
     job: &Job,
-    counters: &HashMap<&CounterKey, CounterRow>,
+    counters: &Counters<'_>,
     keep: impl Fn(&Matched, &CounterRow) -> bool,
 ) -> Vec<LimitStatus> {
     job.matched
@@ -252,7 +251,7 @@ pub(super) fn statuses(
 fn grant_lease(
     job: &Job,
     mut decision: Decision,
-    counters: &HashMap<&CounterKey, CounterRow>,
+    counters: &Counters<'_>,
     writes: &mut BatchWrites,
 ) -> Decision {
     let Operation::Acquire {

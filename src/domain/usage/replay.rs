@@ -3,11 +3,9 @@
 //! again (whether it was admitted, the lease, the wait, and which limits refused), and a replay
 //! answers that outcome with those limits' standing as the replaying batch reads it.
 
-use std::collections::HashMap;
-
 use serde::{Deserialize, Serialize};
 
-use super::batch::{CounterKey, CounterRow, IdempotencyRecord};
+use super::batch::IdempotencyRecord;
 use super::decide::statuses;
 use super::{Decision, Job, LeaseGrant};
 use crate::domain::{Error, Result};
@@ -51,7 +49,7 @@ pub(super) fn replay(
     record: &IdempotencyRecord,
     hash: &str,
     job: &Job,
-    counters: &HashMap<&CounterKey, CounterRow>,
+    counters: &super::decide::Counters<'_>,
 ) -> Result<Decision> {
     if record.request_hash != hash {
         return Err(Error::IdempotencyKeyReused);

@@ -8,13 +8,13 @@ use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 
 use super::SqliteStore;
 use crate::domain::limit::Amount;
-use crate::domain::usage::batch::{BatchReads, CounterKey, CounterRow};
+use crate::domain::usage::batch::{BatchReads, CounterKey, CounterRow, FastHash};
 use crate::domain::{Error, Result};
 use crate::store::db_error;
 
 /// The rowid of each counter a batch read that exists. The batch holds the write lock from its
 /// read to its write, so a rowid read stays that counter's until the write.
-pub(in crate::store) type Rowids = HashMap<CounterKey, i64>;
+pub(in crate::store) type Rowids = HashMap<CounterKey, i64, FastHash>;
 
 impl SqliteStore {
     /// Reads every counter with its limit's terms; a counter not yet written reads 0 (and one
@@ -48,7 +48,7 @@ impl SqliteStore {
     ) -> Result<(HashMap<CounterKey, CounterRow>, Rowids)> {
         let keys: Vec<&CounterKey> = keys.collect();
         if keys.is_empty() {
-            return Ok((HashMap::new(), HashMap::new()));
+            return Ok((HashMap::new(), Rowids::default()));
         }
         let rows = sqlx::query(
             "SELECT k.key AS i, l.amount, l.blocking, c.used, c.rowid AS r \
@@ -62,7 +62,7 @@ impl SqliteStore {
         .await
         .map_err(db_error)?;
         let mut found = HashMap::with_capacity(rows.len());
-        let mut rowids = HashMap::with_capacity(rows.len());
+        let mut rowids = Rowids::with_capacity_and_hasher(rows.len(), FastHash::default());
         for r in &rows {
             let key = key_at(&keys, r.try_get("i").map_err(db_error)?)?;
             let counter = CounterRow {
