@@ -100,13 +100,15 @@ impl PgStore {
             .collect();
         let (tenants, limits, starts, pers) = key_columns(written.iter().map(|(k, _)| k));
         let ends: Vec<i64> = written.iter().map(|(_, end)| *end).collect();
+        // `OFFSET 0` keeps the limit's check a probe of its primary key (as a semi-join the
+        // planner may scan every tenant's limits).
         sqlx::query(
             "INSERT INTO counters \
              (tenant_id, limit_id, per_value, period_start, period_end, used, updated_at) \
              SELECT k.t, k.l, k.p, k.s, k.e, 0, $5 \
              FROM UNNEST($1::uuid[], $2::text[], $3::int8[], $4::int8[], $6::text[]) \
                   AS k(t, l, s, e, p) \
-             WHERE EXISTS (SELECT 1 FROM limits WHERE tenant_id = k.t AND id = k.l) \
+             WHERE EXISTS (SELECT 1 FROM limits WHERE tenant_id = k.t AND id = k.l OFFSET 0) \
              ORDER BY k.t, k.l, k.p, k.s ON CONFLICT DO NOTHING",
         )
         .bind(&tenants)
@@ -119,13 +121,21 @@ impl PgStore {
         .await
         .map_err(db_error)?;
         let (tenants, limits, starts, pers) = key_columns(reads.counters.iter().map(|(k, _)| k));
+        // Each counter is found by its whole key and each limit by its own, whatever the
+        // planner's statistics say: the locking subquery and the `OFFSET 0` keep it from joining
+        // limits first and walking all of a limit's partitions (a plan it took for a `per` limit
+        // whose partitions grew after the last ANALYZE: 155 ms for 63 counters instead of 0.5).
         let rows = sqlx::query(
             "SELECT c.tenant_id, c.limit_id, c.per_value, c.period_start, c.used, l.amount, \
              l.blocking \
-             FROM counters c JOIN limits l ON l.tenant_id = c.tenant_id AND l.id = c.limit_id \
-             WHERE (c.tenant_id, c.limit_id, c.per_value, c.period_start) IN \
-                   (SELECT * FROM UNNEST($1::uuid[], $2::text[], $4::text[], $3::int8[])) \
-             ORDER BY c.tenant_id, c.limit_id, c.per_value, c.period_start FOR UPDATE OF c",
+             FROM (SELECT c.tenant_id, c.limit_id, c.per_value, c.period_start, c.used \
+                   FROM counters c \
+                   WHERE (c.tenant_id, c.limit_id, c.per_value, c.period_start) IN \
+                         (SELECT * FROM UNNEST($1::uuid[], $2::text[], $4::text[], $3::int8[])) \
+                   ORDER BY c.tenant_id, c.limit_id, c.per_value, c.period_start \
+                   FOR UPDATE OF c) c \
+             CROSS JOIN LATERAL (SELECT l.amount, l.blocking FROM limits l \
+                   WHERE l.tenant_id = c.tenant_id AND l.id = c.limit_id OFFSET 0) l",
         )
         .bind(&tenants)
         .bind(&limits)
