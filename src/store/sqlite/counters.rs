@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
-use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool, Transaction};
 
 use super::SqliteStore;
 use crate::domain::limit::Amount;
@@ -27,23 +27,23 @@ impl SqliteStore {
         Self::counters_with_terms(tx, reads.counters.iter().map(|(key, _)| key)).await
     }
 
-    /// The counters of `keys` as last committed: a deferred transaction, so one WAL snapshot
-    /// serves every read and the write lock is never taken.
+    /// The counters of `keys` as last committed: one statement, so one WAL snapshot serves
+    /// every read, and the write lock is never taken (no transaction around it: each of BEGIN
+    /// and ROLLBACK would be one more trip to the connection's thread).
     pub(in crate::store) async fn read_counter_rows(
         pool: &SqlitePool,
         keys: &[CounterKey],
     ) -> Result<HashMap<CounterKey, CounterRow>> {
-        let mut tx = pool.begin().await.map_err(db_error)?;
-        let (found, _) = Self::counters_with_terms(&mut tx, keys.iter()).await?;
-        tx.rollback().await.map_err(db_error)?;
+        let mut conn = pool.acquire().await.map_err(db_error)?;
+        let (found, _) = Self::counters_with_terms(&mut conn, keys.iter()).await?;
         Ok(found)
     }
 
-    /// Each counter of `keys` with its limit's terms, in `tx`, in one statement (the keys bound
+    /// Each counter of `keys` with its limit's terms, on `conn`, in one statement (the keys bound
     /// as one JSON array, see [`keys_json`]); a counter not yet written reads 0. And the rowid
     /// of each that exists.
     async fn counters_with_terms<'k>(
-        tx: &mut Transaction<'static, Sqlite>,
+        conn: &mut SqliteConnection,
         keys: impl Iterator<Item = &'k CounterKey>,
     ) -> Result<(HashMap<CounterKey, CounterRow>, Rowids)> {
         let keys: Vec<&CounterKey> = keys.collect();
@@ -58,7 +58,7 @@ impl SqliteStore {
              AND c.per_value = k.value ->> 3 AND c.period_start = k.value ->> 2",
         )
         .bind(keys_json(keys.iter().map(|k| (*k, None))))
-        .fetch_all(&mut **tx)
+        .fetch_all(&mut *conn)
         .await
         .map_err(db_error)?;
         let mut found = HashMap::with_capacity(rows.len());
