@@ -23,6 +23,9 @@ mod notifications;
 mod pages;
 mod partitions;
 mod postgres;
+/// The statement that locks a batch's counters on PostgreSQL, for the test of its plans.
+#[doc(hidden)]
+pub const POSTGRES_LOCK_COUNTERS: &str = postgres::LOCK_COUNTERS;
 mod retention;
 mod scoped;
 mod service_quota;

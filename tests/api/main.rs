@@ -21,6 +21,7 @@ mod leases;
 mod openapi;
 mod pages;
 mod partitions;
+mod plans;
 mod precedence;
 mod process;
 mod rate_limits;
