@@ -70,13 +70,13 @@ pub(super) fn lane_of(job: &Job, lanes: usize) -> usize {
     if lanes <= 1 {
         return 0;
     }
-    let big_lane = lanes - 1;
-    let shared = big_lane;
+    // Lanes 0 to `shared - 1` take any job; lane `shared`, the last, is big jobs' own.
+    let shared = lanes - 1;
     let mut hash = DefaultHasher::new();
     match (&job.operation, &job.idempotency, job.matched.first()) {
         (Operation::Acquire { .. } | Operation::Release { .. }, _, _) => return 0,
         (_, Some((key, _)), _) => key.hash(&mut hash),
-        (_, None, Some(_)) if job.matched.len() > BIG_JOB => return big_lane,
+        (_, None, Some(_)) if job.matched.len() > BIG_JOB => return shared,
         (_, None, Some(first)) => first.key.hash(&mut hash),
         (_, None, None) => return 0,
     }
