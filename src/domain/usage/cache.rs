@@ -39,7 +39,7 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 use crate::domain::Result;
-use crate::domain::limit::{Limit, Subject};
+use crate::domain::limit::Subject;
 use crate::domain::notification::Notification;
 use crate::domain::ports::*;
 
@@ -50,7 +50,7 @@ mod index;
 
 use self::entries::{Entries, evicted};
 use self::flight::Flights;
-use self::index::{IndexBuilder, MetricIndex, direct};
+use self::index::{MetricIndex, direct};
 
 /// A limit's notification rules, shared.
 pub type Rules = Arc<[Notification]>;
@@ -255,29 +255,7 @@ impl LimitCache {
             }
             None => {
                 counted("miss");
-                let rules = store.notification_rules(tenant_id).await?;
-                // Each limit is compacted as it is read, on a thread of its own: 100,000 limits
-                // in their full form would take several times the memory of the cache they
-                // become, all at once, and the cache is allocated densely, apart from the full
-                // forms that come and go. Indexing is CPU work, kept off the async workers.
-                let (sender, received) = std::sync::mpsc::channel::<Limit>();
-                let compacting = tokio::task::spawn_blocking(move || {
-                    let mut builder = IndexBuilder::new(rules);
-                    received.iter().for_each(|limit| builder.add(limit));
-                    builder.finish()
-                });
-                let read = store
-                    .each_limit_of_metric(tenant_id, metric, |limit| {
-                        // Only fails once the compacting thread has gone, answered below.
-                        let _ = sender.send(limit);
-                    })
-                    .await;
-                drop(sender);
-                let index = compacting
-                    .await
-                    .map_err(|e| crate::domain::Error::Internal(format!("indexing limits: {e}")))?;
-                read?;
-                Arc::new(index)
+                Arc::new(index::read(store, tenant_id, metric, fingerprint.0).await?)
             }
         };
         let loaded = Arc::new(MetricLimits {

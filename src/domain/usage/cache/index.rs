@@ -1,5 +1,5 @@
-//! One metric's cached limits, indexed for matching; and the same answer read from the store
-//! while a metric is not loaded yet.
+//! One metric's cached limits, indexed for matching, and their read from the store into the
+//! index; and the same answer read from the store while a metric is not loaded yet.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -86,6 +86,42 @@ impl MetricIndex {
         found.sort_by(|a, b| a.id.cmp(&b.id));
         found
     }
+}
+
+/// Reads the metric's `count` limits (as the fingerprint counted them) and indexes them.
+pub(super) async fn read(
+    store: &(impl LimitStore + NotificationStore),
+    tenant_id: Uuid,
+    metric: &str,
+    count: i64,
+) -> Result<MetricIndex> {
+    if count == 0 {
+        // No limits to read, nor rules for them.
+        return Ok(MetricIndex::build(Vec::new(), Vec::new()));
+    }
+    let rules = store.notification_rules(tenant_id).await?;
+    // Each limit is compacted as it is read, on a thread of its own: 100,000 limits in their
+    // full form would take several times the memory of the cache they become, all at once,
+    // and the cache is allocated densely, apart from the full forms that come and go.
+    // Indexing is CPU work, kept off the async workers.
+    let (sender, received) = std::sync::mpsc::channel::<Limit>();
+    let compacting = tokio::task::spawn_blocking(move || {
+        let mut builder = IndexBuilder::new(rules);
+        received.iter().for_each(|limit| builder.add(limit));
+        builder.finish()
+    });
+    let read = store
+        .each_limit_of_metric(tenant_id, metric, |limit| {
+            // Only fails once the compacting thread has gone, answered below.
+            let _ = sender.send(limit);
+        })
+        .await;
+    drop(sender);
+    let index = compacting
+        .await
+        .map_err(|e| crate::domain::Error::Internal(format!("indexing limits: {e}")))?;
+    read?;
+    Ok(index)
 }
 
 /// The limits of the metric that apply to `subject`, read from the store (only the rows that may
