@@ -19,7 +19,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use sqlx::{Postgres, Sqlite, Transaction};
 
 use super::db_error;
-use super::postgres::{PgStore, key_columns};
+use super::postgres::{self, PgStore, key_columns, keyed};
 use super::sqlite::{self, SqliteStore};
 use crate::domain::Result;
 use crate::domain::usage::batch::{
@@ -113,30 +113,14 @@ impl PgStore {
         tx: &mut Transaction<'static, Postgres>,
         keys: &[&CounterKey],
     ) -> Result<HashSet<CounterKey>> {
-        let (tenants, limits, starts, pers) = key_columns(keys.iter().copied());
-        let rows: Vec<(uuid::Uuid, String, String, i64)> = sqlx::query_as(
-            "SELECT c.tenant_id, c.limit_id, c.per_value, c.period_start FROM counters c \
-             WHERE (c.tenant_id, c.limit_id, c.per_value, c.period_start) IN \
-                   (SELECT * FROM UNNEST($1::uuid[], $2::text[], $4::text[], $3::int8[]))",
-        )
-        .bind(&tenants)
-        .bind(&limits)
-        .bind(&starts)
-        .bind(&pers)
-        .fetch_all(&mut **tx)
-        .await
-        .map_err(db_error)?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(tenant_id, limit_id, per_value, period_start)| CounterKey {
-                    tenant_id,
-                    limit_id,
-                    per_value,
-                    period_start,
-                },
-            )
-            .collect())
+        let keys = key_columns(keys.iter().copied());
+        keyed(postgres::EXISTING_COUNTERS, &keys)
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(db_error)?
+            .iter()
+            .map(postgres::counter_key)
+            .collect()
     }
 
     /// Takes a transaction-level advisory lock per group, in the order of their lock ids (so

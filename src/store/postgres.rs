@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgArguments, PgPool, PgPoolOptions, PgRow};
+use sqlx::query::Query;
 use sqlx::{Postgres, Row, Transaction};
 use std::collections::{HashMap, HashSet};
 
@@ -137,12 +138,8 @@ impl PgStore {
         .execute(&mut **tx)
         .await
         .map_err(db_error)?;
-        let (tenants, limits, starts, pers) = key_columns(reads.counters.iter().map(|(k, _)| k));
-        let rows = sqlx::query(LOCK_COUNTERS)
-            .bind(&tenants)
-            .bind(&limits)
-            .bind(&starts)
-            .bind(&pers)
+        let keys = key_columns(reads.counters.iter().map(|(k, _)| k));
+        let rows = keyed(LOCK_COUNTERS, &keys)
             .fetch_all(&mut **tx)
             .await
             .map_err(db_error)?;
@@ -216,19 +213,16 @@ impl PgStore {
         if keys.is_empty() {
             return Ok(HashMap::new());
         }
-        let (tenants, limits, starts, pers) = key_columns(keys.iter());
-        let rows = sqlx::query(
+        let keys = key_columns(keys.iter());
+        let rows = keyed(
             "SELECT k.t AS tenant_id, k.l AS limit_id, k.p AS per_value, k.s AS period_start, \
              COALESCE(c.used, 0) AS used, l.amount, l.blocking \
              FROM UNNEST($1::uuid[], $2::text[], $3::int8[], $4::text[]) AS k(t, l, s, p) \
              JOIN limits l ON l.tenant_id = k.t AND l.id = k.l \
              LEFT JOIN counters c ON c.tenant_id = k.t AND c.limit_id = k.l \
              AND c.per_value = k.p AND c.period_start = k.s",
+            &keys,
         )
-        .bind(&tenants)
-        .bind(&limits)
-        .bind(&starts)
-        .bind(&pers)
         .fetch_all(pool)
         .await
         .map_err(db_error)?;
@@ -249,19 +243,11 @@ impl PgStore {
         if keys.is_empty() {
             return Ok(HashMap::new());
         }
-        let (tenants, limits, starts, pers) = key_columns(keys.iter());
-        let rows = sqlx::query(
-            "SELECT c.tenant_id, c.limit_id, c.per_value, c.period_start, c.used FROM counters c \
-             WHERE (c.tenant_id, c.limit_id, c.per_value, c.period_start) IN \
-                   (SELECT * FROM UNNEST($1::uuid[], $2::text[], $4::text[], $3::int8[]))",
-        )
-        .bind(&tenants)
-        .bind(&limits)
-        .bind(&starts)
-        .bind(&pers)
-        .fetch_all(pool)
-        .await
-        .map_err(db_error)?;
+        let keys = key_columns(keys.iter());
+        let rows = keyed(EXISTING_COUNTERS, &keys)
+            .fetch_all(pool)
+            .await
+            .map_err(db_error)?;
         rows.iter()
             .map(|r| Ok((counter_key(r)?, r.try_get("used").map_err(db_error)?)))
             .collect()
@@ -327,9 +313,16 @@ history_store!(PgStore);
 
 /// Counter keys as parallel arrays (tenants, limits, period starts, partitions), to bind to
 /// `UNNEST`.
-pub(super) fn key_columns<'k>(
-    keys: impl Iterator<Item = &'k CounterKey>,
-) -> (Vec<Uuid>, Vec<&'k str>, Vec<i64>, Vec<&'k str>) {
+pub(super) type KeyColumns<'k> = (Vec<Uuid>, Vec<&'k str>, Vec<i64>, Vec<&'k str>);
+
+/// The counters that exist among the keys bound by [`keyed`], with their usage.
+pub(super) const EXISTING_COUNTERS: &str = "\
+    SELECT c.tenant_id, c.limit_id, c.per_value, c.period_start, c.used FROM counters c \
+    WHERE (c.tenant_id, c.limit_id, c.per_value, c.period_start) IN \
+          (SELECT * FROM UNNEST($1::uuid[], $2::text[], $4::text[], $3::int8[]))";
+
+/// The columns of counter keys, for [`keyed`] (and statements that bind more).
+pub(super) fn key_columns<'k>(keys: impl Iterator<Item = &'k CounterKey>) -> KeyColumns<'k> {
     let mut columns = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for key in keys {
         columns.0.push(key.tenant_id);
@@ -340,8 +333,22 @@ pub(super) fn key_columns<'k>(
     columns
 }
 
+/// `sql` with `keys` bound as `$1` tenants, `$2` limit ids, `$3` period starts and `$4`
+/// partitions.
+pub(super) fn keyed<'q>(
+    sql: &'q str,
+    keys: &'q KeyColumns<'q>,
+) -> Query<'q, Postgres, PgArguments> {
+    let (tenants, limits, starts, pers) = keys;
+    sqlx::query(sql)
+        .bind(tenants)
+        .bind(limits)
+        .bind(starts)
+        .bind(pers)
+}
+
 /// The counter key of a row with `tenant_id`, `limit_id`, `per_value` and `period_start`.
-fn counter_key(r: &PgRow) -> Result<CounterKey> {
+pub(super) fn counter_key(r: &PgRow) -> Result<CounterKey> {
     Ok(CounterKey {
         tenant_id: r.try_get("tenant_id").map_err(db_error)?,
         limit_id: r.try_get("limit_id").map_err(db_error)?,
