@@ -202,21 +202,13 @@ macro_rules! limit_store {
                 reads: &BatchReads,
                 decide: &mut (dyn FnMut(&BatchState) -> BatchWrites + Send),
             ) -> Result<()> {
-                let mut tx = Self::begin_batch(&self.pool).await?;
-                let mut state = BatchState::default();
-                // First, before any row lock: see `super::partitions`.
-                state.full_partitions = Self::claim_partitions(&mut tx, reads).await?;
-                if reads.expire_leases {
-                    batch_steps::expire_leases(&mut tx, reads.now_ms).await?;
-                }
-                for &(tenant_id, lease_id) in &reads.releases {
-                    if batch_steps::release_lease(&mut tx, tenant_id, lease_id).await? {
-                        state.released.insert((tenant_id, lease_id));
-                    }
-                }
-                let (counters, located) =
-                    Self::lock_counters(&mut tx, reads, &state.full_partitions).await?;
-                state.counters = counters;
+                let (mut tx, mut state, located) = match self.open_batch(reads, false).await? {
+                    Some(opened) => opened,
+                    // A counter to write was missing: again, making it first.
+                    None => self.open_batch(reads, true).await?.ok_or_else(|| {
+                        Error::Internal("a batch's counters were missing once made".into())
+                    })?,
+                };
                 for key in &reads.notified {
                     batch_steps::fired_thresholds(&mut tx, key, &mut state.fired).await?;
                 }
@@ -273,6 +265,39 @@ macro_rules! limit_store {
                     .map_err(db_error)?;
                 // Counters and the outbox follow `RetentionStore::sweep_retained`.
                 Ok(())
+            }
+        }
+
+        impl $store {
+            /// Begins a batch's transaction and takes its locks: partitions first (see
+            /// `super::partitions`), leases, then the counters, read into the batch's state.
+            /// `None` (rolled back) when a counter to write was missing and `again` was not set
+            /// (see `lock_counters`).
+            async fn open_batch(
+                &self,
+                reads: &BatchReads,
+                again: bool,
+            ) -> Result<Option<(Transaction<'static, $db>, BatchState, Located)>> {
+                let mut tx = Self::begin_batch(&self.pool).await?;
+                let mut state = BatchState::default();
+                state.full_partitions = Self::claim_partitions(&mut tx, reads).await?;
+                if reads.expire_leases {
+                    batch_steps::expire_leases(&mut tx, reads.now_ms).await?;
+                }
+                for &(tenant_id, lease_id) in &reads.releases {
+                    if batch_steps::release_lease(&mut tx, tenant_id, lease_id).await? {
+                        state.released.insert((tenant_id, lease_id));
+                    }
+                }
+                let locked = self
+                    .lock_counters(&mut tx, reads, &state.full_partitions, again)
+                    .await?;
+                let Some((counters, located)) = locked else {
+                    tx.rollback().await.map_err(db_error)?;
+                    return Ok(None);
+                };
+                state.counters = counters;
+                Ok(Some((tx, state, located)))
             }
         }
     };

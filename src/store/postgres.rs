@@ -1,5 +1,7 @@
 //! The PostgreSQL backend: production, shared by several replicas.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sqlx::postgres::{PgArguments, PgPool, PgPoolOptions, PgRow};
@@ -44,6 +46,10 @@ use crate::domain::{Error, Result};
 #[derive(Clone)]
 pub struct PgStore {
     pub(crate) pool: PgPool,
+    /// Set when a recent batch found (or made) a counter it may write missing: the next batch
+    /// makes sure its counters exist before it locks them, as new periods and partitions need.
+    /// Clear, a batch locks first and skips that insert while every counter it writes exists.
+    pub(crate) making_counters: Arc<AtomicBool>,
 }
 
 /// Locks and reads a batch's counters (`$1` tenants, `$2` limit ids, `$3` period starts, `$4`
@@ -81,7 +87,15 @@ impl PgStore {
             .connect(url)
             .await
             .map_err(|e| Error::Unavailable(format!("cannot connect to PostgreSQL: {e}")))?;
-        Ok(Self { pool })
+        Ok(Self::over(pool))
+    }
+
+    /// A store over `pool`.
+    pub(crate) fn over(pool: PgPool) -> Self {
+        Self {
+            pool,
+            making_counters: Arc::new(AtomicBool::new(true)),
+        }
     }
 
     /// Applies `migrations/postgres`.
@@ -97,18 +111,23 @@ impl PgStore {
         pool.begin().await.map_err(db_error)
     }
 
-    /// Makes sure every counter the batch may write exists (but those of `full` partitions),
-    /// then locks and reads them all in one round trip each, in key order (so two replicas never
-    /// wait on each other crosswise).
+    /// Locks and reads the batch's counters in key order (so two replicas never wait on each
+    /// other crosswise), having first made the missing ones the batch may write (but those of
+    /// `full` partitions) when a recent batch had to, or when `again`.
+    ///
+    /// `None` when this batch locked first and found a counter it may write missing. A row
+    /// cannot be made behind locks already held: its insert may wait on a batch that inserted
+    /// it and now waits on one of those locks. The batch must begin again, making them first.
     async fn lock_counters(
+        &self,
         tx: &mut Transaction<'static, Postgres>,
         reads: &BatchReads,
         full: &HashSet<CounterKey>,
-    ) -> Result<(HashMap<CounterKey, CounterRow>, ())> {
+        again: bool,
+    ) -> Result<Option<(HashMap<CounterKey, CounterRow>, ())>> {
         if reads.counters.is_empty() {
-            return Ok((HashMap::new(), ()));
+            return Ok(Some((HashMap::new(), ())));
         }
-        let now_ms = reads.now_ms;
         let written: Vec<&(CounterKey, i64)> = reads
             .counters
             .iter()
@@ -116,6 +135,50 @@ impl PgStore {
             .filter_map(|(key, writable)| writable.then_some(key))
             .filter(|(key, _)| !full.contains(key))
             .collect();
+        let make_first = again || self.making_counters.load(Ordering::Relaxed);
+        if make_first && !written.is_empty() {
+            let made = Self::make_counters(tx, &written, reads.now_ms).await?;
+            self.making_counters.store(made > 0, Ordering::Relaxed);
+        }
+        let keys = key_columns(reads.counters.iter().map(|(k, _)| k));
+        let rows = keyed(LOCK_COUNTERS, &keys)
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(db_error)?;
+        let mut found = rows
+            .iter()
+            .map(|r| {
+                let row = CounterRow {
+                    used: r.try_get("used").map_err(db_error)?,
+                    amount: Amount::from_stored(r.try_get("amount").map_err(db_error)?),
+                    blocking: r.try_get("blocking").map_err(db_error)?,
+                };
+                Ok((counter_key(r)?, row))
+            })
+            .collect::<Result<HashMap<_, _>>>()?;
+        if !make_first && written.iter().any(|(key, _)| !found.contains_key(key)) {
+            self.making_counters.store(true, Ordering::Relaxed);
+            return Ok(None);
+        }
+        let unwritten: Vec<&CounterKey> = reads
+            .counters
+            .iter()
+            .map(|(k, _)| k)
+            .filter(|k| !found.contains_key(*k))
+            .collect();
+        if !unwritten.is_empty() {
+            Self::read_unwritten(tx, &unwritten, &mut found).await?;
+        }
+        // PostgreSQL's write finds each counter by its key (see `write_counters`): nothing to keep.
+        Ok(Some((found, ())))
+    }
+
+    /// Makes the counters of `written` that do not exist yet, holding 0; how many it made.
+    async fn make_counters(
+        tx: &mut Transaction<'static, Postgres>,
+        written: &[&(CounterKey, i64)],
+        now_ms: i64,
+    ) -> Result<u64> {
         let (tenants, limits, starts, pers) = key_columns(written.iter().map(|(k, _)| k));
         let ends: Vec<i64> = written.iter().map(|(_, end)| *end).collect();
         // `OFFSET 0` keeps the limit's check a probe of its primary key (as a semi-join the
@@ -137,34 +200,8 @@ impl PgStore {
         .bind(&pers)
         .execute(&mut **tx)
         .await
-        .map_err(db_error)?;
-        let keys = key_columns(reads.counters.iter().map(|(k, _)| k));
-        let rows = keyed(LOCK_COUNTERS, &keys)
-            .fetch_all(&mut **tx)
-            .await
-            .map_err(db_error)?;
-        let mut found = rows
-            .iter()
-            .map(|r| {
-                let row = CounterRow {
-                    used: r.try_get("used").map_err(db_error)?,
-                    amount: Amount::from_stored(r.try_get("amount").map_err(db_error)?),
-                    blocking: r.try_get("blocking").map_err(db_error)?,
-                };
-                Ok((counter_key(r)?, row))
-            })
-            .collect::<Result<HashMap<_, _>>>()?;
-        let unwritten: Vec<&CounterKey> = reads
-            .counters
-            .iter()
-            .map(|(k, _)| k)
-            .filter(|k| !found.contains_key(*k))
-            .collect();
-        if !unwritten.is_empty() {
-            Self::read_unwritten(tx, &unwritten, &mut found).await?;
-        }
-        // PostgreSQL's write finds each counter by its key (see `write_counters`): nothing to keep.
-        Ok((found, ()))
+        .map(|done| done.rows_affected())
+        .map_err(db_error)
     }
 
     /// Counters only checked that have never been written: they read 0, with their limit's
@@ -290,6 +327,9 @@ impl PgStore {
         .map_err(db_error)
     }
 }
+
+/// What a batch's lock keeps for its write: nothing, the write finds each counter by its key.
+type Located = ();
 
 shared_store!(PgStore, Postgres, PgRow);
 tenant_store!(PgStore, Postgres, PgRow);

@@ -33,7 +33,7 @@ impl AnyStore {
         Ok(match self {
             AnyStore::Postgres(s) => {
                 let pool = one_connection(&s.pool, "BEGIN").await?;
-                let store = AnyStore::Postgres(PgStore { pool: pool.clone() });
+                let store = AnyStore::Postgres(PgStore::over(pool.clone()));
                 (store, Scope(Inner::Postgres(pool)))
             }
             AnyStore::Sqlite(s) => {

@@ -165,6 +165,9 @@ impl SqliteStore {
     }
 }
 
+/// What a batch's lock keeps for its write: the rowid of each counter it read.
+type Located = counters::Rowids;
+
 shared_store!(SqliteStore, Sqlite, SqliteRow);
 tenant_store!(SqliteStore, Sqlite, SqliteRow);
 batch_steps!(Sqlite, SqliteRow);

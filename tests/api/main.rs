@@ -26,6 +26,7 @@ mod precedence;
 mod process;
 mod rate_limits;
 mod ratelimit_headers;
+mod replicas;
 mod retention;
 mod seed;
 mod test_clock;

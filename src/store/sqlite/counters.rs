@@ -18,13 +18,18 @@ pub(in crate::store) type Rowids = HashMap<CounterKey, i64, FastHash>;
 
 impl SqliteStore {
     /// Reads every counter with its limit's terms; a counter not yet written reads 0 (and one
-    /// of `_full` partitions is never written).
+    /// of `_full` partitions is never written). The batch holds the write lock already, so it
+    /// never needs to begin again (`_again`) to make a missing counter: its write makes it.
     pub(in crate::store) async fn lock_counters(
+        &self,
         tx: &mut Transaction<'static, Sqlite>,
         reads: &BatchReads,
         _full: &HashSet<CounterKey>,
-    ) -> Result<(HashMap<CounterKey, CounterRow>, Rowids)> {
-        Self::counters_with_terms(tx, reads.counters.iter().map(|(key, _)| key)).await
+        _again: bool,
+    ) -> Result<Option<(HashMap<CounterKey, CounterRow>, Rowids)>> {
+        Self::counters_with_terms(tx, reads.counters.iter().map(|(key, _)| key))
+            .await
+            .map(Some)
     }
 
     /// The counters of `keys` as last committed: one statement, so one WAL snapshot serves
