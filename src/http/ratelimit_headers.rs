@@ -6,7 +6,7 @@
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use chrono::{DateTime, Utc};
-use sfv::{BareItem, Integer, Item, Key, List, ListEntry, ListSerializer, Parameters, Parser};
+use sfv::{Integer, KeyRef, List, ListSerializer, Parser, StringRef};
 
 use crate::domain::usage::LimitStatus;
 
@@ -66,42 +66,42 @@ impl PolicyStanding {
 }
 
 /// An integer parameter value, clamped to the structured-field range.
-fn integer(value: i64) -> BareItem {
+fn integer(value: i64) -> Integer {
     let clamped = value.clamp(Integer::MIN.into(), Integer::MAX.into());
-    BareItem::Integer(Integer::try_from(clamped).unwrap_or(Integer::ZERO))
+    Integer::try_from(clamped).unwrap_or(Integer::ZERO)
 }
 
-/// The item `"name";params...`, or `None` when the name cannot be a structured-field string
-/// (only printable ASCII can).
-fn item(name: &str, params: &[(&str, BareItem)]) -> Option<ListEntry> {
-    let name = sfv::String::try_from(name.to_owned()).ok()?;
-    let mut parameters = Parameters::new();
-    for (key, value) in params {
-        parameters.insert(Key::try_from((*key).to_owned()).ok()?, value.clone());
-    }
-    Some(Item::with_params(BareItem::String(name), parameters).into())
-}
-
-fn policy_item(s: &PolicyStanding) -> Option<ListEntry> {
-    let mut params = vec![("q", integer(s.quota))];
-    if let Some(unit) = s.unit {
-        params.push((
-            "qu",
-            BareItem::String(sfv::String::try_from(unit.to_owned()).ok()?),
-        ));
+/// Writes `"name";q=..;qu=..;w=..` to `list`; nothing when the name cannot be a structured-field
+/// string (only printable ASCII can).
+fn policy_item(list: &mut ListSerializer<&mut String>, s: &PolicyStanding) {
+    let (Ok(name), Ok(unit)) = (
+        StringRef::from_str(&s.name),
+        s.unit.map(StringRef::from_str).transpose(),
+    ) else {
+        return;
+    };
+    let mut item = list
+        .bare_item(name)
+        .parameter(KeyRef::constant("q"), integer(s.quota));
+    if let Some(unit) = unit {
+        item = item.parameter(KeyRef::constant("qu"), unit);
     }
     if let Some(window) = s.window {
-        params.push(("w", integer(window)));
+        _ = item.parameter(KeyRef::constant("w"), integer(window));
     }
-    item(&s.name, &params)
 }
 
-fn standing_item(s: &PolicyStanding) -> Option<ListEntry> {
-    let mut params = vec![("r", integer(s.remaining))];
+/// Writes `"name";r=..;t=..` to `list`, as [`policy_item`].
+fn standing_item(list: &mut ListSerializer<&mut String>, s: &PolicyStanding) {
+    let Ok(name) = StringRef::from_str(&s.name) else {
+        return;
+    };
+    let item = list
+        .bare_item(name)
+        .parameter(KeyRef::constant("r"), integer(s.remaining));
     if let Some(reset) = s.reset {
-        params.push(("t", integer(reset)));
+        _ = item.parameter(KeyRef::constant("t"), integer(reset));
     }
-    item(&s.name, &params)
 }
 
 /// The list already in `headers` under `name` (none, or unparsable: empty).
@@ -115,39 +115,32 @@ pub fn list(headers: &HeaderMap, name: &HeaderName) -> List {
         .collect()
 }
 
-fn write(headers: &mut HeaderMap, name: &HeaderName, entries: &[ListEntry]) {
-    let mut serializer = ListSerializer::new();
-    serializer.members(entries);
-    match serializer
-        .finish()
-        .and_then(|v| HeaderValue::from_str(&v).ok())
-    {
-        Some(value) => {
-            headers.insert(name.clone(), value);
-        }
-        None => {
-            headers.remove(name);
-        }
-    }
-}
-
-/// Puts `standings` in both fields, in front of (`first`) or after the items already there.
+/// Puts `standings` in both fields, in front of (`first`) or after the items already there,
+/// serialized straight into each field's value (the items already there parsed only if any).
 fn add(headers: &mut HeaderMap, standings: &[PolicyStanding], first: bool) {
-    for (name, make) in [
-        (
-            &POLICY,
-            policy_item as fn(&PolicyStanding) -> Option<ListEntry>,
-        ),
-        (&RATELIMIT, standing_item),
-    ] {
-        let ours: List = standings.iter().filter_map(make).collect();
+    type Write = fn(&mut ListSerializer<&mut String>, &PolicyStanding);
+    for (name, write) in [(&POLICY, policy_item as Write), (&RATELIMIT, standing_item)] {
         let theirs = list(headers, name);
-        let merged: List = if first {
-            ours.into_iter().chain(theirs).collect()
-        } else {
-            theirs.into_iter().chain(ours).collect()
-        };
-        write(headers, name, &merged);
+        let mut value = String::new();
+        let mut serializer = ListSerializer::with_buffer(&mut value);
+        if !first {
+            serializer.members(&theirs);
+        }
+        for standing in standings {
+            write(&mut serializer, standing);
+        }
+        if first {
+            serializer.members(&theirs);
+        }
+        let written = serializer.finish().is_some();
+        match HeaderValue::try_from(value) {
+            Ok(value) if written => {
+                headers.insert(name.clone(), value);
+            }
+            _ => {
+                headers.remove(name);
+            }
+        }
     }
 }
 
