@@ -118,7 +118,7 @@ fn counted_by_a_surface(metric: &str) -> bool {
     metric == zitadel::REQUESTS_METRIC
         || metric == confluent::INGRESS_METRIC
         || metric == confluent::EGRESS_METRIC
-        || service_quota::builtin(metric).is_some()
+        || service_quota::is_builtin(metric)
 }
 
 /// Refuses a usage request the caller may not make; `applying` are the limits it would touch.
@@ -140,7 +140,7 @@ pub fn authorize_usage(
             )));
         }
     }
-    if service_quota::builtin(&usage.metric).is_some() && act != UsageAct::Check {
+    if service_quota::is_builtin(&usage.metric) && act != UsageAct::Check {
         return Err(Error::Forbidden(format!(
             "{} counts quotaplane's own resources: only quotaplane moves it",
             usage.metric

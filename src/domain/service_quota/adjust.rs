@@ -10,8 +10,8 @@ use super::defaults::counter;
 use super::service::amount_of;
 use super::{
     Adjustment, Applied, AuditEntry, AuditRecord, CodeDefinition, QuotaCode, ScopeRef,
-    ServiceQuotas, builtin, check_code, check_display_name, check_limit, default_limit, documented,
-    limit_id, own_limit, partition,
+    ServiceQuotas, check_code, check_display_name, check_limit, default_limit, documented,
+    is_builtin, limit_id, own_limit, partition,
 };
 use crate::domain::audit::{self, Actor, ResourceType, limit_json};
 use crate::domain::limit::Amount;
@@ -137,7 +137,7 @@ impl<S: EngineStore + AggregateStore> ServiceQuotas<'_, S> {
             },
             other => other,
         })?;
-        if builtin(code).is_some() {
+        if is_builtin(code) {
             return Err(Error::Conflict {
                 message: format!("{code} is one of quotaplane's own codes"),
                 existing: None,

@@ -92,6 +92,15 @@ pub fn builtin_codes() -> Vec<QuotaCode> {
     ]
 }
 
+/// The codes of [`builtin_codes`].
+const BUILTIN: [&str; 3] = [KAFKA_CLIENT_QUOTAS, API_KEYS, DATAROBOT_QUOTAS];
+
+/// Whether `code` is one of quotaplane's own codes (asked on every usage request's metric, so
+/// without building the catalogue).
+pub fn is_builtin(code: &str) -> bool {
+    BUILTIN.contains(&code)
+}
+
 /// The built-in code `code`, if it is one.
 pub fn builtin(code: &str) -> Option<QuotaCode> {
     builtin_codes().into_iter().find(|c| c.code == code)
@@ -359,6 +368,14 @@ pub struct AuditRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_builtin_codes_are_exactly_those_is_builtin_knows() {
+        let codes: Vec<String> = builtin_codes().into_iter().map(|c| c.code).collect();
+        assert_eq!(codes, BUILTIN);
+        assert!(codes.iter().all(|c| is_builtin(c)));
+        assert!(!is_builtin("requests") && !is_builtin(""));
+    }
 
     #[test]
     fn scopes_are_named_in_any_case() {
