@@ -6,7 +6,7 @@
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use chrono::{DateTime, Utc};
-use sfv::{Integer, KeyRef, List, ListSerializer, Parser, StringRef};
+use sfv::{Integer, KeyRef, ListSerializer, StringRef};
 
 use crate::domain::usage::LimitStatus;
 
@@ -104,37 +104,26 @@ fn standing_item(list: &mut ListSerializer<&mut String>, s: &PolicyStanding) {
     }
 }
 
-/// The list already in `headers` under `name` (none, or unparsable: empty).
-pub fn list(headers: &HeaderMap, name: &HeaderName) -> List {
-    headers
-        .get_all(name)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .filter_map(|v| Parser::new(v).parse::<List>().ok())
-        .flatten()
-        .collect()
-}
-
-/// Puts `standings` in both fields, in front of (`first`) or after the items already there,
-/// serialized straight into each field's value (the items already there parsed only if any).
+/// Puts `standings` in both fields, in front of (`first`) or after the items already there.
+/// Those were all serialized here, so each value is a valid list and lists join as text.
 fn add(headers: &mut HeaderMap, standings: &[PolicyStanding], first: bool) {
     type Write = fn(&mut ListSerializer<&mut String>, &PolicyStanding);
     for (name, write) in [(&POLICY, policy_item as Write), (&RATELIMIT, standing_item)] {
-        let theirs = list(headers, name);
-        let mut value = String::new();
-        let mut serializer = ListSerializer::with_buffer(&mut value);
-        if !first {
-            serializer.members(&theirs);
-        }
+        let mut ours = String::new();
+        let mut serializer = ListSerializer::with_buffer(&mut ours);
         for standing in standings {
             write(&mut serializer, standing);
         }
-        if first {
-            serializer.members(&theirs);
-        }
-        let written = serializer.finish().is_some();
-        match HeaderValue::try_from(value) {
-            Ok(value) if written => {
+        let _ = serializer.finish();
+        let theirs = headers.get_all(name).iter().filter_map(|v| v.to_str().ok());
+        let lists: Vec<&str> = if first {
+            std::iter::once(ours.as_str()).chain(theirs).collect()
+        } else {
+            theirs.chain(std::iter::once(ours.as_str())).collect()
+        };
+        let lists: Vec<&str> = lists.into_iter().filter(|l| !l.is_empty()).collect();
+        match HeaderValue::try_from(lists.join(", ")) {
+            Ok(value) if !lists.is_empty() => {
                 headers.insert(name.clone(), value);
             }
             _ => {
