@@ -136,6 +136,8 @@ impl AppState {
     /// State over `store` with an injected clock (tests move it instead of sleeping). Starts the
     /// usage engine, so it must be called inside a Tokio runtime.
     pub fn with_clock(store: AnyStore, settings: Settings, clock: SharedClock) -> Self {
+        // The recorder first: the engine and the layers keep the metric handles they register.
+        crate::http::metrics::handle();
         let engine = Engine::start_with(store.clone(), clock.clone(), settings.bounds);
         engine.set_shadow_all(settings.shadow);
         let chat_quotas = Arc::new(ChatQuotas::new(store.clone(), settings.chat_defaults));

@@ -149,6 +149,20 @@ on_both_backends! {
         assert!(text.contains("route=\"/v1/whoami\""), "{text}");
         assert!(text.contains("quotaplane_http_request_duration_seconds_bucket"), "{text}");
     }
+
+    async fn a_method_of_the_clients_own_is_counted_as_other_not_by_its_name(app) {
+        for made_up in ["BREW", "WHEN", "PROPFIND"] {
+            let method = Method::from_bytes(made_up.as_bytes()).expect("method");
+            let response = app.request(method, "/v1/tenants", &app.system).send().await.expect("send");
+            assert_eq!(response.status(), 405, "{made_up}");
+        }
+        let metrics = app.client.get(format!("{}/metrics", app.base)).send().await.expect("get");
+        let text = metrics.text().await.unwrap_or_default();
+        for made_up in ["BREW", "WHEN", "PROPFIND"] {
+            assert!(!text.contains(made_up), "{made_up} is a metric label: {text}");
+        }
+        assert!(text.contains("method=\"other\""), "{text}");
+    }
 }
 
 mod rate_limit {

@@ -1,12 +1,15 @@
 //! Which way a job goes through the engine: answered at once (no limit applies), read without
 //! locks (a check), or queued to one of the batchers; and the metrics every answer is counted in.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{LazyLock, PoisonError, RwLock};
 use std::time::Instant;
+
+use metrics::{Counter, Histogram};
 
 use tokio::sync::mpsc;
 
-use super::batch::{BatchState, CounterKey};
+use super::batch::{BatchState, CounterKey, FastHash};
 use super::batcher::MAX_BATCH;
 use super::waiting::BIG_JOB;
 use super::{Decision, Job, Operation, decide};
@@ -93,22 +96,55 @@ pub(super) fn record(
     started: Instant,
     answer: &Result<Decision>,
 ) {
-    metrics::histogram!("quotaplane_engine_latency_seconds", "operation" => operation)
-        .record(started.elapsed().as_secs_f64());
     let outcome = match answer {
         Ok(decision) if decision.replayed => "replayed",
         Ok(decision) if decision.allowed => "admitted",
         Ok(_) => "refused",
         Err(_) => "error",
     };
-    metrics::counter!("quotaplane_engine_decisions_total",
-        "operation" => operation, "outcome" => outcome, "path" => path)
-    .increment(1);
-    if outcome != "error" {
-        metrics::counter!("quotaplane_usage_decisions_total",
-            "operation" => operation, "owner" => owner, "outcome" => outcome)
-        .increment(1);
+    let metrics = decision_metrics([operation, owner, path, outcome]);
+    metrics.latency.record(started.elapsed().as_secs_f64());
+    metrics.decisions.increment(1);
+    if let Some(by_owner) = metrics.by_owner {
+        by_owner.increment(1);
     }
+}
+
+/// The metrics of one kind of decision.
+#[derive(Clone)]
+struct DecisionMetrics {
+    latency: Histogram,
+    decisions: Counter,
+    /// Errors are not counted by owner.
+    by_owner: Option<Counter>,
+}
+
+/// The metrics of decisions labelled `[operation, owner, path, outcome]`, registered once
+/// (looked up by their labels in the recorder, three metrics cost a decision more than the
+/// rest of its engine work). Bounded: every label is one of the engine's own words.
+fn decision_metrics(labels: [&'static str; 4]) -> DecisionMetrics {
+    type Known = HashMap<[&'static str; 4], DecisionMetrics, FastHash>;
+    static KNOWN: LazyLock<RwLock<Known>> = LazyLock::new(RwLock::default);
+    let known = KNOWN.read().unwrap_or_else(PoisonError::into_inner);
+    if let Some(metrics) = known.get(&labels) {
+        return metrics.clone();
+    }
+    drop(known);
+    let [operation, owner, path, outcome] = labels;
+    let metrics = DecisionMetrics {
+        latency: metrics::histogram!("quotaplane_engine_latency_seconds", "operation" => operation),
+        decisions: metrics::counter!("quotaplane_engine_decisions_total",
+            "operation" => operation, "outcome" => outcome, "path" => path),
+        by_owner: (outcome != "error").then(|| {
+            metrics::counter!("quotaplane_usage_decisions_total",
+                "operation" => operation, "owner" => owner, "outcome" => outcome)
+        }),
+    };
+    KNOWN
+        .write()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(labels, metrics.clone());
+    metrics
 }
 
 #[cfg(test)]
