@@ -5,6 +5,7 @@
 //! tenant's bucket refused); past either limit the answer is 429 with `Retry-After` and the
 //! headers of the bucket that refused.
 
+use std::hash::Hash;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use governor::middleware::StateInformationMiddleware;
 use governor::nanos::Nanos;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
+use uuid::Uuid;
 
 use crate::domain::Error;
 use crate::domain::clock::ManualClock;
@@ -29,8 +31,8 @@ static LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
 static REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
 static RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
 
-type Limiter =
-    RateLimiter<String, DefaultKeyedStateStore<String>, LimiterClock, StateInformationMiddleware>;
+type Limiter<K> =
+    RateLimiter<K, DefaultKeyedStateStore<K>, LimiterClock, StateInformationMiddleware>;
 
 /// The limiter's time: the monotonic real clock, or with `--test-clock` the server's test clock,
 /// so a key's budget refills (and `Retry-After` counts down) only as the test clock moves.
@@ -59,16 +61,19 @@ impl Clock for LimiterClock {
     }
 }
 
-/// `requests` per `window` for each key of a bucket (a key id or a tenant id): a burst of
+/// `requests` per `window` for each key of a bucket (a key id, or a tenant's id): a burst of
 /// `requests`, refilled evenly over the window.
-pub struct KeyRateLimiter {
-    limiter: Limiter,
+pub struct KeyRateLimiter<K: Hash + Eq + Clone = String> {
+    limiter: Limiter<K>,
     clock: LimiterClock,
     requests: u32,
     /// Time to earn back one request.
     per_request: Duration,
     /// The draft-11 policy name the bucket's headers carry.
     policy: &'static str,
+    /// `X-RateLimit-Limit`, and the policy's `RateLimit-Policy` item: the same on every answer.
+    limit_header: HeaderValue,
+    policy_item: String,
 }
 
 /// Where a key stands after one request.
@@ -78,7 +83,7 @@ struct Standing {
     retry_after: Option<u64>,
 }
 
-impl KeyRateLimiter {
+impl<K: Hash + Eq + Clone> KeyRateLimiter<K> {
     /// A limiter allowing `requests` per `window` (both at least 1), on the real clock.
     pub fn new(requests: u32, window: Duration) -> Self {
         Self::on(requests, window, None)
@@ -109,17 +114,33 @@ impl KeyRateLimiter {
             requests: requests.get(),
             per_request,
             policy: KEY_REQUESTS,
+            limit_header: HeaderValue::from(requests.get()),
+            policy_item: String::new(),
         }
+        .named(KEY_REQUESTS)
     }
 
     /// The same limiter, its headers naming `policy`.
     fn named(self, policy: &'static str) -> Self {
-        Self { policy, ..self }
+        let window = ceil_secs(self.per_request * self.requests);
+        let policy_item = ratelimit_headers::policy_of(&PolicyStanding {
+            name: policy.into(),
+            quota: i64::from(self.requests),
+            window: Some(i64::try_from(window).unwrap_or(i64::MAX)),
+            unit: None,
+            remaining: 0,
+            reset: None,
+        });
+        Self {
+            policy,
+            policy_item,
+            ..self
+        }
     }
 
-    fn take(&self, key_id: &str) -> Standing {
+    fn take(&self, key: &K) -> Standing {
         let until_full = |used: u32| ceil_secs(self.per_request * used);
-        match self.limiter.check_key(&key_id.to_owned()) {
+        match self.limiter.check_key(key) {
             Ok(snapshot) => {
                 let remaining = snapshot.remaining_burst_capacity();
                 Standing {
@@ -140,23 +161,18 @@ impl KeyRateLimiter {
     }
 
     fn write_headers(&self, standing: &Standing, headers: &mut HeaderMap) {
-        for (name, value) in [
-            (&LIMIT, u64::from(self.requests)),
-            (&REMAINING, u64::from(standing.remaining)),
-            (&RESET, standing.reset_secs),
-        ] {
-            headers.insert(name.clone(), HeaderValue::from(value));
-        }
-        let window = ceil_secs(self.per_request * self.requests);
-        let policy = PolicyStanding {
+        headers.insert(LIMIT.clone(), self.limit_header.clone());
+        headers.insert(REMAINING.clone(), HeaderValue::from(standing.remaining));
+        headers.insert(RESET.clone(), HeaderValue::from(standing.reset_secs));
+        let standing = PolicyStanding {
             name: self.policy.into(),
             quota: i64::from(self.requests),
-            window: Some(i64::try_from(window).unwrap_or(i64::MAX)),
+            window: None,
             unit: None,
             remaining: i64::from(standing.remaining),
             reset: Some(i64::try_from(standing.reset_secs).unwrap_or(i64::MAX)),
         };
-        ratelimit_headers::prepend(headers, &[policy]);
+        ratelimit_headers::prepend_one(headers, &self.policy_item, &standing);
     }
 
     /// Forgets keys idle long enough to be back at a full burst.
@@ -175,7 +191,30 @@ pub struct RequestRateLimiter {
     /// Per key.
     pub keys: KeyRateLimiter,
     /// Per tenant, shared by all of its keys.
-    pub tenants: KeyRateLimiter,
+    pub tenants: KeyRateLimiter<Uuid>,
+}
+
+/// The bucket whose standing an answer reports.
+enum Bucket<'a> {
+    Key(&'a KeyRateLimiter),
+    Tenant(&'a KeyRateLimiter<Uuid>),
+}
+
+impl Bucket<'_> {
+    #[cfg(test)]
+    fn requests(&self) -> u32 {
+        match self {
+            Bucket::Key(bucket) => bucket.requests,
+            Bucket::Tenant(bucket) => bucket.requests,
+        }
+    }
+
+    fn write_headers(&self, standing: &Standing, headers: &mut HeaderMap) {
+        match self {
+            Bucket::Key(bucket) => bucket.write_headers(standing, headers),
+            Bucket::Tenant(bucket) => bucket.write_headers(standing, headers),
+        }
+    }
 }
 
 impl RequestRateLimiter {
@@ -201,22 +240,22 @@ impl RequestRateLimiter {
     /// Takes one request from the key's bucket, then (if it had room) from its tenant's: the
     /// bucket whose standing the answer reports (the one that refused, else the key's) and that
     /// standing. A request the key's bucket refuses costs its tenant nothing.
-    fn take(&self, key_id: &str, tenant_id: &str) -> (&KeyRateLimiter, Standing) {
+    fn take(&self, key_id: &String, tenant_id: &Uuid) -> (Bucket<'_>, Standing) {
         let by_key = self.keys.take(key_id);
         if by_key.retry_after.is_some() {
-            return (&self.keys, by_key);
+            return (Bucket::Key(&self.keys), by_key);
         }
         let by_tenant = self.tenants.take(tenant_id);
         if by_tenant.retry_after.is_some() {
-            return (&self.tenants, by_tenant);
+            return (Bucket::Tenant(&self.tenants), by_tenant);
         }
-        (&self.keys, by_key)
+        (Bucket::Key(&self.keys), by_key)
     }
 
     /// Takes one request for a caller outside the HTTP layers (gRPC): `None` when admitted,
     /// else the seconds to wait.
-    pub fn admit(&self, key_id: &str, tenant_id: &str) -> Option<u64> {
-        self.take(key_id, tenant_id).1.retry_after
+    pub fn admit(&self, caller: &Caller) -> Option<u64> {
+        self.take(&caller.key_id, &caller.tenant_id).1.retry_after
     }
 
     /// Forgets keys and tenants idle long enough to be back at a full burst.
@@ -233,14 +272,13 @@ pub fn default_tenant_requests(key_requests: u32) -> u32 {
 
 /// The layer: runs after authentication; unauthenticated (public) requests pass untouched.
 pub async fn limit_rate(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let Some((key_id, tenant_id)) = request
+    let Some((bucket, standing)) = request
         .extensions()
         .get::<Caller>()
-        .map(|c| (c.key_id.clone(), c.tenant_id.to_string()))
+        .map(|caller| state.rate_limiter.take(&caller.key_id, &caller.tenant_id))
     else {
         return next.run(request).await;
     };
-    let (bucket, standing) = state.rate_limiter.take(&key_id, &tenant_id);
     let mut response = match standing.retry_after {
         Some(retry_after) => ApiError::from(Error::RateLimited { retry_after }).into_response(),
         None => next.run(request).await,
@@ -253,38 +291,47 @@ pub async fn limit_rate(State(state): State<AppState>, request: Request, next: N
 mod tests {
     use super::*;
 
+    fn key(id: &str) -> String {
+        id.to_owned()
+    }
+
+    /// Tenant `t`, and another.
+    const T: Uuid = Uuid::from_u128(1);
+    const OTHER: Uuid = Uuid::from_u128(2);
+
     #[test]
     fn a_key_gets_its_burst_then_is_refused_with_a_retry_time() {
         let limiter = KeyRateLimiter::new(3, Duration::from_secs(60));
-        let remaining: Vec<u32> = (0..3).map(|_| limiter.take("k").remaining).collect();
+        let k = "k".to_owned();
+        let remaining: Vec<u32> = (0..3).map(|_| limiter.take(&k).remaining).collect();
         assert_eq!(remaining, vec![2, 1, 0]);
-        let refused = limiter.take("k");
+        let refused = limiter.take(&k);
         assert!(refused.retry_after.is_some_and(|s| (1..=20).contains(&s)));
-        assert!(limiter.take("other").retry_after.is_none());
+        assert!(limiter.take(&"other".to_owned()).retry_after.is_none());
     }
 
     #[test]
     fn a_tenant_bucket_refuses_a_fresh_key_once_the_tenants_keys_spent_it() {
         let limiter = RequestRateLimiter::new(3, 4, Duration::from_secs(60));
         for _ in 0..3 {
-            assert!(limiter.take("k1", "t").1.retry_after.is_none());
+            assert!(limiter.take(&key("k1"), &T).1.retry_after.is_none());
         }
-        assert!(limiter.take("k2", "t").1.retry_after.is_none());
-        let (bucket, refused) = limiter.take("k2", "t");
+        assert!(limiter.take(&key("k2"), &T).1.retry_after.is_none());
+        let (bucket, refused) = limiter.take(&key("k2"), &T);
         assert!(refused.retry_after.is_some());
-        assert_eq!(bucket.requests, 4, "the tenant's bucket refused");
-        assert!(limiter.take("k3", "other").1.retry_after.is_none());
+        assert_eq!(bucket.requests(), 4, "the tenant's bucket refused");
+        assert!(limiter.take(&key("k3"), &OTHER).1.retry_after.is_none());
     }
 
     #[test]
     fn a_key_refused_by_its_own_bucket_costs_its_tenant_nothing() {
         let limiter = RequestRateLimiter::new(1, 2, Duration::from_secs(60));
-        assert!(limiter.take("k1", "t").1.retry_after.is_none());
+        assert!(limiter.take(&key("k1"), &T).1.retry_after.is_none());
         for _ in 0..5 {
-            let (bucket, refused) = limiter.take("k1", "t");
+            let (bucket, refused) = limiter.take(&key("k1"), &T);
             assert!(refused.retry_after.is_some());
-            assert_eq!(bucket.requests, 1, "the key's bucket refused");
+            assert_eq!(bucket.requests(), 1, "the key's bucket refused");
         }
-        assert!(limiter.take("k2", "t").1.retry_after.is_none());
+        assert!(limiter.take(&key("k2"), &T).1.retry_after.is_none());
     }
 }

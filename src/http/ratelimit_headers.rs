@@ -4,6 +4,8 @@
 //! lists (RFC 9651), written and merged with the `sfv` crate: the rate-limit layer puts the
 //! per-key request policy first, in front of any engine limits a handler listed.
 
+use std::borrow::Cow;
+
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use chrono::{DateTime, Utc};
 use sfv::{Integer, KeyRef, ListSerializer, StringRef};
@@ -27,7 +29,7 @@ pub const CONCURRENT_REQUESTS: &str = "concurrent-requests";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PolicyStanding {
     /// The policy's name: a limit id, or [`KEY_REQUESTS`].
-    pub name: String,
+    pub name: Cow<'static, str>,
     /// `q`: the quota.
     pub quota: i64,
     /// `w`: the window in seconds, for limits whose usage resets.
@@ -55,7 +57,7 @@ impl PolicyStanding {
             .next_reset(now)
             .map(|end| (end - status.window.period_start(now)).num_seconds());
         Some(Self {
-            name: status.quota_id.clone(),
+            name: status.quota_id.clone().into(),
             quota,
             window,
             unit,
@@ -104,33 +106,57 @@ fn standing_item(list: &mut ListSerializer<&mut String>, s: &PolicyStanding) {
     }
 }
 
-/// Puts `standings` in both fields, in front of (`first`) or after the items already there.
-/// Those were all serialized here, so each value is a valid list and lists join as text.
-fn add(headers: &mut HeaderMap, standings: &[PolicyStanding], first: bool) {
-    type Write = fn(&mut ListSerializer<&mut String>, &PolicyStanding);
-    for (name, write) in [(&POLICY, policy_item as Write), (&RATELIMIT, standing_item)] {
-        let mut ours = String::new();
-        let mut serializer = ListSerializer::with_buffer(&mut ours);
-        for standing in standings {
-            write(&mut serializer, standing);
+/// `standings` serialized by `write` as one list (empty when none can be).
+fn serialize(standings: &[PolicyStanding], write: Write) -> String {
+    let mut list = String::new();
+    let mut serializer = ListSerializer::with_buffer(&mut list);
+    for standing in standings {
+        write(&mut serializer, standing);
+    }
+    let _ = serializer.finish();
+    list
+}
+
+type Write = fn(&mut ListSerializer<&mut String>, &PolicyStanding);
+
+/// Puts the list `ours` in the field `name`, in front of (`first`) or after the items already
+/// there. Those were all serialized here, so each value is a valid list and lists join as text.
+fn join(headers: &mut HeaderMap, name: &HeaderName, ours: &str, first: bool) {
+    let theirs = headers.get_all(name).iter().filter_map(|v| v.to_str().ok());
+    let lists: Vec<&str> = if first {
+        std::iter::once(ours).chain(theirs).collect()
+    } else {
+        theirs.chain(std::iter::once(ours)).collect()
+    };
+    let lists: Vec<&str> = lists.into_iter().filter(|l| !l.is_empty()).collect();
+    match HeaderValue::try_from(lists.join(", ")) {
+        Ok(value) if !lists.is_empty() => {
+            headers.insert(name.clone(), value);
         }
-        let _ = serializer.finish();
-        let theirs = headers.get_all(name).iter().filter_map(|v| v.to_str().ok());
-        let lists: Vec<&str> = if first {
-            std::iter::once(ours.as_str()).chain(theirs).collect()
-        } else {
-            theirs.chain(std::iter::once(ours.as_str())).collect()
-        };
-        let lists: Vec<&str> = lists.into_iter().filter(|l| !l.is_empty()).collect();
-        match HeaderValue::try_from(lists.join(", ")) {
-            Ok(value) if !lists.is_empty() => {
-                headers.insert(name.clone(), value);
-            }
-            _ => {
-                headers.remove(name);
-            }
+        _ => {
+            headers.remove(name);
         }
     }
+}
+
+/// Puts `standings` in both fields, in front of (`first`) or after the items already there.
+fn add(headers: &mut HeaderMap, standings: &[PolicyStanding], first: bool) {
+    for (name, write) in [(&POLICY, policy_item as Write), (&RATELIMIT, standing_item)] {
+        join(headers, name, &serialize(standings, write), first);
+    }
+}
+
+/// `standing`'s `RateLimit-Policy` item, serialized: the same for as long as its policy's
+/// terms are, so a caller can keep it for [`prepend_one`].
+pub fn policy_of(standing: &PolicyStanding) -> String {
+    serialize(std::slice::from_ref(standing), policy_item)
+}
+
+/// [`prepend`] of one standing whose policy item is kept already serialized ([`policy_of`]).
+pub fn prepend_one(headers: &mut HeaderMap, policy: &str, standing: &PolicyStanding) {
+    join(headers, &POLICY, policy, true);
+    let standing = serialize(std::slice::from_ref(standing), standing_item);
+    join(headers, &RATELIMIT, &standing, true);
 }
 
 /// Adds `standings` after the items already in the fields (handlers: the engine's limits).
@@ -149,7 +175,7 @@ mod tests {
 
     fn standing(name: &str, window: Option<i64>, unit: Option<&'static str>) -> PolicyStanding {
         PolicyStanding {
-            name: name.into(),
+            name: name.to_owned().into(),
             quota: 1000,
             window,
             unit,
@@ -175,6 +201,23 @@ mod tests {
         assert_eq!(
             headers[&RATELIMIT],
             "\"key-requests\";r=250;t=3600, \"daily\";r=250;t=3600, \"slots\";r=250"
+        );
+    }
+
+    #[test]
+    fn a_policy_kept_serialized_is_prepended_as_prepend_would() {
+        let key = standing(KEY_REQUESTS, Some(60), None);
+        let mut kept = HeaderMap::new();
+        let mut fresh = HeaderMap::new();
+        for headers in [&mut kept, &mut fresh] {
+            append(headers, &[standing("daily", Some(86400), None)]);
+        }
+        prepend_one(&mut kept, &policy_of(&key), &key);
+        prepend(&mut fresh, &[key]);
+        assert_eq!(kept, fresh);
+        assert_eq!(
+            kept[&POLICY],
+            "\"key-requests\";q=1000;w=60, \"daily\";q=1000;w=86400"
         );
     }
 

@@ -40,11 +40,7 @@ impl SystemApi {
         let caller = crate::http::auth::authenticate_system(&self.state, header)
             .await
             .map_err(|e| status(e, ""))?;
-        match self
-            .state
-            .rate_limiter
-            .admit(&caller.key_id, &caller.tenant_id.to_string())
-        {
+        match self.state.rate_limiter.admit(&caller) {
             None => Ok(caller),
             Some(retry_after) => Err(status(Error::RateLimited { retry_after }, "")),
         }
