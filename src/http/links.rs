@@ -41,7 +41,7 @@ pub async fn resolve(State(state): State<AppState>, mut request: Request, next: 
     );
     let headers = request.headers_mut();
     headers.remove(LINK_BASE);
-    if let Ok(value) = HeaderValue::from_str(&base) {
+    if let Ok(value) = HeaderValue::try_from(base) {
         headers.insert(LINK_BASE, value);
     }
     next.run(request).await
@@ -189,14 +189,14 @@ fn allowed(settings: &Settings, host: &str, local: Option<SocketAddr>) -> bool {
         return false;
     };
     let port_matches = match port {
-        Some(port) => port == local.port().to_string(),
+        // The port as the server would write it: digits, no leading zero.
+        Some(port) => !port.starts_with('0') && port.parse::<u16>() == Ok(local.port()),
         None => local.port() == 80,
     };
-    let local_ip = (!local.ip().is_unspecified()).then(|| local.ip().to_string());
     let name_matches = ["localhost", "127.0.0.1", "::1"]
         .iter()
         .any(|n| n.eq_ignore_ascii_case(name))
-        || local_ip.is_some_and(|ip| ip == name);
+        || (!local.ip().is_unspecified() && name.parse::<IpAddr>() == Ok(local.ip()));
     port_matches && name_matches
 }
 
@@ -282,6 +282,19 @@ mod tests {
         let other_port = headers(&[("host", "localhost:9")]);
         let base = link_base(&Settings::default(), None, local(), &other_port, None);
         assert_eq!(base, "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn the_bound_address_is_kept_as_written_and_nothing_like_it() {
+        let bound = "10.1.2.3:8080".parse().ok();
+        let base = |host: &str| {
+            let h = headers(&[("host", host)]);
+            link_base(&Settings::default(), None, bound, &h, None)
+        };
+        assert_eq!(base("10.1.2.3:8080"), "http://10.1.2.3:8080");
+        for unlike in ["10.1.2.3:08080", "10.1.2.4:8080", "10.1.2.3:80", "10.1.2.3"] {
+            assert_eq!(base(unlike), "http://10.1.2.3:8080", "{unlike}");
+        }
     }
 
     #[test]
