@@ -18,7 +18,14 @@ fn at(rfc3339: &str) -> DateTime<Utc> {
 }
 
 impl TestApp {
-    async fn put_limit(&self, admin: &str, id: &str, limit: Value) -> reqwest::Response {
+    /// The limit `hot`: 1,000 units of metric `hot` for subject `k=v`, never reset (what
+    /// [`hammer`] drives).
+    pub(crate) async fn put_hot_limit(&self, admin: &str) {
+        let hot = limit(json!({"k": "v"}), "hot", 1000, json!({"kind": "none"}));
+        assert_eq!(self.put_limit(admin, "hot", hot).await.status(), 201);
+    }
+
+    pub(crate) async fn put_limit(&self, admin: &str, id: &str, limit: Value) -> reqwest::Response {
         self.put(&format!("/v1/limits/{id}"), admin, &limit).await
     }
 
@@ -37,13 +44,13 @@ impl TestApp {
         .await
     }
 
-    async fn used(&self, key: &str, id: &str) -> i64 {
+    pub(crate) async fn used(&self, key: &str, id: &str) -> i64 {
         let limit = body(self.get(&format!("/v1/limits/{id}"), key).await).await;
         limit["usage"]["used"].as_i64().unwrap_or(-1)
     }
 }
 
-fn limit(subject: Value, metric: &str, amount: i64, window: Value) -> Value {
+pub(crate) fn limit(subject: Value, metric: &str, amount: i64, window: Value) -> Value {
     json!({"subject": subject, "metric": metric, "amount": amount, "window": window})
 }
 
@@ -227,7 +234,7 @@ on_both_backends! {
 
     async fn many_concurrent_clients_never_pass_a_blocking_limit(app) {
         let (_, admin) = app.tenant_with_admin().await;
-        app.put_limit(&admin, "hot", limit(json!({"k": "v"}), "hot", 1000, json!({"kind": "none"}))).await;
+        app.put_hot_limit(&admin).await;
         let admitted = hammer(&app.base, &admin, 64, 5000).await;
         assert_eq!(admitted, 1000);
         assert_eq!(app.used(&admin, "hot").await, 1000);
@@ -235,7 +242,7 @@ on_both_backends! {
 }
 
 /// `clients` concurrent clients make `attempts` consumes of 1 in all; returns how many were admitted.
-async fn hammer(base: &str, key: &str, clients: usize, attempts: usize) -> usize {
+pub(crate) async fn hammer(base: &str, key: &str, clients: usize, attempts: usize) -> usize {
     let admitted = Arc::new(AtomicUsize::new(0));
     let next = Arc::new(AtomicUsize::new(0));
     let client = reqwest::Client::new();
@@ -268,39 +275,6 @@ async fn hammer(base: &str, key: &str, clients: usize, attempts: usize) -> usize
         worker.await.expect("worker");
     }
     admitted.load(Ordering::SeqCst)
-}
-
-/// Two quotaplane processes sharing one PostgreSQL admit exactly the limit between them.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_processes_on_one_postgres_never_pass_a_blocking_limit() {
-    let Some(base) = crate::support::postgres_url() else {
-        return;
-    };
-    let url = crate::support::fresh_postgres_database(&base).await;
-    let env = [
-        (
-            "QUOTAPLANE_BOOTSTRAP_TOKEN",
-            "two-process-token-0123456789abcdef",
-        ),
-        ("QUOTAPLANE_RATE_LIMIT_REQUESTS", "1000000"),
-    ];
-    let one = Server::start(&url, &env).await;
-    let two = Server::start(&url, &env).await;
-    let app = TestApp::start(&url, Default::default()).await;
-    let (_, admin) = app.tenant_with_admin().await;
-    app.put_limit(
-        &admin,
-        "hot",
-        limit(json!({"k": "v"}), "hot", 1000, json!({"kind": "none"})),
-    )
-    .await;
-    let (a, b) = tokio::join!(
-        hammer(&one.base, &admin, 32, 2500),
-        hammer(&two.base, &admin, 32, 2500)
-    );
-    assert_eq!(a + b, 1000, "{a} + {b}");
-    assert!(a > 0 && b > 0, "both processes admitted some: {a} + {b}");
-    assert_eq!(app.used(&admin, "hot").await, 1000);
 }
 
 crate::on_both_databases! {
@@ -386,11 +360,6 @@ async fn sixty_four_clients_on_sqlite_with_a_high_rate_limit() {
         .await
         .expect("sqlite");
     let (_, admin) = app.tenant_with_admin().await;
-    app.put_limit(
-        &admin,
-        "hot",
-        limit(json!({"k": "v"}), "hot", 1000, json!({"kind": "none"})),
-    )
-    .await;
+    app.put_hot_limit(&admin).await;
     assert_eq!(hammer(&app.base, &admin, 64, 5000).await, 1000);
 }
