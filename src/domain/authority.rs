@@ -9,7 +9,7 @@
 use super::limit::Limit;
 use super::ports::EngineStore;
 use super::principal::{Caller, Role};
-use super::usage::{CachedLimit, Engine, Usage};
+use super::usage::{Applying, CachedLimit, Engine, Usage};
 use super::{Error, Field, Result, confluent, service_quota, waldur, zitadel};
 
 /// Who owns a limit, by the prefix of its `owner`.
@@ -169,16 +169,18 @@ pub fn authorize_usage(
     Ok(())
 }
 
-/// [`authorize_usage`] against the limits that apply to `usage` now.
+/// [`authorize_usage`] against the limits that apply to `usage` now: those limits, for the
+/// engine to count the usage against.
 pub async fn authorize(
     engine: &Engine<impl EngineStore>,
     caller: &Caller,
     act: UsageAct,
     usage: &Usage,
-) -> Result<()> {
+) -> Result<Applying> {
     let applying = engine.applying(caller.tenant_id, usage).await?;
-    let applying: Vec<&CachedLimit> = applying.iter().map(|l| &**l).collect();
-    authorize_usage(caller, act, usage, &applying)
+    let limits: Vec<&CachedLimit> = applying.limits().collect();
+    authorize_usage(caller, act, usage, &limits)?;
+    Ok(applying)
 }
 
 /// Whether the caller may act for any user of its tenant (else only for its own `user_id`).

@@ -281,10 +281,10 @@ pub async fn check(
 ) -> Result<Response, ApiError> {
     let explain = explain.wanted()?;
     let usage = usage(body.subject, body.metric, body.amount, "amount")?;
-    authority::authorize(&state.engine, &caller, UsageAct::Check, &usage).await?;
+    let applying = authority::authorize(&state.engine, &caller, UsageAct::Check, &usage).await?;
     let decision = state
         .engine
-        .check_explained(caller.tenant_id, &usage, explain)
+        .check_explained(caller.tenant_id, &usage, applying, explain)
         .await?;
     Ok(answer(decision, StatusCode::OK, state.clock.now(), None))
 }
@@ -308,10 +308,10 @@ pub async fn consume(
     let explain = explain.wanted()?;
     let usage = usage(body.subject, body.metric, body.amount, "amount")?;
     let key = idempotency_key(&headers)?;
-    authority::authorize(&state.engine, &caller, UsageAct::Count, &usage).await?;
+    let applying = authority::authorize(&state.engine, &caller, UsageAct::Count, &usage).await?;
     let decision = state
         .engine
-        .consume_explained(caller.tenant_id, &usage, key, explain)
+        .consume_explained(caller.tenant_id, &usage, applying, key, explain)
         .await?;
     Ok(answer(decision, StatusCode::OK, state.clock.now(), None))
 }
@@ -328,8 +328,11 @@ pub async fn report(
     Json(body): Json<ReportRequest>,
 ) -> Result<Response, ApiError> {
     let usage = usage(body.subject, body.metric, body.value, "value")?;
-    authority::authorize(&state.engine, &caller, UsageAct::SetLevel, &usage).await?;
-    let decision = state.engine.report(caller.tenant_id, &usage).await?;
+    let applying = authority::authorize(&state.engine, &caller, UsageAct::SetLevel, &usage).await?;
+    let decision = state
+        .engine
+        .report(caller.tenant_id, &usage, Some(applying))
+        .await?;
     Ok(answer(decision, StatusCode::OK, state.clock.now(), None))
 }
 
@@ -350,7 +353,7 @@ pub async fn acquire(
     let usage = usage(body.subject, body.metric, body.amount, "amount")?;
     let ttl = TimeDelta::try_seconds(body.ttl_seconds).unwrap_or(TimeDelta::MAX);
     let key = idempotency_key(&headers)?;
-    authority::authorize(&state.engine, &caller, UsageAct::Count, &usage).await?;
+    let applying = authority::authorize(&state.engine, &caller, UsageAct::Count, &usage).await?;
     let open = state
         .store
         .count_open_leases(caller.tenant_id, state.clock.now().timestamp_millis())
@@ -358,7 +361,7 @@ pub async fn acquire(
     state.settings.bounds.admit_lease(open)?;
     let decision = state
         .engine
-        .acquire(caller.tenant_id, &usage, ttl, key)
+        .acquire(caller.tenant_id, &usage, applying, ttl, key)
         .await?;
     Ok(answer(
         decision,

@@ -102,7 +102,7 @@ impl<S: EngineStore + AggregateStore> ServiceQuotas<'_, S> {
                 metric: code.code.clone(),
                 amount: count,
             };
-            self.engine.report(tenant_id, &usage).await?;
+            self.engine.report(tenant_id, &usage, None).await?;
         }
         Ok(())
     }

@@ -17,6 +17,7 @@
 //! several lanes is still one transaction: all or nothing).
 
 mod alerts;
+mod ask;
 pub mod batch;
 mod batcher;
 mod cache;
@@ -36,7 +37,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use tokio::sync::{Notify, mpsc, oneshot};
 use uuid::Uuid;
 
@@ -49,6 +50,7 @@ use super::limit::{Mode, Subject};
 use super::ports::EngineStore;
 use super::{Error, Result};
 
+pub use ask::Applying;
 pub use decide::{IDEMPOTENCY_TTL, seconds_until};
 pub use decision::{Decision, LeaseGrant, LimitStatus, Usage, status_of};
 pub use effective::Effective;
@@ -140,190 +142,6 @@ impl<S: EngineStore> Engine<S> {
             .matching(&self.store, tenant_id, subject, metric)
             .await?
             .is_empty())
-    }
-
-    /// The limits that apply to `usage` now (from the limit cache).
-    pub async fn applying(&self, tenant_id: Uuid, usage: &Usage) -> Result<Vec<Arc<CachedLimit>>> {
-        self.limits
-            .matching(&self.store, tenant_id, &usage.subject, &usage.metric)
-            .await
-    }
-
-    /// Gives back `amount` units counted at `at` (in the period of `at`, never below 0).
-    pub async fn refund(&self, tenant_id: Uuid, usage: &Usage, at: DateTime<Utc>) -> Result<()> {
-        self.run_at(tenant_id, usage, Operation::Refund, None, at, false)
-            .await
-            .map(drop)
-    }
-
-    /// Whether `amount` more would be admitted now. Changes nothing.
-    pub async fn check(&self, tenant_id: Uuid, usage: &Usage) -> Result<Decision> {
-        self.run(tenant_id, usage, Operation::Check, None, false)
-            .await
-    }
-
-    /// [`Engine::check`], with each matching limit's part in the decision when `explain`.
-    pub async fn check_explained(
-        &self,
-        tenant_id: Uuid,
-        usage: &Usage,
-        explain: bool,
-    ) -> Result<Decision> {
-        self.run(tenant_id, usage, Operation::Check, None, explain)
-            .await
-    }
-
-    /// [`Engine::consume`], with each matching limit's part in the decision when `explain`.
-    pub async fn consume_explained(
-        &self,
-        tenant_id: Uuid,
-        usage: &Usage,
-        idempotency_key: Option<&str>,
-        explain: bool,
-    ) -> Result<Decision> {
-        self.run(
-            tenant_id,
-            usage,
-            Operation::Consume,
-            idempotency_key,
-            explain,
-        )
-        .await
-    }
-
-    /// Counts `amount` against every applying limit, or nothing if any blocking one would pass.
-    pub async fn consume(
-        &self,
-        tenant_id: Uuid,
-        usage: &Usage,
-        idempotency_key: Option<&str>,
-    ) -> Result<Decision> {
-        self.run(tenant_id, usage, Operation::Consume, idempotency_key, false)
-            .await
-    }
-
-    /// Sets a gauge: every applying limit's usage becomes `amount`. Never refused.
-    pub async fn report(&self, tenant_id: Uuid, usage: &Usage) -> Result<Decision> {
-        self.run(tenant_id, usage, Operation::Report, None, false)
-            .await
-    }
-
-    /// Holds `amount` units of every applying limit until released or `ttl` passes.
-    pub async fn acquire(
-        &self,
-        tenant_id: Uuid,
-        usage: &Usage,
-        ttl: TimeDelta,
-        idempotency_key: Option<&str>,
-    ) -> Result<Decision> {
-        if usage.amount < 1 {
-            // A lease of nothing holds nothing, but would be a row kept until it expires.
-            return Err(Error::invalid_body(
-                "/amount",
-                "a lease holds 1 unit or more",
-            ));
-        }
-        if ttl < TimeDelta::seconds(1) || ttl > TimeDelta::seconds(MAX_LEASE_SECONDS) {
-            return Err(Error::invalid_body(
-                "/ttl_seconds",
-                format!("must be between 1 and {MAX_LEASE_SECONDS}"),
-            ));
-        }
-        let operation = Operation::Acquire {
-            lease_id: Uuid::new_v4(),
-            expires_at: self.clock.now() + ttl,
-        };
-        self.run(tenant_id, usage, operation, idempotency_key, false)
-            .await
-    }
-
-    /// Gives back a lease's units.
-    pub async fn release(&self, tenant_id: Uuid, lease_id: Uuid) -> Result<()> {
-        let job = Job {
-            tenant_id,
-            operation: Operation::Release { lease_id },
-            matched: Vec::new(),
-            idempotency: None,
-            reply: None,
-        };
-        self.submit(job, "lease").await.map(drop)
-    }
-
-    async fn run(
-        &self,
-        tenant_id: Uuid,
-        usage: &Usage,
-        operation: Operation,
-        idempotency_key: Option<&str>,
-        explain: bool,
-    ) -> Result<Decision> {
-        let now = self.clock.now();
-        self.run_at(tenant_id, usage, operation, idempotency_key, now, explain)
-            .await
-    }
-
-    async fn run_at(
-        &self,
-        tenant_id: Uuid,
-        usage: &Usage,
-        operation: Operation,
-        idempotency_key: Option<&str>,
-        now: DateTime<Utc>,
-        explain: bool,
-    ) -> Result<Decision> {
-        let found = self
-            .limits
-            .matching(&self.store, tenant_id, &usage.subject, &usage.metric)
-            .await?;
-        let (limits, replaced) = super::precedence::resolve(found, now, |l| &**l);
-        // A metrics label: the kind of the limits' owner, never a tenant-chosen name.
-        let label = limits.first().map_or("none", |limit| {
-            super::authority::OwnerKind::of(limit.shape.owner.as_deref()).as_str()
-        });
-        let idempotency = idempotency_key
-            .map(|key| idempotency::idempotency(tenant_id, key, usage, &operation))
-            .transpose()?;
-        let shadow_all = self.shadow_all.load(Ordering::Relaxed);
-        let take = Take::of(&operation);
-        let matched: Vec<Matched> = limits
-            .into_iter()
-            .map(|limit| {
-                let part = UsagePart { usage, take };
-                self.matched(tenant_id, part, now, limit, shadow_all)
-            })
-            .collect();
-        let explained = explain.then(|| {
-            let shells: Vec<Matched> = matched.iter().map(Matched::shell).collect();
-            (shells, replaced)
-        });
-        let job = Job {
-            tenant_id,
-            operation,
-            matched,
-            idempotency,
-            reply: None,
-        };
-        let mut decision = if path::answers_at_once(&job) {
-            // Nothing to count and nothing to remember: what the batch would answer, now.
-            let answer = Ok(Decision::admitted(Vec::new()));
-            path::record(
-                job.operation.name(),
-                label,
-                "direct",
-                Instant::now(),
-                &answer,
-            );
-            answer?
-        } else {
-            self.submit(job, label).await?
-        };
-        if !decision.would_refuse.is_empty() {
-            metrics::counter!("quotaplane_usage_would_refuse_total", "owner" => label).increment(1);
-        }
-        if let Some((matched, replaced)) = explained {
-            decision.explain = Some(explain::explain(&matched, &replaced, &decision));
-        }
-        Ok(decision)
     }
 
     /// `limit` as a job counts against it: its counter for `usage` in the period of `now`.
