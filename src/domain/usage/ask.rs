@@ -38,7 +38,7 @@ struct Ask<'a> {
     applying: Option<Applying>,
 }
 
-impl Ask<'_> {
+impl<'a> Ask<'a> {
     fn plain(operation: Operation) -> Self {
         Self {
             operation,
@@ -46,6 +46,21 @@ impl Ask<'_> {
             explain: false,
             applying: None,
         }
+    }
+
+    fn key(self, idempotency_key: Option<&'a str>) -> Self {
+        Self {
+            idempotency_key,
+            ..self
+        }
+    }
+
+    fn explained(self, explain: bool) -> Self {
+        Self { explain, ..self }
+    }
+
+    fn against(self, applying: Option<Applying>) -> Self {
+        Self { applying, ..self }
     }
 }
 
@@ -84,11 +99,9 @@ impl<S: EngineStore> Engine<S> {
         self.run(
             tenant_id,
             usage,
-            Ask {
-                explain,
-                applying: Some(applying),
-                ..Ask::plain(Operation::Check)
-            },
+            Ask::plain(Operation::Check)
+                .explained(explain)
+                .against(Some(applying)),
         )
         .await
     }
@@ -106,12 +119,10 @@ impl<S: EngineStore> Engine<S> {
         self.run(
             tenant_id,
             usage,
-            Ask {
-                idempotency_key,
-                explain,
-                applying: Some(applying),
-                ..Ask::plain(Operation::Consume)
-            },
+            Ask::plain(Operation::Consume)
+                .key(idempotency_key)
+                .explained(explain)
+                .against(Some(applying)),
         )
         .await
     }
@@ -126,10 +137,7 @@ impl<S: EngineStore> Engine<S> {
         self.run(
             tenant_id,
             usage,
-            Ask {
-                idempotency_key,
-                ..Ask::plain(Operation::Consume)
-            },
+            Ask::plain(Operation::Consume).key(idempotency_key),
         )
         .await
     }
@@ -145,10 +153,7 @@ impl<S: EngineStore> Engine<S> {
         self.run(
             tenant_id,
             usage,
-            Ask {
-                applying,
-                ..Ask::plain(Operation::Report)
-            },
+            Ask::plain(Operation::Report).against(applying),
         )
         .await
     }
@@ -183,11 +188,9 @@ impl<S: EngineStore> Engine<S> {
         self.run(
             tenant_id,
             usage,
-            Ask {
-                idempotency_key,
-                applying: Some(applying),
-                ..Ask::plain(operation)
-            },
+            Ask::plain(operation)
+                .key(idempotency_key)
+                .against(Some(applying)),
         )
         .await
     }
