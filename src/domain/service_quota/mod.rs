@@ -11,6 +11,7 @@
 //! Resources made before their limit existed are counted when it is made.
 
 mod adjust;
+mod builtin;
 mod defaults;
 mod documented;
 mod enforce;
@@ -28,17 +29,14 @@ use super::limit::{Amount, Limit, Subject, partition_by};
 use super::window::Window;
 use super::{Error, Result};
 
+pub use builtin::{
+    API_KEYS, DATAROBOT_QUOTAS, KAFKA_CLIENT_QUOTAS, builtin, builtin_codes, is_builtin, own,
+};
 pub use documented::{documented, documented_codes};
 pub use enforce::{give_back, live_count, no_room, release, take, unit};
 pub use scope::{REFERENCE_KEYS, Scope};
 pub use service::{Adjustment, Applied, AppliedPage, ListFilter, ServiceQuotas, page_size};
 
-/// Client quotas on one Kafka cluster.
-pub const KAFKA_CLIENT_QUOTAS: &str = "kafka.max_client_quotas.per_cluster";
-/// API keys of an organization.
-pub const API_KEYS: &str = "iam.max_api_keys.per_org";
-/// DataRobot quotas of an organization.
-pub const DATAROBOT_QUOTAS: &str = "datarobot.max_quotas.per_org";
 /// The subject key an organization-wide applied quota selects on.
 pub const ORGANIZATION_KEY: &str = "organization";
 /// Longest quota code.
@@ -59,56 +57,6 @@ pub struct QuotaCode {
     pub default_limit: i64,
     /// quotaplane's own resources: usage is counted live and enforced by quotaplane.
     pub builtin: bool,
-}
-
-/// quotaplane's own codes and their defaults (usage counted by quotaplane itself).
-pub fn builtin_codes() -> Vec<QuotaCode> {
-    let code = |code: &str, scope, name: &str, default_limit| QuotaCode {
-        code: code.into(),
-        scope,
-        display_name: name.into(),
-        default_limit,
-        builtin: true,
-    };
-    vec![
-        code(
-            KAFKA_CLIENT_QUOTAS,
-            Scope::KafkaCluster,
-            "Client Quotas Per Kafka Cluster",
-            100,
-        ),
-        code(
-            API_KEYS,
-            Scope::Organization,
-            "API Keys Per Organization",
-            100,
-        ),
-        code(
-            DATAROBOT_QUOTAS,
-            Scope::Organization,
-            "DataRobot Quotas Per Organization",
-            1000,
-        ),
-    ]
-}
-
-/// The codes of [`builtin_codes`].
-const BUILTIN: [&str; 3] = [KAFKA_CLIENT_QUOTAS, API_KEYS, DATAROBOT_QUOTAS];
-
-/// Whether `code` is one of quotaplane's own codes (asked on every usage request's metric, so
-/// without building the catalogue).
-pub fn is_builtin(code: &str) -> bool {
-    BUILTIN.contains(&code)
-}
-
-/// The built-in code `code`, if it is one.
-pub fn builtin(code: &str) -> Option<QuotaCode> {
-    builtin_codes().into_iter().find(|c| c.code == code)
-}
-
-/// One of quotaplane's own codes, by its constant.
-pub fn own(code: &str) -> Result<QuotaCode> {
-    builtin(code).ok_or_else(|| Error::Internal(format!("{code} is not a built-in code")))
 }
 
 /// Checks a quota code: 1 to 100 of `a-z`, `0-9`, `.`, `_`, `-`.
@@ -368,14 +316,6 @@ pub struct AuditRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_builtin_codes_are_exactly_those_is_builtin_knows() {
-        let codes: Vec<String> = builtin_codes().into_iter().map(|c| c.code).collect();
-        assert_eq!(codes, BUILTIN);
-        assert!(codes.iter().all(|c| is_builtin(c)));
-        assert!(!is_builtin("requests") && !is_builtin(""));
-    }
 
     #[test]
     fn scopes_are_named_in_any_case() {
