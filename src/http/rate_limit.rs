@@ -115,25 +115,15 @@ impl<K: Hash + Eq + Clone> KeyRateLimiter<K> {
             per_request,
             policy: KEY_REQUESTS,
             limit_header: HeaderValue::from(requests.get()),
-            policy_item: String::new(),
+            policy_item: policy_item(KEY_REQUESTS, requests.get(), per_request),
         }
-        .named(KEY_REQUESTS)
     }
 
     /// The same limiter, its headers naming `policy`.
     fn named(self, policy: &'static str) -> Self {
-        let window = ceil_secs(self.per_request * self.requests);
-        let policy_item = ratelimit_headers::policy_of(&PolicyStanding {
-            name: policy.into(),
-            quota: i64::from(self.requests),
-            window: Some(i64::try_from(window).unwrap_or(i64::MAX)),
-            unit: None,
-            remaining: 0,
-            reset: None,
-        });
         Self {
             policy,
-            policy_item,
+            policy_item: policy_item(policy, self.requests, self.per_request),
             ..self
         }
     }
@@ -180,6 +170,19 @@ impl<K: Hash + Eq + Clone> KeyRateLimiter<K> {
         self.limiter.retain_recent();
         self.limiter.shrink_to_fit();
     }
+}
+
+/// The `RateLimit-Policy` item of `requests`, one earned back each `per_request`, named `policy`.
+fn policy_item(policy: &str, requests: u32, per_request: Duration) -> String {
+    let window = ceil_secs(per_request * requests);
+    ratelimit_headers::policy_of(&PolicyStanding {
+        name: policy.to_owned().into(),
+        quota: i64::from(requests),
+        window: Some(i64::try_from(window).unwrap_or(i64::MAX)),
+        unit: None,
+        remaining: 0,
+        reset: None,
+    })
 }
 
 fn ceil_secs(d: Duration) -> u64 {

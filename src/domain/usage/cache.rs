@@ -38,6 +38,7 @@ use std::time::{Duration, Instant};
 
 use uuid::Uuid;
 
+use super::kept::Kept;
 use crate::domain::Result;
 use crate::domain::limit::Subject;
 use crate::domain::notification::Notification;
@@ -103,8 +104,11 @@ impl Default for LimitCache {
 }
 
 fn counted(outcome: &'static str) {
-    metrics::counter!("quotaplane_cache_lookups_total", "cache" => "limits", "outcome" => outcome)
-        .increment(1);
+    static KEPT: Kept<&'static str, metrics::Counter> = Kept::new();
+    KEPT.get(outcome, || {
+        metrics::counter!("quotaplane_cache_lookups_total", "cache" => "limits", "outcome" => outcome)
+    })
+    .increment(1);
 }
 
 impl LimitCache {

@@ -28,6 +28,7 @@ mod effective;
 mod explain;
 mod idempotency;
 mod job;
+mod kept;
 mod limits;
 mod path;
 mod replay;

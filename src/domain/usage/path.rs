@@ -1,16 +1,16 @@
 //! Which way a job goes through the engine: answered at once (no limit applies), read without
 //! locks (a check), or queued to one of the batchers; and the metrics every answer is counted in.
 
-use std::collections::{BTreeSet, HashMap};
-use std::sync::{LazyLock, PoisonError, RwLock};
+use std::collections::BTreeSet;
 use std::time::Instant;
 
 use metrics::{Counter, Histogram};
 
 use tokio::sync::mpsc;
 
-use super::batch::{BatchState, CounterKey, FastHash};
+use super::batch::{BatchState, CounterKey};
 use super::batcher::MAX_BATCH;
+use super::kept::Kept;
 use super::waiting::BIG_JOB;
 use super::{Decision, Job, Operation, decide};
 use crate::domain::Result;
@@ -119,32 +119,21 @@ struct DecisionMetrics {
     by_owner: Option<Counter>,
 }
 
-/// The metrics of decisions labelled `[operation, owner, path, outcome]`, registered once
-/// (looked up by their labels in the recorder, three metrics cost a decision more than the
-/// rest of its engine work). Bounded: every label is one of the engine's own words.
+/// The metrics of decisions labelled `[operation, owner, path, outcome]`, kept ([`Kept`]).
 fn decision_metrics(labels: [&'static str; 4]) -> DecisionMetrics {
-    type Known = HashMap<[&'static str; 4], DecisionMetrics, FastHash>;
-    static KNOWN: LazyLock<RwLock<Known>> = LazyLock::new(RwLock::default);
-    let known = KNOWN.read().unwrap_or_else(PoisonError::into_inner);
-    if let Some(metrics) = known.get(&labels) {
-        return metrics.clone();
-    }
-    drop(known);
-    let [operation, owner, path, outcome] = labels;
-    let metrics = DecisionMetrics {
-        latency: metrics::histogram!("quotaplane_engine_latency_seconds", "operation" => operation),
-        decisions: metrics::counter!("quotaplane_engine_decisions_total",
-            "operation" => operation, "outcome" => outcome, "path" => path),
-        by_owner: (outcome != "error").then(|| {
-            metrics::counter!("quotaplane_usage_decisions_total",
-                "operation" => operation, "owner" => owner, "outcome" => outcome)
-        }),
-    };
-    KNOWN
-        .write()
-        .unwrap_or_else(PoisonError::into_inner)
-        .insert(labels, metrics.clone());
-    metrics
+    static KEPT: Kept<[&'static str; 4], DecisionMetrics> = Kept::new();
+    KEPT.get(labels, || {
+        let [operation, owner, path, outcome] = labels;
+        DecisionMetrics {
+            latency: metrics::histogram!("quotaplane_engine_latency_seconds", "operation" => operation),
+            decisions: metrics::counter!("quotaplane_engine_decisions_total",
+                "operation" => operation, "outcome" => outcome, "path" => path),
+            by_owner: (outcome != "error").then(|| {
+                metrics::counter!("quotaplane_usage_decisions_total",
+                    "operation" => operation, "owner" => owner, "outcome" => outcome)
+            }),
+        }
+    })
 }
 
 #[cfg(test)]
