@@ -23,6 +23,7 @@ use crate::api;
 use crate::domain::ports::*;
 use crate::domain::retention::{RetentionStore, Swept};
 use crate::http::auth;
+use crate::http::body_limit::RefusePastLimitLayer;
 use crate::http::error::{self, ApiError, Failure};
 use crate::http::rate_limit;
 use crate::http::request_id::{self, RequestId};
@@ -61,6 +62,9 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(
             state.clone(),
             error::render_errors,
+        ))
+        .layer(RefusePastLimitLayer(
+            u64::try_from(body_limit).unwrap_or(u64::MAX),
         ))
         .layer(DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(body_limit))

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod auth_throttle;
+pub mod body_limit;
 pub mod connections;
 pub mod cors;
 pub mod error;

@@ -19,6 +19,7 @@ mod hardening;
 mod history;
 mod leases;
 mod openapi;
+mod oversized;
 mod pages;
 mod partitions;
 mod plans;
