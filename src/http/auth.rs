@@ -3,16 +3,16 @@
 
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::header::AUTHORIZATION;
-use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use base64::Engine;
 
 use crate::domain::ports::*;
 use crate::domain::principal::{Caller, SecretHash};
 use crate::domain::{Credentials, Error, Result};
 use crate::http::error::ApiError;
+use crate::http::stage::{Inner, Next, Stage};
 use crate::state::AppState;
 
 pub use super::key_cache::KeyCache;
@@ -100,10 +100,19 @@ pub async fn authenticate_system(state: &AppState, header: Option<&str>) -> Resu
 }
 
 /// The layer: public paths pass; everything else needs a valid credential.
-pub async fn require_caller(
-    State(state): State<AppState>,
+#[derive(Clone)]
+pub struct RequireCaller(pub AppState);
+
+impl Stage for RequireCaller {
+    async fn run<S: Inner>(self, request: Request, next: Next<S>) -> Response {
+        require_caller(self.0, request, next).await.into_response()
+    }
+}
+
+async fn require_caller<S: Inner>(
+    state: AppState,
     mut request: Request,
-    next: Next,
+    next: Next<S>,
 ) -> std::result::Result<Response, ApiError> {
     if PUBLIC_PATHS.contains(&request.uri().path()) {
         return Ok(next.run(request).await);

@@ -30,9 +30,9 @@ const DRAIN_BYTES: u64 = 16 * 1024 * 1024;
 /// Longest time spent reading a refused body.
 const DRAIN_TIME: Duration = Duration::from_secs(5);
 
-/// The layer, with the limit in bytes. A tower layer rather than a `from_fn` middleware: every
-/// request passes here, and one whose body is of a length within the limit goes straight on,
-/// its future not boxed.
+/// The layer, with the limit in bytes. A tower layer of its own rather than a stage
+/// (`http::stage`): every request passes here, and one whose body is of a length within the
+/// limit goes straight on, its future not boxed.
 #[derive(Clone, Copy)]
 pub struct RefusePastLimitLayer(pub u64);
 

@@ -12,12 +12,13 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, Method, header};
-use axum::middleware::Next;
 use axum::response::Response;
 use tower::{Layer, ServiceExt, service_fn};
 use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::http::stage::{Inner, Next, Stage};
 
 /// The request headers a browser may send: credentials, the body's type, a request id.
 const ALLOWED_HEADERS: [HeaderName; 3] = [
@@ -124,26 +125,28 @@ fn is_preflight(request: &Request) -> bool {
 }
 
 /// The layer: answers preflights, and adds the CORS headers to every other response.
-pub async fn cors(State(cors): State<Cors>, request: Request, next: Next) -> Response {
-    let Some(layer) = cors.0.as_ref() else {
-        return next.run(request).await;
-    };
-    if is_preflight(&request) {
-        return Cors::ask(layer, Method::OPTIONS, request.headers()).await;
-    }
-    // Headers of an ordinary request: asked with a method the service does not treat as a
-    // preflight, whatever this request's method is.
-    let headers = request.headers().clone();
-    let mut response = next.run(request).await;
-    let answer = Cors::ask(layer, Method::GET, &headers).await;
-    for (name, value) in answer.headers() {
-        if name == header::VARY {
-            response.headers_mut().append(name.clone(), value.clone());
-        } else {
-            response.headers_mut().insert(name.clone(), value.clone());
+impl Stage for Cors {
+    async fn run<S: Inner>(self, request: Request, next: Next<S>) -> Response {
+        let Some(layer) = self.0.as_ref() else {
+            return next.run(request).await;
+        };
+        if is_preflight(&request) {
+            return Cors::ask(layer, Method::OPTIONS, request.headers()).await;
         }
+        // Headers of an ordinary request: asked with a method the service does not treat as a
+        // preflight, whatever this request's method is.
+        let headers = request.headers().clone();
+        let mut response = next.run(request).await;
+        let answer = Cors::ask(layer, Method::GET, &headers).await;
+        for (name, value) in answer.headers() {
+            if name == header::VARY {
+                response.headers_mut().append(name.clone(), value.clone());
+            } else {
+                response.headers_mut().insert(name.clone(), value.clone());
+            }
+        }
+        response
     }
-    response
 }
 
 #[cfg(test)]

@@ -5,14 +5,13 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::domain::Error;
 use crate::http::request_id::RequestId;
-use crate::state::AppState;
+use crate::http::stage::{Inner, Next, Stage};
 
 /// What went wrong, as the HTTP layer sees it: a domain error, or a failure of HTTP itself.
 #[derive(Debug, Clone)]
@@ -166,41 +165,46 @@ fn envelope_for(path: &str) -> &'static dyn Envelope {
 
 /// The outer layer that writes every failure in its surface's envelope. Headers already set by
 /// inner layers (rate-limit headers, `Location`) are kept.
-pub async fn render_errors(State(_): State<AppState>, request: Request, next: Next) -> Response {
-    let path = request.uri().path().to_owned();
-    let request_id = request
-        .extensions()
-        .get::<RequestId>()
-        .map(|id| id.0.clone())
-        .unwrap_or_default();
-    let response = next.run(request).await;
-    let failure = match response.extensions().get::<Arc<Failure>>() {
-        Some(failure) => failure.clone(),
-        None if response.extensions().get::<Deliberate>().is_some() => return response,
-        None if response.status().is_client_error() || response.status().is_server_error() => {
-            Arc::new(Failure::from_status(response.status()))
+#[derive(Clone, Copy)]
+pub struct RenderErrors;
+
+impl Stage for RenderErrors {
+    async fn run<S: Inner>(self, request: Request, next: Next<S>) -> Response {
+        let path = request.uri().path().to_owned();
+        let request_id = request
+            .extensions()
+            .get::<RequestId>()
+            .map(|id| id.0.clone())
+            .unwrap_or_default();
+        let response = next.run(request).await;
+        let failure = match response.extensions().get::<Arc<Failure>>() {
+            Some(failure) => failure.clone(),
+            None if response.extensions().get::<Deliberate>().is_some() => return response,
+            None if response.status().is_client_error() || response.status().is_server_error() => {
+                Arc::new(Failure::from_status(response.status()))
+            }
+            None => return response,
+        };
+        if let Failure::Domain(Error::Internal(cause)) = failure.as_ref() {
+            tracing::error!(request_id, cause, "internal error");
         }
-        None => return response,
-    };
-    if let Failure::Domain(Error::Internal(cause)) = failure.as_ref() {
-        tracing::error!(request_id, cause, "internal error");
-    }
-    let (parts, _) = response.into_parts();
-    let ctx = ErrorContext {
-        request_id: &request_id,
-        path: &path,
-    };
-    let mut rendered = envelope_for(&path).render(&failure, &ctx);
-    for (name, value) in &parts.headers {
-        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
-            rendered.headers_mut().append(name.clone(), value.clone());
+        let (parts, _) = response.into_parts();
+        let ctx = ErrorContext {
+            request_id: &request_id,
+            path: &path,
+        };
+        let mut rendered = envelope_for(&path).render(&failure, &ctx);
+        for (name, value) in &parts.headers {
+            if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+                rendered.headers_mut().append(name.clone(), value.clone());
+            }
         }
-    }
-    if let Some(seconds) = failure.retry_after() {
-        if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
-            rendered.headers_mut().insert(header::RETRY_AFTER, value);
+        if let Some(seconds) = failure.retry_after() {
+            if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+                rendered.headers_mut().insert(header::RETRY_AFTER, value);
+            }
         }
+        rendered.extensions_mut().insert(failure);
+        rendered
     }
-    rendered.extensions_mut().insert(failure);
-    rendered
 }

@@ -9,12 +9,12 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::header::HOST;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
-use axum::middleware::Next;
 use axum::response::Response;
 
+use crate::http::stage::{Inner, Next, Stage};
 use crate::state::{AppState, Settings};
 
 /// The internal request header carrying the resolved link base (always overwritten).
@@ -25,26 +25,32 @@ pub const LINK_BASE: HeaderName = HeaderName::from_static("x-quotaplane-link-bas
 pub struct LocalAddr(pub SocketAddr);
 
 /// The layer: resolves the link base of the request.
-pub async fn resolve(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
-    let local = request.extensions().get::<LocalAddr>().map(|l| l.0);
-    let authority = request.uri().authority().map(|a| a.as_str().to_owned());
-    let base = link_base(
-        &state.settings,
-        peer,
-        local,
-        request.headers(),
-        authority.as_deref(),
-    );
-    let headers = request.headers_mut();
-    headers.remove(LINK_BASE);
-    if let Ok(value) = HeaderValue::try_from(base) {
-        headers.insert(LINK_BASE, value);
+#[derive(Clone)]
+pub struct ResolveLinks(pub AppState);
+
+impl Stage for ResolveLinks {
+    async fn run<S: Inner>(self, mut request: Request, next: Next<S>) -> Response {
+        let state = self.0;
+        let peer = request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        let local = request.extensions().get::<LocalAddr>().map(|l| l.0);
+        let authority = request.uri().authority().map(|a| a.as_str().to_owned());
+        let base = link_base(
+            &state.settings,
+            peer,
+            local,
+            request.headers(),
+            authority.as_deref(),
+        );
+        let headers = request.headers_mut();
+        headers.remove(LINK_BASE);
+        if let Ok(value) = HeaderValue::try_from(base) {
+            headers.insert(LINK_BASE, value);
+        }
+        next.run(request).await
     }
-    next.run(request).await
 }
 
 /// The link base for a request from `peer`, accepted on `local`, with `headers` (and, for

@@ -11,9 +11,8 @@
 //! A tenant whose ZITADEL instance is blocked (SetLimits `block: true`) is refused here the same
 //! way, before anything is counted.
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::StatusCode;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::domain::limit::Subject;
@@ -21,6 +20,7 @@ use crate::domain::principal::Caller;
 use crate::domain::usage::Usage;
 use crate::domain::zitadel::REQUESTS_METRIC;
 use crate::http::error::{ApiError, Failure};
+use crate::http::stage::{Inner, Next, Stage};
 use crate::state::AppState;
 
 /// Path prefix of the system API, never metered.
@@ -38,48 +38,52 @@ pub fn throttled(retry_after: Option<u64>, why: &'static str) -> Response {
 }
 
 /// The layer: runs after authentication and the rate limit.
-pub async fn meter_requests(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let tenant = match request.extensions().get::<Caller>() {
-        Some(caller) if !caller.is_system() && !request.uri().path().starts_with(SYSTEM_API) => {
-            caller.tenant_id
+#[derive(Clone)]
+pub struct MeterRequests(pub AppState);
+
+impl Stage for MeterRequests {
+    async fn run<S: Inner>(self, request: Request, next: Next<S>) -> Response {
+        let state = self.0;
+        let tenant = match request.extensions().get::<Caller>() {
+            Some(caller)
+                if !caller.is_system() && !request.uri().path().starts_with(SYSTEM_API) =>
+            {
+                caller.tenant_id
+            }
+            _ => return next.run(request).await,
+        };
+        if state.instance_blocks.is_blocked(tenant) {
+            // Blocked until the operator resets the instance's limits: no time to wait for.
+            return throttled(None, crate::domain::zitadel_instance::BLOCKED);
         }
-        _ => return next.run(request).await,
-    };
-    if state.instance_blocks.is_blocked(tenant) {
-        // Blocked until the operator resets the instance's limits: no time to wait for.
-        return throttled(None, crate::domain::zitadel_instance::BLOCKED);
-    }
-    let usage = Usage {
-        subject: Subject::default(),
-        metric: REQUESTS_METRIC.to_owned(),
-        amount: 1,
-    };
-    match state
-        .engine
-        .applies(tenant, &usage.subject, &usage.metric)
-        .await
-    {
-        Ok(true) => {}
-        Ok(false) => return next.run(request).await,
-        Err(e) => return ApiError::from(e).into_response(),
-    }
-    let at = state.clock.now();
-    match state.engine.consume(tenant, &usage, None).await {
-        Ok(decision) if decision.allowed => {}
-        Ok(decision) => return throttled(decision.retry_after, EXHAUSTED),
-        Err(e) => return ApiError::from(e).into_response(),
-    }
-    let response = next.run(request).await;
-    if uncounted(response.status()) {
-        if let Err(e) = state.engine.refund(tenant, &usage, at).await {
-            tracing::warn!(error = %e, "could not give back a metered request");
+        let usage = Usage {
+            subject: Subject::default(),
+            metric: REQUESTS_METRIC.to_owned(),
+            amount: 1,
+        };
+        match state
+            .engine
+            .applies(tenant, &usage.subject, &usage.metric)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => return next.run(request).await,
+            Err(e) => return ApiError::from(e).into_response(),
         }
+        let at = state.clock.now();
+        match state.engine.consume(tenant, &usage, None).await {
+            Ok(decision) if decision.allowed => {}
+            Ok(decision) => return throttled(decision.retry_after, EXHAUSTED),
+            Err(e) => return ApiError::from(e).into_response(),
+        }
+        let response = next.run(request).await;
+        if uncounted(response.status()) {
+            if let Err(e) = state.engine.refund(tenant, &usage, at).await {
+                tracing::warn!(error = %e, "could not give back a metered request");
+            }
+        }
+        response
     }
-    response
 }
 
 /// The answers ZITADEL does not count as usage.

@@ -6,10 +6,11 @@ use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
 use axum::http::Method;
-use axum::middleware::Next;
 use axum::response::Response;
 use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::http::stage::{Inner, Next, Stage};
 
 /// Hashing for maps keyed by labels of our own.
 type FastHash = foldhash::fast::RandomState;
@@ -97,14 +98,19 @@ fn route_metrics(route: &str, method: &'static str, status: u16) -> RouteMetrics
 }
 
 /// The layer: counts each request and records its latency under its route template.
-pub async fn track(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let route = request.extensions().get::<MatchedPath>().cloned();
-    let method = method_label(request.method());
-    let response = next.run(request).await;
-    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
-    let metrics = route_metrics(route, method, response.status().as_u16());
-    metrics.requests.increment(1);
-    metrics.latency.record(started.elapsed().as_secs_f64());
-    response
+#[derive(Clone, Copy)]
+pub struct Track;
+
+impl Stage for Track {
+    async fn run<S: Inner>(self, request: Request, next: Next<S>) -> Response {
+        let started = Instant::now();
+        let route = request.extensions().get::<MatchedPath>().cloned();
+        let method = method_label(request.method());
+        let response = next.run(request).await;
+        let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+        let metrics = route_metrics(route, method, response.status().as_u16());
+        metrics.requests.increment(1);
+        metrics.latency.record(started.elapsed().as_secs_f64());
+        response
+    }
 }

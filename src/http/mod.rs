@@ -15,4 +15,5 @@ pub mod metrics;
 pub mod rate_limit;
 pub mod ratelimit_headers;
 pub mod request_id;
+pub mod stage;
 pub mod system_users;

@@ -9,9 +9,8 @@ use std::hash::Hash;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, QuantaClock, QuantaInstant, Reference};
 use governor::middleware::StateInformationMiddleware;
@@ -25,6 +24,7 @@ use crate::domain::clock::ManualClock;
 use crate::domain::principal::Caller;
 use crate::http::error::ApiError;
 use crate::http::ratelimit_headers::{self, KEY_REQUESTS, PolicyStanding, TENANT_REQUESTS};
+use crate::http::stage::{Inner, Next, Stage};
 use crate::state::AppState;
 
 static LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
@@ -274,20 +274,26 @@ pub fn default_tenant_requests(key_requests: u32) -> u32 {
 }
 
 /// The layer: runs after authentication; unauthenticated (public) requests pass untouched.
-pub async fn limit_rate(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let Some((bucket, standing)) = request
-        .extensions()
-        .get::<Caller>()
-        .map(|caller| state.rate_limiter.take(&caller.key_id, &caller.tenant_id))
-    else {
-        return next.run(request).await;
-    };
-    let mut response = match standing.retry_after {
-        Some(retry_after) => ApiError::from(Error::RateLimited { retry_after }).into_response(),
-        None => next.run(request).await,
-    };
-    bucket.write_headers(&standing, response.headers_mut());
-    response
+#[derive(Clone)]
+pub struct LimitRate(pub AppState);
+
+impl Stage for LimitRate {
+    async fn run<S: Inner>(self, request: Request, next: Next<S>) -> Response {
+        let state = self.0;
+        let Some((bucket, standing)) = request
+            .extensions()
+            .get::<Caller>()
+            .map(|caller| state.rate_limiter.take(&caller.key_id, &caller.tenant_id))
+        else {
+            return next.run(request).await;
+        };
+        let mut response = match standing.retry_after {
+            Some(retry_after) => ApiError::from(Error::RateLimited { retry_after }).into_response(),
+            None => next.run(request).await,
+        };
+        bucket.write_headers(&standing, response.headers_mut());
+        response
+    }
 }
 
 #[cfg(test)]

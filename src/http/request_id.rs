@@ -2,8 +2,9 @@
 
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue};
-use axum::middleware::Next;
 use axum::response::Response;
+
+use crate::http::stage::{Inner, Next, Stage};
 
 /// The header's name.
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -21,19 +22,24 @@ fn well_formed(id: &str) -> bool {
 }
 
 /// The layer: sets the id on the request and on the response.
-pub async fn request_id(mut request: Request, next: Next) -> Response {
-    let id = request
-        .headers()
-        .get(&X_REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| well_formed(v))
-        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
-    request.extensions_mut().insert(RequestId(id.clone()));
-    let mut response = next.run(request).await;
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert(X_REQUEST_ID.clone(), value);
+#[derive(Clone, Copy)]
+pub struct RequestIds;
+
+impl Stage for RequestIds {
+    async fn run<S: Inner>(self, mut request: Request, next: Next<S>) -> Response {
+        let id = request
+            .headers()
+            .get(&X_REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| well_formed(v))
+            .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+        request.extensions_mut().insert(RequestId(id.clone()));
+        let mut response = next.run(request).await;
+        if let Ok(value) = HeaderValue::from_str(&id) {
+            response.headers_mut().insert(X_REQUEST_ID.clone(), value);
+        }
+        response
     }
-    response
 }
 
 #[cfg(test)]

@@ -11,15 +11,15 @@
 mod convert;
 mod service;
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::header::CONTENT_TYPE;
-use axum::middleware::Next;
 use axum::response::Response;
 use prost::Message;
 use tower::ServiceExt;
 
 use super::error::{Stated, state};
 use crate::http::error::Failure;
+use crate::http::stage::{Inner, Next, Stage};
 use crate::state::AppState;
 
 pub use service::SystemApi;
@@ -75,13 +75,18 @@ fn is_grpc(request: &Request) -> bool {
 }
 
 /// The layer that hands gRPC calls to tonic and everything else to the REST router.
-pub async fn route(State(grpc): State<Grpc>, request: Request, next: Next) -> Response {
-    if !is_grpc(&request) {
-        return next.run(request).await;
-    }
-    match grpc.oneshot(request).await {
-        Ok(response) => response.map(axum::body::Body::new),
-        Err(never) => match never {},
+#[derive(Clone)]
+pub struct GrpcRoute(pub Grpc);
+
+impl Stage for GrpcRoute {
+    async fn run<S: Inner>(self, request: Request, next: Next<S>) -> Response {
+        if !is_grpc(&request) {
+            return next.run(request).await;
+        }
+        match self.0.oneshot(request).await {
+            Ok(response) => response.map(axum::body::Body::new),
+            Err(never) => match never {},
+        }
     }
 }
 
