@@ -11,8 +11,8 @@ pub mod app;
 pub mod config;
 /// The domain: tenants, principals, limits, windows, the usage engine. No axum, no sqlx.
 pub mod domain;
-/// Shared HTTP layers: request id, CORS, auth, rate limit, metering, metrics, error rendering,
-/// JSON extraction.
+/// Shared HTTP layers (most of them stages, `http::stage`): request id, CORS, auth, rate limit,
+/// metering, metrics, error rendering, the body limit; JSON extraction.
 pub mod http;
 /// The outbox worker: delivers due notifications to their webhooks, at least once.
 pub mod notify;
