@@ -61,17 +61,18 @@ impl Stage for MeterRequests {
             metric: REQUESTS_METRIC.to_owned(),
             amount: 1,
         };
-        match state
-            .engine
-            .applies(tenant, &usage.subject, &usage.metric)
-            .await
-        {
-            Ok(true) => {}
-            Ok(false) => return next.run(request).await,
+        // The limits are looked up once: those that apply are the ones counted.
+        let applying = match state.engine.applying(tenant, &usage).await {
+            Ok(applying) if applying.is_empty() => return next.run(request).await,
+            Ok(applying) => applying,
             Err(e) => return ApiError::from(e).into_response(),
-        }
+        };
         let at = state.clock.now();
-        match state.engine.consume(tenant, &usage, None).await {
+        let counted = state
+            .engine
+            .consume_explained(tenant, &usage, applying, None, false)
+            .await;
+        match counted {
             Ok(decision) if decision.allowed => {}
             Ok(decision) => return throttled(decision.retry_after, EXHAUSTED),
             Err(e) => return ApiError::from(e).into_response(),

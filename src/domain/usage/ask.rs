@@ -26,6 +26,11 @@ impl Applying {
     pub fn limits(&self) -> impl Iterator<Item = &CachedLimit> {
         self.0.iter().map(|l| &**l)
     }
+
+    /// Whether no limit applies.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 /// What one usage request asks of the engine, beside its usage.
@@ -225,13 +230,9 @@ impl<S: EngineStore> Engine<S> {
             explain,
             applying,
         } = ask;
-        let found = match applying {
-            Some(Applying(found)) => found,
-            None => {
-                self.limits
-                    .matching(&self.store, tenant_id, &usage.subject, &usage.metric)
-                    .await?
-            }
+        let Applying(found) = match applying {
+            Some(applying) => applying,
+            None => self.applying(tenant_id, usage).await?,
         };
         let (limits, replaced) = crate::domain::precedence::resolve(found, now, |l| &**l);
         // A metrics label: the kind of the limits' owner, never a tenant-chosen name.

@@ -47,7 +47,7 @@ use self::cache::LimitCache;
 pub use self::cache::{CachedLimit, Selector, Shape};
 use super::bounds::Bounds;
 use super::clock::SharedClock;
-use super::limit::{Mode, Subject};
+use super::limit::Mode;
 use super::ports::EngineStore;
 use super::{Error, Result};
 
@@ -133,16 +133,6 @@ impl<S: EngineStore> Engine<S> {
     /// waits on it, besides polling).
     pub fn outbox_written(&self) -> Arc<Notify> {
         self.outbox.clone()
-    }
-
-    /// Whether any limit of the tenant applies to `subject` and `metric`: answered from the
-    /// limit cache, so a tenant without such limits costs no I/O.
-    pub async fn applies(&self, tenant_id: Uuid, subject: &Subject, metric: &str) -> Result<bool> {
-        Ok(!self
-            .limits
-            .matching(&self.store, tenant_id, subject, metric)
-            .await?
-            .is_empty())
     }
 
     /// `limit` as a job counts against it: its counter for `usage` in the period of `now`.
