@@ -311,12 +311,11 @@ mod tests {
     #[test]
     fn a_key_gets_its_burst_then_is_refused_with_a_retry_time() {
         let limiter = KeyRateLimiter::new(3, Duration::from_secs(60));
-        let k = "k".to_owned();
-        let remaining: Vec<u32> = (0..3).map(|_| limiter.take(&k).remaining).collect();
+        let remaining: Vec<u32> = (0..3).map(|_| limiter.take(&key("k")).remaining).collect();
         assert_eq!(remaining, vec![2, 1, 0]);
-        let refused = limiter.take(&k);
+        let refused = limiter.take(&key("k"));
         assert!(refused.retry_after.is_some_and(|s| (1..=20).contains(&s)));
-        assert!(limiter.take(&"other".to_owned()).retry_after.is_none());
+        assert!(limiter.take(&key("other")).retry_after.is_none());
     }
 
     #[test]

@@ -122,13 +122,17 @@ type Write = fn(&mut ListSerializer<&mut String>, &PolicyStanding);
 /// Puts the list `ours` in the field `name`, in front of (`first`) or after the items already
 /// there. Those were all serialized here, so each value is a valid list and lists join as text.
 fn join(headers: &mut HeaderMap, name: &HeaderName, ours: &str, first: bool) {
-    let theirs = headers.get_all(name).iter().filter_map(|v| v.to_str().ok());
-    let lists: Vec<&str> = if first {
-        std::iter::once(ours).chain(theirs).collect()
+    let mut lists: Vec<&str> = headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    if first {
+        lists.insert(0, ours);
     } else {
-        theirs.chain(std::iter::once(ours)).collect()
-    };
-    let lists: Vec<&str> = lists.into_iter().filter(|l| !l.is_empty()).collect();
+        lists.push(ours);
+    }
+    lists.retain(|l| !l.is_empty());
     match HeaderValue::try_from(lists.join(", ")) {
         Ok(value) if !lists.is_empty() => {
             headers.insert(name.clone(), value);

@@ -11,8 +11,11 @@ pub const API_KEYS: &str = "iam.max_api_keys.per_org";
 /// DataRobot quotas of an organization.
 pub const DATAROBOT_QUOTAS: &str = "datarobot.max_quotas.per_org";
 
-/// quotaplane's own codes: code, scope, display name and default limit.
-const BUILTIN: [(&str, Scope, &str, i64); 3] = [
+/// One of quotaplane's own codes: code, scope, display name and default limit.
+type Row = (&'static str, Scope, &'static str, i64);
+
+/// quotaplane's own codes.
+const BUILTIN: [Row; 3] = [
     (
         KAFKA_CLIENT_QUOTAS,
         Scope::KafkaCluster,
@@ -33,18 +36,19 @@ const BUILTIN: [(&str, Scope, &str, i64); 3] = [
     ),
 ];
 
+fn quota_code(&(code, scope, name, default_limit): &Row) -> QuotaCode {
+    QuotaCode {
+        code: code.into(),
+        scope,
+        display_name: name.into(),
+        default_limit,
+        builtin: true,
+    }
+}
+
 /// quotaplane's own codes and their defaults (usage counted by quotaplane itself).
 pub fn builtin_codes() -> Vec<QuotaCode> {
-    BUILTIN
-        .iter()
-        .map(|&(code, scope, name, default_limit)| QuotaCode {
-            code: code.into(),
-            scope,
-            display_name: name.into(),
-            default_limit,
-            builtin: true,
-        })
-        .collect()
+    BUILTIN.iter().map(quota_code).collect()
 }
 
 /// Whether `code` is one of quotaplane's own codes (asked of every usage request's metric, so
@@ -55,7 +59,10 @@ pub fn is_builtin(code: &str) -> bool {
 
 /// The built-in code `code`, if it is one.
 pub fn builtin(code: &str) -> Option<QuotaCode> {
-    builtin_codes().into_iter().find(|c| c.code == code)
+    BUILTIN
+        .iter()
+        .find(|(own, ..)| *own == code)
+        .map(quota_code)
 }
 
 /// One of quotaplane's own codes, by its constant.
